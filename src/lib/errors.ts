@@ -1,0 +1,52 @@
+// One catalogue of errors with stable codes (like undici's UND_ERR_* and fastify's FST_ERR_*), so scripts
+// and users can match on a code, and every message can carry a next step.
+
+export const ErrorCodes = {
+  CONFIG_PARSE: 'WEFT_ERR_CONFIG_PARSE', // YAML that does not parse
+  CONFIG_INVALID: 'WEFT_ERR_CONFIG_INVALID', // a document that fails its schema
+  CONFIG_UNKNOWN_KIND: 'WEFT_ERR_CONFIG_UNKNOWN_KIND',
+  CONFIG_NOT_FOUND: 'WEFT_ERR_CONFIG_NOT_FOUND',
+  FILE_NOT_FOUND: 'WEFT_ERR_FILE_NOT_FOUND',
+  MESH_UNREACHABLE: 'WEFT_ERR_MESH_UNREACHABLE', // CLI cannot find a running control plane
+  CA_TOKEN_INVALID: 'WEFT_ERR_CA_TOKEN_INVALID', // bootstrap token unknown, used or for another identity
+  CA_CSR_INVALID: 'WEFT_ERR_CA_CSR_INVALID',
+  CA_IDENTITY_MISMATCH: 'WEFT_ERR_CA_IDENTITY_MISMATCH',
+  SNAPSHOT_INVALID: 'WEFT_ERR_SNAPSHOT_INVALID', // a proxy NACKs a snapshot it cannot apply
+  PROXY_NOT_FOUND: 'WEFT_ERR_PROXY_NOT_FOUND',
+  PORT_IN_USE: 'WEFT_ERR_PORT_IN_USE',
+  WORKLOAD_FAILED: 'WEFT_ERR_WORKLOAD_FAILED',
+  // weft analyze: cross-reference mistakes (Istio's analyzer message in brackets where one exists)
+  ANALYZE_UNKNOWN_HOST: 'WEFT_ERR_ANALYZE_UNKNOWN_HOST', // IST0101: destination host has no service
+  ANALYZE_UNKNOWN_SUBSET: 'WEFT_ERR_ANALYZE_UNKNOWN_SUBSET', // IST0101: subset no DestinationRule defines
+  ANALYZE_UNKNOWN_GATEWAY: 'WEFT_ERR_ANALYZE_UNKNOWN_GATEWAY', // IST0101: VirtualService names a missing Gateway
+  ANALYZE_NO_WORKLOADS: 'WEFT_ERR_ANALYZE_NO_WORKLOADS', // a Service selects no Workload
+  ANALYZE_GATEWAY_NO_WORKLOAD: 'WEFT_ERR_ANALYZE_GATEWAY_NO_WORKLOAD', // IST0101: Gateway selector matches nothing
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class WeftError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  constructor(code: ErrorCode, message: string, hint?: string) {
+    super(message);
+    this.name = 'WeftError';
+    this.code = code;
+    this.hint = hint;
+  }
+
+  /** The message as a user should read it: what went wrong, then what to do next. */
+  describe(): string {
+    return this.hint ? `${this.message}\n  hint: ${this.hint}` : this.message;
+  }
+}
+
+export function isWeftError(e: unknown): e is WeftError {
+  return e instanceof WeftError;
+}
+
+export function errorMessage(e: unknown): string {
+  if (e instanceof WeftError) return e.describe();
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
