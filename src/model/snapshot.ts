@@ -66,11 +66,14 @@ export interface GatewayListener {
   virtualHosts: VirtualHost[];
 }
 
-/** Inbound: which app port a peer may reach, keyed by the SNI a client sends. */
+/**
+ * Inbound: which app port a peer may reach. A client names `service:port` in its TLS SNI
+ * (Istio's `outbound_.<port>_.<subset>_.<host>`), and the inbound listener maps it to the app's port.
+ */
 export interface InboundRoute {
-  sni: string;
+  service: string; // FQDN
+  port: number; // service port
   targetPort: number; // container port of the app
-  service: string;
 }
 
 export interface ProxyIdentity {
@@ -88,7 +91,28 @@ export interface ProxySnapshot {
   proxy: ProxyIdentity;
   trustDomain: string;
   outbound: { virtualHosts: VirtualHost[] };
-  inbound: { routes: InboundRoute[]; containerPorts: number[] };
+  inbound: {
+    routes: InboundRoute[];
+    containerPorts: number[];
+    /** The workload's readiness probe; the proxy runs it and reports readiness to the registry. */
+    probe?: { path: string; port: number };
+  };
   gateways: GatewayListener[];
   clusters: Cluster[];
+}
+
+/** Istio's SNI for mesh traffic to one service port and subset. */
+export function clusterSni(port: number, subset: string | undefined, host: string): string {
+  return `outbound_.${port}_.${subset ?? ''}_.${host}`;
+}
+
+/** Reads `outbound_.<port>_.<subset>_.<host>` back; undefined when the name is not one. */
+export function parseClusterSni(sni: string): { port: number; subset: string; host: string } | undefined {
+  const m = /^outbound_\.(\d+)_\.([^_]*)_\.(.+)$/.exec(sni);
+  if (!m) return undefined;
+  return { port: Number(m[1]), subset: m[2] ?? '', host: m[3] ?? '' };
+}
+
+export function clusterName(port: number, subset: string | undefined, host: string): string {
+  return `outbound|${port}|${subset ?? ''}|${host}`;
 }

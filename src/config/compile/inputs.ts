@@ -1,0 +1,96 @@
+// What the compiler reads: the user's resources, indexed once per push, and the registry's instances.
+import type { DestinationRule, Gateway, Resource, Service, VirtualService, Workload } from '../types.js';
+import { fqdn, serviceFqdn, DEFAULT_DOMAIN } from '../hosts.js';
+
+export interface InstanceView {
+  id: string;
+  workload: string;
+  namespace: string;
+  labels: Record<string, string>;
+  spiffeId: string;
+  kind: 'sidecar' | 'gateway';
+  address: string;
+  inboundPort: number;
+  ready: boolean;
+}
+
+export interface MeshSettings {
+  trustDomain: string;
+  domain: string;
+}
+
+export const defaultMesh: MeshSettings = { trustDomain: 'cluster.local', domain: DEFAULT_DOMAIN };
+
+export interface ServiceInfo {
+  fqdn: string;
+  resource: Service;
+}
+
+/** Resources indexed for the lookups the compiler makes per proxy, built once per push. */
+export class MeshIndex {
+  readonly services = new Map<string, ServiceInfo>(); // by FQDN
+  readonly workloads = new Map<string, Workload>(); // by ns/name
+  readonly destinationRules = new Map<string, DestinationRule>(); // by host FQDN (first wins)
+  readonly virtualServices: VirtualService[] = [];
+  readonly gateways: Gateway[] = [];
+
+  constructor(
+    resources: Resource[],
+    readonly instances: InstanceView[],
+    readonly mesh: MeshSettings = defaultMesh,
+  ) {
+    for (const r of resources) {
+      const ns = r.metadata.namespace;
+      switch (r.kind) {
+        case 'Service':
+          this.services.set(serviceFqdn(r.metadata.name, ns, mesh.domain), {
+            fqdn: serviceFqdn(r.metadata.name, ns, mesh.domain),
+            resource: r,
+          });
+          break;
+        case 'Workload':
+          this.workloads.set(`${ns}/${r.metadata.name}`, r);
+          break;
+        case 'DestinationRule': {
+          const host = fqdn(r.spec.host, ns, mesh.domain);
+          if (!this.destinationRules.has(host)) this.destinationRules.set(host, r);
+          break;
+        }
+        case 'VirtualService':
+          this.virtualServices.push(r);
+          break;
+        case 'Gateway':
+          this.gateways.push(r);
+          break;
+      }
+    }
+  }
+
+  /** Ready-or-not sidecar instances of a service, optionally narrowed to a subset's labels. */
+  instancesOf(svc: ServiceInfo, subsetLabels?: Record<string, string>): InstanceView[] {
+    const selector = svc.resource.spec.selector;
+    if (!selector || Object.keys(selector).length === 0) return [];
+    return this.instances.filter(
+      (i) =>
+        i.kind === 'sidecar' &&
+        i.namespace === svc.resource.metadata.namespace &&
+        labelsMatch(selector, i.labels) &&
+        (!subsetLabels || labelsMatch(subsetLabels, i.labels)),
+    );
+  }
+
+  /** The app port a service port reaches on a workload: targetPort by number, or by container port name. */
+  targetPort(svc: ServiceInfo, port: number, workload: Workload | undefined): number | undefined {
+    const sp = svc.resource.spec.ports.find((p) => p.port === port);
+    if (!sp) return undefined;
+    const t = sp.targetPort ?? sp.port;
+    if (typeof t === 'number') return t;
+    if (/^\d+$/.test(t)) return Number(t);
+    return workload?.spec.ports?.find((p) => p.name === t)?.containerPort;
+  }
+}
+
+export function labelsMatch(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
+  return true;
+}

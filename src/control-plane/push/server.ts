@@ -1,0 +1,322 @@
+// The discovery server: signs workload certificates and streams one versioned snapshot per proxy.
+// Certificates: a first certificate needs a single-use bootstrap token bound to one workload identity;
+// renewals are authenticated by the proxy's current certificate. Streams: the proxy must present a
+// certificate from our CA whose SPIFFE ID matches the workload it claims to be.
+import * as grpc from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import type { CertificateAuthority } from '../ca/authority.js';
+import type { BootstrapTokens } from '../ca/tokens.js';
+import type { ConfigStore } from '../store/file-store.js';
+import type { Registry } from '../registry/registry.js';
+import {
+  DISCOVERY_SERVICE,
+  type CertificateRequest,
+  type CertificateResponse,
+  type ControlMessage,
+  type ProxyHello,
+  type ProxyMessage,
+} from '../../model/discovery.js';
+import type { ProxySnapshot } from '../../model/snapshot.js';
+import { MeshIndex, type MeshSettings } from '../../config/compile/inputs.js';
+import { compileSnapshot } from '../../config/compile/snapshot.js';
+import { certSpiffeId, spiffeId, verifyChain } from '../../lib/spiffe.js';
+import type { Workload } from '../../config/types.js';
+import { StaticCertificateProvider } from './static-certs.js';
+import { requestedSpiffeId } from './csr-names.js';
+import type { Logger } from '../../lib/logger.js';
+
+type Duplex = grpc.ServerDuplexStream<ProxyMessage, ControlMessage>;
+
+export interface ProxyStatus {
+  id: string;
+  workload: string;
+  namespace: string;
+  kind: 'sidecar' | 'gateway';
+  identity: string;
+  connectedAt: string;
+  served?: string;
+  acked?: string;
+  nack?: { version: string; reason: string; at: string };
+  adminPort?: number;
+  inbound: { address: string; port: number };
+}
+
+interface Connection {
+  call: Duplex;
+  hello: ProxyHello;
+  status: ProxyStatus;
+  labels: Record<string, string>;
+  serviceAccount: string;
+  lastJson?: string;
+  snapshot?: ProxySnapshot;
+}
+
+export interface PushServerDeps {
+  ca: CertificateAuthority;
+  tokens: BootstrapTokens;
+  store: ConfigStore;
+  registry: Registry;
+  mesh: MeshSettings;
+  log: Logger;
+  servingCert: { certPem: string; keyPem: string };
+  debounceMs?: number;
+}
+
+function grpcError(code: grpc.status, details: string): grpc.ServiceError {
+  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+}
+
+export class PushServer {
+  private readonly server = new grpc.Server();
+  private readonly conns = new Map<string, Connection>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly debounceMs: number;
+  pushes = 0;
+  pushErrors = 0;
+
+  constructor(private readonly deps: PushServerDeps) {
+    this.debounceMs = deps.debounceMs ?? 100;
+    this.server.addService(DISCOVERY_SERVICE, {
+      certificate: (call: grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>, cb: grpc.sendUnaryData<CertificateResponse>) =>
+        void this.certificate(call, cb),
+      stream: (call: Duplex) => this.stream(call),
+    });
+    deps.store.on('change', () => this.schedulePush());
+    deps.registry.on('change', () => this.schedulePush());
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    const { ca, servingCert } = this.deps;
+    const creds = grpc.experimental.createCertificateProviderServerCredentials(
+      new StaticCertificateProvider(null, {
+        certificate: Buffer.from(servingCert.certPem),
+        privateKey: Buffer.from(servingCert.keyPem),
+      }),
+      new StaticCertificateProvider(Buffer.from(ca.rootCertPem), null),
+      false,
+    );
+    return new Promise((resolve, reject) =>
+      this.server.bindAsync(`${host}:${port}`, creds, (err, bound) => (err ? reject(err) : resolve(bound))),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    for (const c of this.conns.values()) c.call.end();
+    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    this.server.forceShutdown();
+  }
+
+  statuses(): ProxyStatus[] {
+    return [...this.conns.values()].map((c) => c.status).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  snapshotOf(id: string): ProxySnapshot | undefined {
+    return this.conns.get(id)?.snapshot;
+  }
+
+  /** The caller's SPIFFE ID when it presented a certificate our root signed; undefined otherwise. */
+  private peerIdentity(call: { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } | null }): string | undefined {
+    const peer = call.getAuthContext()?.sslPeerCertificate;
+    if (!peer?.raw) return undefined;
+    if (!verifyChain(peer.raw, this.deps.ca.rootCertPem)) return undefined;
+    return certSpiffeId(new X509Certificate(peer.raw));
+  }
+
+  private async certificate(
+    call: grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>,
+    cb: grpc.sendUnaryData<CertificateResponse>,
+  ): Promise<void> {
+    const { ca, tokens, log, mesh } = this.deps;
+    const req = call.request;
+    let identity: string | undefined;
+    if (req.token) {
+      const binding = tokens.redeem(req.token);
+      if (!binding) {
+        log.warn('certificate refused: bootstrap token unknown, expired or already used', { proxy: req.proxyId });
+        return cb(grpcError(grpc.status.UNAUTHENTICATED, 'bootstrap token is unknown, expired or already used'));
+      }
+      identity = spiffeId(mesh.trustDomain, binding.namespace, binding.serviceAccount);
+    } else {
+      identity = this.peerIdentity(call);
+      if (!identity) {
+        log.warn('certificate refused: no bootstrap token and no valid client certificate', { proxy: req.proxyId });
+        return cb(grpcError(grpc.status.UNAUTHENTICATED, 'a bootstrap token or a valid mesh certificate is required'));
+      }
+    }
+    const asked = requestedSpiffeId(req.csr);
+    if (asked && asked !== identity) {
+      log.warn('certificate refused: proxy asked for an identity it does not own', {
+        proxy: req.proxyId,
+        asked,
+        owns: identity,
+      });
+      return cb(grpcError(grpc.status.PERMISSION_DENIED, `identity ${asked} is not yours (you are ${identity})`));
+    }
+    try {
+      const signed = await ca.signCsr(req.csr, identity);
+      log.info('certificate issued', { proxy: req.proxyId, identity, notAfter: signed.notAfter.toISOString() });
+      cb(null, { certChain: signed.certChainPem, rootCert: ca.rootCertPem });
+    } catch (e) {
+      cb(grpcError(grpc.status.INVALID_ARGUMENT, (e as Error).message));
+    }
+  }
+
+  private stream(call: Duplex): void {
+    const identity = this.peerIdentity(call);
+    let conn: Connection | undefined;
+    const fail = (code: grpc.status, msg: string) => {
+      this.deps.log.warn(`stream refused: ${msg}`);
+      call.emit('error', grpcError(code, msg));
+    };
+    if (!identity) return fail(grpc.status.UNAUTHENTICATED, 'a valid mesh client certificate is required');
+
+    call.on('data', (msg: ProxyMessage) => {
+      if (!conn) {
+        if (msg.type !== 'hello') return fail(grpc.status.INVALID_ARGUMENT, 'the first message must be hello');
+        conn = this.register(call, msg, identity, fail);
+        return;
+      }
+      this.onMessage(conn, msg);
+    });
+    const drop = () => {
+      if (conn && this.conns.get(conn.hello.id) === conn) {
+        this.conns.delete(conn.hello.id);
+        this.deps.registry.remove(conn.hello.id);
+        this.deps.log.info('proxy disconnected', { proxy: conn.hello.id });
+      }
+    };
+    call.on('end', () => {
+      drop();
+      call.end();
+    });
+    call.on('cancelled', drop);
+    call.on('close', drop);
+    call.on('error', drop);
+  }
+
+  private register(
+    call: Duplex,
+    hello: ProxyHello,
+    identity: string,
+    fail: (code: grpc.status, msg: string) => void,
+  ): Connection | undefined {
+    const { store, registry, mesh, log } = this.deps;
+    const workload = store.get('Workload', hello.namespace, hello.workload) as Workload | undefined;
+    if (!workload) {
+      fail(grpc.status.NOT_FOUND, `no Workload ${hello.namespace}/${hello.workload} in the mesh config`);
+      return undefined;
+    }
+    const sa = workload.spec.serviceAccount ?? 'default';
+    const expected = spiffeId(mesh.trustDomain, hello.namespace, sa);
+    if (identity !== expected) {
+      fail(grpc.status.PERMISSION_DENIED, `proxy ${hello.id} holds ${identity} but workload needs ${expected}`);
+      return undefined;
+    }
+    const labels = workload.metadata.labels ?? {};
+    const old = this.conns.get(hello.id);
+    if (old) old.call.end();
+    const conn: Connection = {
+      call,
+      hello,
+      labels,
+      serviceAccount: sa,
+      status: {
+        id: hello.id,
+        workload: hello.workload,
+        namespace: hello.namespace,
+        kind: hello.kind,
+        identity,
+        connectedAt: new Date().toISOString(),
+        inbound: hello.inbound,
+        ...(hello.adminPort ? { adminPort: hello.adminPort } : {}),
+        ...(hello.version ? { acked: hello.version } : {}),
+      },
+    };
+    this.conns.set(hello.id, conn);
+    log.info('proxy connected', { proxy: hello.id, identity });
+    // Registering triggers a debounced push to everyone; this proxy also gets its snapshot right away.
+    registry.upsert({
+      id: hello.id,
+      workload: hello.workload,
+      namespace: hello.namespace,
+      labels,
+      serviceAccount: sa,
+      spiffeId: identity,
+      kind: hello.kind,
+      address: hello.inbound.address,
+      inboundPort: hello.inbound.port,
+      ...(hello.adminPort ? { adminPort: hello.adminPort } : {}),
+      ready: registry.get(hello.id)?.ready ?? false,
+    });
+    if (hello.version) conn.status.served = hello.version;
+    this.pushOne(conn, this.index());
+    return conn;
+  }
+
+  private onMessage(conn: Connection, msg: ProxyMessage): void {
+    const { registry, log } = this.deps;
+    registry.heartbeat(conn.hello.id);
+    switch (msg.type) {
+      case 'ack':
+        conn.status.acked = msg.version;
+        break;
+      case 'nack':
+        conn.status.nack = { version: msg.version, reason: msg.reason, at: new Date().toISOString() };
+        log.warn('proxy rejected config', { proxy: conn.hello.id, version: msg.version, reason: msg.reason });
+        break;
+      case 'health':
+        registry.setReady(conn.hello.id, msg.ready);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private schedulePush(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pushAll();
+    }, this.debounceMs);
+  }
+
+  private index(): MeshIndex {
+    const instances = this.deps.registry.list();
+    return new MeshIndex(this.deps.store.list(), instances, this.deps.mesh);
+  }
+
+  pushAll(): void {
+    const index = this.index();
+    for (const conn of this.conns.values()) this.pushOne(conn, index);
+  }
+
+  private pushOne(conn: Connection, index: MeshIndex): void {
+    const { hello } = conn;
+    try {
+      const compiled = compileSnapshot(index, {
+        id: hello.id,
+        workload: hello.workload,
+        namespace: hello.namespace,
+        serviceAccount: conn.serviceAccount,
+        spiffeId: conn.status.identity,
+        labels: conn.labels,
+        kind: hello.kind,
+      });
+      const json = JSON.stringify(compiled);
+      if (json === conn.lastJson) return;
+      const version = createHash('sha256').update(json).digest('hex').slice(0, 12);
+      conn.lastJson = json;
+      const snapshot: ProxySnapshot = { version, ...compiled };
+      conn.snapshot = snapshot;
+      if (version === conn.status.served && version === conn.status.acked) return; // reconnect, unchanged
+      conn.status.served = version;
+      conn.call.write({ type: 'snapshot', version, snapshot } satisfies ControlMessage);
+      this.pushes++;
+    } catch (e) {
+      this.pushErrors++;
+      this.deps.log.error('could not compile config for proxy', { proxy: hello.id, error: (e as Error).message });
+    }
+  }
+}

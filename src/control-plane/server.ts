@@ -1,0 +1,100 @@
+// `weft control-plane`: config store, registry, CA and push server in one process, plus the admin API.
+// It writes <stateDir>/mesh.json so the CLI and proxies can find it.
+import { mkdir, writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FileStore } from './store/file-store.js';
+import { Registry } from './registry/registry.js';
+import { CertificateAuthority } from './ca/authority.js';
+import { BootstrapTokens } from './ca/tokens.js';
+import { PushServer } from './push/server.js';
+import { createAdminApi } from './api/admin.js';
+import { spiffeId } from '../lib/spiffe.js';
+import type { Logger } from '../lib/logger.js';
+import { WEFT_VERSION } from '../lib/version.js';
+
+export interface ControlPlaneOptions {
+  stateDir: string;
+  trustDomain?: string;
+  host?: string;
+  discoveryPort?: number; // Istio's 15012
+  adminPort?: number; // Istio's 15014
+  certTtlMs?: number;
+  log: Logger;
+}
+
+export interface MeshInfo {
+  admin: string; // host:port
+  discovery: string; // host:port
+  rootCert: string; // path
+  trustDomain: string;
+  pid: number;
+}
+
+export class ControlPlane {
+  private constructor(
+    readonly store: FileStore,
+    readonly registry: Registry,
+    readonly ca: CertificateAuthority,
+    readonly tokens: BootstrapTokens,
+    readonly push: PushServer,
+    private readonly admin: http.Server,
+    readonly info: MeshInfo,
+  ) {}
+
+  static async start(o: ControlPlaneOptions): Promise<ControlPlane> {
+    const host = o.host ?? '127.0.0.1';
+    const trustDomain = o.trustDomain ?? 'cluster.local';
+    await mkdir(o.stateDir, { recursive: true });
+    const store = await FileStore.open(o.stateDir);
+    const registry = new Registry();
+    registry.start();
+    const ca = await CertificateAuthority.loadOrCreate(join(o.stateDir, 'ca'), {
+      trustDomain,
+      ...(o.certTtlMs ? { certTtlMs: o.certTtlMs } : {}),
+    });
+    const tokens = new BootstrapTokens();
+    const serving = await ca.issueServing(
+      ['localhost', 'weft-control-plane'],
+      [host === '0.0.0.0' ? '127.0.0.1' : host],
+      spiffeId(trustDomain, 'weft-system', 'weft-control-plane'),
+    );
+    const push = new PushServer({
+      ca,
+      tokens,
+      store,
+      registry,
+      mesh: { trustDomain, domain: 'cluster.local' },
+      log: o.log.child('push'),
+      servingCert: serving,
+    });
+    const discoveryPort = await push.listen(host, o.discoveryPort ?? 15012);
+    const admin = createAdminApi({ store, registry, push, tokens, version: WEFT_VERSION });
+    await new Promise<void>((resolve, reject) => {
+      admin.once('error', reject);
+      admin.listen(o.adminPort ?? 15014, '127.0.0.1', () => resolve());
+    });
+    const info: MeshInfo = {
+      admin: `127.0.0.1:${(admin.address() as AddressInfo).port}`,
+      discovery: `${host}:${discoveryPort}`,
+      rootCert: join(o.stateDir, 'ca', 'ca-cert.pem'),
+      trustDomain,
+      pid: process.pid,
+    };
+    const tmp = join(o.stateDir, `.mesh.json.${process.pid}`);
+    await writeFile(tmp, JSON.stringify(info, null, 2));
+    await rename(tmp, join(o.stateDir, 'mesh.json'));
+    o.log.info('control plane ready', { admin: info.admin, discovery: info.discovery, state: o.stateDir });
+    return new ControlPlane(store, registry, ca, tokens, push, admin, info);
+  }
+
+  async stop(): Promise<void> {
+    this.registry.stop();
+    await this.push.close();
+    await new Promise<void>((resolve) => {
+      this.admin.close(() => resolve());
+      this.admin.closeAllConnections();
+    });
+  }
+}

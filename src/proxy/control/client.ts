@@ -1,0 +1,184 @@
+// The proxy's side of the push protocol. It obtains a certificate (bootstrap token first, its own
+// certificate for renewals), holds one stream open, applies each snapshot through `onSnapshot` and ACKs
+// or NACKs it, heartbeats, and reconnects with jittered exponential backoff. While the control plane is
+// away the proxy keeps serving its last good snapshot and certificate.
+import * as grpc from '@grpc/grpc-js';
+import {
+  DISCOVERY_SERVICE,
+  HEARTBEAT_INTERVAL_MS,
+  type CertificateRequest,
+  type CertificateResponse,
+  type ControlMessage,
+  type ProxyHello,
+  type ProxyMessage,
+} from '../../model/discovery.js';
+import type { ProxySnapshot } from '../../model/snapshot.js';
+import { generateKeyAndCsr, renewDelayMs } from '../identity/csr.js';
+import type { WorkloadIdentity } from '../identity/certificates.js';
+import type { Logger } from '../../lib/logger.js';
+
+const DiscoveryClient = grpc.makeGenericClientConstructor(DISCOVERY_SERVICE, 'Discovery');
+type Client = InstanceType<typeof DiscoveryClient> & {
+  certificate(
+    req: CertificateRequest,
+    cb: (err: grpc.ServiceError | null, res?: CertificateResponse) => void,
+  ): grpc.ClientUnaryCall;
+  stream(): grpc.ClientDuplexStream<ProxyMessage, ControlMessage>;
+};
+
+export interface ControlClientOptions {
+  address: string; // host:port of the control plane's discovery port
+  rootPem: string; // trust anchor for the control plane's serving certificate
+  token?: string; // single-use bootstrap token
+  spiffeId: string; // the identity we expect (used in the CSR; the CA decides)
+  hello: Omit<ProxyHello, 'type' | 'version'>;
+  identity: WorkloadIdentity;
+  /** Apply a snapshot; throw to NACK it (the previous one stays in force). */
+  onSnapshot: (s: ProxySnapshot) => Promise<void>;
+  log: Logger;
+}
+
+export class ControlClient {
+  private stream: grpc.ClientDuplexStream<ProxyMessage, ControlMessage> | undefined;
+  private client: Client | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private closed = false;
+  private version: string | undefined;
+  private ready: boolean | undefined;
+  connected = false;
+
+  constructor(private readonly opts: ControlClientOptions) {}
+
+  /** First certificate: retried until the control plane answers (it may still be starting). */
+  async bootstrap(): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        await this.requestCertificate(this.opts.token);
+        return;
+      } catch (e) {
+        const err = e as grpc.ServiceError;
+        if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED) throw e;
+        if (this.closed) throw e;
+        this.opts.log.warn('control plane not reachable yet, retrying', { error: err.message });
+        await new Promise((r) => setTimeout(r, backoff(i)));
+      }
+    }
+  }
+
+  private channelCredentials(withCert: boolean): grpc.ChannelCredentials {
+    const root = Buffer.from(this.opts.rootPem);
+    if (!withCert || !this.opts.identity.ready) return grpc.credentials.createSsl(root);
+    const m = this.opts.identity.current;
+    return grpc.credentials.createSsl(root, Buffer.from(m.keyPem), Buffer.from(m.certChain.join('\n')));
+  }
+
+  private async requestCertificate(token?: string): Promise<void> {
+    const { keyPem, csrPem } = await generateKeyAndCsr(this.opts.spiffeId);
+    const client = new DiscoveryClient(this.opts.address, this.channelCredentials(!token)) as Client;
+    try {
+      const res = await new Promise<CertificateResponse>((resolve, reject) =>
+        client.certificate(
+          { csr: csrPem, proxyId: this.opts.hello.id, ...(token ? { token } : {}) },
+          (err, r) => (err || !r ? reject(err ?? new Error('empty response')) : resolve(r)),
+        ),
+      );
+      this.opts.identity.set({ keyPem, certChain: res.certChain, rootPem: res.rootCert });
+      this.scheduleRenewal();
+      this.opts.log.info('workload certificate installed', { notAfter: this.opts.identity.notAfter()?.toISOString() });
+    } finally {
+      client.close();
+    }
+  }
+
+  private scheduleRenewal(): void {
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    const leaf = this.opts.identity.current.certChain[0]!;
+    const delay = Math.min(renewDelayMs(leaf), 2 ** 31 - 1);
+    this.renewTimer = setTimeout(() => void this.renew(0), delay);
+    this.renewTimer.unref();
+  }
+
+  private async renew(attempt: number): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.requestCertificate();
+      this.opts.log.info('workload certificate rotated');
+    } catch (e) {
+      this.opts.log.warn('certificate renewal failed; keeping the current one', { error: (e as Error).message });
+      this.renewTimer = setTimeout(() => void this.renew(attempt + 1), backoff(attempt));
+      this.renewTimer.unref();
+    }
+  }
+
+  start(): void {
+    if (this.closed) return;
+    this.client?.close();
+    this.client = new DiscoveryClient(this.opts.address, this.channelCredentials(true)) as Client;
+    const stream = this.client.stream();
+    this.stream = stream;
+    stream.write({ type: 'hello', ...this.opts.hello, ...(this.version ? { version: this.version } : {}) });
+    if (this.ready !== undefined) stream.write({ type: 'health', ready: this.ready });
+    stream.on('data', (msg: ControlMessage) => {
+      if (!this.connected) this.opts.log.info('connected to control plane');
+      this.connected = true;
+      this.attempt = 0;
+      if (msg.type === 'snapshot') void this.apply(stream, msg.snapshot);
+    });
+    const lost = (why: string) => {
+      if (this.stream !== stream) return;
+      this.stream = undefined;
+      this.connected = false;
+      if (this.heartbeat) clearInterval(this.heartbeat);
+      if (this.closed) return;
+      const delay = backoff(this.attempt++);
+      this.opts.log.warn('control plane stream lost; serving last good config, reconnecting', { why, inMs: delay });
+      this.reconnectTimer = setTimeout(() => this.start(), delay);
+    };
+    stream.on('error', (e: Error) => lost(e.message));
+    stream.on('end', () => lost('stream ended'));
+    this.heartbeat = setInterval(() => this.send({ type: 'heartbeat' }), HEARTBEAT_INTERVAL_MS);
+  }
+
+  private async apply(stream: grpc.ClientDuplexStream<ProxyMessage, ControlMessage>, s: ProxySnapshot): Promise<void> {
+    try {
+      await this.opts.onSnapshot(s);
+      this.version = s.version;
+      if (this.stream === stream) stream.write({ type: 'ack', version: s.version });
+    } catch (e) {
+      const reason = (e as Error).message;
+      this.opts.log.warn('rejected config; keeping the previous one', { version: s.version, reason });
+      if (this.stream === stream) stream.write({ type: 'nack', version: s.version, reason });
+    }
+  }
+
+  /** Listener addresses are only known once they are bound, after the certificate arrived. */
+  updateHello(patch: Partial<Omit<ProxyHello, 'type'>>): void {
+    Object.assign(this.opts.hello, patch);
+  }
+
+  reportHealth(ready: boolean): void {
+    if (this.ready === ready) return;
+    this.ready = ready;
+    this.send({ type: 'health', ready });
+  }
+
+  private send(msg: ProxyMessage): void {
+    if (this.stream) this.stream.write(msg);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of [this.heartbeat, this.reconnectTimer, this.renewTimer]) if (t) clearTimeout(t);
+    this.stream?.cancel();
+    this.client?.close();
+  }
+}
+
+/** 0.5 s doubling to 10 s, with ±20 % jitter so a fleet does not reconnect in lockstep. */
+export function backoff(attempt: number): number {
+  const base = Math.min(10_000, 500 * 2 ** attempt);
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}

@@ -1,0 +1,26 @@
+// Header handling shared by every listener: hop-by-hop headers never cross a proxy (RFC 9110 §7.6.1).
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Copies end-to-end headers, dropping hop-by-hop ones and any named in `Connection`. */
+export function endToEnd(h: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  const conn = h.connection;
+  const extra = conn ? conn.toLowerCase().split(',').map((s) => s.trim()) : undefined;
+  for (const k in h) {
+    if (HOP_BY_HOP.has(k)) continue;
+    if (extra && extra.includes(k)) continue;
+    out[k] = h[k];
+  }
+  return out;
+}

@@ -1,0 +1,63 @@
+// The proxy's admin endpoint, loopback only (Istio's 15000/15021): readiness, the applied snapshot,
+// clusters with endpoint health, and a graceful quit.
+import http from 'node:http';
+import type { ProxyState } from '../state.js';
+import type { WorkloadIdentity } from '../identity/certificates.js';
+
+export interface AdminDeps {
+  state: () => ProxyState | undefined;
+  identity: WorkloadIdentity;
+  appReady: () => boolean;
+  controlConnected: () => boolean;
+  quit: () => void;
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function createAdminServer(deps: AdminDeps): http.Server {
+  return http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const state = deps.state();
+    switch (url.pathname) {
+      case '/ready':
+      case '/healthz/ready': {
+        // The proxy is ready when it holds a certificate and has applied a snapshot.
+        const ok = deps.identity.ready && state !== undefined;
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'LIVE\n' : 'NOT READY\n');
+        return;
+      }
+      case '/config_dump':
+        return json(res, 200, {
+          snapshot: state?.snapshot ?? null,
+          certificate: deps.identity.ready
+            ? {
+                notAfter: deps.identity.notAfter()?.toISOString(),
+                chain: deps.identity.current.certChain,
+                root: deps.identity.current.rootPem,
+              }
+            : null,
+          controlPlaneConnected: deps.controlConnected(),
+          appReady: deps.appReady(),
+        });
+      case '/clusters': {
+        const lines: string[] = [];
+        for (const c of state?.clusters.values() ?? []) {
+          for (const e of c.cluster.endpoints)
+            lines.push(`${c.cluster.name}::${e.address}:${e.port}::health_flags::${e.healthy ? 'healthy' : '/failed_eds_health'}::${e.instance}`);
+        }
+        res.writeHead(200, { 'content-type': 'text/plain' }).end(lines.join('\n') + '\n');
+        return;
+      }
+      case '/quitquitquit':
+        if (req.method !== 'POST') break;
+        res.writeHead(200).end('OK\n');
+        deps.quit();
+        return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /ready, /config_dump, /clusters\n');
+  });
+}

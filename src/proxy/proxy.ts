@@ -1,0 +1,158 @@
+// A proxy process: sidecar (outbound + inbound) or gateway. It gets its certificate, opens its
+// listeners, applies snapshots from the control plane as they come, probes its app and reports
+// readiness. Each snapshot is compiled into a ProxyState and swapped in whole.
+import type http from 'node:http';
+import type https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { ProxySnapshot } from '../model/snapshot.js';
+import type { Logger } from '../lib/logger.js';
+import { spiffeId } from '../lib/spiffe.js';
+import { ControlClient } from './control/client.js';
+import { WorkloadIdentity } from './identity/certificates.js';
+import { ProxyState } from './state.js';
+import { createInboundServer } from './listeners/inbound.js';
+import { createOutboundServer } from './listeners/outbound.js';
+import { GatewayListeners } from './listeners/gateways.js';
+import { createAdminServer } from './listeners/admin.js';
+import { AppProber } from './health/app-probe.js';
+
+export interface ProxyOptions {
+  id: string;
+  workload: string;
+  namespace: string;
+  serviceAccount: string;
+  kind: 'sidecar' | 'gateway';
+  trustDomain: string;
+  controlPlane: string; // host:port
+  rootPem: string;
+  token?: string;
+  bind: string; // loopback by default: local mode shares one host
+  outboundPort: number;
+  inboundPort: number;
+  adminPort: number;
+  appHost: string;
+  appPorts: Record<number, number>; // container port -> where the app really listens
+  accessLog: (line: string) => void;
+  log: Logger;
+}
+
+function listen(server: http.Server | https.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export class Proxy {
+  readonly identity = new WorkloadIdentity();
+  private state: ProxyState | undefined;
+  private control!: ControlClient;
+  private readonly servers: Array<http.Server | https.Server> = [];
+  private gateways: GatewayListeners | undefined;
+  private prober: AppProber | undefined;
+  private firstSnapshot!: Promise<void>;
+  ports = { outbound: 0, inbound: 0, admin: 0 };
+
+  constructor(private readonly opts: ProxyOptions) {}
+
+  current(): ProxySnapshot | undefined {
+    return this.state?.snapshot;
+  }
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    const getState = () => this.state;
+    let resolveFirst!: () => void;
+    this.firstSnapshot = new Promise((r) => (resolveFirst = r));
+    this.control = new ControlClient({
+      address: o.controlPlane,
+      rootPem: o.rootPem,
+      ...(o.token ? { token: o.token } : {}),
+      spiffeId: spiffeId(o.trustDomain, o.namespace, o.serviceAccount),
+      hello: { id: o.id, workload: o.workload, namespace: o.namespace, kind: o.kind, inbound: { address: o.bind, port: 0 } },
+      identity: this.identity,
+      onSnapshot: async (s) => {
+        await this.apply(s);
+        resolveFirst();
+      },
+      log: o.log.child('xds'),
+    });
+    await this.control.bootstrap();
+
+    const admin = createAdminServer({
+      state: getState,
+      identity: this.identity,
+      appReady: () => this.prober?.ready ?? false,
+      controlConnected: () => this.control.connected,
+      quit: () => void this.stop().then(() => process.exit(0)),
+    });
+    this.servers.push(admin);
+    this.ports.admin = await listen(admin, o.adminPort, '127.0.0.1');
+
+    const routed = { identity: this.identity, state: getState, log: o.accessLog };
+    if (o.kind === 'sidecar') {
+      const inbound = createInboundServer({
+        identity: this.identity,
+        state: getState,
+        appHost: o.appHost,
+        appPort: (p) => o.appPorts[p] ?? p,
+        log: o.accessLog,
+      });
+      const outbound = createOutboundServer(routed);
+      this.servers.push(inbound, outbound);
+      this.ports.inbound = await listen(inbound, o.inboundPort, o.bind);
+      this.ports.outbound = await listen(outbound, o.outboundPort, '127.0.0.1');
+    } else {
+      this.gateways = new GatewayListeners(routed);
+    }
+
+    this.control.updateHello({ inbound: { address: o.bind, port: this.ports.inbound }, adminPort: this.ports.admin });
+    this.control.start();
+    await this.firstSnapshot;
+
+    this.prober = new AppProber(
+      () => {
+        const probe = this.state?.snapshot.inbound.probe;
+        if (probe) return { host: o.appHost, port: o.appPorts[probe.port] ?? probe.port, path: probe.path };
+        const first = this.state?.snapshot.inbound.containerPorts[0];
+        return first === undefined ? undefined : { host: o.appHost, port: o.appPorts[first] ?? first };
+      },
+      (ready) => {
+        o.log.info(ready ? 'app is ready' : 'app is not ready');
+        this.control.reportHealth(ready);
+      },
+    );
+    this.prober.start();
+  }
+
+  /** Compile, open any new gateway ports, then swap. Throws to NACK; the old state stays. */
+  private async apply(s: ProxySnapshot): Promise<void> {
+    const next = new ProxyState(s, this.state);
+    if (this.gateways) await this.gateways.prepare(next);
+    this.state = next;
+    this.gateways?.prune(next);
+    this.opts.log.info('applied config', {
+      version: s.version,
+      clusters: s.clusters.length,
+      ...(this.gateways ? { listeners: this.gateways.addresses().join(',') } : {}),
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.prober?.stop();
+    this.control?.close();
+    this.gateways?.close();
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+  }
+}

@@ -1,0 +1,46 @@
+// Everything the data path needs from one snapshot, compiled once when the snapshot arrives and
+// swapped in atomically. A snapshot that cannot be compiled throws, and the proxy NACKs it.
+import type { InboundRoute, ProxySnapshot } from '../model/snapshot.js';
+import { RouteTable } from './http/router.js';
+import { ClusterRuntime } from './upstream/cluster.js';
+import { WeftError, ErrorCodes } from '../lib/errors.js';
+
+export interface GatewayState {
+  name: string;
+  bind: string;
+  port: number;
+  routes: RouteTable;
+}
+
+export class ProxyState {
+  readonly outbound: RouteTable;
+  readonly clusters = new Map<string, ClusterRuntime>();
+  readonly inbound = new Map<string, InboundRoute>(); // "host:port" -> route
+  readonly gateways: GatewayState[];
+
+  constructor(
+    readonly snapshot: ProxySnapshot,
+    previous?: ProxyState,
+  ) {
+    try {
+      this.outbound = new RouteTable(snapshot.outbound.virtualHosts);
+      this.gateways = snapshot.gateways.map((g) => ({
+        name: g.name,
+        bind: g.bind,
+        port: g.port,
+        routes: new RouteTable(g.virtualHosts),
+      }));
+    } catch (e) {
+      throw new WeftError(ErrorCodes.SNAPSHOT_INVALID, `cannot compile routes: ${(e as Error).message}`);
+    }
+    for (const c of snapshot.clusters) {
+      // Keep a cluster's runtime (balancer position, in-flight counts) when it did not change.
+      const prev = previous?.clusters.get(c.name);
+      this.clusters.set(
+        c.name,
+        prev && JSON.stringify(prev.cluster) === JSON.stringify(c) ? prev : new ClusterRuntime(c),
+      );
+    }
+    for (const r of snapshot.inbound.routes) this.inbound.set(`${r.service}:${r.port}`, r);
+  }
+}
