@@ -11,11 +11,12 @@ export class StaticCertificateProvider implements Provider {
     private readonly identity: { certificate: Buffer; privateKey: Buffer } | null,
   ) {}
   addCaCertificateListener(l: Parameters<Provider['addCaCertificateListener']>[0]): void {
-    l(this.ca ? { caCertificate: this.ca } : null);
+    // Asynchronously: grpc-js registers its watcher only after adding our listener.
+    setImmediate(() => l(this.ca ? { caCertificate: this.ca } : null));
   }
   removeCaCertificateListener(): void {}
   addIdentityCertificateListener(l: Parameters<Provider['addIdentityCertificateListener']>[0]): void {
-    l(this.identity);
+    setImmediate(() => l(this.identity));
   }
   removeIdentityCertificateListener(): void {}
 }

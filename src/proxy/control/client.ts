@@ -18,6 +18,8 @@ import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { Logger } from '../../lib/logger.js';
 
 const DiscoveryClient = grpc.makeGenericClientConstructor(DISCOVERY_SERVICE, 'Discovery');
+// The control plane's serving certificate names `weft-control-plane`; verify that name (not the IP we dial).
+const CHANNEL_OPTIONS = { 'grpc.ssl_target_name_override': 'weft-control-plane', 'grpc.default_authority': 'weft-control-plane' };
 type Client = InstanceType<typeof DiscoveryClient> & {
   certificate(
     req: CertificateRequest,
@@ -77,7 +79,7 @@ export class ControlClient {
 
   private async requestCertificate(token?: string): Promise<void> {
     const { keyPem, csrPem } = await generateKeyAndCsr(this.opts.spiffeId);
-    const client = new DiscoveryClient(this.opts.address, this.channelCredentials(!token)) as Client;
+    const client = new DiscoveryClient(this.opts.address, this.channelCredentials(!token), CHANNEL_OPTIONS) as Client;
     try {
       const res = await new Promise<CertificateResponse>((resolve, reject) =>
         client.certificate(
@@ -116,7 +118,7 @@ export class ControlClient {
   start(): void {
     if (this.closed) return;
     this.client?.close();
-    this.client = new DiscoveryClient(this.opts.address, this.channelCredentials(true)) as Client;
+    this.client = new DiscoveryClient(this.opts.address, this.channelCredentials(true), CHANNEL_OPTIONS) as Client;
     const stream = this.client.stream();
     this.stream = stream;
     stream.write({ type: 'hello', ...this.opts.hello, ...(this.version ? { version: this.version } : {}) });

@@ -1,0 +1,35 @@
+// `weft control-plane`: run the control plane alone (config store, registry, CA, push, admin API).
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { ControlPlane } from '../../control-plane/server.js';
+import { createLogger } from '../../lib/logger.js';
+import { DEFAULT_STATE_DIR } from '../mesh-client.js';
+import { parseDuration } from '../../config/duration.js';
+
+export function registerControlPlane(program: Command): void {
+  program
+    .command('control-plane')
+    .description('run the control plane: config store, registry, certificate authority, push and admin API')
+    .option('--host <addr>', 'discovery listen address', '127.0.0.1')
+    .option('--discovery-port <n>', 'discovery (mTLS gRPC) port', '15012')
+    .option('--admin-port <n>', 'admin API port (loopback)', '15014')
+    .option('--trust-domain <td>', 'SPIFFE trust domain', 'cluster.local')
+    .option('--cert-ttl <duration>', 'workload certificate lifetime', '24h')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<Record<string, string>>();
+      const log = createLogger('control-plane');
+      const cp = await ControlPlane.start({
+        stateDir: resolve(o.stateDir ?? DEFAULT_STATE_DIR),
+        host: o.host!,
+        discoveryPort: Number(o.discoveryPort),
+        adminPort: Number(o.adminPort),
+        trustDomain: o.trustDomain!,
+        certTtlMs: parseDuration(o.certTtl!),
+        log,
+      });
+      process.stdout.write(`control plane: admin http://${cp.info.admin}  discovery ${cp.info.discovery}\n`);
+      const stop = () => void cp.stop().then(() => process.exit(0));
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,110 @@
+// `weft up -f PATH…`: run a whole mesh on this machine: control plane, ingress gateway, and one proxy
+// per workload instance with the workload's own process. Ctrl-C stops everything.
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { loadPaths } from '../../config/load.js';
+import { formatProblem } from '../../config/types.js';
+import { createLogger } from '../../lib/logger.js';
+import { LocalMesh } from '../../local/mesh.js';
+import type { Instance } from '../../local/instance.js';
+import { DEFAULT_STATE_DIR } from '../mesh-client.js';
+import { table } from '../output.js';
+import { openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+
+const MARK: Record<string, string> = {
+  starting: '…',
+  'proxy-ready': '…',
+  running: '…',
+  ready: '✔',
+  exited: '✖',
+  failed: '✖',
+  stopped: '■',
+};
+
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description('run a whole mesh on this machine from config files (no Kubernetes, Docker or root)')
+    .requiredOption('-f, --filename <paths...>', 'YAML files or folders: Workloads, Services, Istio config')
+    .option('--keep-state', 'keep resources applied in earlier runs (default: start from the files)')
+    .option('--discovery-port <n>', 'control plane discovery port (0 = any free port)', '15012')
+    .option('--admin-port <n>', 'control plane admin port (0 = any free port)', '15014')
+    .option('--ready-timeout <seconds>', 'how long to wait for every workload to become ready', '60')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<{ filename: string[]; stateDir?: string; keepState?: boolean; discoveryPort: string; adminPort: string; readyTimeout: string }>();
+      const stateDir = resolve(o.stateDir ?? DEFAULT_STATE_DIR);
+      mkdirSync(join(stateDir, 'logs'), { recursive: true });
+      // Our own log goes to a file: the terminal shows the status of the mesh, not its chatter.
+      const logFd = openSync(join(stateDir, 'logs', 'control-plane.log'), 'a');
+      const log = createLogger('weft-up', { write: (l) => writeSync(logFd, l + '\n') });
+      const loaded = await loadPaths(o.filename);
+      for (const p of loaded.problems) process.stderr.write(formatProblem(p) + '\n');
+      if (loaded.problems.some((p) => p.severity === 'error')) {
+        process.stderr.write('error: the config has errors; nothing was started. Fix them, or check with `weft analyze -f`.\n');
+        process.exitCode = 1;
+        return;
+      }
+      process.stdout.write(`Starting the mesh from ${o.filename.join(', ')} (${loaded.resources.length} resources)\n`);
+      const say = (i: Instance) => {
+        const { state, id, detail } = i.info;
+        if (['ready', 'exited', 'failed'].includes(state))
+          process.stdout.write(`  ${MARK[state]} ${id} ${state}${detail ? `: ${detail}` : ''}\n`);
+      };
+      let mesh: LocalMesh;
+      try {
+        mesh = await LocalMesh.start({
+          stateDir,
+          resources: loaded.resources,
+          keepState: !!o.keepState,
+          discoveryPort: Number(o.discoveryPort),
+          adminPort: Number(o.adminPort),
+          cwd: process.cwd(),
+          log,
+          onChange: say,
+        });
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        const hint = err.code === 'EADDRINUSE' ? ' (is another mesh running? stop it, or pass --admin-port 0 --discovery-port 0)' : '';
+        process.stderr.write(`error: cannot start the control plane: ${err.message}${hint}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) {
+          process.stdout.write('forcing exit\n');
+          process.exit(130);
+        }
+        stopping = true;
+        process.stdout.write('\nStopping the mesh…\n');
+        await mesh.stop();
+        process.stdout.write('Stopped.\n');
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop());
+      process.on('SIGTERM', () => void stop());
+
+      const deadline = Date.now() + Number(o.readyTimeout) * 1000;
+      const settled = () => mesh.instances.every((i) => ['ready', 'exited', 'failed', 'stopped'].includes(i.info.state) || (i.info.kind === 'gateway' && i.info.state === 'running'));
+      while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+
+      const rows = mesh.instances.map((i) => [
+        i.info.id,
+        i.info.kind,
+        `${MARK[i.info.state] ?? ''} ${i.info.state}`,
+        Object.values(i.info.appPorts).join(',') || '-',
+        i.info.ports ? `${i.info.ports.inbound || '-'}/${i.info.ports.outbound || '-'}/${i.info.ports.admin}` : '-',
+        i.info.detail ?? '',
+      ]);
+      process.stdout.write('\n' + table(rows, ['INSTANCE', 'TYPE', 'STATE', 'APP PORT', 'IN/OUT/ADMIN', 'DETAIL']) + '\n\n');
+      for (const u of mesh.ingressUrls()) {
+        process.stdout.write(`Ingress ${u.gateway}: ${u.url}\n`);
+        for (const p of u.paths.filter((x) => x !== '/').slice(0, 3)) process.stdout.write(`  try: curl ${u.url}${p}\n`);
+      }
+      process.stdout.write(`Admin API: http://${mesh.cp.info.admin}   (weft proxy-status, weft get vs, weft apply -f …)\n`);
+      process.stdout.write(`Logs: ${join(stateDir, 'logs')}\n`);
+      process.stdout.write(mesh.instances.every((i) => ['ready', 'running'].includes(i.info.state)) ? 'Mesh is up. Press Ctrl-C to stop.\n' : 'Some workloads are not ready; see the table and their logs. Press Ctrl-C to stop.\n');
+    });
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// The `weft` command. Each subcommand lives in commands/<name>.ts; this file only wires them.
+import { Command } from 'commander';
+import { errorMessage } from '../lib/errors.js';
+import { WEFT_VERSION } from '../lib/version.js';
+import { registerUp } from './commands/up.js';
+import { registerProxy } from './commands/proxy.js';
+import { registerControlPlane } from './commands/control-plane.js';
+import { registerConfigCommands } from './commands/config.js';
+import { registerStatusCommands } from './commands/status.js';
+import { registerAnalyze } from './commands/analyze.js';
+import type { MeshFlags } from './mesh-client.js';
+
+const program = new Command();
+program
+  .name('weft')
+  .description('Weft: a service mesh you can run on one machine')
+  .version(WEFT_VERSION)
+  .option('--addr <host:port>', 'control plane admin address (default: WEFT_ADDR, then <state-dir>/mesh.json)')
+  .option('--state-dir <dir>', 'state directory of a `weft up` mesh', '.weft')
+  .showHelpAfterError();
+
+const mesh = (): MeshFlags => program.opts<MeshFlags>();
+registerUp(program);
+registerControlPlane(program);
+registerProxy(program);
+registerConfigCommands(program, mesh);
+registerStatusCommands(program, mesh);
+registerAnalyze(program);
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`error: ${errorMessage(e)}\n`);
+  process.exitCode = 1;
+});

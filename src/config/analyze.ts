@@ -1,0 +1,183 @@
+// Cross-reference checks over a whole set of resources, like `istioctl analyze`: each resource may be
+// valid alone and still point at something that does not exist. Follows Istio's analyzers
+// (pkg/config/analysis/analyzers/virtualservice/*.go) and names their codes in the messages.
+import { ErrorCodes } from '../lib/errors.js';
+import { DEFAULT_DOMAIN, fqdn, serviceFqdn } from './hosts.js';
+import { problem } from './issues.js';
+import { fieldLine } from './positions.js';
+import type { ConfigProblem, Destination, Resource, Service, VirtualService, Workload } from './types.js';
+
+const NOT_FOUND = '(IST0101 ReferencedResourceNotFound)';
+const EXPORT_TO_ANNOTATION = 'networking.istio.io/exportTo';
+// `weft up` always runs these two gateways itself, so Gateways may select them without a Workload.
+const BUILTIN_GATEWAY_LABELS = [{ istio: 'ingressgateway' }, { istio: 'egressgateway' }];
+
+type Path = Array<string | number>;
+
+interface Index {
+  services: Map<string, Service>; // by FQDN
+  namespaces: Set<string>;
+  subsets: Map<string, Set<string>>; // DestinationRule host FQDN -> subset names
+  gateways: Set<string>; // ns/name
+  workloads: Workload[];
+}
+
+/** Cross-reference checks over a whole set of resources, like `istioctl analyze`. */
+export function analyze(resources: Resource[]): ConfigProblem[] {
+  const ix = buildIndex(resources);
+  const out: ConfigProblem[] = [];
+  for (const r of resources) {
+    const report = (code: string, message: string, path: Path, severity: ConfigProblem['severity'] = 'error') => {
+      const line = fieldLine(r, path);
+      const source = r.source ? { file: r.source.file, line: line ?? r.source.line } : undefined;
+      const name = `${r.metadata.namespace}/${r.metadata.name}`;
+      out.push(problem({ source, kind: r.kind, name }, code, message, path, severity));
+    };
+    if (r.kind === 'VirtualService') checkVirtualService(r, ix, report);
+    else if (r.kind === 'Service') checkServiceSelector(r, ix, report);
+    else if (r.kind === 'Gateway') checkGatewaySelector(r.spec.selector, ix, report);
+  }
+  return out;
+}
+
+type Report = (code: string, message: string, path: Path, severity?: ConfigProblem['severity']) => void;
+
+function buildIndex(resources: Resource[]): Index {
+  const ix: Index = { services: new Map(), namespaces: new Set(), subsets: new Map(), gateways: new Set(), workloads: [] };
+  for (const r of resources) {
+    const ns = r.metadata.namespace;
+    ix.namespaces.add(ns);
+    if (r.kind === 'Service') ix.services.set(serviceFqdn(r.metadata.name, ns), r);
+    else if (r.kind === 'Gateway') ix.gateways.add(`${ns}/${r.metadata.name}`);
+    else if (r.kind === 'Workload') ix.workloads.push(r);
+    else if (r.kind === 'DestinationRule') {
+      const host = fqdn(r.spec.host, ns);
+      const set = ix.subsets.get(host) ?? new Set<string>();
+      for (const s of r.spec.subsets ?? []) set.add(s.name);
+      ix.subsets.set(host, set);
+    }
+  }
+  return ix;
+}
+
+/** Every destination a VirtualService sends traffic to, with the field path that names it. */
+function destinations(vs: VirtualService): Array<{ dest: Partial<Destination> | undefined; path: Path; mirror: boolean }> {
+  const out: Array<{ dest: Partial<Destination> | undefined; path: Path; mirror: boolean }> = [];
+  (vs.spec.http ?? []).forEach((h, i) => {
+    (h.route ?? []).forEach((d, j) => out.push({ dest: d?.destination, path: ['spec', 'http', i, 'route', j, 'destination'], mirror: false }));
+    if (h.mirror) out.push({ dest: h.mirror, path: ['spec', 'http', i, 'mirror'], mirror: true });
+    const mirrors = (h as { mirrors?: Array<{ destination?: Destination }> }).mirrors ?? [];
+    mirrors.forEach((m, j) => out.push({ dest: m?.destination, path: ['spec', 'http', i, 'mirrors', j, 'destination'], mirror: true }));
+  });
+  for (const section of ['tcp', 'tls'] as const) {
+    const routes = (vs.spec[section] ?? []) as Array<{ route?: Array<{ destination?: Destination }> }>;
+    routes.forEach((t, i) =>
+      (t?.route ?? []).forEach((d, j) => out.push({ dest: d?.destination, path: ['spec', section, i, 'route', j, 'destination'], mirror: false })),
+    );
+  }
+  return out;
+}
+
+/**
+ * The Service a host names, if it is a cluster host. `undefined` host = external (or wildcard): Weft does
+ * not model ServiceEntries yet, so it cannot tell a typo from a real outside name and says nothing.
+ */
+function clusterHost(host: string, ns: string, ix: Index): string | undefined {
+  if (host.startsWith('*')) return undefined;
+  const full = fqdn(host, ns);
+  if (!full.endsWith(`.svc.${DEFAULT_DOMAIN}`)) return undefined;
+  const labels = host.split('.');
+  // `name.namespace` and `example.org` look alike; only a namespace we know makes it a cluster host.
+  if (labels.length === 2 && !ix.namespaces.has(labels[1] as string)) return undefined;
+  return full;
+}
+
+/** Namespaces a Service is visible in, from its networking.istio.io/exportTo annotation ("*" = all). */
+function serviceScopes(svc: Service): string[] {
+  const anno = svc.metadata.annotations?.[EXPORT_TO_ANNOTATION];
+  if (!anno) return ['*'];
+  return anno.split(',').map((s) => (s.trim() === '.' ? svc.metadata.namespace : s.trim()));
+}
+
+function checkVirtualService(vs: VirtualService, ix: Index, report: Report) {
+  const ns = vs.metadata.namespace;
+  // Istio checks visibility from the namespaces the VirtualService is exported to (its own by default).
+  const vsScopes = (vs.spec.exportTo?.length ? vs.spec.exportTo : ['.']).map((e) => (e === '.' ? ns : e));
+
+  for (const { dest, path, mirror } of destinations(vs)) {
+    const what = mirror ? 'mirror host' : 'host';
+    const host = dest?.host;
+    if (!host) {
+      report(ErrorCodes.ANALYZE_UNKNOWN_HOST, `route destination has no host ${NOT_FOUND}`, path);
+      continue;
+    }
+    const full = clusterHost(host, ns, ix);
+    const svc = full ? ix.services.get(full) : undefined;
+    if (full && !svc) {
+      report(ErrorCodes.ANALYZE_UNKNOWN_HOST, `${what} "${host}" (${full}) does not match any Service ${NOT_FOUND}`, [...path, 'host']);
+    } else if (svc) {
+      const scopes = serviceScopes(svc);
+      if (!scopes.includes('*') && !vsScopes.some((s) => scopes.includes(s))) {
+        const msg = `${what} "${host}" is not visible from namespace ${vsScopes.join(', ')}: Service ${svc.metadata.namespace}/${svc.metadata.name} is exported only to ${scopes.join(', ')} (${EXPORT_TO_ANNOTATION}) ${NOT_FOUND}`;
+        report(ErrorCodes.ANALYZE_UNKNOWN_HOST, msg, [...path, 'host']);
+      }
+      const port = dest.port?.number;
+      const ports = svc.spec.ports.map((p) => p.port);
+      if (port !== undefined && ports.length && !ports.includes(port)) {
+        const msg = `${what} "${host}" has no port ${port}; Service ${svc.metadata.name} has ${ports.join(', ')} ${NOT_FOUND}`;
+        report(ErrorCodes.ANALYZE_UNKNOWN_HOST, msg, [...path, 'port', 'number']);
+      }
+    }
+    // Subsets are checked for every non-wildcard host, as Istio does, whether or not a Service exists.
+    if (dest.subset && !host.startsWith('*')) {
+      const drHost = fqdn(host, ns);
+      if (!ix.subsets.get(drHost)?.has(dest.subset)) {
+        const msg = `subset "${dest.subset}" of ${what} "${host}" is not defined by any DestinationRule for ${drHost} ${NOT_FOUND}`;
+        report(ErrorCodes.ANALYZE_UNKNOWN_SUBSET, msg, [...path, 'subset']);
+      }
+    }
+  }
+
+  const refs: Array<{ name: string; path: Path }> = (vs.spec.gateways ?? []).map((g, i) => ({ name: g, path: ['spec', 'gateways', i] }));
+  (vs.spec.http ?? []).forEach((h, i) =>
+    (h.match ?? []).forEach((m, j) =>
+      (m.gateways ?? []).forEach((g, k) => refs.push({ name: g, path: ['spec', 'http', i, 'match', j, 'gateways', k] })),
+    ),
+  );
+  for (const { name, path } of refs) {
+    if (name === 'mesh') continue; // the sidecars, not a Gateway resource
+    const key = gatewayKey(name, ns);
+    if (!ix.gateways.has(key)) {
+      report(ErrorCodes.ANALYZE_UNKNOWN_GATEWAY, `gateway "${name}" (${key}) does not exist ${NOT_FOUND}`, path);
+    }
+  }
+}
+
+/** `name` is in the VirtualService's namespace, `ns/name` is explicit, legacy `name.ns` is Istio's old form. */
+function gatewayKey(ref: string, ns: string): string {
+  if (ref.includes('/')) return ref;
+  const [name, legacyNs] = ref.split('.');
+  return `${legacyNs ?? ns}/${name}`;
+}
+
+function selects(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
+  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+function checkServiceSelector(svc: Service, ix: Index, report: Report) {
+  const selector = svc.spec.selector;
+  if (!selector || Object.keys(selector).length === 0) return; // no selector: endpoints are managed elsewhere
+  const ns = svc.metadata.namespace;
+  if (ix.workloads.some((w) => w.metadata.namespace === ns && selects(selector, w.metadata.labels))) return;
+  const sel = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',');
+  report(ErrorCodes.ANALYZE_NO_WORKLOADS, `selector ${sel} matches no Workload in namespace ${ns}, so the Service has no endpoints`, ['spec', 'selector'], 'warning');
+}
+
+function checkGatewaySelector(selector: Record<string, string> | undefined, ix: Index, report: Report) {
+  if (!selector || Object.keys(selector).length === 0) return;
+  if (BUILTIN_GATEWAY_LABELS.some((labels) => selects(selector, labels))) return;
+  if (ix.workloads.some((w) => selects(selector, w.metadata.labels))) return; // gateways select across namespaces
+  const sel = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',');
+  const hint = 'Weft runs gateways labelled istio=ingressgateway and istio=egressgateway';
+  report(ErrorCodes.ANALYZE_GATEWAY_NO_WORKLOAD, `selector ${sel} matches no Workload; ${hint} ${NOT_FOUND}`, ['spec', 'selector'], 'warning');
+}
