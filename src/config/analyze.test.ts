@@ -39,16 +39,25 @@ test('bookinfo services + all DestinationRules + reviews-v3 route: no errors', a
   const problems = analyze(resources);
   assert.deepEqual(errors(problems), [], show(problems));
   // No Workloads were loaded, so each selector is worth a warning; nothing else is.
-  assert.ok(problems.every((p) => p.code === 'WEFT_ERR_ANALYZE_NO_WORKLOADS'), show(problems));
+  assert.ok(
+    problems.every((p) => p.code === 'WEFT_ERR_ANALYZE_NO_WORKLOADS'),
+    show(problems),
+  );
 });
 
 test('with Workloads behind the Services, there is nothing to report', () => {
-  const text = svc('reviews') + workload('reviews-v1', '{app: reviews, version: v1}') + vs('reviews', '  - route: [{destination: {host: reviews}}]');
+  const text =
+    svc('reviews') +
+    workload('reviews-v1', '{app: reviews, version: v1}') +
+    vs('reviews', '  - route: [{destination: {host: reviews}}]');
   assert.deepEqual(analyze(parse(text)), []);
 });
 
 test('a subset no DestinationRule defines is reported at the subset line', async () => {
-  const resources = await load('istio-bookinfo/platform-kube/bookinfo.yaml', 'istio-bookinfo/destination-rule-all.yaml');
+  const resources = await load(
+    'istio-bookinfo/platform-kube/bookinfo.yaml',
+    'istio-bookinfo/destination-rule-all.yaml',
+  );
   const text = vs('reviews', '  - route:\n    - destination:\n        host: reviews\n        subset: v9');
   const problems = errors(analyze([...resources, ...parse(text)]));
   assert.equal(problems.length, 1, show(problems));
@@ -58,25 +67,47 @@ test('a subset no DestinationRule defines is reported at the subset line', async
   assert.equal(p.file, 'test.yaml');
   assert.equal(p.line, 11);
   assert.equal(p.name, 'default/reviews');
-  assert.match(p.message, /subset "v9" of host "reviews" is not defined by any DestinationRule for reviews\.default\.svc\.cluster\.local \(IST0101/);
+  assert.match(
+    p.message,
+    /subset "v9" of host "reviews" is not defined by any DestinationRule for reviews\.default\.svc\.cluster\.local \(IST0101/,
+  );
 });
 
 test('a host no Service defines is an error; external and fully qualified names are not', () => {
-  const routes = ['reviewz', 'reviews.default', 'reviews.default.svc', 'reviews.default.svc.cluster.local', 'www.googleapis.com', 'example.org', '*.example.com']
+  const routes = [
+    'reviewz',
+    'reviews.default',
+    'reviews.default.svc',
+    'reviews.default.svc.cluster.local',
+    'www.googleapis.com',
+    'example.org',
+    '*.example.com',
+  ]
     .map((h) => `  - route: [{destination: {host: "${h}"}}]\n    match: [{uri: {prefix: /${h}}}]`)
     .join('\n');
   const problems = analyze(parse(svc('reviews') + vs('reviews', routes)));
-  assert.deepEqual(errors(problems).map((p) => [p.code, p.field, p.line]), [['WEFT_ERR_ANALYZE_UNKNOWN_HOST', 'spec.http[0].route[0].destination.host', 15]]);
-  assert.match(errors(problems)[0]?.message ?? '', /host "reviewz" \(reviewz\.default\.svc\.cluster\.local\) does not match any Service \(IST0101/);
+  assert.deepEqual(
+    errors(problems).map((p) => [p.code, p.field, p.line]),
+    [['WEFT_ERR_ANALYZE_UNKNOWN_HOST', 'spec.http[0].route[0].destination.host', 15]],
+  );
+  assert.match(
+    errors(problems)[0]?.message ?? '',
+    /host "reviewz" \(reviewz\.default\.svc\.cluster\.local\) does not match any Service \(IST0101/,
+  );
 });
 
 test('mirrors, ports and exportTo visibility are checked like Istio', () => {
   const text =
     svc('reviews') +
     `---\napiVersion: v1\nkind: Service\nmetadata:\n  name: private\n  annotations: {networking.istio.io/exportTo: "."}\nspec: {ports: [{port: 80}]}\n` +
-    vs('reviews', '  - route: [{destination: {host: reviews, port: {number: 9999}}}]\n    mirror: {host: ghost}') +
+    vs(
+      'reviews',
+      '  - route: [{destination: {host: reviews, port: {number: 9999}}}]\n    mirror: {host: ghost}',
+    ) +
     `---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: peek, namespace: other}\nspec:\n  hosts: [peek]\n  http:\n  - route: [{destination: {host: private.default.svc.cluster.local}}]\n`;
-  const got = errors(analyze(parse(text))).map((p) => `${p.name} ${p.field}: ${p.message.replace(/ \(IST0101.*$/, '')}`);
+  const got = errors(analyze(parse(text))).map(
+    (p) => `${p.name} ${p.field}: ${p.message.replace(/ \(IST0101.*$/, '')}`,
+  );
   assert.deepEqual(got, [
     'default/reviews spec.http[0].route[0].destination.port.number: host "reviews" has no port 9999; Service reviews has 9080',
     'default/reviews spec.http[0].mirror.host: mirror host "ghost" (ghost.default.svc.cluster.local) does not match any Service',
@@ -91,13 +122,32 @@ test('gateway references: same namespace, ns/name, legacy name.ns, and mesh', ()
     svc('web') +
     gw('public', 'default') +
     gw('edge', 'infra') +
-    vs('web', '  - route: [{destination: {host: web}}]', '  gateways: [public, infra/edge, edge.infra, mesh, missing, infra/public]\n');
+    vs(
+      'web',
+      '  - route: [{destination: {host: web}}]',
+      '  gateways: [public, infra/edge, edge.infra, mesh, missing, infra/public]\n',
+    );
   const problems = analyze(parse(text));
-  assert.deepEqual(problems.map((p) => [p.code, p.field, p.message.replace(/ \(IST0101.*$/, '')]), [
-    ['WEFT_ERR_ANALYZE_NO_WORKLOADS', 'spec.selector', 'selector app=web matches no Workload in namespace default, so the Service has no endpoints'],
-    ['WEFT_ERR_ANALYZE_UNKNOWN_GATEWAY', 'spec.gateways[4]', 'gateway "missing" (default/missing) does not exist'],
-    ['WEFT_ERR_ANALYZE_UNKNOWN_GATEWAY', 'spec.gateways[5]', 'gateway "infra/public" (infra/public) does not exist'],
-  ]);
+  assert.deepEqual(
+    problems.map((p) => [p.code, p.field, p.message.replace(/ \(IST0101.*$/, '')]),
+    [
+      [
+        'WEFT_ERR_ANALYZE_NO_WORKLOADS',
+        'spec.selector',
+        'selector app=web matches no Workload in namespace default, so the Service has no endpoints',
+      ],
+      [
+        'WEFT_ERR_ANALYZE_UNKNOWN_GATEWAY',
+        'spec.gateways[4]',
+        'gateway "missing" (default/missing) does not exist',
+      ],
+      [
+        'WEFT_ERR_ANALYZE_UNKNOWN_GATEWAY',
+        'spec.gateways[5]',
+        'gateway "infra/public" (infra/public) does not exist',
+      ],
+    ],
+  );
 });
 
 test('selectors: Services need a Workload in their namespace; Gateways may use the built-in gateways', () => {
@@ -114,10 +164,13 @@ test('selectors: Services need a Workload in their namespace; Gateways may use t
     gw('custom', '{role: edge}') +
     gw('nowhere', '{istio: ingress}');
   const problems = analyze(parse(text));
-  assert.deepEqual(problems.map((p) => [p.severity, p.code, p.name]), [
-    ['warning', 'WEFT_ERR_ANALYZE_NO_WORKLOADS', 'staging/api'],
-    ['warning', 'WEFT_ERR_ANALYZE_GATEWAY_NO_WORKLOAD', 'default/nowhere'],
-  ]);
+  assert.deepEqual(
+    problems.map((p) => [p.severity, p.code, p.name]),
+    [
+      ['warning', 'WEFT_ERR_ANALYZE_NO_WORKLOADS', 'staging/api'],
+      ['warning', 'WEFT_ERR_ANALYZE_GATEWAY_NO_WORKLOAD', 'default/nowhere'],
+    ],
+  );
   assert.equal(problems[1]?.line, 58); // the `selector:` line of the last Gateway
 });
 
@@ -130,7 +183,12 @@ test('selectors: Services need a Workload in their namespace; Gateways may use t
  */
 function rawResources(text: string): Resource[] {
   return parseAllDocuments(text).flatMap((doc) => {
-    const o = doc.toJS() as { kind?: string; apiVersion?: string; metadata: { namespace?: string }; spec?: unknown } | null;
+    const o = doc.toJS() as {
+      kind?: string;
+      apiVersion?: string;
+      metadata: { namespace?: string };
+      spec?: unknown;
+    } | null;
     if (!o || !KINDS.includes(o.kind as Kind)) return [];
     if (o.kind === 'Gateway' && !o.apiVersion?.startsWith('networking.istio.io/')) return [];
     o.metadata.namespace ??= 'default';
@@ -168,7 +226,9 @@ test("Istio's analyzer cases for host, subset and gateway references", async () 
     const code = COVERED[c.analyzer];
     if (!code) continue;
     covered++;
-    const resources = (await Promise.all(c.files.map((f) => readFile(`${dir}/${f}`, 'utf8')))).flatMap(rawResources);
+    const resources = (await Promise.all(c.files.map((f) => readFile(`${dir}/${f}`, 'utf8')))).flatMap(
+      rawResources,
+    );
     const got = analyze(resources)
       .filter((p) => p.code === code)
       .map((p) => `${p.kind} ${p.name}`)

@@ -27,7 +27,12 @@ export function analyze(resources: Resource[]): ConfigProblem[] {
   const ix = buildIndex(resources);
   const out: ConfigProblem[] = [];
   for (const r of resources) {
-    const report = (code: string, message: string, path: Path, severity: ConfigProblem['severity'] = 'error') => {
+    const report = (
+      code: string,
+      message: string,
+      path: Path,
+      severity: ConfigProblem['severity'] = 'error',
+    ) => {
       const line = fieldLine(r, path);
       const source = r.source ? { file: r.source.file, line: line ?? r.source.line } : undefined;
       const name = `${r.metadata.namespace}/${r.metadata.name}`;
@@ -43,7 +48,13 @@ export function analyze(resources: Resource[]): ConfigProblem[] {
 type Report = (code: string, message: string, path: Path, severity?: ConfigProblem['severity']) => void;
 
 function buildIndex(resources: Resource[]): Index {
-  const ix: Index = { services: new Map(), namespaces: new Set(), subsets: new Map(), gateways: new Set(), workloads: [] };
+  const ix: Index = {
+    services: new Map(),
+    namespaces: new Set(),
+    subsets: new Map(),
+    gateways: new Set(),
+    workloads: [],
+  };
   for (const r of resources) {
     const ns = r.metadata.namespace;
     ix.namespaces.add(ns);
@@ -61,18 +72,34 @@ function buildIndex(resources: Resource[]): Index {
 }
 
 /** Every destination a VirtualService sends traffic to, with the field path that names it. */
-function destinations(vs: VirtualService): Array<{ dest: Partial<Destination> | undefined; path: Path; mirror: boolean }> {
+function destinations(
+  vs: VirtualService,
+): Array<{ dest: Partial<Destination> | undefined; path: Path; mirror: boolean }> {
   const out: Array<{ dest: Partial<Destination> | undefined; path: Path; mirror: boolean }> = [];
   (vs.spec.http ?? []).forEach((h, i) => {
-    (h.route ?? []).forEach((d, j) => out.push({ dest: d?.destination, path: ['spec', 'http', i, 'route', j, 'destination'], mirror: false }));
+    (h.route ?? []).forEach((d, j) =>
+      out.push({ dest: d?.destination, path: ['spec', 'http', i, 'route', j, 'destination'], mirror: false }),
+    );
     if (h.mirror) out.push({ dest: h.mirror, path: ['spec', 'http', i, 'mirror'], mirror: true });
     const mirrors = (h as { mirrors?: Array<{ destination?: Destination }> }).mirrors ?? [];
-    mirrors.forEach((m, j) => out.push({ dest: m?.destination, path: ['spec', 'http', i, 'mirrors', j, 'destination'], mirror: true }));
+    mirrors.forEach((m, j) =>
+      out.push({
+        dest: m?.destination,
+        path: ['spec', 'http', i, 'mirrors', j, 'destination'],
+        mirror: true,
+      }),
+    );
   });
   for (const section of ['tcp', 'tls'] as const) {
     const routes = (vs.spec[section] ?? []) as Array<{ route?: Array<{ destination?: Destination }> }>;
     routes.forEach((t, i) =>
-      (t?.route ?? []).forEach((d, j) => out.push({ dest: d?.destination, path: ['spec', section, i, 'route', j, 'destination'], mirror: false })),
+      (t?.route ?? []).forEach((d, j) =>
+        out.push({
+          dest: d?.destination,
+          path: ['spec', section, i, 'route', j, 'destination'],
+          mirror: false,
+        }),
+      ),
     );
   }
   return out;
@@ -114,7 +141,11 @@ function checkVirtualService(vs: VirtualService, ix: Index, report: Report) {
     const full = clusterHost(host, ns, ix);
     const svc = full ? ix.services.get(full) : undefined;
     if (full && !svc) {
-      report(ErrorCodes.ANALYZE_UNKNOWN_HOST, `${what} "${host}" (${full}) does not match any Service ${NOT_FOUND}`, [...path, 'host']);
+      report(
+        ErrorCodes.ANALYZE_UNKNOWN_HOST,
+        `${what} "${host}" (${full}) does not match any Service ${NOT_FOUND}`,
+        [...path, 'host'],
+      );
     } else if (svc) {
       const scopes = serviceScopes(svc);
       if (!scopes.includes('*') && !vsScopes.some((s) => scopes.includes(s))) {
@@ -122,7 +153,7 @@ function checkVirtualService(vs: VirtualService, ix: Index, report: Report) {
         report(ErrorCodes.ANALYZE_UNKNOWN_HOST, msg, [...path, 'host']);
       }
       const port = dest.port?.number;
-      const ports = svc.spec.ports.map((p) => p.port);
+      const ports = (svc.spec.ports ?? []).map((p) => p.port); // `??`: analyze also runs on raw, unvalidated input
       if (port !== undefined && ports.length && !ports.includes(port)) {
         const msg = `${what} "${host}" has no port ${port}; Service ${svc.metadata.name} has ${ports.join(', ')} ${NOT_FOUND}`;
         report(ErrorCodes.ANALYZE_UNKNOWN_HOST, msg, [...path, 'port', 'number']);
@@ -138,17 +169,26 @@ function checkVirtualService(vs: VirtualService, ix: Index, report: Report) {
     }
   }
 
-  const refs: Array<{ name: string; path: Path }> = (vs.spec.gateways ?? []).map((g, i) => ({ name: g, path: ['spec', 'gateways', i] }));
+  const refs: Array<{ name: string; path: Path }> = (vs.spec.gateways ?? []).map((g, i) => ({
+    name: g,
+    path: ['spec', 'gateways', i],
+  }));
   (vs.spec.http ?? []).forEach((h, i) =>
     (h.match ?? []).forEach((m, j) =>
-      (m.gateways ?? []).forEach((g, k) => refs.push({ name: g, path: ['spec', 'http', i, 'match', j, 'gateways', k] })),
+      (m.gateways ?? []).forEach((g, k) =>
+        refs.push({ name: g, path: ['spec', 'http', i, 'match', j, 'gateways', k] }),
+      ),
     ),
   );
   for (const { name, path } of refs) {
     if (name === 'mesh') continue; // the sidecars, not a Gateway resource
     const key = gatewayKey(name, ns);
     if (!ix.gateways.has(key)) {
-      report(ErrorCodes.ANALYZE_UNKNOWN_GATEWAY, `gateway "${name}" (${key}) does not exist ${NOT_FOUND}`, path);
+      report(
+        ErrorCodes.ANALYZE_UNKNOWN_GATEWAY,
+        `gateway "${name}" (${key}) does not exist ${NOT_FOUND}`,
+        path,
+      );
     }
   }
 }
@@ -169,15 +209,29 @@ function checkServiceSelector(svc: Service, ix: Index, report: Report) {
   if (!selector || Object.keys(selector).length === 0) return; // no selector: endpoints are managed elsewhere
   const ns = svc.metadata.namespace;
   if (ix.workloads.some((w) => w.metadata.namespace === ns && selects(selector, w.metadata.labels))) return;
-  const sel = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',');
-  report(ErrorCodes.ANALYZE_NO_WORKLOADS, `selector ${sel} matches no Workload in namespace ${ns}, so the Service has no endpoints`, ['spec', 'selector'], 'warning');
+  const sel = Object.entries(selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  report(
+    ErrorCodes.ANALYZE_NO_WORKLOADS,
+    `selector ${sel} matches no Workload in namespace ${ns}, so the Service has no endpoints`,
+    ['spec', 'selector'],
+    'warning',
+  );
 }
 
 function checkGatewaySelector(selector: Record<string, string> | undefined, ix: Index, report: Report) {
   if (!selector || Object.keys(selector).length === 0) return;
   if (BUILTIN_GATEWAY_LABELS.some((labels) => selects(selector, labels))) return;
   if (ix.workloads.some((w) => selects(selector, w.metadata.labels))) return; // gateways select across namespaces
-  const sel = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',');
+  const sel = Object.entries(selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
   const hint = 'Weft runs gateways labelled istio=ingressgateway and istio=egressgateway';
-  report(ErrorCodes.ANALYZE_GATEWAY_NO_WORKLOAD, `selector ${sel} matches no Workload; ${hint} ${NOT_FOUND}`, ['spec', 'selector'], 'warning');
+  report(
+    ErrorCodes.ANALYZE_GATEWAY_NO_WORKLOAD,
+    `selector ${sel} matches no Workload; ${hint} ${NOT_FOUND}`,
+    ['spec', 'selector'],
+    'warning',
+  );
 }

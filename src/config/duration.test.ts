@@ -37,5 +37,6 @@ test('formatDuration writes the short form back', () => {
   assert.equal(formatDuration(250), '250ms');
   assert.equal(formatDuration(120_000), '2m');
   assert.equal(formatDuration(3_600_000), '1h');
-  for (const ms of [1500, 250, 120_000, 3_600_000, 90_000]) assert.equal(parseDuration(formatDuration(ms)), ms);
+  for (const ms of [1500, 250, 120_000, 3_600_000, 90_000])
+    assert.equal(parseDuration(formatDuration(ms)), ms);
 });

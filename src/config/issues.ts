@@ -59,7 +59,8 @@ function describe(iss: Issue): string {
   switch (iss.code) {
     case 'invalid_type': {
       const last = iss.path[iss.path.length - 1];
-      if (input === undefined) return typeof last === 'string' ? `missing required field "${last}"` : 'is required';
+      if (input === undefined)
+        return typeof last === 'string' ? `missing required field "${last}"` : 'is required';
       return `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${got(input)}`;
     }
     case 'invalid_value':
@@ -70,7 +71,9 @@ function describe(iss: Issue): string {
       const word = iss.code === 'too_small' ? 'at least' : 'at most';
       if (iss.origin === 'array') return `must have ${word} ${bound} item${Number(bound) === 1 ? '' : 's'}`;
       if (iss.origin === 'string') {
-        return iss.code === 'too_small' && Number(bound) === 1 ? 'must not be empty' : `must be ${word} ${bound} characters`;
+        return iss.code === 'too_small' && Number(bound) === 1
+          ? 'must not be empty'
+          : `must be ${word} ${bound} characters`;
       }
       return `must be ${word} ${bound} (got ${show(input)})`;
     }

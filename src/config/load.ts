@@ -9,7 +9,14 @@ import { issueProblems, problem, type ProblemBase } from './issues.js';
 import { rememberPositions, type Locate } from './positions.js';
 import { apiGroup, KIND_SCHEMAS } from './schemas/index.js';
 import { show } from './schemas/common.js';
-import { KINDS, resourceKey, type ConfigProblem, type Kind, type Resource, type SourcePosition } from './types.js';
+import {
+  KINDS,
+  resourceKey,
+  type ConfigProblem,
+  type Kind,
+  type Resource,
+  type SourcePosition,
+} from './types.js';
 
 export interface LoadResult {
   resources: Resource[];
@@ -41,7 +48,12 @@ export async function loadPaths(paths: string[]): Promise<LoadResult> {
       try {
         text = await readFile(f, 'utf8');
       } catch (e) {
-        all.problems.push({ code: ErrorCodes.FILE_NOT_FOUND, severity: 'error', file: f, message: `cannot read: ${(e as Error).message}` });
+        all.problems.push({
+          code: ErrorCodes.FILE_NOT_FOUND,
+          severity: 'error',
+          file: f,
+          message: `cannot read: ${(e as Error).message}`,
+        });
         continue;
       }
       const r = parseRaw(text, f);
@@ -53,9 +65,20 @@ export async function loadPaths(paths: string[]): Promise<LoadResult> {
 }
 
 /** Validate one already-parsed object (e.g. JSON sent to the API). */
-export function validateObject(obj: unknown, source?: SourcePosition): { resource?: Resource; problems: ConfigProblem[] } {
+export function validateObject(
+  obj: unknown,
+  source?: SourcePosition,
+): { resource?: Resource; problems: ConfigProblem[] } {
   if (isObject(obj) && obj.kind === 'List') {
-    return { problems: [problem({ source, kind: 'List' }, ErrorCodes.CONFIG_INVALID, 'send the items of a List one at a time')] };
+    return {
+      problems: [
+        problem(
+          { source, kind: 'List' },
+          ErrorCodes.CONFIG_INVALID,
+          'send the items of a List one at a time',
+        ),
+      ],
+    };
   }
   return validateOne(obj, source, undefined);
 }
@@ -93,14 +116,25 @@ function parseRaw(text: string, file: string): LoadResult {
     const parsed = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false });
     docs = Array.isArray(parsed) ? parsed : []; // an empty stream
   } catch (e) {
-    out.problems.push({ code: ErrorCodes.CONFIG_PARSE, severity: 'error', file, message: (e as Error).message });
+    out.problems.push({
+      code: ErrorCodes.CONFIG_PARSE,
+      severity: 'error',
+      file,
+      message: (e as Error).message,
+    });
     return out;
   }
   for (const doc of docs) {
     if (doc.errors.length) {
       for (const err of doc.errors) {
         const msg = err.message.split('\n')[0] as string;
-        out.problems.push({ code: ErrorCodes.CONFIG_PARSE, severity: 'error', file, line: lineAt(err.pos[0]), message: `YAML syntax error: ${msg}` });
+        out.problems.push({
+          code: ErrorCodes.CONFIG_PARSE,
+          severity: 'error',
+          file,
+          line: lineAt(err.pos[0]),
+          message: `YAML syntax error: ${msg}`,
+        });
       }
       continue;
     }
@@ -110,7 +144,13 @@ function parseRaw(text: string, file: string): LoadResult {
     try {
       value = doc.toJS({ maxAliasCount: 1000 });
     } catch (e) {
-      out.problems.push({ code: ErrorCodes.CONFIG_PARSE, severity: 'error', file, line: docLine, message: (e as Error).message });
+      out.problems.push({
+        code: ErrorCodes.CONFIG_PARSE,
+        severity: 'error',
+        file,
+        line: docLine,
+        message: (e as Error).message,
+      });
       continue;
     }
     if (value === null || value === undefined) continue; // `~` or a document of comments only
@@ -170,23 +210,31 @@ function validateOne(
   const fail = (message: string, p?: Array<string | number>) => ({
     problems: [problem(base, ErrorCodes.CONFIG_INVALID, message, p)],
   });
-  if (!isObject(obj)) return fail(`a document must be a mapping with apiVersion, kind, metadata and spec (got ${show(obj)})`);
+  if (!isObject(obj))
+    return fail(`a document must be a mapping with apiVersion, kind, metadata and spec (got ${show(obj)})`);
 
   const { kind, apiVersion, metadata } = obj;
   if (typeof kind === 'string' && kind) base.kind = kind;
   if (isObject(metadata) && typeof metadata.name === 'string') {
     base.name = `${typeof metadata.namespace === 'string' ? metadata.namespace : 'default'}/${metadata.name}`;
   }
-  if (typeof kind !== 'string' || !kind) return fail(kind === undefined ? 'missing required field "kind"' : 'kind must be a string', ['kind']);
+  if (typeof kind !== 'string' || !kind)
+    return fail(kind === undefined ? 'missing required field "kind"' : 'kind must be a string', ['kind']);
   if (typeof apiVersion !== 'string' || !apiVersion) {
-    return fail(apiVersion === undefined ? 'missing required field "apiVersion"' : 'apiVersion must be a string', ['apiVersion']);
+    return fail(
+      apiVersion === undefined ? 'missing required field "apiVersion"' : 'apiVersion must be a string',
+      ['apiVersion'],
+    );
   }
 
   const entry = (KINDS as readonly string[]).includes(kind) ? KIND_SCHEMAS[kind as Kind] : undefined;
   if (!entry || !entry.apiVersions.includes(apiVersion)) {
     const sameGroup = entry?.apiVersions.some((v) => apiGroup(v) === apiGroup(apiVersion));
     if (entry && sameGroup) {
-      return fail(`apiVersion ${show(apiVersion)} is not supported for ${kind}; use ${entry.apiVersions.join(' or ')}`, ['apiVersion']);
+      return fail(
+        `apiVersion ${show(apiVersion)} is not supported for ${kind}; use ${entry.apiVersions.join(' or ')}`,
+        ['apiVersion'],
+      );
     }
     // Kubernetes manifests mix in Deployments, ServiceAccounts...; Weft skips what it does not model yet.
     const message = `${kind} (${apiVersion}) is not supported yet and was skipped`;
@@ -215,7 +263,13 @@ function dedupe(r: LoadResult): LoadResult {
     }
     const where = prev.source ? ` at ${prev.source.file}:${prev.source.line}` : '';
     const message = `${res.kind} ${res.metadata.namespace}/${res.metadata.name} is defined twice; the first definition${where} is used`;
-    problems.push(problem({ source: res.source, kind: res.kind, name: `${res.metadata.namespace}/${res.metadata.name}` }, ErrorCodes.CONFIG_INVALID, message));
+    problems.push(
+      problem(
+        { source: res.source, kind: res.kind, name: `${res.metadata.namespace}/${res.metadata.name}` },
+        ErrorCodes.CONFIG_INVALID,
+        message,
+      ),
+    );
   }
   return { resources, problems };
 }

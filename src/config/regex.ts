@@ -6,7 +6,8 @@ const MAX_LENGTH = 1024; // Istio's limit, a stand-in for Envoy's RE2 program si
 /** Compile an Istio/RE2 regex as a full-string JavaScript matcher. Throws with a readable message. */
 export function compileIstioRegex(re: string): RegExp {
   if (re === '') throw new Error('regex must not be empty');
-  if (re.length > MAX_LENGTH) throw new Error(`regex is too long (${re.length} characters, max ${MAX_LENGTH})`);
+  if (re.length > MAX_LENGTH)
+    throw new Error(`regex is too long (${re.length} characters, max ${MAX_LENGTH})`);
   let body = re;
   let flags = '';
   const lead = /^\(\?([imsU]+)\)/.exec(body);

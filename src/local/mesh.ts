@@ -16,6 +16,7 @@ export interface LocalMeshOptions {
   discoveryPort?: number;
   adminPort?: number;
   trustDomain?: string;
+  certTtlMs?: number;
   cwd: string;
   log: Logger;
   onChange?: (i: Instance) => void;
@@ -37,6 +38,7 @@ export class LocalMesh {
       ...(o.discoveryPort !== undefined ? { discoveryPort: o.discoveryPort } : {}),
       ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}),
       ...(o.trustDomain ? { trustDomain: o.trustDomain } : {}),
+      ...(o.certTtlMs ? { certTtlMs: o.certTtlMs } : {}),
     });
     const mesh = new LocalMesh(cp, o);
     const wanted = [...o.resources, INGRESS_GATEWAY];

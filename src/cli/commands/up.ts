@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadPaths } from '../../config/load.js';
+import { parseDuration } from '../../config/duration.js';
 import { formatProblem } from '../../config/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { LocalMesh } from '../../local/mesh.js';
@@ -31,9 +32,10 @@ export function registerUp(program: Command): void {
     .option('--keep-state', 'keep resources applied in earlier runs (default: start from the files)')
     .option('--discovery-port <n>', 'control plane discovery port (0 = any free port)', '15012')
     .option('--admin-port <n>', 'control plane admin port (0 = any free port)', '15014')
+    .option('--cert-ttl <duration>', 'workload certificate lifetime (renewed at half life)', '24h')
     .option('--ready-timeout <seconds>', 'how long to wait for every workload to become ready', '60')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<{ filename: string[]; stateDir?: string; keepState?: boolean; discoveryPort: string; adminPort: string; readyTimeout: string }>();
+      const o = cmd.optsWithGlobals<{ filename: string[]; stateDir?: string; keepState?: boolean; discoveryPort: string; adminPort: string; readyTimeout: string; certTtl: string }>();
       const stateDir = resolve(o.stateDir ?? DEFAULT_STATE_DIR);
       mkdirSync(join(stateDir, 'logs'), { recursive: true });
       // Our own log goes to a file: the terminal shows the status of the mesh, not its chatter.
@@ -60,6 +62,7 @@ export function registerUp(program: Command): void {
           keepState: !!o.keepState,
           discoveryPort: Number(o.discoveryPort),
           adminPort: Number(o.adminPort),
+          certTtlMs: parseDuration(o.certTtl),
           cwd: process.cwd(),
           log,
           onChange: say,

@@ -42,7 +42,10 @@ export function unknownFieldMessage(key: string, known: readonly string[]): stri
     const dd = distance(key.toLowerCase(), k.toLowerCase());
     if (dd < bestD) [best, bestD] = [k, dd];
   }
-  const hint = best !== undefined && bestD <= Math.max(1, Math.floor(key.length / 3)) ? ` (did you mean "${best}"?)` : '';
+  const hint =
+    best !== undefined && bestD <= Math.max(1, Math.floor(key.length / 3))
+      ? ` (did you mean "${best}"?)`
+      : '';
   return `unknown field "${key}"${hint}`;
 }
 
@@ -54,7 +57,9 @@ export function strict<T extends z.core.$ZodLooseShape>(shape: T) {
   const known = Object.keys(shape);
   return z.strictObject(shape, {
     error: (iss) =>
-      iss.code === 'unrecognized_keys' ? iss.keys.map((k) => unknownFieldMessage(k, known)).join('\n') : undefined,
+      iss.code === 'unrecognized_keys'
+        ? iss.keys.map((k) => unknownFieldMessage(k, known)).join('\n')
+        : undefined,
   });
 }
 
@@ -83,7 +88,10 @@ export const percent = strict({ value: numberRange(0, 100) });
 export const duration = z.string().superRefine((s, ctx) => {
   const ms = tryParseDuration(s);
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `invalid duration ${show(s)}: use a number and a unit, e.g. "1.5s", "100ms", "2m", "1h"` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid duration ${show(s)}: use a number and a unit, e.g. "1.5s", "100ms", "2m", "1h"`,
+    });
   } else if (ms < 1) {
     ctx.addIssue({ code: 'custom', message: `duration must be at least 1ms (got ${show(s)})` });
   } else if (!Number.isInteger(ms)) {
@@ -112,7 +120,11 @@ export const stringMap = z.record(z.string(), z.string());
 export const labelMap = z.record(z.string(), z.string()).superRefine((m, ctx) => {
   for (const [k, v] of Object.entries(m)) {
     if (k === '' || k.includes('*') || v.includes('*')) {
-      ctx.addIssue({ code: 'custom', path: [k], message: `invalid label ${show(`${k}=${v}`)}: keys must be non-empty and wildcards are not allowed` });
+      ctx.addIssue({
+        code: 'custom',
+        path: [k],
+        message: `invalid label ${show(`${k}=${v}`)}: keys must be non-empty and wildcards are not allowed`,
+      });
     }
   }
 });
@@ -131,7 +143,11 @@ export const exportTo = z.array(z.string()).superRefine((list, ctx) => {
   const seen = new Set<string>();
   list.forEach((e, i) => {
     if (e !== '.' && e !== '*' && e !== '~' && !DNS1123_LABEL.test(e)) {
-      ctx.addIssue({ code: 'custom', path: [i], message: `must be ".", "*" or a namespace name (got ${show(e)})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: [i],
+        message: `must be ".", "*" or a namespace name (got ${show(e)})`,
+      });
     }
     if (seen.has(e)) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate entry ${show(e)}` });
     seen.add(e);

@@ -2,7 +2,12 @@
 // `Gateway` in gateway.networking.k8s.io is the Gateway API's, not Istio's, and is not supported yet.
 import type { z } from 'zod';
 import type { Kind, Resource } from '../types.js';
-import { ISTIO_NETWORKING_API_VERSIONS, destinationRuleResource, gatewayResource, virtualServiceResource } from './istio-networking.js';
+import {
+  ISTIO_NETWORKING_API_VERSIONS,
+  destinationRuleResource,
+  gatewayResource,
+  virtualServiceResource,
+} from './istio-networking.js';
 import { KUBERNETES_API_VERSIONS, serviceResource } from './kubernetes.js';
 import { WEFT_API_VERSIONS, workloadResource } from './weft.js';
 

@@ -42,16 +42,36 @@ export const virtualServiceSpec = strict({
   }
   if (hosts.length === 0) {
     // No hosts means a delegate VirtualService, which only an http route's `delegate` can use.
-    if (gateways.length) ctx.addIssue({ code: 'custom', path: ['gateways'], message: 'a delegate VirtualService (no hosts) cannot name gateways' });
-    if (vs.tcp?.length) ctx.addIssue({ code: 'custom', path: ['tcp'], message: 'a delegate VirtualService (no hosts) cannot have tcp routes' });
-    if (vs.tls?.length) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'a delegate VirtualService (no hosts) cannot have tls routes' });
+    if (gateways.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gateways'],
+        message: 'a delegate VirtualService (no hosts) cannot name gateways',
+      });
+    if (vs.tcp?.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tcp'],
+        message: 'a delegate VirtualService (no hosts) cannot have tcp routes',
+      });
+    if (vs.tls?.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: 'a delegate VirtualService (no hosts) cannot have tls routes',
+      });
   }
   const meshBound = gateways.length === 0 || gateways.includes('mesh');
   hosts.forEach((h, i) => {
     if (h === '*' && meshBound) {
-      ctx.addIssue({ code: 'custom', path: ['hosts', i], message: 'the wildcard host "*" is only allowed on a VirtualService bound to gateways (not "mesh")' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hosts', i],
+        message: 'the wildcard host "*" is only allowed on a VirtualService bound to gateways (not "mesh")',
+      });
     }
-    if (hosts.indexOf(h) !== i) ctx.addIssue({ code: 'custom', path: ['hosts', i], message: `duplicate host ${show(h)}` });
+    if (hosts.indexOf(h) !== i)
+      ctx.addIssue({ code: 'custom', path: ['hosts', i], message: `duplicate host ${show(h)}` });
   });
 });
 
@@ -63,7 +83,8 @@ void _vs;
 const loadBalancer = strict({
   simple: z
     .enum(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'], {
-      error: (iss) => `must be one of ROUND_ROBIN, LEAST_REQUEST, LEAST_CONN, RANDOM, PASSTHROUGH (got ${show(iss.input)})`,
+      error: (iss) =>
+        `must be one of ROUND_ROBIN, LEAST_REQUEST, LEAST_CONN, RANDOM, PASSTHROUGH (got ${show(iss.input)})`,
     })
     .optional(),
   consistentHash: loose.optional(),
@@ -78,8 +99,10 @@ const loadBalancer = strict({
       .optional(),
   }).optional(),
 }).superRefine((lb, ctx) => {
-  if (lb.simple && lb.consistentHash) ctx.addIssue({ code: 'custom', message: 'set only one of simple or consistentHash' });
-  if (lb.warmup && lb.warmupDurationSecs) ctx.addIssue({ code: 'custom', message: 'set only one of warmup or warmupDurationSecs' });
+  if (lb.simple && lb.consistentHash)
+    ctx.addIssue({ code: 'custom', message: 'set only one of simple or consistentHash' });
+  if (lb.warmup && lb.warmupDurationSecs)
+    ctx.addIssue({ code: 'custom', message: 'set only one of warmup or warmupDurationSecs' });
 });
 
 const clientTls = strict({
@@ -101,11 +124,16 @@ const policyFields = {
   tls: clientTls.optional(),
 };
 
-const portTrafficPolicy = strict({ port: strict({ number: port }), ...policyFields }).superRefine((p, ctx) => {
-  if (!p.loadBalancer && !p.connectionPool && !p.outlierDetection && !p.tls) {
-    ctx.addIssue({ code: 'custom', message: 'a port traffic policy needs at least one setting besides port' });
-  }
-});
+const portTrafficPolicy = strict({ port: strict({ number: port }), ...policyFields }).superRefine(
+  (p, ctx) => {
+    if (!p.loadBalancer && !p.connectionPool && !p.outlierDetection && !p.tls) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'a port traffic policy needs at least one setting besides port',
+      });
+    }
+  },
+);
 
 const trafficPolicy = strict({
   ...policyFields,
@@ -120,13 +148,18 @@ const trafficPolicy = strict({
   if (Object.values(tp).every((v) => v === undefined)) {
     ctx.addIssue({ code: 'custom', message: 'a traffic policy needs at least one setting' });
   }
-  if (tp.tunnel && tp.proxyProtocol) ctx.addIssue({ code: 'custom', message: 'set only one of tunnel or proxyProtocol' });
+  if (tp.tunnel && tp.proxyProtocol)
+    ctx.addIssue({ code: 'custom', message: 'set only one of tunnel or proxyProtocol' });
 });
 
 const _tp: z.ZodType<TrafficPolicy> = trafficPolicy;
 void _tp;
 
-const subset = strict({ name: dnsLabel, labels: labelMap.optional(), trafficPolicy: trafficPolicy.optional() });
+const subset = strict({
+  name: dnsLabel,
+  labels: labelMap.optional(),
+  trafficPolicy: trafficPolicy.optional(),
+});
 
 export const destinationRuleSpec = strict({
   host: nonEmptyString,
@@ -137,7 +170,12 @@ export const destinationRuleSpec = strict({
 }).superRefine((dr, ctx) => {
   const seen = new Set<string>();
   dr.subsets?.forEach((s, i) => {
-    if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: ['subsets', i, 'name'], message: `duplicate subset name ${show(s.name)}` });
+    if (seen.has(s.name))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['subsets', i, 'name'],
+        message: `duplicate subset name ${show(s.name)}`,
+      });
     seen.add(s.name);
   });
 });
@@ -151,7 +189,9 @@ const PROTOCOLS = ['HTTP', 'HTTPS', 'GRPC', 'GRPC-WEB', 'HTTP2', 'MONGO', 'REDIS
 
 const serverTls = z.looseObject({
   httpsRedirect: z.boolean().optional(),
-  mode: z.enum(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL']).optional(),
+  mode: z
+    .enum(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL'])
+    .optional(),
 });
 
 const server = strict({
@@ -182,7 +222,11 @@ export const gatewaySpec = strict({
   const names = new Set<string>();
   gw.servers.forEach((s, i) => {
     if (names.has(s.port.name)) {
-      ctx.addIssue({ code: 'custom', path: ['servers', i, 'port', 'name'], message: `duplicate port name ${show(s.port.name)}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['servers', i, 'port', 'name'],
+        message: `duplicate port name ${show(s.port.name)}`,
+      });
     }
     names.add(s.port.name);
   });

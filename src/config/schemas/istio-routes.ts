@@ -24,16 +24,21 @@ const MATCH_KINDS = ['exact', 'prefix', 'regex'] as const;
 
 /** exact | prefix | regex. `allowEmpty`: for headers and query params `{}` means "present". */
 export const stringMatch = (allowEmpty: boolean) =>
-  strict({ exact: z.string().optional(), prefix: z.string().optional(), regex: regex.optional() }).superRefine(
-    (m, ctx) => {
-      const set = MATCH_KINDS.filter((k) => m[k] !== undefined);
-      if (set.length > 1) {
-        ctx.addIssue({ code: 'custom', message: `set only one of exact, prefix or regex (got ${set.join(' and ')})` });
-      } else if (set.length === 0 && !allowEmpty) {
-        ctx.addIssue({ code: 'custom', message: 'set one of exact, prefix or regex' });
-      }
-    },
-  );
+  strict({
+    exact: z.string().optional(),
+    prefix: z.string().optional(),
+    regex: regex.optional(),
+  }).superRefine((m, ctx) => {
+    const set = MATCH_KINDS.filter((k) => m[k] !== undefined);
+    if (set.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `set only one of exact, prefix or regex (got ${set.join(' and ')})`,
+      });
+    } else if (set.length === 0 && !allowEmpty) {
+      ctx.addIssue({ code: 'custom', message: 'set one of exact, prefix or regex' });
+    }
+  });
 
 const valueMatch = stringMatch(false);
 const presenceOrValueMatch = stringMatch(true);
@@ -68,7 +73,9 @@ export const httpMatchRequest = strict({
 });
 
 export const destination = strict({
-  host: nonEmptyString.refine((h) => h !== '*', { error: 'the wildcard "*" is not a valid destination host' }),
+  host: nonEmptyString.refine((h) => h !== '*', {
+    error: 'the wildcard "*" is not a valid destination host',
+  }),
   subset: dnsLabel.optional(),
   port: strict({ number: port.optional() }).optional(),
 });
@@ -83,9 +90,17 @@ const headers = strict({ request: headerOperations.optional(), response: headerO
 const httpRouteDestination = strict({ destination, weight: weight.optional(), headers: headers.optional() });
 
 /** Istio: with several destinations, the weights must not all be zero. */
-function checkWeights(list: Array<{ weight?: number | undefined }>, ctx: z.RefinementCtx, path: string[] = []) {
+function checkWeights(
+  list: Array<{ weight?: number | undefined }>,
+  ctx: z.RefinementCtx,
+  path: string[] = [],
+) {
   if (list.length > 1 && list.every((d) => !d.weight)) {
-    ctx.addIssue({ code: 'custom', path, message: 'the weights of the destinations add up to 0; give at least one a weight' });
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: 'the weights of the destinations add up to 0; give at least one a weight',
+    });
   }
 }
 
@@ -94,11 +109,22 @@ const httpRedirect = strict({
   authority: z.string().optional(),
   port: port.optional(),
   derivePort: z.enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT']).optional(),
-  scheme: z.enum(['http', 'https'], { error: (iss) => `must be "http" or "https" (got ${show(iss.input)})` }).optional(),
+  scheme: z
+    .enum(['http', 'https'], { error: (iss) => `must be "http" or "https" (got ${show(iss.input)})` })
+    .optional(),
   redirectCode: intRange(300, 399).optional(),
 }).superRefine((r, ctx) => {
-  if (r.uri === undefined && r.authority === undefined && r.port === undefined && !r.derivePort && !r.scheme) {
-    ctx.addIssue({ code: 'custom', message: 'redirect must set at least one of uri, authority, port, derivePort or scheme' });
+  if (
+    r.uri === undefined &&
+    r.authority === undefined &&
+    r.port === undefined &&
+    !r.derivePort &&
+    !r.scheme
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'redirect must set at least one of uri, authority, port, derivePort or scheme',
+    });
   }
 });
 
@@ -112,9 +138,13 @@ const httpRewrite = strict({
   authority: z.string().optional(),
   uriRegexRewrite: strict({ match: regex, rewrite: z.string() }).optional(),
 }).superRefine((r, ctx) => {
-  if (r.uri && r.uriRegexRewrite) ctx.addIssue({ code: 'custom', message: 'set only one of uri or uriRegexRewrite' });
+  if (r.uri && r.uriRegexRewrite)
+    ctx.addIssue({ code: 'custom', message: 'set only one of uri or uriRegexRewrite' });
   if (!r.uri && !r.uriRegexRewrite && !r.authority) {
-    ctx.addIssue({ code: 'custom', message: 'rewrite must set at least one of uri, uriRegexRewrite or authority' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'rewrite must set at least one of uri, uriRegexRewrite or authority',
+    });
   }
 });
 
@@ -138,12 +168,21 @@ const httpRetry = strict({
   for (const p of (r.retryOn ?? '').split(',').filter(Boolean)) {
     const code = Number(p.trim());
     if (!RETRY_ON.has(p.trim()) && !(Number.isInteger(code) && code >= 100 && code <= 599)) {
-      ctx.addIssue({ code: 'custom', path: ['retryOn'], message: `${show(p)} is not a valid retryOn policy` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retryOn'],
+        message: `${show(p)} is not a valid retryOn policy`,
+      });
     }
   }
-  const configured = r.perTryTimeout !== undefined || r.retryOn !== undefined || r.retryRemoteLocalities !== undefined;
+  const configured =
+    r.perTryTimeout !== undefined || r.retryOn !== undefined || r.retryRemoteLocalities !== undefined;
   if (r.attempts === 0 && configured) {
-    ctx.addIssue({ code: 'custom', path: ['attempts'], message: 'retries are disabled by attempts: 0 but other retry settings are set' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['attempts'],
+      message: 'retries are disabled by attempts: 0 but other retry settings are set',
+    });
   }
 });
 
@@ -155,7 +194,8 @@ const httpFault = strict({
     percent: intRange(0, 100).optional(),
   })
     .superRefine((d, ctx) => {
-      if (!d.fixedDelay && !d.exponentialDelay) ctx.addIssue({ code: 'custom', message: 'delay must set fixedDelay' });
+      if (!d.fixedDelay && !d.exponentialDelay)
+        ctx.addIssue({ code: 'custom', message: 'delay must set fixedDelay' });
     })
     .optional(),
   abort: strict({
@@ -193,12 +233,20 @@ export const httpRoute = strict({
     k === 'route' ? (r.route?.length ?? 0) > 0 : r[k] !== undefined,
   );
   if (actions.length === 0) {
-    ctx.addIssue({ code: 'custom', message: 'an http route needs one of route, redirect, directResponse or delegate' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'an http route needs one of route, redirect, directResponse or delegate',
+    });
   } else if (actions.length > 1) {
-    ctx.addIssue({ code: 'custom', message: `set only one of route, redirect, directResponse or delegate (got ${actions.join(' and ')})` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `set only one of route, redirect, directResponse or delegate (got ${actions.join(' and ')})`,
+    });
   }
-  if (r.redirect && r.fault) ctx.addIssue({ code: 'custom', message: 'an http route cannot have both redirect and fault' });
-  if (r.redirect && r.rewrite) ctx.addIssue({ code: 'custom', message: 'an http route cannot have both redirect and rewrite' });
+  if (r.redirect && r.fault)
+    ctx.addIssue({ code: 'custom', message: 'an http route cannot have both redirect and fault' });
+  if (r.redirect && r.rewrite)
+    ctx.addIssue({ code: 'custom', message: 'an http route cannot have both redirect and rewrite' });
   if (r.mirror && r.mirrors) ctx.addIssue({ code: 'custom', message: 'set only one of mirror or mirrors' });
   if (r.route) checkWeights(r.route, ctx, ['route']);
 });
@@ -207,7 +255,10 @@ const _check: z.ZodType<HTTPRoute> = httpRoute;
 void _check;
 
 const routeDestination = strict({ destination, weight: weight.optional() });
-const routeDestinations = z.array(routeDestination).min(1, { error: 'must have at least one destination' }).superRefine((list, ctx) => checkWeights(list, ctx));
+const routeDestinations = z
+  .array(routeDestination)
+  .min(1, { error: 'must have at least one destination' })
+  .superRefine((list, ctx) => checkWeights(list, ctx));
 
 const l4Match = {
   destinationSubnets: z.array(z.string()).optional(),
@@ -221,7 +272,12 @@ export const tcpRoute = strict({ match: z.array(strict(l4Match)).optional(), rou
 
 export const tlsRoute = strict({
   match: z
-    .array(strict({ ...l4Match, sniHosts: z.array(nonEmptyString).min(1, { error: 'must have at least one SNI host' }) }))
+    .array(
+      strict({
+        ...l4Match,
+        sniHosts: z.array(nonEmptyString).min(1, { error: 'must have at least one SNI host' }),
+      }),
+    )
     .min(1, { error: 'a TLS route must have at least one match' }),
   route: routeDestinations,
 });

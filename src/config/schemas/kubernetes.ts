@@ -47,10 +47,18 @@ export const serviceSpec = strict({
   const names = new Set<string>();
   spec.ports.forEach((p, i) => {
     if (spec.ports.length > 1 && !p.name) {
-      ctx.addIssue({ code: 'custom', path: ['ports', i, 'name'], message: 'is required when a Service has more than one port' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ports', i, 'name'],
+        message: 'is required when a Service has more than one port',
+      });
     }
     if (p.name && names.has(p.name)) {
-      ctx.addIssue({ code: 'custom', path: ['ports', i, 'name'], message: `duplicate port name ${show(p.name)}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ports', i, 'name'],
+        message: `duplicate port name ${show(p.name)}`,
+      });
     }
     if (p.name) names.add(p.name);
   });

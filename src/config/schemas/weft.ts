@@ -2,7 +2,16 @@
 // starts or adopts and puts a sidecar in front of; its labels are what Services and Gateways select.
 import { z } from 'zod';
 import type { WorkloadSpec } from '../types.js';
-import { dnsLabel, dnsSubdomain, intRange, nonEmptyString, nonNegativeInt, port, resource, strict } from './common.js';
+import {
+  dnsLabel,
+  dnsSubdomain,
+  intRange,
+  nonEmptyString,
+  nonNegativeInt,
+  port,
+  resource,
+  strict,
+} from './common.js';
 
 export const WEFT_API_VERSIONS = ['weft.dev/v1alpha1'] as const;
 
@@ -24,7 +33,10 @@ export const workloadSpec = strict({
   serviceAccount: dnsSubdomain.optional(),
   replicas: nonNegativeInt.optional(),
   ports: z.array(workloadPort).optional(),
-  command: z.array(z.string()).min(1, { error: 'must have at least one item (omit it to adopt a running process)' }).optional(),
+  command: z
+    .array(z.string())
+    .min(1, { error: 'must have at least one item (omit it to adopt a running process)' })
+    .optional(),
   env: z.record(z.string(), envValue).optional(),
   readinessProbe: strict({
     httpGet: httpGetProbe.optional(),

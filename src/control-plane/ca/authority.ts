@@ -141,13 +141,15 @@ export class CertificateAuthority {
     }
     const now = Date.now();
     // A leaf must not outlive the root that vouches for it.
-    const notAfter = new Date(Math.min(now + checkTtl(ttlMs ?? this.#ttlMs), this.#root.notAfter.getTime()));
+    const ttl = checkTtl(ttlMs ?? this.#ttlMs);
+    const notAfter = new Date(Math.min(now + ttl, this.#root.notAfter.getTime()));
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: randomSerial(),
       // Empty subject as in Istio: identity lives only in the SAN, which RFC 5280 then requires to be critical.
       subject: '',
       issuer: this.#root.subjectName,
-      notBefore: new Date(now - CLOCK_SKEW_MS),
+      // Backdated for clock skew, but never by more than a tenth of a short lifetime (renewal is at half life).
+      notBefore: new Date(now - Math.min(CLOCK_SKEW_MS, ttl / 10)),
       notAfter,
       publicKey,
       signingKey: this.#rootKey,
