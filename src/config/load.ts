@@ -113,7 +113,7 @@ function parseRaw(text: string, file: string): LoadResult {
   const lineAt = (offset: number) => lc.linePos(offset).line;
   let docs: Document.Parsed[];
   try {
-    const parsed = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false });
+    const parsed = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, merge: true }); // merge: `<<: *defaults`, as kubectl reads it;
     docs = Array.isArray(parsed) ? parsed : []; // an empty stream
   } catch (e) {
     out.problems.push({
@@ -238,7 +238,7 @@ function validateOne(
     }
     // Kubernetes manifests mix in Deployments, ServiceAccounts...; Weft skips what it does not model yet.
     const message = `${kind} (${apiVersion}) is not supported yet and was skipped`;
-    return { problems: [problem(base, ErrorCodes.CONFIG_UNKNOWN_KIND, message, ['kind'], 'warning')] };
+    return { problems: [problem(base, ErrorCodes.CONFIG_UNKNOWN_KIND, message, undefined, 'warning')] };
   }
 
   const parsed = entry.schema.safeParse(obj, { reportInput: true });
