@@ -81,7 +81,10 @@ function describe(iss: Issue): string {
       // Report the branch that got furthest: one whose complaint is about the value, not its type.
       const inner = iss.errors.flat().find((e) => e.code !== 'invalid_type' && e.path.length === 0);
       if (inner) return describe(inner);
-      return `has an invalid value (got ${got(input)})`;
+      const types = iss.errors
+        .flat()
+        .flatMap((e) => (e.code === 'invalid_type' ? [EXPECTED[e.expected] ?? e.expected] : []));
+      return `expected ${[...new Set(types)].join(' or ') || 'another value'}, got ${got(input)}`;
     }
     default:
       return iss.message;

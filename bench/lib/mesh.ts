@@ -1,0 +1,132 @@
+// Runs `weft up` as a child process on a generated two-workload config (adopted `backend` behind a
+// Service, plus a `client` whose outbound sidecar port we pin) and waits until every instance is up.
+// Driving the real CLI (not LocalMesh in-process) keeps the proxies and control plane out of the load
+// generator's event loop and measures what users run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { alive, waitExit } from './proc.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+export const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+interface InstanceInfo {
+  id: string;
+  kind: 'sidecar' | 'gateway';
+  state: string;
+  detail?: string;
+  proxyPid?: number;
+}
+
+export interface Mesh {
+  outboundPort: number;
+  stateDir: string;
+  stop(): Promise<void>;
+}
+
+/** A port the OS says is free right now (bind to 0, close). Racy in theory; fine on a quiet box. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function config(backendPort: number, outboundPort: number): string {
+  // The Service port equals the backend's containerPort, so clients address it as backend:<port>.
+  return `apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: { name: backend, namespace: default, labels: { app: backend } }
+spec:
+  ports: [{ name: http, containerPort: ${backendPort} }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: backend, namespace: default }
+spec:
+  selector: { app: backend }
+  ports: [{ name: http, port: ${backendPort} }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: { name: client, namespace: default, labels: { app: client } }
+spec:
+  sidecar: { outboundPort: ${outboundPort} }
+`;
+}
+
+async function readInstances(stateDir: string): Promise<InstanceInfo[] | undefined> {
+  try {
+    const j = JSON.parse(await readFile(join(stateDir, 'instances.json'), 'utf8')) as {
+      instances: InstanceInfo[];
+    };
+    return j.instances;
+  } catch {
+    return undefined; // not written yet, or caught mid-rename
+  }
+}
+
+const isUp = (i: InstanceInfo) => i.state === 'ready' || (i.kind === 'gateway' && i.state === 'running');
+
+export async function startMesh(dir: string, backendPort: number, timeoutMs = 60_000): Promise<Mesh> {
+  const cfgDir = join(dir, 'config');
+  const stateDir = join(dir, 'state');
+  await mkdir(cfgDir, { recursive: true });
+  const outboundPort = await freePort();
+  await writeFile(join(cfgDir, 'mesh.yaml'), config(backendPort, outboundPort));
+
+  const args = [
+    CLI,
+    'up',
+    '-f',
+    cfgDir,
+    '--state-dir',
+    stateDir,
+    '--admin-port',
+    '0',
+    '--discovery-port',
+    '0',
+  ];
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = ''; // kept for error messages only
+  child.stdout!.on('data', (d: Buffer) => (output += d));
+  child.stderr!.on('data', (d: Buffer) => (output += d));
+
+  let proxyPids: number[] = [];
+  const stop = async () => {
+    // One SIGTERM only: a second one makes `weft up` force-exit without stopping its proxies.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await waitExit(child, 15_000);
+    // `weft up` stops its proxies before exiting; make sure, by pid, so no stray process survives.
+    for (const pid of proxyPids.filter(alive)) process.kill(pid, 'SIGKILL');
+  };
+
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const inst = await readInstances(stateDir);
+    if (inst) proxyPids = inst.flatMap((i) => (i.proxyPid ? [i.proxyPid] : []));
+    const bad = inst?.find((i) => ['exited', 'failed', 'stopped'].includes(i.state));
+    let why = '';
+    if (child.exitCode !== null) why = `weft up exited (code ${child.exitCode})`;
+    else if (bad) why = `${bad.id} ${bad.state}: ${bad.detail ?? ''}`;
+    else if (Date.now() > deadline) why = `not ready after ${timeoutMs / 1000} s`;
+    if (why) {
+      await stop();
+      throw new Error(`weft mesh did not come up: ${why}\nlogs: ${stateDir}/logs\n${output}`);
+    }
+    // Three instances: backend, client and the built-in ingress gateway.
+    if (inst && inst.length >= 3 && inst.every(isUp)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { outboundPort, stateDir, stop };
+}
