@@ -31,7 +31,8 @@ const cleanup = () =>
   })());
 
 // Ctrl-C or a stuck phase must not leave proxies behind: stop what we started, then exit.
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void cleanup().then(() => process.exit(130)));
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.on(sig, () => void cleanup().then(() => process.exit(130)));
 setTimeout(() => {
   log('watchdog: still running after 4 min, giving up');
   void cleanup().then(() => process.exit(1));
@@ -43,7 +44,11 @@ async function check(t: Target): Promise<void> {
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await pool.request({ path: t.path, method: 'GET', headers: t.host ? { host: t.host } : {} });
+        const res = await pool.request({
+          path: t.path,
+          method: 'GET',
+          headers: t.host ? { host: t.host } : {},
+        });
         const n = (await res.body.arrayBuffer()).byteLength;
         if (res.statusCode === 200 && n === CONFIG.bodyBytes) return;
         if (attempt >= 25) throw new Error(`${t.origin}: HTTP ${res.statusCode}, ${n} bytes`);

@@ -37,7 +37,11 @@ describe('bookinfo on weft up', { timeout: 180_000 }, () => {
   });
 
   test('prints a table of workloads and the ingress URL', () => {
-    for (const w of ['productpage-v1-0.default', 'reviews-v3-0.default', 'istio-ingressgateway-0.istio-system'])
+    for (const w of [
+      'productpage-v1-0.default',
+      'reviews-v3-0.default',
+      'istio-ingressgateway-0.istio-system',
+    ])
       assert.match(mesh.output, new RegExp(`${w.replaceAll('.', '\\.')}\\s+\\S+\\s+✔ ready`));
     assert.match(mesh.output, /http:\/\/127\.0\.0\.1:8080/);
   });
@@ -80,7 +84,10 @@ describe('bookinfo on weft up', { timeout: 180_000 }, () => {
         readFile(join(mesh.stateDir, 'logs', `${r}.default.proxy.log`), 'utf8'),
       ),
     );
-    assert.match(logs.join('\n'), /inbound "GET \/reviews\/0 HTTP\/1\.1" 200 - \d+ "spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-productpage"/);
+    assert.match(
+      logs.join('\n'),
+      /inbound "GET \/reviews\/0 HTTP\/1\.1" 200 - \d+ "spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-productpage"/,
+    );
   });
 
   test('a plaintext connection to a sidecar inbound port is refused', async () => {
@@ -102,7 +109,12 @@ describe('bookinfo on weft up', { timeout: 180_000 }, () => {
     const reviews = await mesh.instance('reviews-v1-0.default');
     const outcome = await new Promise<string>((resolve) => {
       const s = tls.connect(
-        { host: '127.0.0.1', port: reviews.ports!.inbound, rejectUnauthorized: false, servername: 'outbound_.9080_._.reviews.default.svc.cluster.local' },
+        {
+          host: '127.0.0.1',
+          port: reviews.ports!.inbound,
+          rejectUnauthorized: false,
+          servername: 'outbound_.9080_._.reviews.default.svc.cluster.local',
+        },
         () => s.write('GET /reviews/0 HTTP/1.1\r\nHost: reviews\r\n\r\n'),
       );
       let data = '';
@@ -123,10 +135,14 @@ describe('bookinfo on weft up', { timeout: 180_000 }, () => {
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /virtualservice\/reviews created/);
-    await waitFor('all answers from reviews v3', async () => {
-      const seen = await versions(6);
-      return seen.size === 1 && seen.has('v3');
-    }, 10_000);
+    await waitFor(
+      'all answers from reviews v3',
+      async () => {
+        const seen = await versions(6);
+        return seen.size === 1 && seen.has('v3');
+      },
+      10_000,
+    );
     const status = await mesh.weft(['proxy-status', '-o', 'json']);
     const rows = JSON.parse(status.stdout) as Array<{ id: string; served: string; acked: string }>;
     assert.ok(rows.length >= 7);
@@ -154,10 +170,15 @@ describe('bookinfo on weft up', { timeout: 180_000 }, () => {
     );
     const r = await mesh.weft(['apply', '-f', file]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`${file.replaceAll('.', '\\.')}:10: .*spec\\.http\\[0\\]\\.route\\[0\\]\\.weight`));
+    assert.match(
+      r.stderr,
+      new RegExp(`${file.replaceAll('.', '\\.')}:10: .*spec\\.http\\[0\\]\\.route\\[0\\]\\.weight`),
+    );
     assert.match(r.stderr, /unchanged/);
     const got = await mesh.weft(['get', 'vs', 'reviews', '-o', 'json']);
-    const vs = JSON.parse(got.stdout) as { spec: { http: Array<{ route: Array<{ destination: { subset: string } }> }> } };
+    const vs = JSON.parse(got.stdout) as {
+      spec: { http: Array<{ route: Array<{ destination: { subset: string } }> }> };
+    };
     assert.equal(vs.spec.http[0]!.route[0]!.destination.subset, 'v3');
     assert.deepEqual([...(await versions(4))], ['v3']);
   });
@@ -203,12 +224,25 @@ spec:
     await waitFor('round robin again', async () => (await versions(6)).size === 3, 10_000);
     const v1 = await mesh.instance('reviews-v1-0.default');
     process.kill(v1.appPid!, 'SIGKILL');
-    await waitFor('reviews-v1 to leave productpage endpoints', async () => {
-      const r = await mesh.weft(['proxy-config', 'productpage-v1-0.default', 'endpoints', '-o', 'json']);
-      const clusters = JSON.parse(r.stdout) as Array<{ cluster: string; endpoints: ProxySnapshot['clusters'][0]['endpoints'] }>;
-      const reviews = clusters.find((c) => c.cluster === 'outbound|9080||reviews.default.svc.cluster.local');
-      return reviews && reviews.endpoints.length === 2 && !reviews.endpoints.some((e) => e.instance.startsWith('reviews-v1'));
-    }, 10_000);
+    await waitFor(
+      'reviews-v1 to leave productpage endpoints',
+      async () => {
+        const r = await mesh.weft(['proxy-config', 'productpage-v1-0.default', 'endpoints', '-o', 'json']);
+        const clusters = JSON.parse(r.stdout) as Array<{
+          cluster: string;
+          endpoints: ProxySnapshot['clusters'][0]['endpoints'];
+        }>;
+        const reviews = clusters.find(
+          (c) => c.cluster === 'outbound|9080||reviews.default.svc.cluster.local',
+        );
+        return (
+          reviews &&
+          reviews.endpoints.length === 2 &&
+          !reviews.endpoints.some((e) => e.instance.startsWith('reviews-v1'))
+        );
+      },
+      10_000,
+    );
     const seen = await versions(10);
     assert.ok(!seen.has('v1'), `no answer from the dead v1 (saw ${[...seen].join(',')})`);
     assert.equal((await mesh.instance('reviews-v1-0.default')).state, 'exited');

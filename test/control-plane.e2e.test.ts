@@ -166,7 +166,9 @@ suite('control plane and proxies as separate processes', '1h', (h) => {
   });
 
   test('unknown hosts get 404 with a clear body', async () => {
-    const r = await request(`http://127.0.0.1:${h.ports.outbound}/`, { headers: { host: 'nothing-here:80' } });
+    const r = await request(`http://127.0.0.1:${h.ports.outbound}/`, {
+      headers: { host: 'nothing-here:80' },
+    });
     assert.equal(r.statusCode, 404);
     assert.match(await r.body.text(), /no route for host "nothing-here:80"/);
   });

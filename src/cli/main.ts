@@ -16,7 +16,10 @@ program
   .name('weft')
   .description('Weft: a service mesh you can run on one machine')
   .version(WEFT_VERSION)
-  .option('--addr <host:port>', 'control plane admin address (default: WEFT_ADDR, then <state-dir>/mesh.json)')
+  .option(
+    '--addr <host:port>',
+    'control plane admin address (default: WEFT_ADDR, then <state-dir>/mesh.json)',
+  )
   .option('--state-dir <dir>', 'state directory of a `weft up` mesh', '.weft')
   .showHelpAfterError();
 

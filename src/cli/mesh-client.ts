@@ -39,7 +39,9 @@ export class MeshClient {
     try {
       const res = await request(`${this.base}${path}`, {
         method,
-        ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+        ...(body !== undefined
+          ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
+          : {}),
       });
       return { status: res.statusCode, body: (await res.body.json()) as T };
     } catch (e) {

@@ -6,7 +6,9 @@ export type OutputFormat = 'table' | 'json' | 'yaml' | 'wide';
 export function table(rows: string[][], header: string[]): string {
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')).join('\n');
+  return all
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join(''))
+    .join('\n');
 }
 
 export function printStructured(data: unknown, format: OutputFormat): void {

@@ -10,7 +10,8 @@ import { proxyKindOf } from './builtins.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
-export type InstanceState = 'starting' | 'proxy-ready' | 'running' | 'ready' | 'exited' | 'failed' | 'stopped';
+export type InstanceState =
+  'starting' | 'proxy-ready' | 'running' | 'ready' | 'exited' | 'failed' | 'stopped';
 
 export interface InstanceInfo {
   id: string;
@@ -68,7 +69,8 @@ export class Instance {
     const adopt = !w.spec.command?.length;
     // Each app gets its own loopback port per container port (many workloads share 9080 on one host),
     // unless it is adopted: then it already listens on its container port.
-    for (const p of w.spec.ports ?? []) this.info.appPorts[p.containerPort] = adopt ? p.containerPort : await freePort();
+    for (const p of w.spec.ports ?? [])
+      this.info.appPorts[p.containerPort] = adopt ? p.containerPort : await freePort();
     this.info.logs = {
       proxy: join(env.logDir, `${this.info.id}.proxy.log`),
       app: join(env.logDir, `${this.info.id}.app.log`),
@@ -77,18 +79,30 @@ export class Instance {
     const args = [
       CLI,
       'proxy',
-      '--id', this.info.id,
-      '--workload', w.metadata.name,
-      '--namespace', w.metadata.namespace,
-      '--service-account', w.spec.serviceAccount ?? 'default',
-      '--kind', this.info.kind,
-      '--control-plane', env.controlPlane,
-      '--root-cert', env.rootCert,
-      '--trust-domain', env.trustDomain,
-      '--outbound-port', String(sidecar.outboundPort ?? 0),
-      '--inbound-port', String(sidecar.inboundPort ?? 0),
-      '--admin-port', String(sidecar.adminPort ?? 0),
-      '--app-log', this.info.logs.app,
+      '--id',
+      this.info.id,
+      '--workload',
+      w.metadata.name,
+      '--namespace',
+      w.metadata.namespace,
+      '--service-account',
+      w.spec.serviceAccount ?? 'default',
+      '--kind',
+      this.info.kind,
+      '--control-plane',
+      env.controlPlane,
+      '--root-cert',
+      env.rootCert,
+      '--trust-domain',
+      env.trustDomain,
+      '--outbound-port',
+      String(sidecar.outboundPort ?? 0),
+      '--inbound-port',
+      String(sidecar.inboundPort ?? 0),
+      '--admin-port',
+      String(sidecar.adminPort ?? 0),
+      '--app-log',
+      this.info.logs.app,
       ...Object.entries(this.info.appPorts).flatMap(([c, l]) => ['--app-port', `${c}=${l}`]),
       ...(adopt ? [] : ['--', ...w.spec.command!]),
     ];
@@ -96,7 +110,11 @@ export class Instance {
     const child = spawn(process.execPath, args, {
       cwd: env.cwd,
       stdio: ['ignore', log, log, 'ipc'],
-      env: { ...process.env, WEFT_BOOTSTRAP_TOKEN: env.token, WEFT_APP_ENV: JSON.stringify(w.spec.env ?? {}) },
+      env: {
+        ...process.env,
+        WEFT_BOOTSTRAP_TOKEN: env.token,
+        WEFT_APP_ENV: JSON.stringify(w.spec.env ?? {}),
+      },
     });
     this.child = child;
     this.info.proxyPid = child.pid;

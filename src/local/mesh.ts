@@ -44,7 +44,12 @@ export class LocalMesh {
     const wanted = [...o.resources, INGRESS_GATEWAY];
     if (!o.keepState) {
       const keep = new Set(wanted.map(resourceKey));
-      await cp.store.delete(cp.store.list().map(resourceKey).filter((k) => !keep.has(k)));
+      await cp.store.delete(
+        cp.store
+          .list()
+          .map(resourceKey)
+          .filter((k) => !keep.has(k)),
+      );
     }
     await cp.store.apply(wanted);
     cp.registry.on('change', () => mesh.syncReadiness());
@@ -57,7 +62,9 @@ export class LocalMesh {
     }
     await Promise.all(
       mesh.instances.map((inst) => {
-        const w = workloads.find((x) => x.metadata.name === inst.info.workload && x.metadata.namespace === inst.info.namespace)!;
+        const w = workloads.find(
+          (x) => x.metadata.name === inst.info.workload && x.metadata.namespace === inst.info.namespace,
+        )!;
         return inst.start({
           controlPlane: cp.info.discovery,
           rootCert: cp.info.rootCert,

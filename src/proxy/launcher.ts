@@ -34,7 +34,9 @@ export class AppLauncher {
       stdio: ['ignore', out, out],
     });
     this.child = child;
-    child.on('error', (e) => this.o.log.error('cannot start app', { command: this.o.command.join(' '), error: e.message }));
+    child.on('error', (e) =>
+      this.o.log.error('cannot start app', { command: this.o.command.join(' '), error: e.message }),
+    );
     child.on('exit', (code, signal) => {
       if (!this.stopping) onExit(code, signal);
     });

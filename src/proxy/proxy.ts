@@ -72,7 +72,13 @@ export class Proxy {
       rootPem: o.rootPem,
       ...(o.token ? { token: o.token } : {}),
       spiffeId: spiffeId(o.trustDomain, o.namespace, o.serviceAccount),
-      hello: { id: o.id, workload: o.workload, namespace: o.namespace, kind: o.kind, inbound: { address: o.bind, port: 0 } },
+      hello: {
+        id: o.id,
+        workload: o.workload,
+        namespace: o.namespace,
+        kind: o.kind,
+        inbound: { address: o.bind, port: 0 },
+      },
       identity: this.identity,
       onSnapshot: async (s) => {
         await this.apply(s);
@@ -109,7 +115,10 @@ export class Proxy {
       this.gateways = new GatewayListeners(routed);
     }
 
-    this.control.updateHello({ inbound: { address: o.bind, port: this.ports.inbound }, adminPort: this.ports.admin });
+    this.control.updateHello({
+      inbound: { address: o.bind, port: this.ports.inbound },
+      adminPort: this.ports.admin,
+    });
     this.control.start();
     await this.firstSnapshot;
 

@@ -20,7 +20,11 @@ export class Proc {
   }
 
   async waitOutput(re: RegExp, timeoutMs = 20_000): Promise<void> {
-    await waitFor(`output ${re}`, async () => re.test(this.output) || this.child.exitCode !== null, timeoutMs);
+    await waitFor(
+      `output ${re}`,
+      async () => re.test(this.output) || this.child.exitCode !== null,
+      timeoutMs,
+    );
     if (!re.test(this.output)) throw new Error(`process exited before ${re}:\n${this.output}`);
   }
 

@@ -13,7 +13,10 @@ export interface RunResult {
   stderr: string;
 }
 
-export function weft(args: string[], opts: { stateDir?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function weft(
+  args: string[],
+  opts: { stateDir?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
   const full = [...(opts.stateDir ? ['--state-dir', opts.stateDir] : []), ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...full], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -36,7 +39,11 @@ export async function tempDir(prefix = 'weft-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -66,17 +73,36 @@ export class RunningMesh {
     const stateDir = await tempDir();
     const child = spawn(
       process.execPath,
-      [CLI, '--state-dir', stateDir, 'up', ...files.flatMap((f) => ['-f', f]), '--admin-port', '0', '--discovery-port', '0', ...extra],
+      [
+        CLI,
+        '--state-dir',
+        stateDir,
+        'up',
+        ...files.flatMap((f) => ['-f', f]),
+        '--admin-port',
+        '0',
+        '--discovery-port',
+        '0',
+        ...extra,
+      ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const mesh = new RunningMesh(child, stateDir);
-    await waitFor('the mesh to be up', async () => mesh.output.includes('Press Ctrl-C to stop') || child.exitCode !== null, 60_000);
+    await waitFor(
+      'the mesh to be up',
+      async () => mesh.output.includes('Press Ctrl-C to stop') || child.exitCode !== null,
+      60_000,
+    );
     if (child.exitCode !== null) throw new Error(`weft up exited:\n${mesh.output}`);
     return mesh;
   }
 
   async instances(): Promise<InstanceInfo[]> {
-    return (JSON.parse(await readFile(join(this.stateDir, 'instances.json'), 'utf8')) as { instances: InstanceInfo[] }).instances;
+    return (
+      JSON.parse(await readFile(join(this.stateDir, 'instances.json'), 'utf8')) as {
+        instances: InstanceInfo[];
+      }
+    ).instances;
   }
 
   async instance(id: string): Promise<InstanceInfo> {

@@ -23,7 +23,9 @@ export async function readSources(paths: string[]): Promise<Array<{ name: string
         ...(await readSources(entries.filter((e) => /\.(ya?ml|json)$/.test(e)).map((e) => join(p, e)))),
         ...(await readSources(
           (
-            await Promise.all(entries.map(async (e) => ((await stat(join(p, e))).isDirectory() ? join(p, e) : '')))
+            await Promise.all(
+              entries.map(async (e) => ((await stat(join(p, e))).isDirectory() ? join(p, e) : '')),
+            )
           ).filter(Boolean),
         )),
       );
@@ -78,53 +80,70 @@ export function registerConfigCommands(program: Command, mesh: () => MeshFlags):
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .argument('[kind]')
     .argument('[name]')
-    .action(async (kind: string | undefined, name: string | undefined, o: { filename?: string[]; namespace: string }) => {
-      const client = await MeshClient.connect(mesh());
-      const keys = kind && name ? [`${kindFromArg(kind)}/${o.namespace}/${name}`] : [];
-      const { status, body } = await client.call<ApplyBody>('POST', '/apis/v1/delete', {
-        files: o.filename ? await readSources(o.filename) : [],
-        keys,
-      });
-      if (status !== 200) {
-        printProblems(body.problems ?? []);
-        process.exitCode = 1;
-        return;
-      }
-      for (const k of body.deleted ?? []) process.stdout.write(`${shortKey(k)} deleted\n`);
-      for (const k of body.notFound ?? []) process.stderr.write(`${shortKey(k)} not found\n`);
-    });
+    .action(
+      async (
+        kind: string | undefined,
+        name: string | undefined,
+        o: { filename?: string[]; namespace: string },
+      ) => {
+        const client = await MeshClient.connect(mesh());
+        const keys = kind && name ? [`${kindFromArg(kind)}/${o.namespace}/${name}`] : [];
+        const { status, body } = await client.call<ApplyBody>('POST', '/apis/v1/delete', {
+          files: o.filename ? await readSources(o.filename) : [],
+          keys,
+        });
+        if (status !== 200) {
+          printProblems(body.problems ?? []);
+          process.exitCode = 1;
+          return;
+        }
+        for (const k of body.deleted ?? []) process.stdout.write(`${shortKey(k)} deleted\n`);
+        for (const k of body.notFound ?? []) process.stderr.write(`${shortKey(k)} not found\n`);
+      },
+    );
 
   program
     .command('get')
     .description('list resources: weft get KIND [NAME] [-o yaml|json]')
-    .argument('<kind>', 'workloads, services, virtualservices (vs), destinationrules (dr), gateways (gw), all')
+    .argument(
+      '<kind>',
+      'workloads, services, virtualservices (vs), destinationrules (dr), gateways (gw), all',
+    )
     .argument('[name]')
     .option('-n, --namespace <ns>', 'namespace (default: all)')
     .option('-o, --output <format>', 'table, yaml or json', 'table')
-    .action(async (kindArg: string, name: string | undefined, o: { namespace?: string; output: OutputFormat }) => {
-      const kind = kindFromArg(kindArg);
-      const client = await MeshClient.connect(mesh());
-      const q = new URLSearchParams();
-      if (kind !== 'all') q.set('kind', kind);
-      if (o.namespace) q.set('namespace', o.namespace);
-      if (name) q.set('name', name);
-      const { status, body } = await client.call<{ items?: Resource[]; message?: string }>(
-        'GET',
-        `/apis/v1/resources?${q.toString()}`,
-      );
-      if (status !== 200) throw new WeftError(ErrorCodes.CONFIG_NOT_FOUND, body.message ?? `HTTP ${status}`);
-      const items = (body.items ?? []).map(({ source: _s, ...r }) => r);
-      if (o.output === 'json' || o.output === 'yaml') {
-        const data = name && items.length === 1 ? items[0] : { apiVersion: 'v1', kind: 'List', items };
-        return printStructured(data, o.output);
-      }
-      if (items.length === 0) {
-        process.stderr.write('No resources found.\n');
-        return;
-      }
-      const rows = items.map((r) => [r.kind, r.metadata.namespace, r.metadata.name, summary(r as Resource)]);
-      process.stdout.write(table(rows, ['KIND', 'NAMESPACE', 'NAME', 'DETAILS']) + '\n');
-    });
+    .action(
+      async (kindArg: string, name: string | undefined, o: { namespace?: string; output: OutputFormat }) => {
+        const kind = kindFromArg(kindArg);
+        const client = await MeshClient.connect(mesh());
+        const q = new URLSearchParams();
+        if (kind !== 'all') q.set('kind', kind);
+        if (o.namespace) q.set('namespace', o.namespace);
+        if (name) q.set('name', name);
+        const { status, body } = await client.call<{ items?: Resource[]; message?: string }>(
+          'GET',
+          `/apis/v1/resources?${q.toString()}`,
+        );
+        if (status !== 200)
+          throw new WeftError(ErrorCodes.CONFIG_NOT_FOUND, body.message ?? `HTTP ${status}`);
+        const items = (body.items ?? []).map(({ source: _s, ...r }) => r);
+        if (o.output === 'json' || o.output === 'yaml') {
+          const data = name && items.length === 1 ? items[0] : { apiVersion: 'v1', kind: 'List', items };
+          return printStructured(data, o.output);
+        }
+        if (items.length === 0) {
+          process.stderr.write('No resources found.\n');
+          return;
+        }
+        const rows = items.map((r) => [
+          r.kind,
+          r.metadata.namespace,
+          r.metadata.name,
+          summary(r as Resource),
+        ]);
+        process.stdout.write(table(rows, ['KIND', 'NAMESPACE', 'NAME', 'DETAILS']) + '\n');
+      },
+    );
 }
 
 function summary(r: Resource): string {

@@ -70,7 +70,9 @@ export function registerProxy(program: Command): void {
     .argument('[command...]', 'the app to run beside the proxy (after --)')
     .action(async (command: string[], f: ProxyFlags) => {
       const log = createLogger(`proxy ${f.workload}`);
-      const token = f.tokenFile ? (await readFile(f.tokenFile, 'utf8')).trim() : process.env.WEFT_BOOTSTRAP_TOKEN;
+      const token = f.tokenFile
+        ? (await readFile(f.tokenFile, 'utf8')).trim()
+        : process.env.WEFT_BOOTSTRAP_TOKEN;
       const appEnv = JSON.parse(process.env.WEFT_APP_ENV ?? '{}') as Record<string, string>;
       const appPorts = parsePortMap(f.appPort);
       const proxy = new Proxy({
@@ -92,9 +94,10 @@ export function registerProxy(program: Command): void {
         accessLog: f.accessLog ? (line) => process.stdout.write(line + '\n') : () => {},
         log,
       });
-      let launcher: AppLauncher | undefined;
+      // Set once the app runs; shutdown (which may come first) stops it if it exists.
+      const running: { app?: AppLauncher } = {};
       const shutdown = async (code: number) => {
-        await launcher?.stop();
+        await running.app?.stop();
         await proxy.stop();
         process.exit(code);
       };
@@ -116,7 +119,7 @@ export function registerProxy(program: Command): void {
       delete process.env.WEFT_BOOTSTRAP_TOKEN;
       delete process.env.WEFT_APP_ENV;
       const outbound = `127.0.0.1:${proxy.ports.outbound}`;
-      launcher = new AppLauncher({
+      const launcher = new AppLauncher({
         command,
         env: {
           ...(process.env as Record<string, string>),
@@ -132,6 +135,7 @@ export function registerProxy(program: Command): void {
         ...(f.appLog ? { logFile: f.appLog } : {}),
         log,
       });
+      running.app = launcher;
       const pid = launcher.start((code, signal) => {
         log.warn('app exited; stopping its proxy', { code, signal });
         notify({ type: 'app-exited', code, signal });

@@ -40,7 +40,9 @@ export function registerStatusCommands(program: Command, mesh: () => MeshFlags):
 
   program
     .command('proxy-config')
-    .description('the snapshot a proxy was sent: weft proxy-config PROXY [routes|clusters|endpoints|listeners|all]')
+    .description(
+      'the snapshot a proxy was sent: weft proxy-config PROXY [routes|clusters|endpoints|listeners|all]',
+    )
     .argument('<proxy>', 'proxy id, e.g. reviews-v1-0.default (namespace optional)')
     .argument('[section]', 'routes, clusters, endpoints, listeners or all', 'all')
     .option('-o, --output <format>', 'yaml or json', 'json')
@@ -51,20 +53,33 @@ export function registerStatusCommands(program: Command, mesh: () => MeshFlags):
         `/apis/v1/proxies/${encodeURIComponent(id)}/config`,
       );
       if (status !== 200)
-        throw new WeftError(ErrorCodes.PROXY_NOT_FOUND, body.message ?? `HTTP ${status}`, 'list proxies with `weft proxy-status`');
+        throw new WeftError(
+          ErrorCodes.PROXY_NOT_FOUND,
+          body.message ?? `HTTP ${status}`,
+          'list proxies with `weft proxy-status`',
+        );
       const fmt = o.output === 'yaml' ? 'yaml' : 'json';
       switch (section) {
         case 'routes':
           return printStructured({ outbound: body.outbound.virtualHosts, gateways: body.gateways }, fmt);
         case 'clusters':
-          return printStructured(body.clusters.map(({ endpoints: _e, ...c }) => c), fmt);
+          return printStructured(
+            body.clusters.map(({ endpoints: _e, ...c }) => c),
+            fmt,
+          );
         case 'endpoints':
           return printStructured(
             body.clusters.map((c) => ({ cluster: c.name, endpoints: c.endpoints })),
             fmt,
           );
         case 'listeners':
-          return printStructured({ inbound: body.inbound, gateways: body.gateways.map((g) => ({ name: g.name, bind: g.bind, port: g.port })) }, fmt);
+          return printStructured(
+            {
+              inbound: body.inbound,
+              gateways: body.gateways.map((g) => ({ name: g.name, bind: g.bind, port: g.port })),
+            },
+            fmt,
+          );
         default:
           return printStructured(body, fmt);
       }

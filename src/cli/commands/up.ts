@@ -35,7 +35,15 @@ export function registerUp(program: Command): void {
     .option('--cert-ttl <duration>', 'workload certificate lifetime (renewed at half life)', '24h')
     .option('--ready-timeout <seconds>', 'how long to wait for every workload to become ready', '60')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<{ filename: string[]; stateDir?: string; keepState?: boolean; discoveryPort: string; adminPort: string; readyTimeout: string; certTtl: string }>();
+      const o = cmd.optsWithGlobals<{
+        filename: string[];
+        stateDir?: string;
+        keepState?: boolean;
+        discoveryPort: string;
+        adminPort: string;
+        readyTimeout: string;
+        certTtl: string;
+      }>();
       const stateDir = resolve(o.stateDir ?? DEFAULT_STATE_DIR);
       mkdirSync(join(stateDir, 'logs'), { recursive: true });
       // Our own log goes to a file: the terminal shows the status of the mesh, not its chatter.
@@ -44,11 +52,15 @@ export function registerUp(program: Command): void {
       const loaded = await loadPaths(o.filename);
       for (const p of loaded.problems) process.stderr.write(formatProblem(p) + '\n');
       if (loaded.problems.some((p) => p.severity === 'error')) {
-        process.stderr.write('error: the config has errors; nothing was started. Fix them, or check with `weft analyze -f`.\n');
+        process.stderr.write(
+          'error: the config has errors; nothing was started. Fix them, or check with `weft analyze -f`.\n',
+        );
         process.exitCode = 1;
         return;
       }
-      process.stdout.write(`Starting the mesh from ${o.filename.join(', ')} (${loaded.resources.length} resources)\n`);
+      process.stdout.write(
+        `Starting the mesh from ${o.filename.join(', ')} (${loaded.resources.length} resources)\n`,
+      );
       const say = (i: Instance) => {
         const { state, id, detail } = i.info;
         if (['ready', 'exited', 'failed'].includes(state))
@@ -69,7 +81,10 @@ export function registerUp(program: Command): void {
         });
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        const hint = err.code === 'EADDRINUSE' ? ' (is another mesh running? stop it, or pass --admin-port 0 --discovery-port 0)' : '';
+        const hint =
+          err.code === 'EADDRINUSE'
+            ? ' (is another mesh running? stop it, or pass --admin-port 0 --discovery-port 0)'
+            : '';
         process.stderr.write(`error: cannot start the control plane: ${err.message}${hint}\n`);
         process.exitCode = 1;
         return;
@@ -90,7 +105,12 @@ export function registerUp(program: Command): void {
       process.on('SIGTERM', () => void stop());
 
       const deadline = Date.now() + Number(o.readyTimeout) * 1000;
-      const settled = () => mesh.instances.every((i) => ['ready', 'exited', 'failed', 'stopped'].includes(i.info.state) || (i.info.kind === 'gateway' && i.info.state === 'running'));
+      const settled = () =>
+        mesh.instances.every(
+          (i) =>
+            ['ready', 'exited', 'failed', 'stopped'].includes(i.info.state) ||
+            (i.info.kind === 'gateway' && i.info.state === 'running'),
+        );
       while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
 
       const rows = mesh.instances.map((i) => [
@@ -98,16 +118,27 @@ export function registerUp(program: Command): void {
         i.info.kind,
         `${MARK[i.info.state] ?? ''} ${i.info.state}`,
         Object.values(i.info.appPorts).join(',') || '-',
-        i.info.ports ? `${i.info.ports.inbound || '-'}/${i.info.ports.outbound || '-'}/${i.info.ports.admin}` : '-',
+        i.info.ports
+          ? `${i.info.ports.inbound || '-'}/${i.info.ports.outbound || '-'}/${i.info.ports.admin}`
+          : '-',
         i.info.detail ?? '',
       ]);
-      process.stdout.write('\n' + table(rows, ['INSTANCE', 'TYPE', 'STATE', 'APP PORT', 'IN/OUT/ADMIN', 'DETAIL']) + '\n\n');
+      process.stdout.write(
+        '\n' + table(rows, ['INSTANCE', 'TYPE', 'STATE', 'APP PORT', 'IN/OUT/ADMIN', 'DETAIL']) + '\n\n',
+      );
       for (const u of mesh.ingressUrls()) {
         process.stdout.write(`Ingress ${u.gateway}: ${u.url}\n`);
-        for (const p of u.paths.filter((x) => x !== '/').slice(0, 3)) process.stdout.write(`  try: curl ${u.url}${p}\n`);
+        for (const p of u.paths.filter((x) => x !== '/').slice(0, 3))
+          process.stdout.write(`  try: curl ${u.url}${p}\n`);
       }
-      process.stdout.write(`Admin API: http://${mesh.cp.info.admin}   (weft proxy-status, weft get vs, weft apply -f …)\n`);
+      process.stdout.write(
+        `Admin API: http://${mesh.cp.info.admin}   (weft proxy-status, weft get vs, weft apply -f …)\n`,
+      );
       process.stdout.write(`Logs: ${join(stateDir, 'logs')}\n`);
-      process.stdout.write(mesh.instances.every((i) => ['ready', 'running'].includes(i.info.state)) ? 'Mesh is up. Press Ctrl-C to stop.\n' : 'Some workloads are not ready; see the table and their logs. Press Ctrl-C to stop.\n');
+      process.stdout.write(
+        mesh.instances.every((i) => ['ready', 'running'].includes(i.info.state))
+          ? 'Mesh is up. Press Ctrl-C to stop.\n'
+          : 'Some workloads are not ready; see the table and their logs. Press Ctrl-C to stop.\n',
+      );
     });
 }

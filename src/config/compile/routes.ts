@@ -73,9 +73,14 @@ export function compileHttpRoutes(vs: VirtualService, index: MeshIndex, ctx: Rou
     if (clauses.length > 0 && applicable.length === 0) return;
     const name = `VirtualService/${vs.metadata.namespace}/${vs.metadata.name}#http[${rule.name ?? i}]`;
     const matches = applicable.map(compileMatch);
-    const direct = (rule as { directResponse?: { status: number; body?: { string?: string } } }).directResponse;
+    const direct = (rule as { directResponse?: { status: number; body?: { string?: string } } })
+      .directResponse;
     if (direct) {
-      routes.push({ name, matches, action: { kind: 'direct', status: direct.status, body: direct.body?.string ?? '' } });
+      routes.push({
+        name,
+        matches,
+        action: { kind: 'direct', status: direct.status, body: direct.body?.string ?? '' },
+      });
       return;
     }
     if (!rule.route?.length) return; // redirect/delegate: not compiled yet (traffic management issue)

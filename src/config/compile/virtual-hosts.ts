@@ -37,7 +37,10 @@ export function sidecarVirtualHosts(index: MeshIndex, clientNamespace: string): 
             {
               name: 'default',
               matches: [],
-              action: { kind: 'forward', clusters: [{ cluster: clusterName(p.port, undefined, svc.fqdn), weight: 100 }] },
+              action: {
+                kind: 'forward',
+                clusters: [{ cluster: clusterName(p.port, undefined, svc.fqdn), weight: 100 }],
+              },
             },
           ];
       out.push({ name: `${svc.fqdn}:${p.port}`, domains, routes });

@@ -62,12 +62,27 @@ function parseFiles(files: SourceFile[]) {
     resources.push(...r.resources);
     problems.push(...r.problems);
   }
-  return { resources, errors: problems.filter((p) => p.severity === 'error'), warnings: problems.filter((p) => p.severity !== 'error') };
+  return {
+    resources,
+    errors: problems.filter((p) => p.severity === 'error'),
+    warnings: problems.filter((p) => p.severity !== 'error'),
+  };
 }
 
 export function createAdminApi(deps: AdminDeps): http.Server {
   const { store, registry, push, tokens } = deps;
-  const routes: Array<[string, RegExp, (req: http.IncomingMessage, res: http.ServerResponse, m: RegExpExecArray, url: URL) => Promise<void> | void]> = [
+  const routes: Array<
+    [
+      string,
+      RegExp,
+      (
+        req: http.IncomingMessage,
+        res: http.ServerResponse,
+        m: RegExpExecArray,
+        url: URL,
+      ) => Promise<void> | void,
+    ]
+  > = [
     ['GET', /^\/readyz$/, (_q, res) => send(res, 200, { ready: true, version: deps.version })],
     [
       'POST',
@@ -75,7 +90,8 @@ export function createAdminApi(deps: AdminDeps): http.Server {
       async (req, res) => {
         const body = (await readJson(req)) as { files?: SourceFile[] };
         const { resources, errors, warnings } = parseFiles(body.files ?? []);
-        if (errors.length) return send(res, 400, { code: ErrorCodes.CONFIG_INVALID, problems: errors, warnings });
+        if (errors.length)
+          return send(res, 400, { code: ErrorCodes.CONFIG_INVALID, problems: errors, warnings });
         const results = await store.apply(resources);
         send(res, 200, { results, warnings, analysis: analyze(store.list()) });
       },
@@ -98,12 +114,21 @@ export function createAdminApi(deps: AdminDeps): http.Server {
       (_q, res, _m, url) => {
         const kind = url.searchParams.get('kind') ?? undefined;
         if (kind && !KINDS.includes(kind as Kind))
-          return send(res, 400, { code: ErrorCodes.CONFIG_UNKNOWN_KIND, message: `unknown kind ${kind}`, kinds: KINDS });
+          return send(res, 400, {
+            code: ErrorCodes.CONFIG_UNKNOWN_KIND,
+            message: `unknown kind ${kind}`,
+            kinds: KINDS,
+          });
         const ns = url.searchParams.get('namespace') ?? undefined;
         const name = url.searchParams.get('name');
-        const items = store.list(kind as Kind | undefined, ns).filter((r) => !name || r.metadata.name === name);
+        const items = store
+          .list(kind as Kind | undefined, ns)
+          .filter((r) => !name || r.metadata.name === name);
         if (name && items.length === 0)
-          return send(res, 404, { code: ErrorCodes.CONFIG_NOT_FOUND, message: `${kind ?? 'resource'} "${name}" not found` });
+          return send(res, 404, {
+            code: ErrorCodes.CONFIG_NOT_FOUND,
+            message: `${kind ?? 'resource'} "${name}" not found`,
+          });
         send(res, 200, { items });
       },
     ],
@@ -122,7 +147,8 @@ export function createAdminApi(deps: AdminDeps): http.Server {
       (_q, res, m) => {
         const id = decodeURIComponent(m[1]!);
         const snap = push.snapshotOf(id) ?? push.snapshotOf(`${id}.default`);
-        if (!snap) return send(res, 404, { code: ErrorCodes.PROXY_NOT_FOUND, message: `no connected proxy "${id}"` });
+        if (!snap)
+          return send(res, 404, { code: ErrorCodes.PROXY_NOT_FOUND, message: `no connected proxy "${id}"` });
         send(res, 200, snap);
       },
     ],
@@ -134,7 +160,10 @@ export function createAdminApi(deps: AdminDeps): http.Server {
         const b = (await readJson(req)) as { namespace?: string; workload?: string; instance?: string };
         const w = b.workload && store.get('Workload', b.namespace ?? 'default', b.workload);
         if (!w || w.kind !== 'Workload')
-          return send(res, 404, { code: ErrorCodes.CONFIG_NOT_FOUND, message: `no Workload ${b.namespace ?? 'default'}/${b.workload}` });
+          return send(res, 404, {
+            code: ErrorCodes.CONFIG_NOT_FOUND,
+            message: `no Workload ${b.namespace ?? 'default'}/${b.workload}`,
+          });
         const token = tokens.issue({
           namespace: w.metadata.namespace,
           workload: w.metadata.name,

@@ -3,12 +3,9 @@
 import { createPublicKey, randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import 'reflect-metadata'; // tsyringe (inside @peculiar/x509) needs it loaded first
-import * as x509 from '@peculiar/x509';
+import { x509 } from '../../lib/x509.js';
 import { ErrorCodes, WeftError } from '../../lib/errors.js';
 import { parseSpiffeId } from '../../lib/spiffe.js';
-
-x509.cryptoProvider.set(webcrypto);
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;

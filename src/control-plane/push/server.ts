@@ -78,8 +78,10 @@ export class PushServer {
   constructor(private readonly deps: PushServerDeps) {
     this.debounceMs = deps.debounceMs ?? 100;
     this.server.addService(DISCOVERY_SERVICE, {
-      certificate: (call: grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>, cb: grpc.sendUnaryData<CertificateResponse>) =>
-        void this.certificate(call, cb),
+      certificate: (
+        call: grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>,
+        cb: grpc.sendUnaryData<CertificateResponse>,
+      ) => void this.certificate(call, cb),
       stream: (call: Duplex) => this.stream(call),
     });
     deps.store.on('change', () => this.schedulePush());
@@ -117,7 +119,9 @@ export class PushServer {
   }
 
   /** The caller's SPIFFE ID when it presented a certificate our root signed; undefined otherwise. */
-  private peerIdentity(call: { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } | null }): string | undefined {
+  private peerIdentity(call: {
+    getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } | null;
+  }): string | undefined {
     const peer = call.getAuthContext()?.sslPeerCertificate;
     if (!peer?.raw) return undefined;
     if (!verifyChain(peer.raw, this.deps.ca.rootCertPem)) return undefined;
@@ -134,15 +138,23 @@ export class PushServer {
     if (req.token) {
       const binding = tokens.redeem(req.token);
       if (!binding) {
-        log.warn('certificate refused: bootstrap token unknown, expired or already used', { proxy: req.proxyId });
-        return cb(grpcError(grpc.status.UNAUTHENTICATED, 'bootstrap token is unknown, expired or already used'));
+        log.warn('certificate refused: bootstrap token unknown, expired or already used', {
+          proxy: req.proxyId,
+        });
+        return cb(
+          grpcError(grpc.status.UNAUTHENTICATED, 'bootstrap token is unknown, expired or already used'),
+        );
       }
       identity = spiffeId(mesh.trustDomain, binding.namespace, binding.serviceAccount);
     } else {
       identity = this.peerIdentity(call);
       if (!identity) {
-        log.warn('certificate refused: no bootstrap token and no valid client certificate', { proxy: req.proxyId });
-        return cb(grpcError(grpc.status.UNAUTHENTICATED, 'a bootstrap token or a valid mesh certificate is required'));
+        log.warn('certificate refused: no bootstrap token and no valid client certificate', {
+          proxy: req.proxyId,
+        });
+        return cb(
+          grpcError(grpc.status.UNAUTHENTICATED, 'a bootstrap token or a valid mesh certificate is required'),
+        );
       }
     }
     const asked = requestedSpiffeId(req.csr);
@@ -152,11 +164,17 @@ export class PushServer {
         asked,
         owns: identity,
       });
-      return cb(grpcError(grpc.status.PERMISSION_DENIED, `identity ${asked} is not yours (you are ${identity})`));
+      return cb(
+        grpcError(grpc.status.PERMISSION_DENIED, `identity ${asked} is not yours (you are ${identity})`),
+      );
     }
     try {
       const signed = await ca.signCsr(req.csr, identity);
-      log.info('certificate issued', { proxy: req.proxyId, identity, notAfter: signed.notAfter.toISOString() });
+      log.info('certificate issued', {
+        proxy: req.proxyId,
+        identity,
+        notAfter: signed.notAfter.toISOString(),
+      });
       cb(null, { certChain: signed.certChainPem, rootCert: ca.rootCertPem });
     } catch (e) {
       cb(grpcError(grpc.status.INVALID_ARGUMENT, (e as Error).message));
@@ -174,7 +192,8 @@ export class PushServer {
 
     call.on('data', (msg: ProxyMessage) => {
       if (!conn) {
-        if (msg.type !== 'hello') return fail(grpc.status.INVALID_ARGUMENT, 'the first message must be hello');
+        if (msg.type !== 'hello')
+          return fail(grpc.status.INVALID_ARGUMENT, 'the first message must be hello');
         conn = this.register(call, msg, identity, fail);
         return;
       }
@@ -211,7 +230,10 @@ export class PushServer {
     const sa = workload.spec.serviceAccount ?? 'default';
     const expected = spiffeId(mesh.trustDomain, hello.namespace, sa);
     if (identity !== expected) {
-      fail(grpc.status.PERMISSION_DENIED, `proxy ${hello.id} holds ${identity} but workload needs ${expected}`);
+      fail(
+        grpc.status.PERMISSION_DENIED,
+        `proxy ${hello.id} holds ${identity} but workload needs ${expected}`,
+      );
       return undefined;
     }
     const labels = workload.metadata.labels ?? {};
@@ -316,7 +338,10 @@ export class PushServer {
       this.pushes++;
     } catch (e) {
       this.pushErrors++;
-      this.deps.log.error('could not compile config for proxy', { proxy: hello.id, error: (e as Error).message });
+      this.deps.log.error('could not compile config for proxy', {
+        proxy: hello.id,
+        error: (e as Error).message,
+      });
     }
   }
 }

@@ -19,7 +19,10 @@ import type { Logger } from '../../lib/logger.js';
 
 const DiscoveryClient = grpc.makeGenericClientConstructor(DISCOVERY_SERVICE, 'Discovery');
 // The control plane's serving certificate names `weft-control-plane`; verify that name (not the IP we dial).
-const CHANNEL_OPTIONS = { 'grpc.ssl_target_name_override': 'weft-control-plane', 'grpc.default_authority': 'weft-control-plane' };
+const CHANNEL_OPTIONS = {
+  'grpc.ssl_target_name_override': 'weft-control-plane',
+  'grpc.default_authority': 'weft-control-plane',
+};
 type Client = InstanceType<typeof DiscoveryClient> & {
   certificate(
     req: CertificateRequest,
@@ -79,7 +82,11 @@ export class ControlClient {
 
   private async requestCertificate(token?: string): Promise<void> {
     const { keyPem, csrPem } = await generateKeyAndCsr(this.opts.spiffeId);
-    const client = new DiscoveryClient(this.opts.address, this.channelCredentials(!token), CHANNEL_OPTIONS) as Client;
+    const client = new DiscoveryClient(
+      this.opts.address,
+      this.channelCredentials(!token),
+      CHANNEL_OPTIONS,
+    ) as Client;
     try {
       const res = await new Promise<CertificateResponse>((resolve, reject) =>
         client.certificate(
@@ -89,7 +96,9 @@ export class ControlClient {
       );
       this.opts.identity.set({ keyPem, certChain: res.certChain, rootPem: res.rootCert });
       this.scheduleRenewal();
-      this.opts.log.info('workload certificate installed', { notAfter: this.opts.identity.notAfter()?.toISOString() });
+      this.opts.log.info('workload certificate installed', {
+        notAfter: this.opts.identity.notAfter()?.toISOString(),
+      });
     } finally {
       client.close();
     }
@@ -109,7 +118,9 @@ export class ControlClient {
       await this.requestCertificate();
       this.opts.log.info('workload certificate rotated');
     } catch (e) {
-      this.opts.log.warn('certificate renewal failed; keeping the current one', { error: (e as Error).message });
+      this.opts.log.warn('certificate renewal failed; keeping the current one', {
+        error: (e as Error).message,
+      });
       this.renewTimer = setTimeout(() => void this.renew(attempt + 1), backoff(attempt));
       this.renewTimer.unref();
     }
@@ -118,7 +129,11 @@ export class ControlClient {
   start(): void {
     if (this.closed) return;
     this.client?.close();
-    this.client = new DiscoveryClient(this.opts.address, this.channelCredentials(true), CHANNEL_OPTIONS) as Client;
+    this.client = new DiscoveryClient(
+      this.opts.address,
+      this.channelCredentials(true),
+      CHANNEL_OPTIONS,
+    ) as Client;
     const stream = this.client.stream();
     this.stream = stream;
     stream.write({ type: 'hello', ...this.opts.hello, ...(this.version ? { version: this.version } : {}) });
@@ -136,7 +151,10 @@ export class ControlClient {
       if (this.heartbeat) clearInterval(this.heartbeat);
       if (this.closed) return;
       const delay = backoff(this.attempt++);
-      this.opts.log.warn('control plane stream lost; serving last good config, reconnecting', { why, inMs: delay });
+      this.opts.log.warn('control plane stream lost; serving last good config, reconnecting', {
+        why,
+        inMs: delay,
+      });
       this.reconnectTimer = setTimeout(() => this.start(), delay);
     };
     stream.on('error', (e: Error) => lost(e.message));
@@ -144,7 +162,10 @@ export class ControlClient {
     this.heartbeat = setInterval(() => this.send({ type: 'heartbeat' }), HEARTBEAT_INTERVAL_MS);
   }
 
-  private async apply(stream: grpc.ClientDuplexStream<ProxyMessage, ControlMessage>, s: ProxySnapshot): Promise<void> {
+  private async apply(
+    stream: grpc.ClientDuplexStream<ProxyMessage, ControlMessage>,
+    s: ProxySnapshot,
+  ): Promise<void> {
     try {
       await this.opts.onSnapshot(s);
       this.version = s.version;

@@ -24,11 +24,14 @@ export function probeOnce(t: ProbeTarget, timeoutMs = 1000): Promise<boolean> {
       s.once('error', () => resolve(false));
       return;
     }
-    const req = http.get({ host: t.host, port: t.port, path: t.path, timeout: timeoutMs, agent: false }, (res) => {
-      res.resume();
-      const c = res.statusCode ?? 0;
-      resolve(c >= 200 && c < 400);
-    });
+    const req = http.get(
+      { host: t.host, port: t.port, path: t.path, timeout: timeoutMs, agent: false },
+      (res) => {
+        res.resume();
+        const c = res.statusCode ?? 0;
+        resolve(c >= 200 && c < 400);
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
   });

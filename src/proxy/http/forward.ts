@@ -81,7 +81,12 @@ export function forward(
   upReq.on('error', (err: NodeJS.ErrnoException) => {
     if (timer) clearTimeout(timer);
     if (finished) return;
-    const connectFailure = !upReq.reusedSocket && (err.code === 'ECONNREFUSED' || err.code?.startsWith('ERR_TLS') || err.code === 'ERR_WEFT_PEER_IDENTITY' || err.code === 'ECONNRESET');
+    const connectFailure =
+      !upReq.reusedSocket &&
+      (err.code === 'ECONNREFUSED' ||
+        err.code?.startsWith('ERR_TLS') ||
+        err.code === 'ERR_WEFT_PEER_IDENTITY' ||
+        err.code === 'ECONNRESET');
     const flags = connectFailure ? 'UF' : 'UC';
     const reason = connectFailure ? 'connection failure' : 'connection termination';
     sendLocalReply(

@@ -16,7 +16,12 @@ const HOP_BY_HOP = new Set([
 export function endToEnd(h: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   const conn = h.connection;
-  const extra = conn ? conn.toLowerCase().split(',').map((s) => s.trim()) : undefined;
+  const extra = conn
+    ? conn
+        .toLowerCase()
+        .split(',')
+        .map((s) => s.trim())
+    : undefined;
   for (const k in h) {
     if (HOP_BY_HOP.has(k)) continue;
     if (extra && extra.includes(k)) continue;

@@ -23,7 +23,9 @@ function localReply(ctx: RequestCtx, status: number, body: string, flags: string
   onDone(ctx);
 }
 
-export function buildPipeline(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse, routes: RouteTable) => void {
+export function buildPipeline(
+  deps: PipelineDeps,
+): (req: IncomingMessage, res: ServerResponse, routes: RouteTable) => void {
   const { onDone } = deps;
   const filters: Filter[] = [
     // Requests name their destination by Host, or by an absolute URL when the app uses us as HTTP proxy.
@@ -43,7 +45,14 @@ export function buildPipeline(deps: PipelineDeps): (req: IncomingMessage, res: S
     // First matching route of the virtual host wins; no host or no route is 404 with flag NR.
     (next) => (ctx) => {
       const vh = ctx.routes.findHost(ctx.authority);
-      if (!vh) return localReply(ctx, 404, `no route for host "${ctx.authority}": it is not a mesh service`, 'NR', onDone);
+      if (!vh)
+        return localReply(
+          ctx,
+          404,
+          `no route for host "${ctx.authority}": it is not a mesh service`,
+          'NR',
+          onDone,
+        );
       const q = ctx.path.indexOf('?');
       const route = RouteTable.findRoute(vh, {
         method: ctx.req.method ?? 'GET',
@@ -51,7 +60,8 @@ export function buildPipeline(deps: PipelineDeps): (req: IncomingMessage, res: S
         authority: ctx.authority,
         headers: ctx.req.headers,
       });
-      if (!route) return localReply(ctx, 404, `no route matched ${ctx.path} on ${vh.vhost.name}`, 'NR', onDone);
+      if (!route)
+        return localReply(ctx, 404, `no route matched ${ctx.path} on ${vh.vhost.name}`, 'NR', onDone);
       ctx.route = route;
       next(ctx);
     },
@@ -67,7 +77,8 @@ export function buildPipeline(deps: PipelineDeps): (req: IncomingMessage, res: S
       if (action.kind !== 'forward') return;
       const name = pickWeighted(action.clusters);
       const cluster = name ? deps.clusters().get(name) : undefined;
-      if (!cluster) return localReply(ctx, 503, `no cluster ${name ?? ''}: unknown destination`, 'NC', onDone);
+      if (!cluster)
+        return localReply(ctx, 503, `no cluster ${name ?? ''}: unknown destination`, 'NC', onDone);
       ctx.cluster = cluster;
       const ep = cluster.pick();
       if (!ep) return localReply(ctx, 503, 'no healthy upstream', 'UH', onDone);

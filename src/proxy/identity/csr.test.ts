@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, webcrypto } from 'node:crypto';
-import '../../control-plane/ca/reflect-shim.js';
-import * as x509 from '@peculiar/x509';
+import { x509 } from '../../lib/x509.js';
 import { generateKeyAndCsr, renewDelayMs } from './csr.js';
 
 const ID = 'spiffe://cluster.local/ns/default/sa/reviews';

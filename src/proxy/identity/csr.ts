@@ -1,10 +1,7 @@
 // The proxy side of identity: make a key that never leaves the process, ask the CA to certify it, and
 // know when to ask again.
 import { webcrypto, X509Certificate } from 'node:crypto';
-import 'reflect-metadata'; // tsyringe (inside @peculiar/x509) needs it loaded first
-import * as x509 from '@peculiar/x509';
-
-x509.cryptoProvider.set(webcrypto);
+import { x509 } from '../../lib/x509.js';
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 

@@ -47,7 +47,9 @@ export function createAdminServer(deps: AdminDeps): http.Server {
         const lines: string[] = [];
         for (const c of state?.clusters.values() ?? []) {
           for (const e of c.cluster.endpoints)
-            lines.push(`${c.cluster.name}::${e.address}:${e.port}::health_flags::${e.healthy ? 'healthy' : '/failed_eds_health'}::${e.instance}`);
+            lines.push(
+              `${c.cluster.name}::${e.address}:${e.port}::health_flags::${e.healthy ? 'healthy' : '/failed_eds_health'}::${e.instance}`,
+            );
         }
         res.writeHead(200, { 'content-type': 'text/plain' }).end(lines.join('\n') + '\n');
         return;
@@ -58,6 +60,8 @@ export function createAdminServer(deps: AdminDeps): http.Server {
         deps.quit();
         return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /ready, /config_dump, /clusters\n');
+    res
+      .writeHead(404, { 'content-type': 'text/plain' })
+      .end('not found: try /ready, /config_dump, /clusters\n');
   });
 }
