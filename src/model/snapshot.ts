@@ -6,29 +6,111 @@ export interface StringMatcher {
   exact?: string;
   prefix?: string;
   regex?: string; // RE2-style, full match, compiled once when the snapshot is applied
+  /** Header/query only: true = must be present (any value), false = must be absent. */
+  present?: boolean;
+}
+
+export interface NamedMatcher {
+  name: string; // header names lower-case
+  match: StringMatcher;
 }
 
 export interface RouteMatch {
   path?: StringMatcher;
-  ignoreCase?: boolean;
+  ignoreCase?: boolean; // applies to the path
   method?: StringMatcher;
   authority?: StringMatcher;
-  headers?: Array<{ name: string; match: StringMatcher }>; // names lower-case
+  scheme?: StringMatcher;
+  headers?: NamedMatcher[];
+  withoutHeaders?: NamedMatcher[]; // the request must NOT match any of these
+  queryParams?: NamedMatcher[];
+}
+
+/** Header edits, applied in Envoy's order: remove, then set (replace), then add (append). */
+export interface HeaderMutation {
+  set?: Array<[string, string]>;
+  add?: Array<[string, string]>;
+  remove?: string[];
 }
 
 export interface WeightedCluster {
   cluster: string;
-  weight: number; // the route's weights sum to 100 (or to the total given)
+  weight: number; // relative; the route's weights usually sum to 100
+  requestHeaders?: HeaderMutation;
+  responseHeaders?: HeaderMutation;
+}
+
+export interface RetryPolicy {
+  attempts: number; // retries after the first try
+  perTryTimeoutMs?: number;
+  /** Envoy retry conditions: 5xx, gateway-error, reset, connect-failure, refused-stream, retriable-4xx,
+   *  retriable-status-codes, and gRPC's cancelled, deadline-exceeded, internal, resource-exhausted, unavailable. */
+  retryOn: string[];
+  retriableStatusCodes: number[];
+  /** Retry POST, PATCH and other non-idempotent methods too (off unless the route opts in). */
+  nonIdempotent: boolean;
+  backoffBaseMs: number; // jittered exponential backoff, Envoy's default 25 ms
+  backoffMaxMs: number;
+}
+
+export interface RewritePolicy {
+  /** Replace the part of the path the route's prefix (or exact) match consumed; Istio `rewrite.uri`. */
+  prefix?: { matched: string; replacement: string };
+  /** Replace the whole path (Gateway API ReplaceFullPath, or Istio rewrite of an exact match). */
+  fullPath?: string;
+  regex?: { pattern: string; substitution: string };
+  authority?: string;
+}
+
+export interface MirrorPolicy {
+  cluster: string;
+  percentage: number; // 0..100
+}
+
+export interface FaultPolicy {
+  delay?: { fixedDelayMs: number; percentage: number };
+  abort?: { httpStatus?: number; grpcStatus?: number; percentage: number };
+}
+
+export interface CorsPolicy {
+  allowOrigins: StringMatcher[];
+  allowMethods: string[];
+  allowHeaders: string[];
+  exposeHeaders: string[];
+  maxAgeSeconds?: number;
+  allowCredentials?: boolean;
+}
+
+export interface RedirectPolicy {
+  scheme?: string;
+  host?: string;
+  port?: number;
+  /** Full path replacement, or a prefix replacement of what the route matched. */
+  path?: string;
+  prefix?: { matched: string; replacement: string };
+  status: number; // 301 by default (Istio), 302 in Gateway API
 }
 
 export type RouteAction =
-  | { kind: 'forward'; clusters: WeightedCluster[]; timeoutMs?: number }
-  | { kind: 'direct'; status: number; body: string };
+  | {
+      kind: 'forward';
+      clusters: WeightedCluster[];
+      timeoutMs?: number; // whole request, all retries included; undefined = no timeout (Istio's default)
+      retry?: RetryPolicy;
+      rewrite?: RewritePolicy;
+      mirrors?: MirrorPolicy[];
+    }
+  | { kind: 'direct'; status: number; body: string }
+  | { kind: 'redirect'; redirect: RedirectPolicy };
 
 export interface Route {
   name: string; // for diagnostics: "VirtualService/ns/name#http[0]" or "default"
   matches: RouteMatch[]; // OR; empty = matches everything
   action: RouteAction;
+  fault?: FaultPolicy;
+  requestHeaders?: HeaderMutation;
+  responseHeaders?: HeaderMutation;
+  cors?: CorsPolicy;
 }
 
 export interface VirtualHost {
@@ -56,6 +138,31 @@ export interface Cluster {
   lbPolicy: LbPolicy;
   sni: string; // outbound_.9080_.v2_.reviews.default.svc.cluster.local: tells the peer which port
   endpoints: Endpoint[];
+  connectionPool?: ConnectionPoolPolicy;
+  outlierDetection?: OutlierPolicy;
+  /** Caps retries to a share of requests (Linkerd's retryRatio) so retries cannot turn into a storm. */
+  retryBudget?: { ratio: number; minRetriesPerSecond: number };
+}
+
+/** DestinationRule connectionPool; excess requests fail fast with 503 and flag UO. */
+export interface ConnectionPoolPolicy {
+  maxConnections?: number;
+  connectTimeoutMs?: number;
+  maxPendingRequests?: number; // http1MaxPendingRequests
+  maxRequests?: number; // http2MaxRequests: concurrent requests to the cluster
+  maxRequestsPerConnection?: number;
+  idleTimeoutMs?: number;
+  maxRetries?: number; // concurrent retries
+}
+
+/** DestinationRule outlierDetection (Envoy semantics). */
+export interface OutlierPolicy {
+  consecutive5xxErrors?: number;
+  consecutiveGatewayErrors?: number;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
+  minHealthPercent: number;
 }
 
 /** A plain-HTTP listener on a gateway proxy, from an Istio Gateway server. */
