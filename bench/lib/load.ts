@@ -26,6 +26,7 @@ export interface OpenLoopResult {
   errors: number;
   errorKinds: Record<string, number>;
   achievedRps: number; // ok responses / (last response − window start)
+  peakInflight: number; // most requests outstanding at once (sent, not yet answered) in the window
   latency: Summary; // ms
   fromSchedule: Summary; // ms
   sendLag: Summary; // ms, actual send − due time
@@ -69,6 +70,7 @@ export async function openLoop(
   let ok = 0;
   let errors = 0;
   let inflight = 0;
+  let peakInflight = 0;
   let lastEnd = 0;
   const start = nowNs() + 5e6; // small head start so request 0 is not already late
   const windowStart = start + warm * interval;
@@ -78,6 +80,7 @@ export async function openLoop(
     const sent = nowNs();
     const measured = i >= warm;
     inflight++;
+    if (measured) peakInflight = Math.max(peakInflight, inflight);
     get(pool, t)
       .then((status) => {
         if (!measured) return;
@@ -125,6 +128,7 @@ export async function openLoop(
     errors,
     errorKinds,
     achievedRps: ok / ((windowEnd - windowStart) / 1e9),
+    peakInflight,
     latency: summarize(latency),
     fromSchedule: summarize(fromSchedule),
     sendLag: summarize(sendLag),

@@ -116,8 +116,24 @@ export interface HTTPRedirect {
   uri?: string;
   authority?: string;
   port?: number;
+  derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT';
   scheme?: string;
   redirectCode?: number;
+}
+
+export interface HTTPDirectResponse {
+  status: number;
+  body?: { string?: string; bytes?: string };
+}
+
+export interface CorsPolicySpec {
+  allowOrigins?: StringMatch[];
+  allowOrigin?: string[]; // deprecated form
+  allowMethods?: string[];
+  allowHeaders?: string[];
+  exposeHeaders?: string[];
+  maxAge?: string;
+  allowCredentials?: boolean;
 }
 
 export interface HTTPRewrite {
@@ -148,9 +164,13 @@ export interface HTTPRoute {
   retries?: HTTPRetry;
   fault?: HTTPFaultInjection;
   headers?: Headers;
+  directResponse?: HTTPDirectResponse;
   mirror?: Destination;
+  mirrors?: Array<{ destination: Destination; percentage?: { value: number } }>;
   mirrorPercentage?: { value: number };
-  corsPolicy?: Record<string, unknown>;
+  mirror_percent?: number;
+  mirrorPercent?: number;
+  corsPolicy?: CorsPolicySpec;
 }
 
 export interface VirtualServiceSpec {

@@ -6,6 +6,8 @@ export interface StringMatcher {
   exact?: string;
   prefix?: string;
   regex?: string; // RE2-style, full match, compiled once when the snapshot is applied
+  /** Path only: Gateway API PathPrefix, matched element by element (`/foo` matches `/foo/bar`, not `/foobar`). */
+  segmentPrefix?: string;
   /** Header/query only: true = must be present (any value), false = must be absent. */
   present?: boolean;
 }
@@ -36,6 +38,8 @@ export interface HeaderMutation {
 export interface WeightedCluster {
   cluster: string;
   weight: number; // relative; the route's weights usually sum to 100
+  /** Answer locally with this status instead (a Gateway API backendRef that cannot be resolved: 500). */
+  status?: number;
   requestHeaders?: HeaderMutation;
   responseHeaders?: HeaderMutation;
 }

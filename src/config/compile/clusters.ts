@@ -3,16 +3,21 @@ import type { Cluster, Endpoint, LbPolicy } from '../../model/snapshot.js';
 import { clusterName, clusterSni } from '../../model/snapshot.js';
 import type { TrafficPolicy } from '../types.js';
 import type { InstanceView, MeshIndex, ServiceInfo } from './inputs.js';
+import { connectionPool, lbSimple, outlierDetection, policiesFor } from './cluster-policies.js';
 
-function lbPolicy(...policies: Array<TrafficPolicy | undefined>): LbPolicy {
-  for (const p of policies) {
-    const simple = p?.loadBalancer?.simple;
-    if (!simple) continue;
-    if (simple === 'RANDOM') return 'RANDOM';
-    if (simple === 'LEAST_REQUEST' || simple === 'LEAST_CONN') return 'LEAST_REQUEST';
-    return 'ROUND_ROBIN';
-  }
+function lbPolicy(policies: TrafficPolicy[]): LbPolicy {
+  const simple = lbSimple(policies);
+  if (simple === 'RANDOM') return 'RANDOM';
+  if (simple === 'LEAST_REQUEST' || simple === 'LEAST_CONN') return 'LEAST_REQUEST';
   return 'ROUND_ROBIN';
+}
+
+/** Policy fields of a cluster for one port, from the narrowest DestinationRule setting. */
+function policy(port: number, ...tps: Array<TrafficPolicy | undefined>) {
+  const ps = policiesFor(port, ...tps);
+  const pool = connectionPool(ps);
+  const od = outlierDetection(ps);
+  return { lbPolicy: lbPolicy(ps), ...(pool ? { connectionPool: pool } : {}), ...(od ? { outlierDetection: od } : {}) };
 }
 
 function endpoint(i: InstanceView): Endpoint {
@@ -40,7 +45,7 @@ function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
       name: clusterName(p.port, undefined, svc.fqdn),
       service: svc.fqdn,
       port: p.port,
-      lbPolicy: lbPolicy(dr?.spec.trafficPolicy),
+      ...policy(p.port, dr?.spec.trafficPolicy),
       sni: clusterSni(p.port, undefined, svc.fqdn),
       endpoints: index.instancesOf(svc).map(endpoint),
     });
@@ -50,7 +55,7 @@ function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
         service: svc.fqdn,
         port: p.port,
         subset: subset.name,
-        lbPolicy: lbPolicy(subset.trafficPolicy, dr?.spec.trafficPolicy),
+        ...policy(p.port, subset.trafficPolicy, dr?.spec.trafficPolicy),
         sni: clusterSni(p.port, subset.name, svc.fqdn),
         endpoints: index.instancesOf(svc, subset.labels ?? {}).map(endpoint),
       });

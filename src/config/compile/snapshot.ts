@@ -41,7 +41,7 @@ export function compileSnapshot(index: MeshIndex, proxy: ProxyIdentity): Compile
   return {
     proxy,
     trustDomain: index.mesh.trustDomain,
-    outbound: { virtualHosts: sidecar ? sidecarVirtualHosts(index, proxy.namespace) : [] },
+    outbound: { virtualHosts: sidecar ? sidecarVirtualHosts(index, proxy.namespace, proxy.labels) : [] },
     inbound: {
       routes: sidecar ? inboundRoutes(index, proxy) : [],
       containerPorts: (workload?.spec.ports ?? []).map((p) => p.containerPort),

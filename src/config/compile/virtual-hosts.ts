@@ -5,6 +5,7 @@ import { clusterName } from '../../model/snapshot.js';
 import type { Gateway, GatewayServer, VirtualService } from '../types.js';
 import { fqdn, hostMatches, serviceAliases } from '../hosts.js';
 import { compileHttpRoutes, gatewayRef } from './routes.js';
+import { ISTIO_DEFAULT_RETRY } from './http-policies.js';
 import { labelsMatch, type MeshIndex } from './inputs.js';
 
 /** VirtualServices in a stable order (namespace/name), as Istio orders by creation. */
@@ -19,7 +20,11 @@ function boundToMesh(vs: VirtualService): boolean {
   return !gws || gws.length === 0 || gws.includes('mesh');
 }
 
-export function sidecarVirtualHosts(index: MeshIndex, clientNamespace: string): VirtualHost[] {
+export function sidecarVirtualHosts(
+  index: MeshIndex,
+  clientNamespace: string,
+  clientLabels: Record<string, string>,
+): VirtualHost[] {
   const meshVs = ordered(index.virtualServices.filter(boundToMesh));
   const out: VirtualHost[] = [];
   for (const svc of index.services.values()) {
@@ -32,7 +37,7 @@ export function sidecarVirtualHosts(index: MeshIndex, clientNamespace: string): 
       const domains = aliases.map((a) => `${a}:${p.port}`);
       if (i === 0) domains.push(...aliases); // a Host without a port means the service's first port
       const routes: Route[] = vs
-        ? compileHttpRoutes(vs, index, { port: p.port })
+        ? compileHttpRoutes(vs, index, { port: p.port, sourceLabels: clientLabels })
         : [
             {
               name: 'default',
@@ -85,7 +90,7 @@ export function gatewayListeners(index: MeshIndex, labels: Record<string, string
         listener.virtualHosts.push({
           name: `${vs.metadata.namespace}/${vs.metadata.name}:${port}`,
           domains: vsHosts.flatMap((h) => (h === '*' ? ['*'] : [h, `${h}:${port}`])),
-          routes: compileHttpRoutes(vs, index, { port, gateway: ref }),
+          routes: compileHttpRoutes(vs, index, { port, gateway: ref, sourceLabels: labels }),
         });
       }
     }
