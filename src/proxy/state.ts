@@ -38,7 +38,7 @@ export class ProxyState {
       const prev = previous?.clusters.get(c.name);
       this.clusters.set(
         c.name,
-        prev && JSON.stringify(prev.cluster) === JSON.stringify(c) ? prev : new ClusterRuntime(c),
+        prev && JSON.stringify(prev.cluster) === JSON.stringify(c) ? prev : new ClusterRuntime(c, prev),
       );
     }
     for (const r of snapshot.inbound.routes) this.inbound.set(`${r.service}:${r.port}`, r);

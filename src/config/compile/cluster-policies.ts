@@ -7,7 +7,8 @@ import { parseDuration } from '../duration.js';
 type Obj = Record<string, unknown>;
 
 const num = (o: Obj | undefined, k: string) => (typeof o?.[k] === 'number' ? (o[k] as number) : undefined);
-const dur = (o: Obj | undefined, k: string) => (typeof o?.[k] === 'string' ? parseDuration(o[k] as string) : undefined);
+const dur = (o: Obj | undefined, k: string) =>
+  typeof o?.[k] === 'string' ? parseDuration(o[k] as string) : undefined;
 
 function defined<T extends object>(o: T): T | undefined {
   const entries = Object.entries(o).filter(([, v]) => v !== undefined);
@@ -19,7 +20,9 @@ export function policiesFor(port: number, ...policies: Array<TrafficPolicy | und
   const out: TrafficPolicy[] = [];
   for (const p of policies) {
     if (!p) continue;
-    const pl = (p.portLevelSettings ?? []).find((s) => (s.port as { number?: number } | undefined)?.number === port);
+    const pl = (p.portLevelSettings ?? []).find(
+      (s) => (s.port as { number?: number } | undefined)?.number === port,
+    );
     if (pl) out.push(pl as TrafficPolicy);
     out.push(p);
   }

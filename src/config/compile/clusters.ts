@@ -17,7 +17,11 @@ function policy(port: number, ...tps: Array<TrafficPolicy | undefined>) {
   const ps = policiesFor(port, ...tps);
   const pool = connectionPool(ps);
   const od = outlierDetection(ps);
-  return { lbPolicy: lbPolicy(ps), ...(pool ? { connectionPool: pool } : {}), ...(od ? { outlierDetection: od } : {}) };
+  return {
+    lbPolicy: lbPolicy(ps),
+    ...(pool ? { connectionPool: pool } : {}),
+    ...(od ? { outlierDetection: od } : {}),
+  };
 }
 
 function endpoint(i: InstanceView): Endpoint {

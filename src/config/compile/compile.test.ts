@@ -7,7 +7,7 @@ import { loadPaths, parseDocuments } from '../load.js';
 import { fixture, projectRoot } from '../testing.js';
 import { formatProblem, type Resource } from '../types.js';
 import type { Cluster, ProxyIdentity, Route, RouteMatch, VirtualHost } from '../../model/snapshot.js';
-import { RouteTable } from '../../proxy/http/router.js';
+import { RouteTable, type RequestView } from '../../proxy/http/router.js';
 import { MeshIndex, type InstanceView } from './inputs.js';
 import { compileSnapshot } from './snapshot.js';
 
@@ -79,7 +79,16 @@ const ingress: InstanceView = {
   inboundPort: 19999,
   ready: true,
 };
-const INSTANCES = [reviewsV1a, reviewsV1b, reviewsV2, reviewsV3, productpage, ratings, reviewsElsewhere, ingress];
+const INSTANCES = [
+  reviewsV1a,
+  reviewsV1b,
+  reviewsV2,
+  reviewsV3,
+  productpage,
+  ratings,
+  reviewsElsewhere,
+  ingress,
+];
 
 function proxyOf(i: InstanceView, serviceAccount = i.spiffeId.split('/').pop()!): ProxyIdentity {
   return {
@@ -111,6 +120,11 @@ function forwardTo(route: Route | undefined): Array<{ cluster: string; weight: n
   return route.action.kind === 'forward'
     ? route.action.clusters.map(({ cluster, weight }) => ({ cluster, weight }))
     : [];
+}
+
+/** A request as the proxy's router sees it. */
+function GET(p: string, authority: string): RequestView {
+  return { method: 'GET', path: p, query: '', scheme: 'http', authority, headers: {} };
 }
 
 const ids = (c: Cluster) => c.endpoints.map((e) => e.instance).sort();
@@ -196,7 +210,10 @@ test('destination-rule-all.yaml: a cluster per subset, holding only the instance
   // The service-wide cluster still holds every version.
   assert.equal(cluster(clusters, `outbound|9080||${REVIEWS}`).endpoints.length, 4);
   // Subsets nobody runs are compiled, empty.
-  assert.deepEqual(cluster(clusters, 'outbound|9080|v2-mysql-vm|ratings.default.svc.cluster.local').endpoints, []);
+  assert.deepEqual(
+    cluster(clusters, 'outbound|9080|v2-mysql-vm|ratings.default.svc.cluster.local').endpoints,
+    [],
+  );
   assert.deepEqual(ids(cluster(clusters, `outbound|9080|v1|${PRODUCTPAGE}`)), [productpage.id]);
 });
 
@@ -256,7 +273,7 @@ apiVersion: v1
 kind: Service
 metadata: { name: external }
 spec:
-  ports: [{ port: 80 }, { port: 443, name: https }]
+  ports: [{ port: 80, name: http }, { port: 443, name: https }]
 `);
   const index = new MeshIndex(svc, INSTANCES);
   const clusters = compileSnapshot(index, proxyOf(productpage)).clusters;
@@ -373,10 +390,11 @@ test('virtual-service-reviews-jason-v2-v3.yaml: header exact match on end-user, 
   const table = new RouteTable([vh]);
   const found = table.findHost('reviews:9080');
   assert.ok(found);
-  const req = (headers: Record<string, string>) => ({ method: 'GET', path: '/reviews/0', authority: 'reviews:9080', headers });
-  assert.equal(RouteTable.findRoute(found, req({ 'end-user': 'jason' })), vh.routes[0]);
-  assert.equal(RouteTable.findRoute(found, req({ 'end-user': 'json' })), vh.routes[1]);
-  assert.equal(RouteTable.findRoute(found, req({})), vh.routes[1]);
+  const pick = (headers: Record<string, string>) =>
+    RouteTable.findRoute(found, { ...GET('/reviews/0', 'reviews:9080'), headers })?.route;
+  assert.equal(pick({ 'end-user': 'jason' }), vh.routes[0]);
+  assert.equal(pick({ 'end-user': 'json' }), vh.routes[1]);
+  assert.equal(pick({}), vh.routes[1]);
 });
 
 test('virtual-service-reviews-v3.yaml: every request to reviews goes to v3', async () => {
@@ -490,7 +508,9 @@ spec:
   ]);
   assert.equal(first.action.kind === 'forward' && first.action.timeoutMs, 2500);
   // A destination without a port on a multi-port service goes to the port being compiled.
-  assert.deepEqual(forwardTo(http.routes[1]), [{ cluster: 'outbound|80||api.default.svc.cluster.local', weight: 100 }]);
+  assert.deepEqual(forwardTo(http.routes[1]), [
+    { cluster: 'outbound|80||api.default.svc.cluster.local', weight: 100 },
+  ]);
   const grpc = vhost(snap.outbound.virtualHosts, 'api.default.svc.cluster.local:9090');
   assert.deepEqual(forwardTo(grpc.routes[1]), [
     { cluster: 'outbound|9090||api.default.svc.cluster.local', weight: 100 },
@@ -524,13 +544,10 @@ spec:
   assert.equal(vh.routes[2]!.action.kind, 'forward');
 });
 
-test(
-  'directResponse with a base64 `bytes` body compiles to the decoded body',
-  { todo: 'bug: routes.ts ignores directResponse.body.bytes; the body compiles to ""' },
-  async () => {
-    const resources = [
-      ...(await load(SERVICES)),
-      ...parse(`
+test('directResponse with a base64 `bytes` body compiles to the decoded body', async () => {
+  const resources = [
+    ...(await load(SERVICES)),
+    ...parse(`
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: ratings }
@@ -539,22 +556,18 @@ spec:
   http:
     - directResponse: { status: 200, body: { bytes: aGVsbG8= } }
 `),
-    ];
-    const vh = vhost(
-      compileSnapshot(new MeshIndex(resources, []), proxyOf(productpage)).outbound.virtualHosts,
-      'ratings.default.svc.cluster.local:9080',
-    );
-    assert.deepEqual(vh.routes[0]!.action, { kind: 'direct', status: 200, body: 'hello' });
-  },
-);
+  ];
+  const vh = vhost(
+    compileSnapshot(new MeshIndex(resources, []), proxyOf(productpage)).outbound.virtualHosts,
+    'ratings.default.svc.cluster.local:9080',
+  );
+  assert.deepEqual(vh.routes[0]!.action, { kind: 'direct', status: 200, body: 'hello' });
+});
 
-test(
-  'a header match without a value (`end-user: {}`) requires the header to be present',
-  { todo: 'bug: routes.ts drops the empty header matcher, so the rule matches requests without the header' },
-  async () => {
-    const resources = [
-      ...(await load(SERVICES, DR_ALL)),
-      ...parse(`
+test('a header match without a value (`end-user: {}`) compiles to a presence matcher', async () => {
+  const resources = [
+    ...(await load(SERVICES, DR_ALL)),
+    ...parse(`
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews }
@@ -565,18 +578,15 @@ spec:
       route: [{ destination: { host: reviews, subset: v2 } }]
     - route: [{ destination: { host: reviews, subset: v1 } }]
 `),
-    ];
-    const vh = vhost(
-      compileSnapshot(new MeshIndex(resources, []), proxyOf(productpage)).outbound.virtualHosts,
-      `${REVIEWS}:9080`,
-    );
-    const table = new RouteTable([vh]);
-    const found = table.findHost('reviews');
-    assert.ok(found);
-    const route = RouteTable.findRoute(found, { method: 'GET', path: '/', authority: 'reviews', headers: {} });
-    assert.deepEqual(forwardTo(route), [{ cluster: `outbound|9080|v1|${REVIEWS}`, weight: 100 }]);
-  },
-);
+  ];
+  const vh = vhost(
+    compileSnapshot(new MeshIndex(resources, []), proxyOf(productpage)).outbound.virtualHosts,
+    `${REVIEWS}:9080`,
+  );
+  // The router's side of `present` is tested in router.test.ts.
+  assert.deepEqual(vh.routes[0]!.matches, [{ headers: [{ name: 'end-user', match: { present: true } }] }]);
+  assert.deepEqual(forwardTo(vh.routes[0]), [{ cluster: `outbound|9080|v2|${REVIEWS}`, weight: 100 }]);
+});
 
 // ---- inbound -------------------------------------------------------------------------------------------
 
@@ -625,7 +635,11 @@ spec:
     - { name: web, containerPort: 3000 }
   readinessProbe: { httpGet: { port: web } }
 `);
-  const shop = instance('shop', 'v1', 0, true, { namespace: 'store', workload: 'shop', labels: { app: 'shop' } });
+  const shop = instance('shop', 'v1', 0, true, {
+    namespace: 'store',
+    workload: 'shop',
+    labels: { app: 'shop' },
+  });
   const snap = compileSnapshot(new MeshIndex(resources, [shop]), proxyOf(shop));
   assert.deepEqual(snap.inbound, {
     routes: [
@@ -681,8 +695,10 @@ test('gateway.yaml: one listener on 127.0.0.1:8080 routing the bookinfo paths to
   const table = new RouteTable(listener.virtualHosts);
   const host = table.findHost('127.0.0.1:8080');
   assert.ok(host);
-  const route = (p: string) => RouteTable.findRoute(host, { method: 'GET', path: p, authority: '127.0.0.1:8080', headers: {} });
-  assert.deepEqual(forwardTo(route('/productpage')), [{ cluster: `outbound|9080||${PRODUCTPAGE}`, weight: 100 }]);
+  const route = (p: string) => RouteTable.findRoute(host, GET(p, '127.0.0.1:8080'))?.route;
+  assert.deepEqual(forwardTo(route('/productpage')), [
+    { cluster: `outbound|9080||${PRODUCTPAGE}`, weight: 100 },
+  ]);
   assert.deepEqual(forwardTo(route('/api/v1/products/0/reviews')), [
     { cluster: `outbound|9080||${PRODUCTPAGE}`, weight: 100 },
   ]);
@@ -699,10 +715,12 @@ test("Istio's bookinfo-gateway.yaml compiles the same listener", async () => {
   assert.equal(listener.port, 8080);
   assert.equal(listener.bind, '127.0.0.1');
   assert.ok(listener.virtualHosts[0]);
-  assert.deepEqual(clauses(listener.virtualHosts[0]).map(([, m]) => m).slice(0, 2), [
-    { path: { exact: '/productpage' } },
-    { path: { prefix: '/static' } },
-  ]);
+  assert.deepEqual(
+    clauses(listener.virtualHosts[0])
+      .map(([, m]) => m)
+      .slice(0, 2),
+    [{ path: { exact: '/productpage' } }, { path: { prefix: '/static' } }],
+  );
 });
 
 test('a Gateway whose selector matches no label of the proxy produces no listener', async () => {
@@ -772,13 +790,10 @@ spec:
   );
 });
 
-test(
-  'gateway: a server host "ns/host" only admits VirtualServices from that namespace',
-  { todo: 'bug: virtual-hosts.ts serverHosts() drops the namespace part and never checks it' },
-  async () => {
-    const resources = [
-      ...(await load(SERVICES)),
-      ...parse(`
+test('gateway: a server host "ns/host" only admits VirtualServices from that namespace', async () => {
+  const resources = [
+    ...(await load(SERVICES)),
+    ...parse(`
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: { name: edge }
@@ -796,9 +811,8 @@ spec:
   gateways: [default/edge]
   http: [{ route: [{ destination: { host: productpage.default.svc.cluster.local } }] }]
 `),
-    ];
-    const [listener] = compileSnapshot(new MeshIndex(resources, []), proxyOf(ingress)).gateways;
-    assert.ok(listener);
-    assert.deepEqual(listener.virtualHosts, []);
-  },
-);
+  ];
+  const [listener] = compileSnapshot(new MeshIndex(resources, []), proxyOf(ingress)).gateways;
+  assert.ok(listener);
+  assert.deepEqual(listener.virtualHosts, []);
+});

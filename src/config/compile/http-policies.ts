@@ -77,7 +77,9 @@ export function faultPolicy(rule: HTTPRoute): FaultPolicy | undefined {
   if (f.abort && (f.abort.httpStatus !== undefined || f.abort.grpcStatus !== undefined)) {
     out.abort = {
       ...(f.abort.httpStatus !== undefined ? { httpStatus: f.abort.httpStatus } : {}),
-      ...(f.abort.grpcStatus !== undefined ? { grpcStatus: GRPC_STATUS[f.abort.grpcStatus.toUpperCase()] ?? 2 } : {}),
+      ...(f.abort.grpcStatus !== undefined
+        ? { grpcStatus: GRPC_STATUS[f.abort.grpcStatus.toUpperCase()] ?? 2 }
+        : {}),
       percentage: f.abort.percentage?.value ?? 100,
     };
   }
@@ -87,8 +89,10 @@ export function faultPolicy(rule: HTTPRoute): FaultPolicy | undefined {
 export function headerMutation(ops: HeaderOperations | undefined): HeaderMutation | undefined {
   if (!ops) return undefined;
   const out: HeaderMutation = {};
-  if (ops.set && Object.keys(ops.set).length) out.set = Object.entries(ops.set).map(([k, v]) => [k.toLowerCase(), v]);
-  if (ops.add && Object.keys(ops.add).length) out.add = Object.entries(ops.add).map(([k, v]) => [k.toLowerCase(), v]);
+  if (ops.set && Object.keys(ops.set).length)
+    out.set = Object.entries(ops.set).map(([k, v]) => [k.toLowerCase(), v]);
+  if (ops.add && Object.keys(ops.add).length)
+    out.add = Object.entries(ops.add).map(([k, v]) => [k.toLowerCase(), v]);
   if (ops.remove?.length) out.remove = ops.remove.map((h) => h.toLowerCase());
   return out.set || out.add || out.remove ? out : undefined;
 }
@@ -137,7 +141,10 @@ export function rewritePolicy(rule: HTTPRoute, uri: StringMatch | undefined): Re
   }
   if (rw.uriRegexRewrite) {
     // RE2 substitutions use \1; JavaScript's replace uses $1.
-    out.regex = { pattern: rw.uriRegexRewrite.match, substitution: rw.uriRegexRewrite.rewrite.replace(/\\(\d)/g, '$$$1') };
+    out.regex = {
+      pattern: rw.uriRegexRewrite.match,
+      substitution: rw.uriRegexRewrite.rewrite.replace(/\\(\d)/g, '$$$1'),
+    };
   }
   if (rw.authority) out.authority = rw.authority;
   return out;

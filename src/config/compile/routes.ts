@@ -76,7 +76,12 @@ function destCluster(d: Destination, vs: VirtualService, index: MeshIndex, ctx: 
   return clusterName(port, d.subset, host);
 }
 
-function destinations(rule: HTTPRoute, vs: VirtualService, index: MeshIndex, ctx: RouteContext): WeightedCluster[] {
+function destinations(
+  rule: HTTPRoute,
+  vs: VirtualService,
+  index: MeshIndex,
+  ctx: RouteContext,
+): WeightedCluster[] {
   const dests = rule.route ?? [];
   return dests.map((d): WeightedCluster => {
     const req = headerMutation(d.headers?.request);
@@ -92,7 +97,8 @@ function destinations(rule: HTTPRoute, vs: VirtualService, index: MeshIndex, ctx
 
 function mirrors(rule: HTTPRoute, vs: VirtualService, index: MeshIndex, ctx: RouteContext): MirrorPolicy[] {
   const legacyPct = rule.mirrorPercentage?.value ?? rule.mirrorPercent ?? rule.mirror_percent ?? 100;
-  const list = rule.mirrors?.map((m) => ({ d: m.destination, pct: m.percentage?.value ?? 100 })) ??
+  const list =
+    rule.mirrors?.map((m) => ({ d: m.destination, pct: m.percentage?.value ?? 100 })) ??
     (rule.mirror ? [{ d: rule.mirror, pct: legacyPct }] : []);
   return list.map(({ d, pct }) => ({ cluster: destCluster(d, vs, index, ctx), percentage: pct }));
 }

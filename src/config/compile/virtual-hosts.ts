@@ -45,6 +45,7 @@ export function sidecarVirtualHosts(
               action: {
                 kind: 'forward',
                 clusters: [{ cluster: clusterName(p.port, undefined, svc.fqdn), weight: 100 }],
+                retry: ISTIO_DEFAULT_RETRY,
               },
             },
           ];
@@ -54,9 +55,18 @@ export function sidecarVirtualHosts(
   return out;
 }
 
-function serverHosts(server: GatewayServer): string[] {
-  // Gateway hosts may be written "namespace/host"; the namespace part limits which VS may bind.
-  return server.hosts.map((h) => (h.includes('/') ? h.slice(h.indexOf('/') + 1) : h).toLowerCase());
+/**
+ * Gateway server hosts may be written "namespace/host": only VirtualServices from that namespace may
+ * bind to that host ("." = the Gateway's own namespace, "*" or no prefix = any namespace).
+ */
+function serverHostsFor(server: GatewayServer, gatewayNs: string, vsNs: string): string[] {
+  return server.hosts.flatMap((h) => {
+    const slash = h.indexOf('/');
+    if (slash < 0) return [h.toLowerCase()];
+    const ns = h.slice(0, slash);
+    const allowed = ns === '*' || ns === vsNs || (ns === '.' && vsNs === gatewayNs);
+    return allowed ? [h.slice(slash + 1).toLowerCase()] : [];
+  });
 }
 
 function intersects(a: string[], b: string[]): boolean {
@@ -83,10 +93,9 @@ export function gatewayListeners(index: MeshIndex, labels: Record<string, string
         virtualHosts: [],
       };
       byPort.set(port, listener);
-      const hosts = serverHosts(server);
       for (const vs of bound) {
         const vsHosts = (vs.spec.hosts ?? []).map((h) => h.toLowerCase());
-        if (!intersects(vsHosts, hosts)) continue;
+        if (!intersects(vsHosts, serverHostsFor(server, g.metadata.namespace, vs.metadata.namespace))) continue;
         listener.virtualHosts.push({
           name: `${vs.metadata.namespace}/${vs.metadata.name}:${port}`,
           domains: vsHosts.flatMap((h) => (h === '*' ? ['*'] : [h, `${h}:${port}`])),

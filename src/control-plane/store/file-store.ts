@@ -71,18 +71,22 @@ export class FileStore extends EventEmitter implements ConfigStore {
 
   async apply(resources: Resource[]): Promise<ApplyResult[]> {
     const results: ApplyResult[] = [];
-    for (const r of resources) {
-      const key = resourceKey(r);
-      const prev = this.items.get(key);
-      if (prev && comparable(prev) === comparable(r)) {
-        results.push({ key, outcome: 'unchanged' });
-        continue;
+    try {
+      for (const r of resources) {
+        const key = resourceKey(r);
+        const prev = this.items.get(key);
+        if (prev && comparable(prev) === comparable(r)) {
+          results.push({ key, outcome: 'unchanged' });
+          continue;
+        }
+        await this.writeAtomic(fileName(key), JSON.stringify(r, null, 2));
+        this.items.set(key, r);
+        results.push({ key, outcome: prev ? 'configured' : 'created' });
       }
-      await this.writeAtomic(fileName(key), JSON.stringify(r, null, 2));
-      this.items.set(key, r);
-      results.push({ key, outcome: prev ? 'configured' : 'created' });
+    } finally {
+      // Even when a later write fails, what was written is in force: announce it.
+      if (results.some((r) => r.outcome !== 'unchanged')) this.changed();
     }
-    if (results.some((r) => r.outcome !== 'unchanged')) this.changed();
     return results;
   }
 
@@ -105,7 +109,12 @@ export class FileStore extends EventEmitter implements ConfigStore {
 
   private async writeAtomic(name: string, data: string): Promise<void> {
     const tmp = join(this.dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
-    await writeFile(tmp, data, { mode: 0o600 });
-    await rename(tmp, join(this.dir, name));
+    try {
+      await writeFile(tmp, data, { mode: 0o600 });
+      await rename(tmp, join(this.dir, name));
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
   }
 }

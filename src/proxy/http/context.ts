@@ -1,20 +1,36 @@
 // The per-request record the filters read and fill in, in request order. One object per request.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Endpoint, Route } from '../../model/snapshot.js';
-import type { RouteTable } from './router.js';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Endpoint, HeaderMutation, WeightedCluster } from '../../model/snapshot.js';
+import type { RouteRuntime, RouteTable } from './router.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
+import type { RequestBody } from './body.js';
 
 export interface RequestCtx {
   req: IncomingMessage;
   res: ServerResponse;
   start: number; // performance.now() at arrival
   routes: RouteTable;
-  authority: string;
-  path: string; // path + query as sent upstream
-  route?: Route;
+  scheme: string;
+  authority: string; // as the client sent it (lower-case)
+  path: string; // path + query as the client sent it
+  pathOnly: string;
+  query: string;
+  route?: RouteRuntime;
+  /** Outgoing request: headers and path after rewrites and header edits. */
+  headers: OutgoingHttpHeaders;
+  upstreamPath: string;
+  body?: RequestBody;
+  weighted?: WeightedCluster;
   cluster?: ClusterRuntime;
   endpoint?: Endpoint;
+  /** Response header edits and extra headers (CORS), applied when the response head is written. */
+  responseEdits: HeaderMutation[];
   status?: number;
-  flags: string; // Envoy response flags (NR, UH, UF, ...)
+  flags: string; // Envoy response flags (NR, UH, UF, ...), comma-separated
   upstreamHost?: string;
+  attempts: number;
+}
+
+export function addFlag(ctx: RequestCtx, flag: string): void {
+  ctx.flags = ctx.flags ? `${ctx.flags},${flag}` : flag;
 }

@@ -23,16 +23,24 @@ export interface ForwardOptions {
 
 export type ForwardResult = { status: number; flags: string; upstreamHost: string };
 
-export function sendLocalReply(res: ServerResponse, status: number, body: string, flags = ''): void {
+export function sendLocalReply(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  flags = '',
+  extraHeaders: Array<[string, string]> = [],
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.writeHead(status, {
+  const headers: Record<string, string | number> = {
     'content-type': 'text/plain',
     'content-length': Buffer.byteLength(body),
-    ...(flags ? { 'x-weft-response-flags': flags } : {}),
-  });
+  };
+  if (flags) headers['x-weft-response-flags'] = flags;
+  for (const [k, v] of extraHeaders) headers[k] = v;
+  res.writeHead(status, headers);
   res.end(body);
 }
 

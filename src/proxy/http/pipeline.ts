@@ -1,104 +1,141 @@
-// The outbound request path, written once and in request order. Each filter is `(next) => handler`
-// with one line saying why it is there; the last one sends the request upstream. Filters are composed
-// once when the proxy starts, never per request.
+// The outbound request path, written once and in request order. Each filter is `(next, deps) =>
+// handler` with one line saying why it is there; the last step sends the request upstream. Filters
+// are composed once when a listener starts, never per request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Endpoint } from '../../model/snapshot.js';
 import type { RequestCtx } from './context.js';
 import { RouteTable } from './router.js';
-import { sendLocalReply } from './forward.js';
+import { localReply } from './local-reply.js';
+import { applyHeaderEdits } from './header-edits.js';
+import { cors } from './filters/cors.js';
+import { fault } from './filters/fault.js';
+import { redirect } from './filters/redirect.js';
+import { requestEdits } from './filters/rewrite.js';
+import { upstream } from './filters/upstream.js';
+import type { ClusterRuntime } from '../upstream/cluster.js';
+import type { AttemptTarget } from '../upstream/attempt.js';
 
 export type Handler = (ctx: RequestCtx) => void;
-export type Filter = (next: Handler) => Handler;
+export type Filter = (next: Handler, deps: PipelineDeps) => Handler;
 
 export interface PipelineDeps {
-  clusters: () => ReadonlyMap<string, import('../upstream/cluster.js').ClusterRuntime>;
-  send: Handler; // the upstream call (mTLS to a peer proxy)
+  clusters: () => ReadonlyMap<string, ClusterRuntime>;
+  /** How to reach an endpoint of a cluster: address, pool and mTLS settings. */
+  target: (cluster: ClusterRuntime, ep: Endpoint) => AttemptTarget;
   onDone: (ctx: RequestCtx) => void; // access log, metrics
+  scheme?: string; // what clients speak to this listener
+  /** Replaces the upstream step (tests). */
+  send?: Handler;
 }
 
-function localReply(ctx: RequestCtx, status: number, body: string, flags: string, onDone: Handler): void {
-  ctx.status = status;
-  ctx.flags = flags;
-  sendLocalReply(ctx.res, status, body, flags);
-  onDone(ctx);
-}
+/** Requests name their destination by Host, or by an absolute URL when the app uses us as HTTP proxy. */
+const requestTarget: Filter = (next, deps) => (ctx) => {
+  const url = ctx.req.url ?? '/';
+  if (url.startsWith('http://') || url.startsWith('https://')) {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return localReply(ctx, 400, 'malformed request target', 'DPE', deps.onDone);
+    }
+    ctx.authority = u.host.toLowerCase();
+    ctx.path = `${u.pathname}${u.search}`;
+  } else {
+    ctx.authority = (ctx.req.headers.host ?? '').toLowerCase();
+    ctx.path = url;
+  }
+  if (!ctx.authority) return localReply(ctx, 400, 'missing Host header', 'DPE', deps.onDone);
+  const q = ctx.path.indexOf('?');
+  ctx.pathOnly = q >= 0 ? ctx.path.slice(0, q) : ctx.path;
+  ctx.query = q >= 0 ? ctx.path.slice(q + 1) : '';
+  ctx.upstreamPath = ctx.path;
+  next(ctx);
+};
+
+/** First matching route of the virtual host wins; no host or no route is 404 with flag NR. */
+const route: Filter = (next, deps) => (ctx) => {
+  const vh = ctx.routes.findHost(ctx.authority);
+  if (!vh)
+    return localReply(
+      ctx,
+      404,
+      `no route for host "${ctx.authority}": it is not a mesh service`,
+      'NR',
+      deps.onDone,
+    );
+  const r = RouteTable.findRoute(vh, {
+    method: ctx.req.method ?? 'GET',
+    path: ctx.pathOnly,
+    query: ctx.query,
+    scheme: ctx.scheme,
+    authority: ctx.authority,
+    headers: ctx.req.headers,
+  });
+  if (!r)
+    return localReply(ctx, 404, `no route matched ${ctx.pathOnly} on ${vh.vhost.name}`, 'NR', deps.onDone);
+  ctx.route = r;
+  next(ctx);
+};
+
+/** Direct responses are answered by the proxy itself. */
+const direct: Filter = (next, deps) => (ctx) => {
+  const a = ctx.route!.route.action;
+  if (a.kind === 'direct') return localReply(ctx, a.status, a.body, '', deps.onDone);
+  next(ctx);
+};
+
+/** Weighted destinations: pick a cluster by weight; unresolvable backends answer with their status. */
+const pickCluster: Filter = (next, deps) => (ctx) => {
+  const a = ctx.route!.route.action;
+  if (a.kind !== 'forward') return;
+  const w = pickWeighted(a.clusters, ctx.route!.totalWeight);
+  if (!w) return localReply(ctx, 500, 'route has no backends', 'NC', deps.onDone);
+  if (w.status !== undefined) return localReply(ctx, w.status, 'backend not found', 'NC', deps.onDone);
+  const cluster = deps.clusters().get(w.cluster);
+  if (!cluster)
+    return localReply(ctx, 503, `no cluster ${w.cluster}: unknown destination`, 'NC', deps.onDone);
+  ctx.weighted = w;
+  ctx.cluster = cluster;
+  applyHeaderEdits(ctx.headers, w.requestHeaders); // per-destination edits come after the route's
+  if (w.responseHeaders) ctx.responseEdits.push(w.responseHeaders);
+  if (ctx.route!.route.responseHeaders) ctx.responseEdits.unshift(ctx.route!.route.responseHeaders);
+  next(ctx);
+};
 
 export function buildPipeline(
   deps: PipelineDeps,
 ): (req: IncomingMessage, res: ServerResponse, routes: RouteTable) => void {
-  const { onDone } = deps;
-  const filters: Filter[] = [
-    // Requests name their destination by Host, or by an absolute URL when the app uses us as HTTP proxy.
-    (next) => (ctx) => {
-      const url = ctx.req.url ?? '/';
-      if (url.startsWith('http://')) {
-        const u = new URL(url);
-        ctx.authority = u.host.toLowerCase();
-        ctx.path = `${u.pathname}${u.search}`;
-      } else {
-        ctx.authority = (ctx.req.headers.host ?? '').toLowerCase();
-        ctx.path = url;
-      }
-      if (!ctx.authority) return localReply(ctx, 400, 'missing Host header', 'DPE', onDone);
-      next(ctx);
-    },
-    // First matching route of the virtual host wins; no host or no route is 404 with flag NR.
-    (next) => (ctx) => {
-      const vh = ctx.routes.findHost(ctx.authority);
-      if (!vh)
-        return localReply(
-          ctx,
-          404,
-          `no route for host "${ctx.authority}": it is not a mesh service`,
-          'NR',
-          onDone,
-        );
-      const q = ctx.path.indexOf('?');
-      const route = RouteTable.findRoute(vh, {
-        method: ctx.req.method ?? 'GET',
-        path: q >= 0 ? ctx.path.slice(0, q) : ctx.path,
-        authority: ctx.authority,
-        headers: ctx.req.headers,
-      });
-      if (!route)
-        return localReply(ctx, 404, `no route matched ${ctx.path} on ${vh.vhost.name}`, 'NR', onDone);
-      ctx.route = route;
-      next(ctx);
-    },
-    // Direct responses are answered by the proxy itself.
-    (next) => (ctx) => {
-      const action = ctx.route!.action;
-      if (action.kind === 'direct') return localReply(ctx, action.status, action.body, '', onDone);
-      next(ctx);
-    },
-    // Weighted destinations: pick a cluster by weight, then a healthy endpoint by the cluster's balancer.
-    (next) => (ctx) => {
-      const action = ctx.route!.action;
-      if (action.kind !== 'forward') return;
-      const name = pickWeighted(action.clusters);
-      const cluster = name ? deps.clusters().get(name) : undefined;
-      if (!cluster)
-        return localReply(ctx, 503, `no cluster ${name ?? ''}: unknown destination`, 'NC', onDone);
-      ctx.cluster = cluster;
-      const ep = cluster.pick();
-      if (!ep) return localReply(ctx, 503, 'no healthy upstream', 'UH', onDone);
-      ctx.endpoint = ep;
-      next(ctx);
-    },
-  ];
-  const handler = filters.reduceRight<Handler>((next, f) => f(next), deps.send);
+  const filters: Filter[] = [requestTarget, route, cors, fault, direct, redirect, requestEdits, pickCluster];
+  const last = deps.send ?? upstream(deps);
+  const handler = filters.reduceRight<Handler>((next, f) => f(next, deps), last);
+  const scheme = deps.scheme ?? 'http';
   return (req, res, routes) =>
-    handler({ req, res, routes, start: performance.now(), authority: '', path: '', flags: '' });
+    handler({
+      req,
+      res,
+      routes,
+      start: performance.now(),
+      scheme,
+      authority: '',
+      path: '',
+      pathOnly: '',
+      query: '',
+      headers: {},
+      upstreamPath: '',
+      responseEdits: [],
+      flags: '',
+      attempts: 0,
+    });
 }
 
-function pickWeighted(clusters: ReadonlyArray<{ cluster: string; weight: number }>): string | undefined {
-  if (clusters.length === 1) return clusters[0]!.cluster;
-  let total = 0;
-  for (const c of clusters) total += c.weight;
+function pickWeighted<T extends { weight: number }>(clusters: readonly T[], total: number): T | undefined {
+  if (clusters.length === 1) return clusters[0];
+  if (total <= 0) return undefined;
   let r = Math.random() * total;
   for (const c of clusters) {
     r -= c.weight;
-    if (r < 0) return c.cluster;
+    if (r < 0) return c;
   }
-  return clusters[clusters.length - 1]?.cluster;
+  return clusters[clusters.length - 1];
 }

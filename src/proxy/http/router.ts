@@ -1,12 +1,15 @@
 // Routing tables compiled once per snapshot: a Host -> virtual host map (exact names first, then
-// wildcard suffixes, then "*"), and per route a list of prebuilt matcher functions. Nothing here
-// compiles or allocates per request beyond reading headers.
+// wildcard suffixes, then "*"), and per route prebuilt matcher functions, regexes and weights. The
+// request path only calls these; nothing is compiled or parsed per request.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Route, RouteMatch, StringMatcher, VirtualHost } from '../../model/snapshot.js';
+import { compileFullMatch, compileSubstitution } from '../../lib/re2.js';
+import type { NamedMatcher, Route, RouteMatch, StringMatcher, VirtualHost } from '../../model/snapshot.js';
 
 export interface RequestView {
   method: string;
   path: string; // path only, without the query
+  query: string; // raw query without "?" ('' when none)
+  scheme: string; // "http" or "https" as the client spoke to us
   authority: string; // lower-case Host, with port when given
   headers: IncomingHttpHeaders;
 }
@@ -14,6 +17,7 @@ export interface RequestView {
 type Test = (v: string | undefined) => boolean;
 
 export function compileStringMatcher(m: StringMatcher, ignoreCase = false): Test {
+  if (m.present !== undefined) return m.present ? (v) => v !== undefined : (v) => v === undefined;
   if (m.exact !== undefined) {
     const want = ignoreCase ? m.exact.toLowerCase() : m.exact;
     return ignoreCase ? (v) => v !== undefined && v.toLowerCase() === want : (v) => v === want;
@@ -24,9 +28,20 @@ export function compileStringMatcher(m: StringMatcher, ignoreCase = false): Test
       ? (v) => v !== undefined && v.toLowerCase().startsWith(want)
       : (v) => v !== undefined && v.startsWith(want);
   }
+  if (m.segmentPrefix !== undefined) {
+    // Gateway API PathPrefix: "/foo" matches "/foo", "/foo/" and "/foo/bar", never "/foobar".
+    const p = m.segmentPrefix.replace(/\/+$/, '');
+    const want = ignoreCase ? p.toLowerCase() : p;
+    if (want === '') return (v) => v !== undefined;
+    return (v) => {
+      if (v === undefined) return false;
+      const s = ignoreCase ? v.toLowerCase() : v;
+      return s.startsWith(want) && (s.length === want.length || s[want.length] === '/');
+    };
+  }
   if (m.regex !== undefined) {
-    // Istio regexes are RE2 full matches; anchor them. Compiled here, once per snapshot.
-    const re = new RegExp(`^(?:${m.regex})$`, ignoreCase ? 'i' : '');
+    // Istio and Gateway API regexes are RE2 full matches; anchor them. Compiled here, once per snapshot.
+    const re = compileFullMatch(m.regex, ignoreCase ? 'i' : '');
     return (v) => v !== undefined && re.test(v);
   }
   return () => true;
@@ -37,7 +52,33 @@ function headerValue(h: IncomingHttpHeaders, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
+/** Query parameters are parsed only when a route asks for them, once per request, lazily. */
+function queryValue(query: string, name: string): string | undefined {
+  if (!query) return undefined;
+  for (const part of query.split('&')) {
+    const eq = part.indexOf('=');
+    const k = eq < 0 ? part : part.slice(0, eq);
+    if (safeDecode(k) === name) return eq < 0 ? '' : safeDecode(part.slice(eq + 1));
+  }
+  return undefined;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replaceAll('+', ' '));
+  } catch {
+    return s;
+  }
+}
+
 export type CompiledMatch = (req: RequestView) => boolean;
+
+function named(list: NamedMatcher[] | undefined, get: (r: RequestView, name: string) => string | undefined) {
+  return (list ?? []).map((h) => {
+    const t = compileStringMatcher(h.match);
+    return (r: RequestView) => t(get(r, h.name));
+  });
+}
 
 export function compileMatch(m: RouteMatch): CompiledMatch {
   const tests: CompiledMatch[] = [];
@@ -53,21 +94,43 @@ export function compileMatch(m: RouteMatch): CompiledMatch {
     const t = compileStringMatcher(m.authority);
     tests.push((r) => t(r.authority));
   }
-  for (const h of m.headers ?? []) {
-    const t = compileStringMatcher(h.match);
-    tests.push((r) => t(headerValue(r.headers, h.name)));
+  if (m.scheme) {
+    const t = compileStringMatcher(m.scheme);
+    tests.push((r) => t(r.scheme));
   }
+  tests.push(...named(m.headers, (r, n) => headerValue(r.headers, n)));
+  tests.push(...named(m.queryParams, (r, n) => queryValue(r.query, n)));
+  const without = named(m.withoutHeaders, (r, n) => headerValue(r.headers, n));
+  if (without.length) tests.push((r) => !without.some((t) => t(r)));
   return (r) => tests.every((t) => t(r));
 }
 
-export interface CompiledRoute {
+/** A route with everything the request path needs prepared: matchers, rewrite regex, CORS, weights. */
+export interface RouteRuntime {
   route: Route;
   matches: CompiledMatch[];
+  totalWeight: number;
+  rewriteRegex?: RegExp;
+  corsOrigin?: (origin: string) => boolean;
+}
+
+export function compileRoute(route: Route): RouteRuntime {
+  const rt: RouteRuntime = { route, matches: route.matches.map(compileMatch), totalWeight: 0 };
+  const a = route.action;
+  if (a.kind === 'forward') {
+    rt.totalWeight = a.clusters.reduce((s, c) => s + c.weight, 0);
+    if (a.rewrite?.regex) rt.rewriteRegex = compileSubstitution(a.rewrite.regex.pattern);
+  }
+  if (route.cors) {
+    const tests = route.cors.allowOrigins.map((m) => compileStringMatcher(m));
+    rt.corsOrigin = (o) => tests.some((t) => t(o));
+  }
+  return rt;
 }
 
 export interface CompiledVirtualHost {
   vhost: VirtualHost;
-  routes: CompiledRoute[];
+  routes: RouteRuntime[];
 }
 
 export class RouteTable {
@@ -77,10 +140,7 @@ export class RouteTable {
 
   constructor(vhosts: VirtualHost[]) {
     for (const vh of vhosts) {
-      const compiled: CompiledVirtualHost = {
-        vhost: vh,
-        routes: vh.routes.map((route) => ({ route, matches: route.matches.map(compileMatch) })),
-      };
+      const compiled: CompiledVirtualHost = { vhost: vh, routes: vh.routes.map(compileRoute) };
       for (const d of vh.domains) {
         if (d === '*') this.catchAll ??= compiled;
         else if (d.startsWith('*.')) this.suffixes.push([d.slice(1), compiled]);
@@ -103,9 +163,9 @@ export class RouteTable {
     return this.catchAll;
   }
 
-  static findRoute(vh: CompiledVirtualHost, req: RequestView): Route | undefined {
+  static findRoute(vh: CompiledVirtualHost, req: RequestView): RouteRuntime | undefined {
     for (const r of vh.routes) {
-      if (r.matches.length === 0 || r.matches.some((m) => m(req))) return r.route;
+      if (r.matches.length === 0 || r.matches.some((m) => m(req))) return r;
     }
     return undefined;
   }

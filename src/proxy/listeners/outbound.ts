@@ -4,8 +4,6 @@ import http from 'node:http';
 import https from 'node:https';
 import type { RequestCtx } from '../http/context.js';
 import { buildPipeline } from '../http/pipeline.js';
-import { forward } from '../http/forward.js';
-import { endToEnd } from '../http/headers.js';
 import { accessLogLine } from '../telemetry/access-log.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { ProxyState } from '../state.js';
@@ -17,51 +15,31 @@ export interface RoutedDeps {
   log: (line: string) => void;
 }
 
+const EMPTY = new Map();
+
 /** Builds the request handler shared by the outbound listener and every gateway listener. */
 export function createRoutedHandler(
   deps: RoutedDeps,
   direction: string,
 ): (req: http.IncomingMessage, res: http.ServerResponse, routes: RouteTable) => void {
   // One keep-alive pool for all peers: Node keys sockets by host:port:servername, so each peer and
-  // service port gets its own connections, reused across requests.
+  // service port gets its own connections, reused across requests. Clusters with connection limits
+  // bring their own pool.
   const meshAgent = new https.Agent({ keepAlive: true, scheduling: 'lifo', timeout: 60_000 });
-  const onDone = (ctx: RequestCtx) => deps.log(accessLogLine(direction, ctx));
-  const send = (ctx: RequestCtx) => {
-    const ep = ctx.endpoint!;
-    const cluster = ctx.cluster!;
-    const action = ctx.route!.action;
-    const headers = endToEnd(ctx.req.headers);
-    headers.host = ctx.authority;
-    cluster.started(ep);
-    forward(
-      ctx.req,
-      ctx.res,
-      {
-        secure: true,
-        host: ep.address,
-        port: ep.port,
-        agent: meshAgent,
-        tls: {
-          secureContext: deps.identity.clientContext,
-          servername: cluster.cluster.sni,
-          checkServerIdentity: cluster.identityCheck(ep),
-        },
+  return buildPipeline({
+    clusters: () => deps.state()?.clusters ?? EMPTY,
+    target: (cluster, ep) => ({
+      host: ep.address,
+      port: ep.port,
+      agent: cluster.agent ?? meshAgent,
+      tls: {
+        secureContext: deps.identity.clientContext,
+        servername: cluster.cluster.sni,
+        checkServerIdentity: cluster.identityCheck(ep),
       },
-      {
-        path: ctx.path,
-        headers,
-        ...(action.kind === 'forward' && action.timeoutMs ? { timeoutMs: action.timeoutMs } : {}),
-      },
-      (r) => {
-        cluster.finished(ep);
-        ctx.status = r.status;
-        ctx.flags = r.flags;
-        ctx.upstreamHost = r.upstreamHost;
-        onDone(ctx);
-      },
-    );
-  };
-  return buildPipeline({ clusters: () => deps.state()?.clusters ?? new Map(), send, onDone });
+    }),
+    onDone: (ctx: RequestCtx) => deps.log(accessLogLine(direction, ctx)),
+  });
 }
 
 export function createOutboundServer(deps: RoutedDeps): http.Server {

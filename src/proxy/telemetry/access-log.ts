@@ -9,6 +9,6 @@ export function accessLogLine(direction: string, ctx: RequestCtx): string {
   return (
     `[${new Date().toISOString()}] ${direction} "${r.method} ${ctx.path || r.url} HTTP/${r.httpVersion}" ` +
     `${ctx.status ?? 0} ${ctx.flags || '-'} ${d} "${ctx.authority || '-'}" "${ctx.upstreamHost ?? '-'}" ` +
-    `${ctx.cluster?.cluster.name ?? '-'} ${ctx.route?.name ?? '-'}`
+    `${ctx.cluster?.cluster.name ?? '-'} ${ctx.route?.route.name ?? '-'}`
   );
 }

@@ -1,5 +1,7 @@
-// A cluster as the data path uses it: healthy endpoints, a balancer, and per endpoint the identity
-// check its TLS peer must pass. Built once per snapshot.
+// A cluster as the data path uses it: healthy endpoints, a balancer, outlier detection, circuit
+// breakers, a retry budget, and per endpoint the identity check its TLS peer must pass. Built once per
+// snapshot (and kept across snapshots when the cluster did not change).
+import https from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import type { Cluster, Endpoint } from '../../model/snapshot.js';
 import { certSpiffeId } from '../../lib/spiffe.js';
@@ -7,16 +9,30 @@ import type { Balancer } from './balancers/balancer.js';
 import { RoundRobin } from './balancers/round-robin.js';
 import { RandomBalancer } from './balancers/random.js';
 import { LeastRequest } from './balancers/least-request.js';
+import { OutlierDetector } from './outlier.js';
+import { ClusterLimits } from './limits.js';
+import { RetryBudget } from './retry-budget.js';
 
 export type IdentityCheck = (host: string, cert: PeerCertificate) => Error | undefined;
 
+const DEFAULT_BUDGET = { ratio: 0.2, minRetriesPerSecond: 10 }; // Linkerd's defaults
+
 export class ClusterRuntime {
   readonly healthy: Endpoint[];
+  readonly limits: ClusterLimits;
+  readonly budget: RetryBudget;
+  readonly outliers: OutlierDetector | undefined;
+  /** Own connection pool only when the cluster limits connections; otherwise the proxy-wide one. */
+  readonly agent: https.Agent | undefined;
   private readonly balancer: Balancer;
   private readonly inflight = new Map<string, number>();
   private readonly checks = new Map<string, IdentityCheck>();
 
-  constructor(readonly cluster: Cluster) {
+  /** `previous`: the same cluster from the last snapshot; its budget, breakers and ejections carry over. */
+  constructor(
+    readonly cluster: Cluster,
+    previous?: ClusterRuntime,
+  ) {
     this.healthy = cluster.endpoints.filter((e) => e.healthy);
     this.balancer =
       cluster.lbPolicy === 'RANDOM'
@@ -25,10 +41,40 @@ export class ClusterRuntime {
           ? new LeastRequest((ep) => this.inflight.get(ep.instance) ?? 0)
           : new RoundRobin();
     for (const ep of cluster.endpoints) this.checks.set(ep.instance, identityCheck(ep.identity));
+    const same = (k: 'connectionPool' | 'outlierDetection' | 'retryBudget') =>
+      previous !== undefined && JSON.stringify(previous.cluster[k]) === JSON.stringify(cluster[k]);
+    this.limits = same('connectionPool') ? previous!.limits : new ClusterLimits(cluster.connectionPool);
+    const b = cluster.retryBudget ?? DEFAULT_BUDGET;
+    this.budget = same('retryBudget') ? previous!.budget : new RetryBudget(b.ratio, b.minRetriesPerSecond);
+    this.outliers = same('outlierDetection')
+      ? previous!.outliers
+      : cluster.outlierDetection
+        ? new OutlierDetector(cluster.outlierDetection)
+        : undefined;
+    const pool = cluster.connectionPool;
+    if (pool?.maxConnections || pool?.maxRequestsPerConnection || pool?.idleTimeoutMs) {
+      this.agent = new https.Agent({
+        keepAlive: pool.maxRequestsPerConnection !== 1,
+        scheduling: 'lifo',
+        ...(pool.maxConnections
+          ? { maxSockets: pool.maxConnections, maxTotalSockets: pool.maxConnections }
+          : {}),
+        timeout: pool.idleTimeoutMs ?? 60_000,
+      });
+    }
   }
 
-  pick(): Endpoint | undefined {
-    return this.balancer.pick(this.healthy);
+  /** The next endpoint; `avoid` (the one that just failed) is skipped when there is another choice. */
+  pick(avoid?: Endpoint): Endpoint | undefined {
+    let eps: readonly Endpoint[] = this.healthy;
+    if (this.outliers) eps = this.outliers.filter(eps, (e) => e.instance);
+    if (avoid && eps.length > 1) eps = eps.filter((e) => e !== avoid);
+    return this.balancer.pick(eps);
+  }
+
+  /** Feed a result to outlier detection; true when it ejected the endpoint. */
+  record(ep: Endpoint, status: number): boolean {
+    return this.outliers?.record(ep.instance, status, this.healthy.length) ?? false;
   }
 
   /** Verifies the server certificate carries the SPIFFE ID the control plane said this endpoint has. */
@@ -41,6 +87,10 @@ export class ClusterRuntime {
   }
   finished(ep: Endpoint): void {
     this.inflight.set(ep.instance, Math.max(0, (this.inflight.get(ep.instance) ?? 1) - 1));
+  }
+
+  close(): void {
+    this.agent?.destroy();
   }
 }
 

@@ -1,0 +1,154 @@
+// The last step: send the request to a peer proxy, with the route's retries, per-try and overall
+// timeouts, circuit breakers and outlier detection, then stream the answer back with the response
+// header edits. Envoy's flags say how it ended: UH, UO, UF, UC, UT, URX, DC.
+import type { IncomingMessage } from 'node:http';
+import type { Handler, PipelineDeps } from '../pipeline.js';
+import type { RequestCtx } from '../context.js';
+import { addFlag } from '../context.js';
+import { endToEnd } from '../headers.js';
+import { applyHeaderEdits } from '../header-edits.js';
+import { localReply } from '../local-reply.js';
+import { RETRY_BUFFER_LIMIT, RequestBody } from '../body.js';
+import { sendAttempt } from '../../upstream/attempt.js';
+import { backoffMs, isRetriable, type AttemptOutcome } from '../../upstream/retry.js';
+import { sendMirrors } from './mirror.js';
+
+function failure(o: AttemptOutcome): { status: number; flag: string; body: string } {
+  switch (o.kind) {
+    case 'timeout':
+      return { status: 504, flag: 'UT', body: 'upstream request timeout' };
+    case 'connect-failure':
+      return {
+        status: 503,
+        flag: 'UF',
+        body: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure',
+      };
+    default:
+      return {
+        status: 503,
+        flag: 'UC',
+        body: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination',
+      };
+  }
+}
+
+export function upstream(deps: PipelineDeps): Handler {
+  return (ctx) => {
+    const a = ctx.route!.route.action;
+    if (a.kind !== 'forward') return;
+    const cluster = ctx.cluster!;
+    const retry = a.retry;
+    const method = ctx.req.method ?? 'GET';
+    let finished = false;
+    let overall: NodeJS.Timeout | undefined;
+    let current: import('node:http').ClientRequest | undefined;
+    const done = () => {
+      finished = true;
+      if (overall) clearTimeout(overall);
+      deps.onDone(ctx);
+    };
+    if (!cluster.limits.tryAcquire())
+      return localReply(ctx, 503, 'upstream overflow: connection pool limit reached', 'UO', deps.onDone);
+    cluster.budget.recordRequest();
+    ctx.res.once('close', () => {
+      cluster.limits.release();
+      if (!finished) {
+        current?.destroy();
+        addFlag(ctx, 'DC');
+        ctx.status ??= 499;
+        done();
+      }
+    });
+    if (a.timeoutMs) {
+      overall = setTimeout(() => {
+        if (finished) return;
+        current?.destroy();
+        localReply(ctx, 504, 'upstream request timeout', 'UT', () => {});
+        done();
+      }, a.timeoutMs);
+    }
+
+    const attempt = (n: number, avoid?: import('../../../model/snapshot.js').Endpoint) => {
+      if (finished) return;
+      const ep = cluster.pick(avoid);
+      if (!ep) {
+        localReply(ctx, 503, 'no healthy upstream', 'UH', () => {});
+        return done();
+      }
+      ctx.endpoint = ep;
+      ctx.attempts = n + 1;
+      ctx.upstreamHost = `${ep.address}:${ep.port}`;
+      const headers = n === 0 ? ctx.headers : { ...ctx.headers, 'x-envoy-attempt-count': String(n + 1) };
+      cluster.started(ep);
+      current = sendAttempt(
+        deps.target(cluster, ep),
+        { method, path: ctx.upstreamPath, headers, body: ctx.body! },
+        {
+          ...(retry?.perTryTimeoutMs ? { perTryTimeoutMs: retry.perTryTimeoutMs } : {}),
+          ...(cluster.cluster.connectionPool?.connectTimeoutMs
+            ? { connectTimeoutMs: cluster.cluster.connectionPool.connectTimeoutMs }
+            : {}),
+        },
+        (o, res) => {
+          cluster.finished(ep);
+          if (finished) return void res?.resume();
+          cluster.record(ep, o.kind === 'response' ? o.status : 503);
+          const canRetry =
+            retry !== undefined &&
+            n < retry.attempts &&
+            ctx.body!.replayable &&
+            isRetriable(retry, o, method);
+          if (canRetry) {
+            if (!cluster.budget.tryRetry() || !cluster.limits.tryRetry()) {
+              addFlag(ctx, 'URX'); // out of retry budget: answer with what we have
+            } else {
+              res?.resume();
+              setTimeout(
+                () => {
+                  cluster.limits.retryDone();
+                  attempt(n + 1, ep);
+                },
+                backoffMs(retry, n),
+              );
+              return;
+            }
+          } else if (
+            retry &&
+            n >= retry.attempts &&
+            n > 0 &&
+            o.kind === 'response' &&
+            isRetriable(retry, o, method)
+          ) {
+            addFlag(ctx, 'URX');
+          }
+          if (res) return respond(ctx, res, done);
+          const f = failure(o);
+          localReply(ctx, f.status, f.body, f.flag, () => {});
+          done();
+        },
+      );
+    };
+
+    // Buffer (a small) body first, so it can be replayed by retries and copied to mirrors.
+    RequestBody.read(ctx.req, RETRY_BUFFER_LIMIT, (body) => {
+      ctx.body = body;
+      sendMirrors(ctx, deps);
+      attempt(0);
+    });
+  };
+}
+
+function respond(ctx: RequestCtx, up: IncomingMessage, done: () => void): void {
+  const h = endToEnd(up.headers);
+  for (const e of ctx.responseEdits) applyHeaderEdits(h, e);
+  if (ctx.flags) h['x-weft-response-flags'] = ctx.flags;
+  ctx.status = up.statusCode ?? 502;
+  ctx.res.writeHead(ctx.status, up.statusMessage, h);
+  up.pipe(ctx.res);
+  up.on('end', done);
+  up.on('error', () => {
+    addFlag(ctx, 'UC');
+    ctx.res.destroy();
+    done();
+  });
+}

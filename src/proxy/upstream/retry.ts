@@ -1,0 +1,56 @@
+// When a failed attempt may be retried (Envoy's retry_on conditions) and how long to wait first.
+import type { RetryPolicy } from '../../model/snapshot.js';
+
+export type AttemptOutcome =
+  | { kind: 'response'; status: number; grpcStatus?: number }
+  | { kind: 'connect-failure' } // never reached the upstream: nothing was sent
+  | { kind: 'reset' } // connection lost before response headers
+  | { kind: 'timeout' }; // per-try timeout
+
+/** Methods a retry may replay (RFC 9110 idempotent methods). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+const GRPC_CODES: Record<string, number> = {
+  cancelled: 1,
+  'deadline-exceeded': 4,
+  'resource-exhausted': 8,
+  internal: 13,
+  unavailable: 14,
+};
+
+export function isRetriable(p: RetryPolicy, o: AttemptOutcome, method: string): boolean {
+  // A request that never reached the upstream is not a replay, so any method may go again; anything
+  // else repeats a request the upstream may have acted on, which only idempotent methods allow.
+  if (o.kind !== 'connect-failure' && !p.nonIdempotent && !IDEMPOTENT.has(method)) return false;
+  const on = p.retryOn;
+  switch (o.kind) {
+    case 'connect-failure':
+      return (
+        on.includes('connect-failure') ||
+        on.includes('5xx') ||
+        on.includes('gateway-error') ||
+        on.includes('reset')
+      );
+    case 'reset':
+      return on.includes('reset') || on.includes('5xx') || on.includes('gateway-error');
+    case 'timeout':
+      return on.includes('5xx') || on.includes('gateway-error') || on.includes('reset');
+    case 'response': {
+      const s = o.status;
+      if (on.includes('5xx') && s >= 500) return true;
+      if (on.includes('gateway-error') && (s === 502 || s === 503 || s === 504)) return true;
+      if (on.includes('retriable-4xx') && s === 409) return true;
+      if (on.includes('retriable-status-codes') && p.retriableStatusCodes.includes(s)) return true;
+      if (o.grpcStatus !== undefined)
+        for (const [name, code] of Object.entries(GRPC_CODES))
+          if (code === o.grpcStatus && on.includes(name)) return true;
+      return false;
+    }
+  }
+}
+
+/** Envoy's fully jittered exponential backoff: uniform in [0, min(base × 2^n, max)). */
+export function backoffMs(p: RetryPolicy, retryIndex: number, random: () => number = Math.random): number {
+  const cap = Math.min(p.backoffBaseMs * 2 ** retryIndex, p.backoffMaxMs);
+  return Math.floor(random() * cap);
+}
