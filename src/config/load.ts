@@ -232,7 +232,7 @@ function validateOne(
     const sameGroup = entry?.apiVersions.some((v) => apiGroup(v) === apiGroup(apiVersion));
     if (entry && sameGroup) {
       return fail(
-        `apiVersion ${show(apiVersion)} is not supported for ${kind}; use ${entry.apiVersions.join(' or ')}`,
+        `apiVersion ${show(apiVersion)} is not supported for ${kind}; use ${entry.apiVersions.filter((v) => apiGroup(v) === apiGroup(apiVersion)).join(' or ')}`,
         ['apiVersion'],
       );
     }

@@ -1,6 +1,12 @@
 // Typed user resources, after parsing and schema validation. Field names follow the upstream APIs
 // (Kubernetes core/v1, Istio networking/v1) so users' YAML maps one to one. Everything downstream of the
 // loader (store, compiler, analyzer) uses these types and never sees YAML.
+import type {
+  GRPCRouteResource,
+  HTTPRouteResource,
+  KubernetesGateway,
+  ReferenceGrant,
+} from './gateway-api-types.js';
 
 export interface SourcePosition {
   file: string;
@@ -224,10 +230,31 @@ export interface GatewaySpec {
 }
 export type Gateway = ResourceBase<'Gateway', GatewaySpec>;
 
-export type Resource = Workload | Service | VirtualService | DestinationRule | Gateway;
+// Kubernetes Gateway API kinds live in gateway-api-types.ts; its Gateway is stored as `KubernetesGateway`
+// (see there) so it never collides with Istio's `Gateway`.
+export type Resource =
+  | Workload
+  | Service
+  | VirtualService
+  | DestinationRule
+  | Gateway
+  | HTTPRouteResource
+  | GRPCRouteResource
+  | KubernetesGateway
+  | ReferenceGrant;
 export type Kind = Resource['kind'];
 
-export const KINDS: readonly Kind[] = ['Workload', 'Service', 'VirtualService', 'DestinationRule', 'Gateway'];
+export const KINDS: readonly Kind[] = [
+  'Workload',
+  'Service',
+  'VirtualService',
+  'DestinationRule',
+  'Gateway',
+  'HTTPRoute',
+  'GRPCRoute',
+  'KubernetesGateway',
+  'ReferenceGrant',
+];
 
 /** Stable identity of a resource in the store: Kind/namespace/name. */
 export function resourceKey(r: Pick<Resource, 'kind' | 'metadata'>): string {

@@ -7,7 +7,8 @@ const MAX_LENGTH = 1024; // Istio's limit, a stand-in for Envoy's RE2 program si
 /** The JavaScript source and flags for an RE2 pattern. Throws with a readable message. */
 export function translateRe2(re: string): { body: string; flags: string } {
   if (re === '') throw new Error('regex must not be empty');
-  if (re.length > MAX_LENGTH) throw new Error(`regex is too long (${re.length} characters, max ${MAX_LENGTH})`);
+  if (re.length > MAX_LENGTH)
+    throw new Error(`regex is too long (${re.length} characters, max ${MAX_LENGTH})`);
   let body = re;
   let flags = '';
   const lead = /^\(\?([imsU]+)\)/.exec(body);

@@ -83,17 +83,26 @@ export class RunningMesh {
         '0',
         '--discovery-port',
         '0',
+        '--ready-timeout',
+        '40',
         ...extra,
       ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const mesh = new RunningMesh(child, stateDir);
-    await waitFor(
-      'the mesh to be up',
-      async () => mesh.output.includes('Press Ctrl-C to stop') || child.exitCode !== null,
-      60_000,
-    );
-    if (child.exitCode !== null) throw new Error(`weft up exited:\n${mesh.output}`);
+    try {
+      await waitFor(
+        'the mesh to be up',
+        async () => mesh.output.includes('Press Ctrl-C to stop') || child.exitCode !== null,
+        60_000,
+      );
+      if (child.exitCode !== null) throw new Error(`weft up exited:\n${mesh.output}`);
+      if (!mesh.output.includes('Mesh is up'))
+        throw new Error(`some workloads did not become ready:\n${mesh.output}`);
+    } catch (e) {
+      await mesh.stop();
+      throw e;
+    }
     return mesh;
   }
 

@@ -158,6 +158,13 @@ function summary(r: Resource): string {
       return `host=${r.spec.host} subsets=${(r.spec.subsets ?? []).map((s) => s.name).join(',') || '-'}`;
     case 'Gateway':
       return `servers=${r.spec.servers.map((s) => `${s.port.protocol}/${s.port.number}`).join(',')}`;
+    case 'HTTPRoute':
+    case 'GRPCRoute':
+      return `hostnames=${(r.spec.hostnames ?? ['*']).join(',')} parents=${(r.spec.parentRefs ?? []).map((p) => `${p.kind ?? 'Gateway'}/${p.name}`).join(',')}`;
+    case 'KubernetesGateway':
+      return `class=${r.spec.gatewayClassName} listeners=${r.spec.listeners.map((l) => `${l.protocol}/${l.port}`).join(',')}`;
+    default:
+      return '';
   }
 }
 

@@ -18,16 +18,33 @@ const ALIASES: Record<string, Kind> = {
   gateway: 'Gateway',
   gateways: 'Gateway',
   gw: 'Gateway',
+  httproute: 'HTTPRoute',
+  httproutes: 'HTTPRoute',
+  grpcroute: 'GRPCRoute',
+  grpcroutes: 'GRPCRoute',
+  // The Gateway API's Gateway (stored as KubernetesGateway): kubectl's short name, or the group-qualified name.
+  kubernetesgateway: 'KubernetesGateway',
+  kubernetesgateways: 'KubernetesGateway',
+  gtw: 'KubernetesGateway',
+  referencegrant: 'ReferenceGrant',
+  referencegrants: 'ReferenceGrant',
+  refgrant: 'ReferenceGrant',
+};
+
+/** kubectl's group-qualified names, for the one kind whose short name is ambiguous (`gateways`). */
+const QUALIFIED: Record<string, Kind> = {
+  'gateway.gateway.networking.k8s.io': 'KubernetesGateway',
+  'gateways.gateway.networking.k8s.io': 'KubernetesGateway',
 };
 
 export function kindFromArg(arg: string): Kind | 'all' {
   if (arg.toLowerCase() === 'all') return 'all';
-  const k = ALIASES[arg.toLowerCase().replace(/\..*$/, '')];
+  const k = QUALIFIED[arg.toLowerCase()] ?? ALIASES[arg.toLowerCase().replace(/\..*$/, '')];
   if (!k)
     throw new WeftError(
       ErrorCodes.CONFIG_UNKNOWN_KIND,
       `unknown resource type "${arg}"`,
-      `use one of: ${[...new Set(Object.values(ALIASES))].join(', ')} (or short names such as vs, dr, gw, svc)`,
+      `use one of: ${[...new Set(Object.values(ALIASES))].join(', ')} (or short names such as vs, dr, gw, gtw, svc)`,
     );
   return k;
 }

@@ -1,6 +1,7 @@
 // What the compiler reads: the user's resources, indexed once per push, and the registry's instances.
 import type { DestinationRule, Gateway, Resource, Service, VirtualService, Workload } from '../types.js';
 import { fqdn, serviceFqdn, DEFAULT_DOMAIN } from '../hosts.js';
+import type { GatewayApiRoute, KubernetesGateway, ReferenceGrant } from '../gateway-api-types.js';
 
 export interface InstanceView {
   id: string;
@@ -33,6 +34,10 @@ export class MeshIndex {
   readonly destinationRules = new Map<string, DestinationRule>(); // by host FQDN (first wins)
   readonly virtualServices: VirtualService[] = [];
   readonly gateways: Gateway[] = [];
+  // Kubernetes Gateway API (compile/gateway-api.ts): HTTPRoutes and GRPCRoutes together, in load order.
+  readonly gatewayApiRoutes: GatewayApiRoute[] = [];
+  readonly kubernetesGateways: KubernetesGateway[] = [];
+  readonly referenceGrants: ReferenceGrant[] = [];
 
   constructor(
     resources: Resource[],
@@ -61,6 +66,16 @@ export class MeshIndex {
           break;
         case 'Gateway':
           this.gateways.push(r);
+          break;
+        case 'HTTPRoute':
+        case 'GRPCRoute':
+          this.gatewayApiRoutes.push(r);
+          break;
+        case 'KubernetesGateway':
+          this.kubernetesGateways.push(r);
+          break;
+        case 'ReferenceGrant':
+          this.referenceGrants.push(r);
           break;
       }
     }

@@ -7,6 +7,7 @@ import { fqdn, hostMatches, serviceAliases } from '../hosts.js';
 import { compileHttpRoutes, gatewayRef } from './routes.js';
 import { ISTIO_DEFAULT_RETRY } from './http-policies.js';
 import { labelsMatch, type MeshIndex } from './inputs.js';
+import { addGatewayApiListeners, gammaRoutes } from './gateway-api.js';
 
 /** VirtualServices in a stable order (namespace/name), as Istio orders by creation. */
 function ordered(vss: VirtualService[]): VirtualService[] {
@@ -36,9 +37,10 @@ export function sidecarVirtualHosts(
     svc.resource.spec.ports.forEach((p, i) => {
       const domains = aliases.map((a) => `${a}:${p.port}`);
       if (i === 0) domains.push(...aliases); // a Host without a port means the service's first port
+      // A VirtualService wins over Gateway API (GAMMA) routes for the same host, as in Istio.
       const routes: Route[] = vs
         ? compileHttpRoutes(vs, index, { port: p.port, sourceLabels: clientLabels })
-        : [
+        : (gammaRoutes(index, svc, p.port, clientNamespace) ?? [
             {
               name: 'default',
               matches: [],
@@ -48,7 +50,7 @@ export function sidecarVirtualHosts(
                 retry: ISTIO_DEFAULT_RETRY,
               },
             },
-          ];
+          ]);
       out.push({ name: `${svc.fqdn}:${p.port}`, domains, routes });
     });
   }
@@ -95,7 +97,8 @@ export function gatewayListeners(index: MeshIndex, labels: Record<string, string
       byPort.set(port, listener);
       for (const vs of bound) {
         const vsHosts = (vs.spec.hosts ?? []).map((h) => h.toLowerCase());
-        if (!intersects(vsHosts, serverHostsFor(server, g.metadata.namespace, vs.metadata.namespace))) continue;
+        if (!intersects(vsHosts, serverHostsFor(server, g.metadata.namespace, vs.metadata.namespace)))
+          continue;
         listener.virtualHosts.push({
           name: `${vs.metadata.namespace}/${vs.metadata.name}:${port}`,
           domains: vsHosts.flatMap((h) => (h === '*' ? ['*'] : [h, `${h}:${port}`])),
@@ -104,6 +107,7 @@ export function gatewayListeners(index: MeshIndex, labels: Record<string, string
       }
     }
   }
+  addGatewayApiListeners(byPort, index, labels); // Gateway API Gateways, on the ingress gateway only
   return [...byPort.values()];
 }
 

@@ -1,5 +1,7 @@
 // Which schema validates which (apiVersion, kind). A kind is identified by its API group too: a
-// `Gateway` in gateway.networking.k8s.io is the Gateway API's, not Istio's, and is not supported yet.
+// `Gateway` in gateway.networking.k8s.io is the Gateway API's, not Istio's. The loader looks schemas up by
+// the YAML `kind`, so the `Gateway` entry takes both groups and hands the Gateway API one to its schema,
+// which stores it as the internal kind `KubernetesGateway` (see gateway-api-types.ts for why).
 import type { z } from 'zod';
 import type { Kind, Resource } from '../types.js';
 import {
@@ -10,6 +12,19 @@ import {
 } from './istio-networking.js';
 import { KUBERNETES_API_VERSIONS, serviceResource } from './kubernetes.js';
 import { WEFT_API_VERSIONS, workloadResource } from './weft.js';
+import {
+  GATEWAY_API_GROUP,
+  GATEWAY_API_VERSIONS,
+  GRPC_ROUTE_API_VERSIONS,
+  REFERENCE_GRANT_API_VERSIONS,
+} from '../gateway-api-types.js';
+import {
+  byApiGroup,
+  grpcRouteResource,
+  httpRouteResource,
+  kubernetesGatewayResource,
+  referenceGrantResource,
+} from './gateway-api.js';
 
 export interface KindSchema {
   apiVersions: readonly string[];
@@ -21,7 +36,17 @@ export const KIND_SCHEMAS: Record<Kind, KindSchema> = {
   Service: { apiVersions: KUBERNETES_API_VERSIONS, schema: serviceResource },
   VirtualService: { apiVersions: ISTIO_NETWORKING_API_VERSIONS, schema: virtualServiceResource },
   DestinationRule: { apiVersions: ISTIO_NETWORKING_API_VERSIONS, schema: destinationRuleResource },
-  Gateway: { apiVersions: ISTIO_NETWORKING_API_VERSIONS, schema: gatewayResource },
+  Gateway: {
+    apiVersions: [...ISTIO_NETWORKING_API_VERSIONS, ...GATEWAY_API_VERSIONS],
+    schema: byApiGroup<Omit<Resource, 'source'>>(
+      { [GATEWAY_API_GROUP]: kubernetesGatewayResource },
+      gatewayResource,
+    ),
+  },
+  HTTPRoute: { apiVersions: GATEWAY_API_VERSIONS, schema: httpRouteResource },
+  GRPCRoute: { apiVersions: GRPC_ROUTE_API_VERSIONS, schema: grpcRouteResource },
+  KubernetesGateway: { apiVersions: GATEWAY_API_VERSIONS, schema: kubernetesGatewayResource },
+  ReferenceGrant: { apiVersions: REFERENCE_GRANT_API_VERSIONS, schema: referenceGrantResource },
 };
 
 /** "networking.istio.io/v1" -> "networking.istio.io"; core "v1" -> "". */

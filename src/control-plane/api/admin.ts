@@ -9,6 +9,7 @@ import { parseDocuments } from '../../config/load.js';
 import { analyze } from '../../config/analyze.js';
 import { KINDS, resourceKey, type Kind, type Resource } from '../../config/types.js';
 import { ErrorCodes } from '../../lib/errors.js';
+import { withRouteStatus } from '../../config/route-status.js';
 
 export interface AdminDeps {
   store: ConfigStore;
@@ -129,7 +130,8 @@ export function createAdminApi(deps: AdminDeps): http.Server {
             code: ErrorCodes.CONFIG_NOT_FOUND,
             message: `${kind ?? 'resource'} "${name}" not found`,
           });
-        send(res, 200, { items });
+        // HTTPRoutes and GRPCRoutes carry their computed status (Accepted, ResolvedRefs per parent).
+        send(res, 200, { items: withRouteStatus(items, store.list()) });
       },
     ],
     ['GET', /^\/apis\/v1\/analyze$/, (_q, res) => send(res, 200, { problems: analyze(store.list()) })],

@@ -49,7 +49,7 @@ export function createInboundServer(deps: InboundDeps): https.Server {
       const logLine = (status: number, flags: string) =>
         deps.log(
           `[${new Date().toISOString()}] inbound "${req.method} ${req.url} HTTP/${req.httpVersion}" ${status} ${flags || '-'} ` +
-            `${Math.round(performance.now() - start)} "${peerIdentity(socket)}" "${socket.servername || '-'}"`,
+            `${Math.round(performance.now() - start)} "${peerIdentity(socket)}" "${socket.servername || '-'}" "${req.headers.host ?? '-'}"`,
         );
       if (!route) {
         sendLocalReply(res, 404, `this workload serves no ${socket.servername || '(no SNI)'}`, 'NR');

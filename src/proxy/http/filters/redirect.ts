@@ -16,8 +16,9 @@ export const redirect: Filter = (next, deps) => (ctx) => {
   const reqPort =
     ctx.authority.length > reqHost.length ? Number(ctx.authority.slice(reqHost.length + 1)) : undefined;
   const host = r.host ? stripPort(r.host) : reqHost;
-  // An explicit port wins; otherwise keep the request's port unless the scheme changed.
-  let port = r.port ?? (r.scheme && r.scheme !== ctx.scheme ? undefined : reqPort);
+  // An explicit port wins; a new host or scheme drops the request's port (Envoy's host_redirect and
+  // scheme_redirect); otherwise the request's port stays.
+  let port = r.port ?? (r.host || (r.scheme && r.scheme !== ctx.scheme) ? undefined : reqPort);
   if (port === DEFAULT_PORT[scheme]) port = undefined;
   let path = ctx.pathOnly;
   if (r.path !== undefined) path = r.path;
