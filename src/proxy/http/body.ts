@@ -8,7 +8,8 @@ export const RETRY_BUFFER_LIMIT = 64 * 1024;
 
 export class RequestBody {
   private chunks: Buffer[] = [];
-  private size = 0;
+  /** bytes read so far (the whole body once the request ended) */
+  size = 0;
   /** true once the whole body is in memory (replayable) */
   complete = false;
   /** true once the body outgrew the buffer: it can be sent once, as a stream */
@@ -66,6 +67,7 @@ export class RequestBody {
     this.consumed = true;
     for (const c of this.chunks) out.write(c);
     this.chunks = [];
+    this.req.on('data', (c: Buffer) => (this.size += c.length));
     this.req.pipe(out);
     this.req.resume();
   }

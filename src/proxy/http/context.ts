@@ -29,6 +29,8 @@ export interface RequestCtx {
   flags: string; // Envoy response flags (NR, UH, UF, ...), comma-separated
   upstreamHost?: string;
   attempts: number;
+  responseBytes: number;
+  grpcStatus?: number;
 }
 
 export function addFlag(ctx: RequestCtx, flag: string): void {

@@ -21,7 +21,14 @@ export interface ForwardOptions {
   timeoutMs?: number;
 }
 
-export type ForwardResult = { status: number; flags: string; upstreamHost: string };
+export type ForwardResult = {
+  status: number;
+  flags: string;
+  upstreamHost: string;
+  requestBytes: number;
+  responseBytes: number;
+  grpcStatus?: number;
+};
 
 export function sendLocalReply(
   res: ServerResponse,
@@ -53,10 +60,20 @@ export function forward(
 ): void {
   const upstreamHost = `${target.host}:${target.port}`;
   let finished = false;
+  let requestBytes = 0;
+  let responseBytes = 0;
+  let grpcStatus: number | undefined;
   const finish = (status: number, flags: string) => {
     if (finished) return;
     finished = true;
-    done({ status, flags, upstreamHost });
+    done({
+      status,
+      flags,
+      upstreamHost,
+      requestBytes,
+      responseBytes,
+      ...(grpcStatus !== undefined ? { grpcStatus } : {}),
+    });
   };
   const options: https.RequestOptions = {
     host: target.host,
@@ -79,6 +96,8 @@ export function forward(
   upReq.on('response', (up) => {
     if (timer) clearTimeout(timer);
     res.writeHead(up.statusCode ?? 502, up.statusMessage, endToEnd(up.headers));
+    if (up.headers['grpc-status'] !== undefined) grpcStatus = Number(up.headers['grpc-status']);
+    up.on('data', (c: Buffer) => (responseBytes += c.length));
     up.pipe(res);
     up.on('end', () => finish(up.statusCode ?? 502, ''));
     up.on('error', () => {
@@ -111,5 +130,6 @@ export function forward(
       finish(499, 'DC');
     }
   });
+  req.on('data', (c: Buffer) => (requestBytes += c.length));
   req.pipe(upReq);
 }

@@ -126,6 +126,7 @@ export function buildPipeline(
       responseEdits: [],
       flags: '',
       attempts: 0,
+      responseBytes: 0,
     });
 }
 

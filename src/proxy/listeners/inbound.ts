@@ -8,7 +8,8 @@ import { performance } from 'node:perf_hooks';
 import { parseClusterSni } from '../../model/snapshot.js';
 import { certSpiffeId } from '../../lib/spiffe.js';
 import { endToEnd } from '../http/headers.js';
-import { forward, sendLocalReply } from '../http/forward.js';
+import { forward, sendLocalReply, type ForwardResult } from '../http/forward.js';
+import { publishRequest } from '../telemetry/events.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { ProxyState } from '../state.js';
 
@@ -46,11 +47,36 @@ export function createInboundServer(deps: InboundDeps): https.Server {
       const sni = parseClusterSni(socket.servername || '');
       const state = deps.state();
       const route = sni && state ? state.inbound.get(`${sni.host}:${sni.port}`) : undefined;
-      const logLine = (status: number, flags: string) =>
+      const logLine = (status: number, flags: string, r?: ForwardResult) => {
+        const now = performance.now();
         deps.log(
           `[${new Date().toISOString()}] inbound "${req.method} ${req.url} HTTP/${req.httpVersion}" ${status} ${flags || '-'} ` +
-            `${Math.round(performance.now() - start)} "${peerIdentity(socket)}" "${socket.servername || '-'}" "${req.headers.host ?? '-'}"`,
+            `${Math.round(now - start)} "${peerIdentity(socket)}" "${socket.servername || '-'}" "${req.headers.host ?? '-'}"`,
         );
+        publishRequest(() => ({
+          reporter: 'destination',
+          listener: 'inbound',
+          startTime: Date.now() - (now - start),
+          durationMs: now - start,
+          method: req.method ?? 'GET',
+          path: req.url ?? '/',
+          authority: req.headers.host ?? '',
+          protocol: String(req.headers['content-type'] ?? '').startsWith('application/grpc')
+            ? 'grpc'
+            : 'http',
+          httpVersion: req.httpVersion,
+          status,
+          flags,
+          ...(r?.grpcStatus !== undefined ? { grpcStatus: r.grpcStatus } : {}),
+          requestBytes: r?.requestBytes ?? 0,
+          responseBytes: r?.responseBytes ?? 0,
+          requestHeaders: req.headers,
+          responseHeaders: res.getHeaders(),
+          peerIdentity: peerIdentity(socket),
+          ...(route ? { destination: { service: route.service, port: route.port } } : {}),
+          ...(r ? { upstreamHost: r.upstreamHost } : {}),
+        }));
+      };
       if (!route) {
         sendLocalReply(res, 404, `this workload serves no ${socket.servername || '(no SNI)'}`, 'NR');
         return logLine(404, 'NR');
@@ -63,7 +89,7 @@ export function createInboundServer(deps: InboundDeps): https.Server {
         res,
         { secure: false, host: deps.appHost, port: deps.appPort(route.targetPort), agent: appAgent },
         { path: req.url ?? '/', headers },
-        (r) => logLine(r.status, r.flags),
+        (r) => logLine(r.status, r.flags, r),
       );
     },
   );

@@ -4,7 +4,10 @@ import http from 'node:http';
 import https from 'node:https';
 import type { RequestCtx } from '../http/context.js';
 import { buildPipeline } from '../http/pipeline.js';
+import { performance } from 'node:perf_hooks';
 import { accessLogLine } from '../telemetry/access-log.js';
+import { publishRequest } from '../telemetry/events.js';
+import { routedRecord } from '../telemetry/records.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { ProxyState } from '../state.js';
 import type { RouteTable } from '../http/router.js';
@@ -20,7 +23,7 @@ const EMPTY = new Map();
 /** Builds the request handler shared by the outbound listener and every gateway listener. */
 export function createRoutedHandler(
   deps: RoutedDeps,
-  direction: string,
+  direction: 'outbound' | 'gateway',
 ): (req: http.IncomingMessage, res: http.ServerResponse, routes: RouteTable) => void {
   // One keep-alive pool for all peers: Node keys sockets by host:port:servername, so each peer and
   // service port gets its own connections, reused across requests. Clusters with connection limits
@@ -38,7 +41,10 @@ export function createRoutedHandler(
         checkServerIdentity: cluster.identityCheck(ep),
       },
     }),
-    onDone: (ctx: RequestCtx) => deps.log(accessLogLine(direction, ctx)),
+    onDone: (ctx: RequestCtx) => {
+      deps.log(accessLogLine(direction, ctx));
+      publishRequest(() => routedRecord(ctx, direction, performance.now()));
+    },
   });
 }
 

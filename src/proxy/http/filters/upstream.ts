@@ -143,7 +143,10 @@ function respond(ctx: RequestCtx, up: IncomingMessage, done: () => void): void {
   for (const e of ctx.responseEdits) applyHeaderEdits(h, e);
   if (ctx.flags) h['x-weft-response-flags'] = ctx.flags;
   ctx.status = up.statusCode ?? 502;
+  const grpc = up.headers['grpc-status'];
+  if (grpc !== undefined) ctx.grpcStatus = Number(grpc);
   ctx.res.writeHead(ctx.status, up.statusMessage, h);
+  up.on('data', (c: Buffer) => (ctx.responseBytes += c.length));
   up.pipe(ctx.res);
   up.on('end', done);
   up.on('error', () => {

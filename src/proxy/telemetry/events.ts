@@ -1,0 +1,47 @@
+// Telemetry as events: the data path publishes one record per finished request on a
+// diagnostics_channel (as undici does); metrics, access logs and traces subscribe. The hot path does
+// not know Prometheus, and builds a record only when someone listens.
+import diagnostics_channel from 'node:diagnostics_channel';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+export interface RequestRecord {
+  /** Istio's reporter: the client side (outbound, gateway) or the server side (inbound). */
+  reporter: 'source' | 'destination';
+  listener: 'outbound' | 'inbound' | 'gateway';
+  startTime: number; // epoch ms
+  durationMs: number;
+  method: string;
+  path: string;
+  authority: string;
+  protocol: 'http' | 'grpc'; // Istio's request_protocol
+  httpVersion: string;
+  status: number; // 0 when no response was sent (client went away)
+  flags: string; // Envoy response flags, comma-separated, '' when none
+  grpcStatus?: number;
+  requestBytes: number;
+  responseBytes: number;
+  requestHeaders: IncomingHttpHeaders;
+  responseHeaders?: OutgoingHttpHeaders;
+  route?: string;
+  upstreamCluster?: string;
+  upstreamHost?: string;
+  attempts?: number;
+  /** Source reporter: the service and endpoint it sent to (identity as the peer's certificate said). */
+  destination?: {
+    service: string;
+    port: number;
+    subset?: string;
+    identity?: string;
+    instance?: string;
+    labels?: Record<string, string>;
+  };
+  /** Destination reporter: the caller's SPIFFE ID from its client certificate. */
+  peerIdentity?: string;
+}
+
+export const httpRequests = diagnostics_channel.channel('weft:http:request');
+
+/** Publish a record, building it only when there are subscribers. */
+export function publishRequest(build: () => RequestRecord): void {
+  if (httpRequests.hasSubscribers) httpRequests.publish(build());
+}
