@@ -70,7 +70,7 @@ export class ControlPlane {
       servingCert: serving,
     });
     const discoveryPort = await push.listen(host, o.discoveryPort ?? 15012);
-    const admin = createAdminApi({ store, registry, push, tokens, version: WEFT_VERSION });
+    const admin = createAdminApi({ store, registry, push, tokens, version: WEFT_VERSION, ca });
     await new Promise<void>((resolve, reject) => {
       admin.once('error', reject);
       admin.listen(o.adminPort ?? 15014, '127.0.0.1', () => resolve());

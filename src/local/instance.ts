@@ -21,7 +21,7 @@ export interface InstanceInfo {
   state: InstanceState;
   proxyPid?: number;
   appPid?: number;
-  ports?: { outbound: number; inbound: number; admin: number };
+  ports?: { outbound: number; inbound: number; admin: number; metrics?: number };
   appPorts: Record<number, number>;
   detail?: string;
   logs: { proxy: string; app: string };
@@ -101,6 +101,8 @@ export class Instance {
       String(sidecar.inboundPort ?? 0),
       '--admin-port',
       String(sidecar.adminPort ?? 0),
+      '--metrics-port', // many proxies share the host: each picks a free one, found via /prometheus/targets
+      '0',
       '--app-log',
       this.info.logs.app,
       ...Object.entries(this.info.appPorts).flatMap(([c, l]) => ['--app-port', `${c}=${l}`]),

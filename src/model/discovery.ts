@@ -24,6 +24,8 @@ export interface ProxyHello {
   kind: 'sidecar' | 'gateway';
   inbound: { address: string; port: number };
   adminPort?: number;
+  /** Loopback port of the proxy's Prometheus endpoint (/stats/prometheus), Istio's 15020. */
+  metricsPort?: number;
   /** Last version the proxy applied (after a reconnect), so an unchanged snapshot is not re-sent. */
   version?: string;
 }

@@ -141,6 +141,7 @@ export interface Cluster {
   subset?: string;
   lbPolicy: LbPolicy;
   sni: string; // outbound_.9080_.v2_.reviews.default.svc.cluster.local: tells the peer which port
+  protocol: AppProtocol;
   endpoints: Endpoint[];
   connectionPool?: ConnectionPoolPolicy;
   outlierDetection?: OutlierPolicy;
@@ -185,7 +186,11 @@ export interface InboundRoute {
   service: string; // FQDN
   port: number; // service port
   targetPort: number; // container port of the app
+  protocol: AppProtocol; // how to speak to the app on that port
 }
+
+/** Istio's protocol selection: the Service port's appProtocol, or its name prefix (grpc-, http2-, tcp-...). */
+export type AppProtocol = 'http' | 'http2' | 'grpc' | 'tcp';
 
 export interface ProxyIdentity {
   id: string; // instance id: "reviews-v2-0.default"

@@ -1,8 +1,7 @@
 // A proxy process: sidecar (outbound + inbound) or gateway. It gets its certificate, opens its
 // listeners, applies snapshots from the control plane as they come, probes its app and reports
 // readiness. Each snapshot is compiled into a ProxyState and swapped in whole.
-import type http from 'node:http';
-import type https from 'node:https';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { ProxySnapshot } from '../model/snapshot.js';
 import type { Logger } from '../lib/logger.js';
@@ -15,6 +14,9 @@ import { createOutboundServer } from './listeners/outbound.js';
 import { GatewayListeners } from './listeners/gateways.js';
 import { createAdminServer } from './listeners/admin.js';
 import { AppProber } from './health/app-probe.js';
+import { closeNow, track } from './listeners/tracked.js';
+import { ProxyMetrics } from './telemetry/metrics.js';
+import { createMetricsServer } from './telemetry/metrics-server.js';
 
 export interface ProxyOptions {
   id: string;
@@ -30,13 +32,16 @@ export interface ProxyOptions {
   outboundPort: number;
   inboundPort: number;
   adminPort: number;
+  /** Prometheus metrics listener on loopback (Istio's 15020); 0 = any free port. */
+  metricsPort?: number;
   appHost: string;
   appPorts: Record<number, number>; // container port -> where the app really listens
   accessLog: (line: string) => void;
   log: Logger;
 }
 
-function listen(server: http.Server | https.Server, port: number, host: string): Promise<number> {
+function listen(server: net.Server, port: number, host: string): Promise<number> {
+  track(server);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -50,11 +55,12 @@ export class Proxy {
   readonly identity = new WorkloadIdentity();
   private state: ProxyState | undefined;
   private control!: ControlClient;
-  private readonly servers: Array<http.Server | https.Server> = [];
+  private readonly servers: net.Server[] = [];
   private gateways: GatewayListeners | undefined;
   private prober: AppProber | undefined;
   private firstSnapshot!: Promise<void>;
-  ports = { outbound: 0, inbound: 0, admin: 0 };
+  private metrics: ProxyMetrics | undefined;
+  ports = { outbound: 0, inbound: 0, admin: 0, metrics: 0 };
 
   constructor(private readonly opts: ProxyOptions) {}
 
@@ -98,6 +104,18 @@ export class Proxy {
     this.servers.push(admin);
     this.ports.admin = await listen(admin, o.adminPort, '127.0.0.1');
 
+    // Metrics: subscribe before any listener carries traffic, serve on loopback like the admin port.
+    const metrics = new ProxyMetrics({
+      state: getState,
+      control: () => this.control.stats(),
+      certificateNotAfter: () => this.identity.notAfter(),
+    });
+    metrics.start();
+    this.metrics = metrics;
+    const metricsServer = createMetricsServer((format) => metrics.render(format));
+    this.servers.push(metricsServer);
+    this.ports.metrics = await listen(metricsServer, o.metricsPort ?? 15020, '127.0.0.1');
+
     const routed = { identity: this.identity, state: getState, log: o.accessLog };
     if (o.kind === 'sidecar') {
       const inbound = createInboundServer({
@@ -118,6 +136,7 @@ export class Proxy {
     this.control.updateHello({
       inbound: { address: o.bind, port: this.ports.inbound },
       adminPort: this.ports.admin,
+      metricsPort: this.ports.metrics,
     });
     this.control.start();
     await this.firstSnapshot;
@@ -152,16 +171,9 @@ export class Proxy {
 
   async stop(): Promise<void> {
     this.prober?.stop();
+    this.metrics?.stop();
     this.control?.close();
     this.gateways?.close();
-    await Promise.all(
-      this.servers.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            s.close(() => resolve());
-            s.closeAllConnections();
-          }),
-      ),
-    );
+    await Promise.all(this.servers.map((s) => closeNow(s)));
   }
 }

@@ -21,6 +21,7 @@ interface ProxyFlags {
   outboundPort: string;
   inboundPort: string;
   adminPort: string;
+  metricsPort: string;
   appPort: string[];
   appLog?: string;
   accessLog: boolean;
@@ -28,7 +29,7 @@ interface ProxyFlags {
 
 /** The IPC messages a proxy sends to `weft up` when it runs as its child. */
 export type ProxyEvent =
-  | { type: 'ready'; ports: { outbound: number; inbound: number; admin: number } }
+  | { type: 'ready'; ports: { outbound: number; inbound: number; admin: number; metrics: number } }
   | { type: 'app-started'; pid: number }
   | { type: 'app-exited'; code: number | null; signal: string | null }
   | { type: 'failed'; error: string };
@@ -64,6 +65,7 @@ export function registerProxy(program: Command): void {
     .option('--outbound-port <n>', 'outbound listener port (0 = any free port)', '15001')
     .option('--inbound-port <n>', 'inbound mTLS listener port', '15006')
     .option('--admin-port <n>', 'admin port (loopback)', '15000')
+    .option('--metrics-port <n>', 'Prometheus /stats/prometheus port (loopback; 0 = any free port)', '15020')
     .option('--app-port <map...>', 'CONTAINER=LOCAL: where the app really listens for a container port', [])
     .option('--app-log <file>', 'write the app output to this file')
     .option('--no-access-log', 'do not print access logs')
@@ -89,6 +91,7 @@ export function registerProxy(program: Command): void {
         outboundPort: Number(f.outboundPort),
         inboundPort: Number(f.inboundPort),
         adminPort: Number(f.adminPort),
+        metricsPort: Number(f.metricsPort),
         appHost: '127.0.0.1',
         appPorts,
         accessLog: f.accessLog ? (line) => process.stdout.write(line + '\n') : () => {},

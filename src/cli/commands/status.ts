@@ -6,7 +6,8 @@ import type { ProxyStatus } from '../../control-plane/push/server.js';
 import type { ProxySnapshot } from '../../model/snapshot.js';
 import { ErrorCodes, WeftError } from '../../lib/errors.js';
 
-type Row = ProxyStatus & { ready: boolean };
+/** As the admin API lists them: status, app readiness, and where Prometheus scrapes the proxy. */
+type Row = ProxyStatus & { ready: boolean; metricsUrl?: string };
 
 export function syncState(p: Row): string {
   if (p.nack && p.nack.version === p.served) return 'STALE (NACK)';

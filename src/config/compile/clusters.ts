@@ -2,7 +2,7 @@
 import type { Cluster, Endpoint, LbPolicy } from '../../model/snapshot.js';
 import { clusterName, clusterSni } from '../../model/snapshot.js';
 import type { TrafficPolicy } from '../types.js';
-import type { InstanceView, MeshIndex, ServiceInfo } from './inputs.js';
+import { portProtocol, type InstanceView, type MeshIndex, type ServiceInfo } from './inputs.js';
 import { connectionPool, lbSimple, outlierDetection, policiesFor } from './cluster-policies.js';
 
 function lbPolicy(policies: TrafficPolicy[]): LbPolicy {
@@ -49,6 +49,7 @@ function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
       name: clusterName(p.port, undefined, svc.fqdn),
       service: svc.fqdn,
       port: p.port,
+      protocol: portProtocol(p),
       ...policy(p.port, dr?.spec.trafficPolicy),
       sni: clusterSni(p.port, undefined, svc.fqdn),
       endpoints: index.instancesOf(svc).map(endpoint),
@@ -59,6 +60,7 @@ function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
         service: svc.fqdn,
         port: p.port,
         subset: subset.name,
+        protocol: portProtocol(p),
         ...policy(p.port, subset.trafficPolicy, dr?.spec.trafficPolicy),
         sni: clusterSni(p.port, subset.name, svc.fqdn),
         endpoints: index.instancesOf(svc, subset.labels ?? {}).map(endpoint),

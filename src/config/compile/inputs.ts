@@ -109,3 +109,13 @@ export function labelsMatch(selector: Record<string, string>, labels: Record<str
   for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
   return true;
 }
+
+/** Istio's protocol selection for a Service port: appProtocol first, then the port name's prefix. */
+export function portProtocol(p: { name?: string; appProtocol?: string }): import('../../model/snapshot.js').AppProtocol {
+  const a = (p.appProtocol ?? p.name ?? '').toLowerCase();
+  const prefix = a.split(/[-_]/)[0] ?? '';
+  if (prefix === 'grpc' || prefix === 'grpc-web') return 'grpc';
+  if (prefix === 'http2' || prefix === 'h2c' || a === 'kubernetes.io/h2c') return 'http2';
+  if (['tcp', 'mongo', 'mysql', 'redis', 'tls', 'https'].includes(prefix)) return 'tcp';
+  return 'http';
+}

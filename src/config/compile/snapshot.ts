@@ -2,7 +2,7 @@
 import type { InboundRoute, ProxyIdentity, ProxySnapshot } from '../../model/snapshot.js';
 import type { Workload } from '../types.js';
 import { buildClusters } from './clusters.js';
-import { labelsMatch, type MeshIndex } from './inputs.js';
+import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { gatewayListeners, sidecarVirtualHosts } from './virtual-hosts.js';
 
 export type CompiledSnapshot = Omit<ProxySnapshot, 'version'>;
@@ -16,7 +16,7 @@ function inboundRoutes(index: MeshIndex, proxy: ProxyIdentity): InboundRoute[] {
     if (!selector || Object.keys(selector).length === 0 || !labelsMatch(selector, proxy.labels)) continue;
     for (const p of svc.resource.spec.ports) {
       const targetPort = index.targetPort(svc, p.port, workload);
-      if (targetPort !== undefined) out.push({ service: svc.fqdn, port: p.port, targetPort });
+      if (targetPort !== undefined) out.push({ service: svc.fqdn, port: p.port, targetPort, protocol: portProtocol(p) });
     }
   }
   return out;

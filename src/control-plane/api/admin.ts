@@ -10,6 +10,9 @@ import { analyze } from '../../config/analyze.js';
 import { KINDS, resourceKey, type Kind, type Resource } from '../../config/types.js';
 import { ErrorCodes } from '../../lib/errors.js';
 import { withRouteStatus } from '../../config/route-status.js';
+import type { CertificateAuthority } from '../ca/authority.js';
+import { controlPlaneMetrics, metricsUrl, prometheusTargets } from './metrics.js';
+import { CONTENT_TYPES } from '../../proxy/telemetry/prom-text.js';
 
 export interface AdminDeps {
   store: ConfigStore;
@@ -17,6 +20,7 @@ export interface AdminDeps {
   push: PushServer;
   tokens: BootstrapTokens;
   version: string;
+  ca?: CertificateAuthority; // for citadel_* metrics
 }
 
 interface SourceFile {
@@ -134,13 +138,28 @@ export function createAdminApi(deps: AdminDeps): http.Server {
         send(res, 200, { items: withRouteStatus(items, store.list()) });
       },
     ],
+    [
+      'GET',
+      /^\/metrics$/,
+      (_q, res) => {
+        const text = controlPlaneMetrics(push, deps.ca, deps.version);
+        res.writeHead(200, { 'content-type': CONTENT_TYPES.text, 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      },
+    ],
+    // Prometheus http_sd_configs: every connected proxy's metrics endpoint.
+    ['GET', /^\/prometheus\/targets$/, (_q, res) => send(res, 200, prometheusTargets(push.statuses()))],
     ['GET', /^\/apis\/v1\/analyze$/, (_q, res) => send(res, 200, { problems: analyze(store.list()) })],
     [
       'GET',
       /^\/apis\/v1\/proxies$/,
       (_q, res) =>
         send(res, 200, {
-          items: push.statuses().map((s) => ({ ...s, ready: registry.get(s.id)?.ready ?? false })),
+          items: push.statuses().map((s) => ({
+            ...s,
+            ready: registry.get(s.id)?.ready ?? false,
+            ...(metricsUrl(s) ? { metricsUrl: metricsUrl(s) } : {}),
+          })),
         }),
     ],
     [

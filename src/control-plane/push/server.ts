@@ -25,6 +25,8 @@ import type { Workload } from '../../config/types.js';
 import { StaticCertificateProvider } from './static-certs.js';
 import { requestedSpiffeId } from './csr-names.js';
 import type { Logger } from '../../lib/logger.js';
+import { Histogram } from '../../proxy/telemetry/histogram.js';
+import { performance } from 'node:perf_hooks';
 
 type Duplex = grpc.ServerDuplexStream<ProxyMessage, ControlMessage>;
 
@@ -39,6 +41,7 @@ export interface ProxyStatus {
   acked?: string;
   nack?: { version: string; reason: string; at: string };
   adminPort?: number;
+  metricsPort?: number;
   inbound: { address: string; port: number };
 }
 
@@ -74,6 +77,12 @@ export class PushServer {
   private readonly debounceMs: number;
   pushes = 0;
   pushErrors = 0;
+  // For the control plane's /metrics (see api/metrics.ts for names and buckets).
+  nacks = 0;
+  csrs = 0;
+  csrAuthFailures = 0;
+  readonly pushTime = new Histogram([0.001, 0.005, 0.01, 0.1, 0.5, 1, 3, 5, 10, 20, 30]); // seconds
+  readonly pushSize = new Histogram([1e3, 1e4, 1e5, 1e6, 4e6, 1e7, 4e7]); // bytes
 
   constructor(private readonly deps: PushServerDeps) {
     this.debounceMs = deps.debounceMs ?? 100;
@@ -134,10 +143,12 @@ export class PushServer {
   ): Promise<void> {
     const { ca, tokens, log, mesh } = this.deps;
     const req = call.request;
+    this.csrs++;
     let identity: string | undefined;
     if (req.token) {
       const binding = tokens.redeem(req.token);
       if (!binding) {
+        this.csrAuthFailures++;
         log.warn('certificate refused: bootstrap token unknown, expired or already used', {
           proxy: req.proxyId,
         });
@@ -149,6 +160,7 @@ export class PushServer {
     } else {
       identity = this.peerIdentity(call);
       if (!identity) {
+        this.csrAuthFailures++;
         log.warn('certificate refused: no bootstrap token and no valid client certificate', {
           proxy: req.proxyId,
         });
@@ -253,6 +265,7 @@ export class PushServer {
         connectedAt: new Date().toISOString(),
         inbound: hello.inbound,
         ...(hello.adminPort ? { adminPort: hello.adminPort } : {}),
+        ...(hello.metricsPort ? { metricsPort: hello.metricsPort } : {}),
         ...(hello.version ? { acked: hello.version } : {}),
       },
     };
@@ -285,6 +298,7 @@ export class PushServer {
         conn.status.acked = msg.version;
         break;
       case 'nack':
+        this.nacks++;
         conn.status.nack = { version: msg.version, reason: msg.reason, at: new Date().toISOString() };
         log.warn('proxy rejected config', { proxy: conn.hello.id, version: msg.version, reason: msg.reason });
         break;
@@ -316,6 +330,7 @@ export class PushServer {
 
   private pushOne(conn: Connection, index: MeshIndex): void {
     const { hello } = conn;
+    const started = performance.now();
     try {
       const compiled = compileSnapshot(index, {
         id: hello.id,
@@ -336,6 +351,8 @@ export class PushServer {
       conn.status.served = version;
       conn.call.write({ type: 'snapshot', version, snapshot } satisfies ControlMessage);
       this.pushes++;
+      this.pushTime.observe((performance.now() - started) / 1000);
+      this.pushSize.observe(Buffer.byteLength(json));
     } catch (e) {
       this.pushErrors++;
       this.deps.log.error('could not compile config for proxy', {

@@ -54,6 +54,9 @@ export class ControlClient {
   private version: string | undefined;
   private ready: boolean | undefined;
   connected = false;
+  // Counted for the proxy's metrics (weft_proxy_config_*).
+  private acks = 0;
+  private nacks = 0;
 
   constructor(private readonly opts: ControlClientOptions) {}
 
@@ -169,12 +172,19 @@ export class ControlClient {
     try {
       await this.opts.onSnapshot(s);
       this.version = s.version;
+      this.acks++;
       if (this.stream === stream) stream.write({ type: 'ack', version: s.version });
     } catch (e) {
       const reason = (e as Error).message;
+      this.nacks++;
       this.opts.log.warn('rejected config; keeping the previous one', { version: s.version, reason });
       if (this.stream === stream) stream.write({ type: 'nack', version: s.version, reason });
     }
+  }
+
+  /** For metrics: stream state, the version applied last, and how many snapshots were ACKed/NACKed. */
+  stats(): { connected: boolean; version: string | undefined; acks: number; nacks: number } {
+    return { connected: this.connected, version: this.version, acks: this.acks, nacks: this.nacks };
   }
 
   /** Listener addresses are only known once they are bound, after the certificate arrived. */

@@ -1,18 +1,20 @@
-// Sends one request upstream and streams the answer back. Failures map to Envoy's status codes,
-// bodies and response flags, so a user reading a 503 can tell why: UF (connect failure), UC (upstream
-// connection closed), UT (timeout), DC (downstream went away).
+// Sends one request to the local app and streams the answer back: HTTP/1.1 over a keep-alive pool, or
+// HTTP/2 cleartext (h2c) when the service port speaks gRPC or HTTP/2. Failures map to Envoy's status
+// codes, bodies and response flags, so a user reading a 503 can tell why: UF (connect failure), UC
+// (connection closed), UT (timeout), DC (downstream went away).
 import http from 'node:http';
-import https from 'node:https';
+import http2 from 'node:http2';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { endToEnd } from './headers.js';
+import type { H2Sessions } from '../transport/h2-sessions.js';
+import { fromH1, fromH2, type UpstreamResponse } from '../upstream/response.js';
 
 export interface ForwardTarget {
-  secure: boolean;
   host: string;
   port: number;
   agent: http.Agent;
-  /** TLS only: the mesh client context, the SNI naming the service port, and the peer identity check. */
-  tls?: Pick<import('node:tls').ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity'>;
+  /** h2c to the app when set. */
+  h2?: H2Sessions;
 }
 
 export interface ForwardOptions {
@@ -30,8 +32,10 @@ export type ForwardResult = {
   grpcStatus?: number;
 };
 
+type Res = ServerResponse | http2.Http2ServerResponse;
+
 export function sendLocalReply(
-  res: ServerResponse,
+  res: Res,
   status: number,
   body: string,
   flags = '',
@@ -51,9 +55,11 @@ export function sendLocalReply(
   res.end(body);
 }
 
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH']);
+
 export function forward(
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: IncomingMessage | http2.Http2ServerRequest,
+  res: Res,
   target: ForwardTarget,
   opts: ForwardOptions,
   done: (r: ForwardResult) => void,
@@ -66,6 +72,7 @@ export function forward(
   const finish = (status: number, flags: string) => {
     if (finished) return;
     finished = true;
+    if (timer) clearTimeout(timer);
     done({
       status,
       flags,
@@ -75,61 +82,81 @@ export function forward(
       ...(grpcStatus !== undefined ? { grpcStatus } : {}),
     });
   };
-  const options: https.RequestOptions = {
-    host: target.host,
-    port: target.port,
-    method: req.method,
-    path: opts.path,
-    headers: opts.headers ?? endToEnd(req.headers),
-    agent: target.agent,
-    ...target.tls,
-  };
-  const upReq = (target.secure ? https : http).request(options);
-  let timer: NodeJS.Timeout | undefined;
-  if (opts.timeoutMs && opts.timeoutMs > 0) {
-    timer = setTimeout(() => {
-      upReq.destroy(new Error('timeout'));
-      sendLocalReply(res, 504, 'upstream request timeout', 'UT');
-      finish(504, 'UT');
-    }, opts.timeoutMs);
-  }
-  upReq.on('response', (up) => {
-    if (timer) clearTimeout(timer);
-    res.writeHead(up.statusCode ?? 502, up.statusMessage, endToEnd(up.headers));
-    if (up.headers['grpc-status'] !== undefined) grpcStatus = Number(up.headers['grpc-status']);
-    up.on('data', (c: Buffer) => (responseBytes += c.length));
-    up.pipe(res);
-    up.on('end', () => finish(up.statusCode ?? 502, ''));
-    up.on('error', () => {
-      res.destroy();
-      finish(up.statusCode ?? 502, 'UC');
-    });
-  });
-  upReq.on('error', (err: NodeJS.ErrnoException) => {
-    if (timer) clearTimeout(timer);
+  const fail = (connectFailure: boolean, code?: string) => {
     if (finished) return;
-    const connectFailure =
-      !upReq.reusedSocket &&
-      (err.code === 'ECONNREFUSED' ||
-        err.code?.startsWith('ERR_TLS') ||
-        err.code === 'ERR_WEFT_PEER_IDENTITY' ||
-        err.code === 'ECONNRESET');
     const flags = connectFailure ? 'UF' : 'UC';
     const reason = connectFailure ? 'connection failure' : 'connection termination';
     sendLocalReply(
       res,
       503,
-      `upstream connect error or disconnect/reset before headers. reset reason: ${reason}${err.code ? ` (${err.code})` : ''}`,
+      `upstream connect error or disconnect/reset before headers. reset reason: ${reason}${code ? ` (${code})` : ''}`,
       flags,
     );
     finish(503, flags);
-  });
+  };
+  const onResponse = (up: UpstreamResponse) => {
+    if (finished) return void up.body.resume();
+    if (timer) clearTimeout(timer);
+    res.writeHead(up.status, endToEnd(up.headers));
+    if (up.headers['grpc-status'] !== undefined) grpcStatus = Number(up.headers['grpc-status']);
+    up.body.on('data', (c: Buffer) => (responseBytes += c.length));
+    up.onTrailers((t) => {
+      if (t['grpc-status'] !== undefined) grpcStatus = Number(t['grpc-status']);
+      if (Object.keys(t).length) res.addTrailers(t as Record<string, string>);
+    });
+    up.body.pipe(res as NodeJS.WritableStream);
+    up.body.on('end', () => finish(up.status, ''));
+    up.body.on('error', () => {
+      res.destroy();
+      finish(up.status, 'UC');
+    });
+  };
+  const headers = opts.headers ?? endToEnd(req.headers);
+  let cancel: () => void;
+  if (target.h2) {
+    const session = target.h2.get({ host: target.host, port: target.port });
+    const { host, ...rest } = headers;
+    const stream = session.request({
+      ...rest,
+      ':method': req.method,
+      ':path': opts.path,
+      ':authority': String(host ?? upstreamHost),
+      ':scheme': 'http',
+    });
+    stream.on('response', (h) => onResponse(fromH2(stream, h)));
+    stream.on('error', (e: NodeJS.ErrnoException) => fail(session.connecting || !session.socket, e.code));
+    stream.on('close', () => fail(false));
+    req.pipe(stream);
+    cancel = () => stream.close(http2.constants.NGHTTP2_CANCEL);
+  } else {
+    const upReq = http.request({
+      host: target.host,
+      port: target.port,
+      method: req.method,
+      path: opts.path,
+      headers,
+      agent: target.agent,
+    });
+    upReq.on('response', (up) => onResponse(fromH1(up)));
+    upReq.on('error', (err: NodeJS.ErrnoException) =>
+      fail(!upReq.reusedSocket && CONNECT_ERRORS.has(err.code ?? ''), err.code),
+    );
+    req.pipe(upReq);
+    cancel = () => upReq.destroy();
+  }
+  req.on('data', (c: Buffer) => (requestBytes += c.length));
+  let timer: NodeJS.Timeout | undefined;
+  if (opts.timeoutMs && opts.timeoutMs > 0) {
+    timer = setTimeout(() => {
+      cancel();
+      sendLocalReply(res, 504, 'upstream request timeout', 'UT');
+      finish(504, 'UT');
+    }, opts.timeoutMs);
+  }
   res.on('close', () => {
     if (!res.writableFinished) {
-      upReq.destroy();
+      cancel();
       finish(499, 'DC');
     }
   });
-  req.on('data', (c: Buffer) => (requestBytes += c.length));
-  req.pipe(upReq);
 }

@@ -23,7 +23,12 @@ export function endToEnd(h: IncomingHttpHeaders): OutgoingHttpHeaders {
         .map((s) => s.trim())
     : undefined;
   for (const k in h) {
-    if (HOP_BY_HOP.has(k)) continue;
+    if (k.charCodeAt(0) === 58) continue; // HTTP/2 pseudo-headers (":path"...) are rebuilt per hop
+    if (HOP_BY_HOP.has(k)) {
+      // gRPC needs `te: trailers` end to end; it is the one TE value HTTP/2 allows.
+      if (k === 'te' && h.te === 'trailers') out.te = 'trailers';
+      continue;
+    }
     if (extra && extra.includes(k)) continue;
     out[k] = h[k];
   }

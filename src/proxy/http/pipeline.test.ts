@@ -42,6 +42,7 @@ function cluster(name: string, endpoints: Endpoint[]): Cluster {
     name,
     service,
     port: Number(port),
+    protocol: 'http',
     ...(subset ? { subset } : {}),
     lbPolicy: 'ROUND_ROBIN',
     sni: `outbound_.${port}_.${subset}_.${service}`,

@@ -21,8 +21,8 @@ export type Filter = (next: Handler, deps: PipelineDeps) => Handler;
 
 export interface PipelineDeps {
   clusters: () => ReadonlyMap<string, ClusterRuntime>;
-  /** How to reach an endpoint of a cluster: address, pool and mTLS settings. */
-  target: (cluster: ClusterRuntime, ep: Endpoint) => AttemptTarget;
+  /** How to reach an endpoint of a cluster: address, pool and mTLS settings; HTTP/2 when `h2`. */
+  target: (cluster: ClusterRuntime, ep: Endpoint, h2: boolean) => AttemptTarget;
   onDone: (ctx: RequestCtx) => void; // access log, metrics
   scheme?: string; // what clients speak to this listener
   /** Replaces the upstream step (tests). */
@@ -32,7 +32,11 @@ export interface PipelineDeps {
 /** Requests name their destination by Host, or by an absolute URL when the app uses us as HTTP proxy. */
 const requestTarget: Filter = (next, deps) => (ctx) => {
   const url = ctx.req.url ?? '/';
-  if (url.startsWith('http://') || url.startsWith('https://')) {
+  if (ctx.req.method === 'CONNECT') {
+    // CONNECT names its destination in authority form: "service:port".
+    ctx.authority = url.toLowerCase();
+    ctx.path = '/';
+  } else if (url.startsWith('http://') || url.startsWith('https://')) {
     let u: URL;
     try {
       u = new URL(url);
@@ -42,7 +46,8 @@ const requestTarget: Filter = (next, deps) => (ctx) => {
     ctx.authority = u.host.toLowerCase();
     ctx.path = `${u.pathname}${u.search}`;
   } else {
-    ctx.authority = (ctx.req.headers.host ?? '').toLowerCase();
+    const h = ctx.req.headers;
+    ctx.authority = String(h[':authority'] ?? h.host ?? '').toLowerCase();
     ctx.path = url;
   }
   if (!ctx.authority) return localReply(ctx, 400, 'missing Host header', 'DPE', deps.onDone);

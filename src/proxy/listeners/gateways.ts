@@ -1,17 +1,18 @@
 // Gateway listeners follow the snapshot: a server port that appears is opened, one that goes away is
 // closed. New ports are bound before the snapshot is swapped in, so a port that cannot be bound makes
 // the whole snapshot fail (NACK) and the previous listeners stay as they were.
-import http from 'node:http';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { GatewayState, ProxyState } from '../state.js';
-import { createRoutedHandler, type RoutedDeps } from './outbound.js';
+import { createRoutedHandlers, routedServer, type RoutedDeps, type RoutedHandlers } from './outbound.js';
+import { closeNow, track } from './tracked.js';
 
 export class GatewayListeners {
-  private readonly servers = new Map<string, http.Server>();
-  private readonly handle: ReturnType<typeof createRoutedHandler>;
+  private readonly servers = new Map<string, net.Server>();
+  private readonly handlers: RoutedHandlers;
 
   constructor(private readonly deps: RoutedDeps) {
-    this.handle = createRoutedHandler(deps, 'gateway');
+    this.handlers = createRoutedHandlers(deps, 'gateway');
   }
 
   private key(g: Pick<GatewayState, 'bind' | 'port'>): string {
@@ -25,14 +26,12 @@ export class GatewayListeners {
       for (const g of next.gateways) {
         const key = this.key(g);
         if (this.servers.has(key)) continue;
-        const server = http.createServer({ keepAlive: true }, (req, res) => {
-          const st = this.deps.state()?.gateways.find((x) => this.key(x) === key);
-          if (!st) {
-            res.writeHead(404).end('no gateway listener');
-            return;
-          }
-          this.handle(req, res, st.routes);
-        });
+        const server = track(
+          routedServer(
+            this.handlers,
+            () => this.deps.state()?.gateways.find((x) => this.key(x) === key)?.routes,
+          ),
+        );
         await new Promise<void>((resolve, reject) => {
           server.once('error', (e: NodeJS.ErrnoException) =>
             reject(new Error(`cannot listen on ${key} for ${g.name}: ${e.code ?? e.message}`)),
@@ -56,8 +55,7 @@ export class GatewayListeners {
     const keep = new Set(current.gateways.map((g) => this.key(g)));
     for (const [key, server] of this.servers) {
       if (keep.has(key)) continue;
-      server.close();
-      server.closeIdleConnections();
+      void closeNow(server);
       this.servers.delete(key);
     }
   }
@@ -70,10 +68,7 @@ export class GatewayListeners {
   }
 
   close(): void {
-    for (const s of this.servers.values()) {
-      s.close();
-      s.closeAllConnections();
-    }
+    for (const s of this.servers.values()) void closeNow(s);
     this.servers.clear();
   }
 }

@@ -1,16 +1,25 @@
-// Outbound and gateway listeners: plain HTTP in (from the app on loopback, or from clients at the edge),
-// routed by the pipeline, and out over mTLS to the chosen peer proxy.
+// Outbound and gateway listeners: HTTP/1.1 or HTTP/2 (h2c) in, from the app on loopback or from clients
+// at the edge, routed by the pipeline, and out over mTLS to the chosen peer proxy. WebSocket upgrades
+// and HTTP CONNECT (opaque TCP) take the same route decision and then become byte tunnels.
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
-import type { RequestCtx } from '../http/context.js';
-import { buildPipeline } from '../http/pipeline.js';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { RequestCtx } from '../http/context.js';
+import { buildPipeline, type PipelineDeps } from '../http/pipeline.js';
 import { accessLogLine } from '../telemetry/access-log.js';
 import { publishRequest } from '../telemetry/events.js';
 import { routedRecord } from '../telemetry/records.js';
+import { MESH_POOL_IDLE_MS, longIdle } from './idle.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { ProxyState } from '../state.js';
 import type { RouteTable } from '../http/router.js';
+import { H2Sessions } from '../transport/h2-sessions.js';
+import { sniffingServer } from '../transport/sniff.js';
+import { connectTcp, pipeSockets, relayUpgrade } from '../transport/tunnel.js';
+import { localReply } from '../http/local-reply.js';
+import { TCP_ALPN } from './inbound.js';
 
 export interface RoutedDeps {
   identity: WorkloadIdentity;
@@ -20,42 +29,127 @@ export interface RoutedDeps {
 
 const EMPTY = new Map();
 
-/** Builds the request handler shared by the outbound listener and every gateway listener. */
-export function createRoutedHandler(
-  deps: RoutedDeps,
-  direction: 'outbound' | 'gateway',
-): (req: http.IncomingMessage, res: http.ServerResponse, routes: RouteTable) => void {
+type Handle = (req: http.IncomingMessage, res: http.ServerResponse, routes: RouteTable) => void;
+
+export interface RoutedHandlers {
+  request: Handle;
+  /** WebSocket and other HTTP/1.1 upgrades. */
+  upgrade: (req: http.IncomingMessage, socket: net.Socket, head: Buffer, routes: RouteTable) => void;
+  /** HTTP CONNECT host:port — an opaque TCP stream to a mesh service. */
+  connect: (req: http.IncomingMessage, socket: net.Socket, head: Buffer, routes: RouteTable) => void;
+}
+
+/** Builds the handlers shared by the outbound listener and every gateway listener. */
+export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | 'gateway'): RoutedHandlers {
   // One keep-alive pool for all peers: Node keys sockets by host:port:servername, so each peer and
   // service port gets its own connections, reused across requests. Clusters with connection limits
-  // bring their own pool.
-  const meshAgent = new https.Agent({ keepAlive: true, scheduling: 'lifo', timeout: 60_000 });
-  return buildPipeline({
+  // bring their own pool. HTTP/2 traffic shares one session per peer.
+  const meshAgent = new https.Agent({ keepAlive: true, scheduling: 'lifo', timeout: MESH_POOL_IDLE_MS });
+  const h2 = new H2Sessions();
+  const onDone = (ctx: RequestCtx) => {
+    deps.log(accessLogLine(direction, ctx));
+    publishRequest(() => routedRecord(ctx, direction, performance.now()));
+  };
+  const base: PipelineDeps = {
     clusters: () => deps.state()?.clusters ?? EMPTY,
-    target: (cluster, ep) => ({
+    target: (cluster, ep, useH2) => ({
       host: ep.address,
       port: ep.port,
       agent: cluster.agent ?? meshAgent,
+      ...(useH2 ? { h2 } : {}),
       tls: {
         secureContext: deps.identity.clientContext,
         servername: cluster.cluster.sni,
         checkServerIdentity: cluster.identityCheck(ep),
       },
     }),
-    onDone: (ctx: RequestCtx) => {
-      deps.log(accessLogLine(direction, ctx));
-      publishRequest(() => routedRecord(ctx, direction, performance.now()));
-    },
-  });
-}
-
-export function createOutboundServer(deps: RoutedDeps): http.Server {
-  const handle = createRoutedHandler(deps, 'outbound');
-  return http.createServer({ keepAlive: true }, (req, res) => {
-    const state = deps.state();
-    if (!state) {
-      res.writeHead(503).end('proxy has no configuration yet');
+    onDone,
+  };
+  const tunnels = new WeakMap<http.IncomingMessage, { socket: net.Socket; head: Buffer }>();
+  const tunnelEnd = (ctx: RequestCtx) => {
+    const t = tunnels.get(ctx.req)!;
+    const cluster = ctx.cluster!;
+    const ep = cluster.pick();
+    if (!ep) return localReply(ctx, 503, 'no healthy upstream', 'UH', onDone);
+    ctx.endpoint = ep;
+    ctx.upstreamHost = `${ep.address}:${ep.port}`;
+    const target = base.target(cluster, ep, false);
+    ctx.res.detachSocket(t.socket);
+    if (ctx.req.method === 'CONNECT') {
+      const up = connectTcp(target, TCP_ALPN);
+      up.once('secureConnect', () => {
+        t.socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (t.head.length) up.write(t.head);
+        ctx.status = 200;
+        pipeSockets(t.socket, up, () => onDone(ctx));
+      });
+      up.once('error', () => {
+        if (up.readyState === 'open') return;
+        t.socket.end(
+          'HTTP/1.1 503 Service Unavailable\r\nx-weft-response-flags: UF\r\ncontent-length: 0\r\n\r\n',
+        );
+        ctx.status = 503;
+        ctx.flags = 'UF';
+        onDone(ctx);
+      });
       return;
     }
-    handle(req, res, state.outbound);
-  });
+    const headers = { ...ctx.headers, connection: 'upgrade', upgrade: String(ctx.req.headers.upgrade ?? '') };
+    const upReq = https.request({
+      host: target.host,
+      port: target.port,
+      method: ctx.req.method,
+      path: ctx.upstreamPath,
+      headers,
+      agent: false,
+      ...target.tls,
+      ALPNProtocols: ['http/1.1'],
+    } as https.RequestOptions);
+    relayUpgrade(upReq, t.socket, t.head, (status) => {
+      ctx.status = status;
+      onDone(ctx);
+    });
+  };
+  const request = buildPipeline(base);
+  const tunnel = buildPipeline({ ...base, send: tunnelEnd });
+  const viaTunnel = (req: http.IncomingMessage, socket: net.Socket, head: Buffer, routes: RouteTable) => {
+    socket.on('error', () => socket.destroy());
+    tunnels.set(req, { socket, head });
+    const res = new http.ServerResponse(req);
+    res.assignSocket(socket);
+    tunnel(req, res, routes);
+  };
+  return { request, upgrade: viaTunnel, connect: viaTunnel };
+}
+
+/** A listener that speaks HTTP/1.1 and h2c on one port, with upgrades and CONNECT. */
+export function routedServer(handlers: RoutedHandlers, routes: () => RouteTable | undefined): net.Server {
+  const noConfig = (res: http.ServerResponse | http2.Http2ServerResponse) => {
+    res.writeHead(503, { 'content-type': 'text/plain' });
+    res.end('proxy has no configuration yet');
+  };
+  const onRequest = (
+    req: http.IncomingMessage | http2.Http2ServerRequest,
+    res: http.ServerResponse | http2.Http2ServerResponse,
+  ) => {
+    const r = routes();
+    if (!r) return noConfig(res);
+    // The HTTP/2 compatibility request/response mirror node:http's; the pipeline uses only that surface.
+    handlers.request(req as http.IncomingMessage, res as http.ServerResponse, r);
+  };
+  const h1 = longIdle(http.createServer({ keepAlive: true }, onRequest));
+  const tunnel =
+    (kind: 'upgrade' | 'connect') => (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      const r = routes();
+      if (!r) return socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n');
+      handlers[kind](req, socket, head, r);
+    };
+  h1.on('upgrade', tunnel('upgrade'));
+  h1.on('connect', tunnel('connect'));
+  const h2 = http2.createServer({}, onRequest);
+  return sniffingServer(h1, h2);
+}
+
+export function createOutboundServer(deps: RoutedDeps): net.Server {
+  return routedServer(createRoutedHandlers(deps, 'outbound'), () => deps.state()?.outbound);
 }

@@ -1,27 +1,38 @@
-// One attempt to send a request to one peer proxy over mTLS. It reports how the attempt ended
-// (response headers, connect failure, reset, per-try timeout) and never touches the downstream
-// response: retrying or answering is the caller's decision.
+// One attempt to send a request to one peer proxy over mTLS, as HTTP/1.1 (pooled keep-alive
+// connections) or HTTP/2 (one multiplexed session per peer, for gRPC and HTTP/2 traffic). It reports
+// how the attempt ended (response headers, connect failure, reset, per-try timeout) and never touches
+// the downstream response: retrying or answering is the caller's decision.
 import https from 'node:https';
-import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import type { ConnectionOptions } from 'node:tls';
+import http2 from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { AttemptOutcome } from './retry.js';
 import type { RequestBody } from '../http/body.js';
+import type { H2Sessions } from '../transport/h2-sessions.js';
+import { fromH1, fromH2, type UpstreamResponse } from './response.js';
 
 export interface AttemptTarget {
   host: string;
   port: number;
   agent: https.Agent;
   tls: Pick<ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity'>;
+  /** Set for HTTP/2 upstreams (gRPC, HTTP/2 apps, or an HTTP/2 client). */
+  h2?: H2Sessions;
 }
 
 export interface AttemptRequest {
   method: string;
   path: string;
-  headers: OutgoingHttpHeaders;
+  headers: OutgoingHttpHeaders; // includes `host`
   body: RequestBody;
 }
 
-export type AttemptCallback = (outcome: AttemptOutcome, res?: IncomingMessage) => void;
+export type AttemptCallback = (outcome: AttemptOutcome, res?: UpstreamResponse) => void;
+
+/** Something to cancel the attempt with. */
+export interface Cancellable {
+  destroy(): void;
+}
 
 const CONNECT_ERRORS = new Set([
   'ECONNREFUSED',
@@ -31,19 +42,41 @@ const CONNECT_ERRORS = new Set([
   'ETIMEDOUT',
 ]);
 
+function grpcOf(h: Record<string, unknown>): { grpcStatus?: number } {
+  const g = h['grpc-status'];
+  return g !== undefined ? { grpcStatus: Number(g) } : {};
+}
+
 export function sendAttempt(
   t: AttemptTarget,
   r: AttemptRequest,
   opts: { perTryTimeoutMs?: number; connectTimeoutMs?: number },
   cb: AttemptCallback,
-): ClientRequest {
+): Cancellable {
   let settled = false;
-  const settle = (o: AttemptOutcome, res?: IncomingMessage) => {
+  let timer: NodeJS.Timeout | undefined;
+  const settle = (o: AttemptOutcome, res?: UpstreamResponse) => {
     if (settled) return;
     settled = true;
     if (timer) clearTimeout(timer);
     cb(o, res);
   };
+  const handle = t.h2 ? sendH2(t, r, settle) : sendH1(t, r, opts, settle);
+  if (opts.perTryTimeoutMs) {
+    timer = setTimeout(() => {
+      settle({ kind: 'timeout' });
+      handle.destroy();
+    }, opts.perTryTimeoutMs);
+  }
+  return handle;
+}
+
+function sendH1(
+  t: AttemptTarget,
+  r: AttemptRequest,
+  opts: { connectTimeoutMs?: number },
+  settle: (o: AttemptOutcome, res?: UpstreamResponse) => void,
+): Cancellable {
   const req = https.request({
     host: t.host,
     port: t.port,
@@ -53,16 +86,9 @@ export function sendAttempt(
     agent: t.agent,
     ...t.tls,
   });
-  let timer: NodeJS.Timeout | undefined;
-  if (opts.perTryTimeoutMs) {
-    timer = setTimeout(() => {
-      settle({ kind: 'timeout' });
-      req.destroy();
-    }, opts.perTryTimeoutMs);
-  }
   let connected = false;
   req.on('socket', (s) => {
-    const tlsSocket = s as import('node:tls').TLSSocket;
+    const tlsSocket = s as TLSSocket;
     // A reused keep-alive socket is already connected; a new one must finish its handshake in time.
     if (!tlsSocket.connecting && tlsSocket.encrypted && !tlsSocket.pending) connected = true;
     else {
@@ -81,25 +107,50 @@ export function sendAttempt(
     }
   });
   req.on('response', (res) => {
-    const grpc = res.headers['grpc-status'];
-    settle(
-      {
-        kind: 'response',
-        status: res.statusCode ?? 502,
-        ...(grpc !== undefined ? { grpcStatus: Number(grpc) } : {}),
-      },
-      res,
-    );
+    settle({ kind: 'response', status: res.statusCode ?? 502, ...grpcOf(res.headers) }, fromH1(res));
   });
   req.on('error', (err: NodeJS.ErrnoException) => {
     const code = err.code ?? '';
     const neverConnected = !connected && !req.reusedSocket;
-    settle(
-      neverConnected && (CONNECT_ERRORS.has(code) || code.startsWith('ERR_TLS') || code === 'ECONNRESET')
-        ? { kind: 'connect-failure' }
-        : { kind: 'reset' },
-    );
+    const connectFailure =
+      neverConnected && (CONNECT_ERRORS.has(code) || code.startsWith('ERR_TLS') || code === 'ECONNRESET');
+    settle(connectFailure ? { kind: 'connect-failure' } : { kind: 'reset' });
   });
   r.body.sendTo(req);
   return req;
+}
+
+function sendH2(
+  t: AttemptTarget,
+  r: AttemptRequest,
+  settle: (o: AttemptOutcome, res?: UpstreamResponse) => void,
+): Cancellable {
+  const session = t.h2!.get(t);
+  const { host, ...rest } = r.headers;
+  const headers: http2.OutgoingHttpHeaders = {
+    ...rest,
+    ':method': r.method,
+    ':path': r.path,
+    ':authority': String(host ?? ''),
+    ':scheme': 'https',
+  };
+  let stream: http2.ClientHttp2Stream;
+  try {
+    stream = session.request(headers, { endStream: false });
+  } catch {
+    settle({ kind: 'connect-failure' });
+    return { destroy: () => {} };
+  }
+  const connected = () => session.socket !== undefined && !session.connecting;
+  stream.on('response', (h) => {
+    settle({ kind: 'response', status: Number(h[':status'] ?? 502), ...grpcOf(h) }, fromH2(stream, h));
+  });
+  stream.on('error', () => settle(connected() ? { kind: 'reset' } : { kind: 'connect-failure' }));
+  stream.on('close', () => {
+    // Closed without response headers: REFUSED_STREAM means the peer never processed it.
+    if (stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) settle({ kind: 'connect-failure' });
+    else settle({ kind: 'reset' });
+  });
+  r.body.sendTo(stream);
+  return { destroy: () => stream.close(http2.constants.NGHTTP2_CANCEL) };
 }

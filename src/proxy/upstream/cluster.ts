@@ -12,6 +12,7 @@ import { LeastRequest } from './balancers/least-request.js';
 import { OutlierDetector } from './outlier.js';
 import { ClusterLimits } from './limits.js';
 import { RetryBudget } from './retry-budget.js';
+import { MESH_POOL_IDLE_MS } from '../listeners/idle.js';
 
 export type IdentityCheck = (host: string, cert: PeerCertificate) => Error | undefined;
 
@@ -59,7 +60,7 @@ export class ClusterRuntime {
         ...(pool.maxConnections
           ? { maxSockets: pool.maxConnections, maxTotalSockets: pool.maxConnections }
           : {}),
-        timeout: pool.idleTimeoutMs ?? 60_000,
+        timeout: pool.idleTimeoutMs ?? MESH_POOL_IDLE_MS,
       });
     }
   }

@@ -21,12 +21,11 @@ export function sendMirrors(ctx: RequestCtx, deps: PipelineDeps): void {
     const ep = cluster?.pick();
     if (!cluster || !ep) continue;
     const headers = { ...ctx.headers, host: shadowHost(String(ctx.headers.host ?? ctx.authority)) };
-    const req = sendAttempt(
-      deps.target(cluster, ep),
+    sendAttempt(
+      deps.target(cluster, ep, ctx.req.httpVersion === '2.0'),
       { method: ctx.req.method ?? 'GET', path: ctx.upstreamPath, headers, body: ctx.body },
       { perTryTimeoutMs: 30_000 },
-      (_o, res) => res?.resume(),
+      (_o, res) => res?.body.resume(),
     );
-    req.on('error', () => {});
   }
 }

@@ -1,7 +1,6 @@
 // The last step: send the request to a peer proxy, with the route's retries, per-try and overall
 // timeouts, circuit breakers and outlier detection, then stream the answer back with the response
 // header edits. Envoy's flags say how it ended: UH, UO, UF, UC, UT, URX, DC.
-import type { IncomingMessage } from 'node:http';
 import type { Handler, PipelineDeps } from '../pipeline.js';
 import type { RequestCtx } from '../context.js';
 import { addFlag } from '../context.js';
@@ -9,7 +8,8 @@ import { endToEnd } from '../headers.js';
 import { applyHeaderEdits } from '../header-edits.js';
 import { localReply } from '../local-reply.js';
 import { RETRY_BUFFER_LIMIT, RequestBody } from '../body.js';
-import { sendAttempt } from '../../upstream/attempt.js';
+import { sendAttempt, type Cancellable } from '../../upstream/attempt.js';
+import type { UpstreamResponse } from '../../upstream/response.js';
 import { backoffMs, isRetriable, type AttemptOutcome } from '../../upstream/retry.js';
 import { sendMirrors } from './mirror.js';
 
@@ -38,10 +38,15 @@ export function upstream(deps: PipelineDeps): Handler {
     if (a.kind !== 'forward') return;
     const cluster = ctx.cluster!;
     const retry = a.retry;
+    // HTTP/2 upstream for HTTP/2 clients (gRPC needs its trailers) and for HTTP/2 or gRPC services.
+    const useH2 =
+      ctx.req.httpVersion === '2.0' ||
+      cluster.cluster.protocol === 'grpc' ||
+      cluster.cluster.protocol === 'http2';
     const method = ctx.req.method ?? 'GET';
     let finished = false;
     let overall: NodeJS.Timeout | undefined;
-    let current: import('node:http').ClientRequest | undefined;
+    let current: Cancellable | undefined;
     const done = () => {
       finished = true;
       if (overall) clearTimeout(overall);
@@ -81,7 +86,7 @@ export function upstream(deps: PipelineDeps): Handler {
       const headers = n === 0 ? ctx.headers : { ...ctx.headers, 'x-envoy-attempt-count': String(n + 1) };
       cluster.started(ep);
       current = sendAttempt(
-        deps.target(cluster, ep),
+        deps.target(cluster, ep, useH2),
         { method, path: ctx.upstreamPath, headers, body: ctx.body! },
         {
           ...(retry?.perTryTimeoutMs ? { perTryTimeoutMs: retry.perTryTimeoutMs } : {}),
@@ -91,7 +96,7 @@ export function upstream(deps: PipelineDeps): Handler {
         },
         (o, res) => {
           cluster.finished(ep);
-          if (finished) return void res?.resume();
+          if (finished) return void res?.body.resume();
           cluster.record(ep, o.kind === 'response' ? o.status : 503);
           const canRetry =
             retry !== undefined &&
@@ -102,7 +107,7 @@ export function upstream(deps: PipelineDeps): Handler {
             if (!cluster.budget.tryRetry() || !cluster.limits.tryRetry()) {
               addFlag(ctx, 'URX'); // out of retry budget: answer with what we have
             } else {
-              res?.resume();
+              res?.body.resume();
               setTimeout(
                 () => {
                   cluster.limits.retryDone();
@@ -138,18 +143,23 @@ export function upstream(deps: PipelineDeps): Handler {
   };
 }
 
-function respond(ctx: RequestCtx, up: IncomingMessage, done: () => void): void {
+function respond(ctx: RequestCtx, up: UpstreamResponse, done: () => void): void {
   const h = endToEnd(up.headers);
   for (const e of ctx.responseEdits) applyHeaderEdits(h, e);
   if (ctx.flags) h['x-weft-response-flags'] = ctx.flags;
-  ctx.status = up.statusCode ?? 502;
+  ctx.status = up.status;
   const grpc = up.headers['grpc-status'];
   if (grpc !== undefined) ctx.grpcStatus = Number(grpc);
-  ctx.res.writeHead(ctx.status, up.statusMessage, h);
-  up.on('data', (c: Buffer) => (ctx.responseBytes += c.length));
-  up.pipe(ctx.res);
-  up.on('end', done);
-  up.on('error', () => {
+  ctx.res.writeHead(ctx.status, h);
+  up.body.on('data', (c: Buffer) => (ctx.responseBytes += c.length));
+  // Trailers (gRPC's status) go on before pipe() ends the downstream response.
+  up.onTrailers((t) => {
+    if (t['grpc-status'] !== undefined) ctx.grpcStatus = Number(t['grpc-status']);
+    if (Object.keys(t).length) ctx.res.addTrailers(t as Record<string, string>);
+  });
+  up.body.pipe(ctx.res);
+  up.body.on('end', done);
+  up.body.on('error', () => {
     addFlag(ctx, 'UC');
     ctx.res.destroy();
     done();

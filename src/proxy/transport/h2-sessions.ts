@@ -1,0 +1,38 @@
+// HTTP/2 client sessions, one per peer (address, port, SNI) or per app port, reused by every request
+// to it: gRPC and HTTP/2 traffic is multiplexed over a few long-lived connections, as Linkerd does.
+// A session that closes, errors or receives GOAWAY is forgotten and the next request opens a new one.
+import http2 from 'node:http2';
+import type { ConnectionOptions } from 'node:tls';
+
+export interface H2Target {
+  host: string;
+  port: number;
+  tls?: Pick<ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity'>;
+}
+
+export class H2Sessions {
+  private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+
+  get(t: H2Target): http2.ClientHttp2Session {
+    const key = `${t.host}:${t.port}:${t.tls?.servername ?? ''}`;
+    const existing = this.sessions.get(key);
+    if (existing && !existing.closed && !existing.destroyed) return existing;
+    const authority = t.tls ? `https://${t.host}:${t.port}` : `http://${t.host}:${t.port}`;
+    const session = http2.connect(authority, t.tls ? { ...t.tls, ALPNProtocols: ['h2'] } : {});
+    const forget = () => {
+      if (this.sessions.get(key) === session) this.sessions.delete(key);
+    };
+    session.on('close', forget);
+    session.on('goaway', forget);
+    session.on('error', forget);
+    session.setTimeout(60_000, () => session.close()); // idle: closed by us, before the server would
+    session.unref();
+    this.sessions.set(key, session);
+    return session;
+  }
+
+  close(): void {
+    for (const s of this.sessions.values()) s.close();
+    this.sessions.clear();
+  }
+}

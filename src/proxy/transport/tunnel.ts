@@ -1,0 +1,98 @@
+// Byte tunnels: WebSocket (HTTP/1.1 Upgrade) and opaque TCP (HTTP CONNECT in, ALPN weft-tcp between
+// proxies). Once established, bytes flow both ways as they come: a server that speaks first is never
+// stalled waiting for the client.
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+
+/** Pipe two sockets both ways; when either side ends or fails, both close. */
+export function pipeSockets(a: Duplex, b: Duplex, onClose?: (aToB: number, bToA: number) => void): void {
+  let aToB = 0;
+  let bToA = 0;
+  let closed = false;
+  a.on('data', (c: Buffer) => (aToB += c.length));
+  b.on('data', (c: Buffer) => (bToA += c.length));
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    a.destroy();
+    b.destroy();
+    onClose?.(aToB, bToA);
+  };
+  a.on('error', close);
+  b.on('error', close);
+  a.on('close', close);
+  b.on('close', close);
+  a.pipe(b);
+  b.pipe(a);
+}
+
+/** The raw response head for a status line and headers (as received, names and all). */
+export function responseHead(status: number, message: string, rawHeaders: string[]): string {
+  let out = `HTTP/1.1 ${status} ${message}\r\n`;
+  for (let i = 0; i < rawHeaders.length; i += 2) out += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
+  return out + '\r\n';
+}
+
+/** Finish an upgrade against an HTTP/1.1 request already sent upstream: relay 101 and pipe, or relay the refusal. */
+export function relayUpgrade(
+  upReq: http.ClientRequest,
+  downstream: Duplex,
+  head: Buffer,
+  log: (status: number) => void,
+): void {
+  upReq.on('upgrade', (res, upSocket, upHead) => {
+    downstream.write(
+      responseHead(res.statusCode ?? 101, res.statusMessage ?? 'Switching Protocols', res.rawHeaders),
+    );
+    if (upHead.length) downstream.write(upHead);
+    if (head.length) upSocket.write(head);
+    pipeSockets(downstream, upSocket);
+    log(res.statusCode ?? 101);
+  });
+  upReq.on('response', (res) => {
+    // The upstream refused the upgrade: pass its answer through and close.
+    downstream.write(responseHead(res.statusCode ?? 502, res.statusMessage ?? '', res.rawHeaders));
+    res.pipe(downstream);
+    log(res.statusCode ?? 502);
+  });
+  upReq.on('error', () => {
+    downstream.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    log(503);
+  });
+  upReq.end();
+}
+
+/** Inbound: upgrade to the local app over plain HTTP/1.1. */
+export function upgradeToApp(
+  req: http.IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  app: { host: string; port: number; headers: http.IncomingHttpHeaders },
+  log: (status: number) => void,
+): void {
+  const upReq = http.request({
+    host: app.host,
+    port: app.port,
+    method: req.method,
+    path: req.url,
+    headers: app.headers,
+    agent: false,
+  });
+  relayUpgrade(upReq, socket, head, log);
+}
+
+/** Outbound: open an opaque TCP stream to a peer proxy (mTLS, ALPN weft-tcp). */
+export function connectTcp(
+  target: {
+    host: string;
+    port: number;
+    tls: Pick<tls.ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity'>;
+  },
+  alpn: string,
+): tls.TLSSocket {
+  return tls.connect({ host: target.host, port: target.port, ...target.tls, ALPNProtocols: [alpn] });
+}
+
+export type { net };
