@@ -17,10 +17,16 @@ interface Echo {
   headers: Record<string, string[]>;
 }
 
-const workload = (name: string, app: string, version: string, env: Record<string, string> = {}) => `
+const workload = (
+  name: string,
+  app: string,
+  version: string,
+  env: Record<string, string> = {},
+  zone = 'z1',
+) => `
 apiVersion: weft.dev/v1alpha1
 kind: Workload
-metadata: {name: ${name}, labels: {app: ${app}, version: ${version}}}
+metadata: {name: ${name}, labels: {app: ${app}, version: ${version}, topology.kubernetes.io/region: r1, topology.kubernetes.io/zone: ${zone}}}
 spec:
   serviceAccount: ${app}
   ports: [{name: http, containerPort: 8080}]
@@ -99,7 +105,7 @@ describe('traffic management through sidecars', { timeout: 240_000 }, () => {
       join(dir, 'mesh.yaml'),
       [
         workload('echo-v1', 'echo', 'v1'),
-        workload('echo-v2', 'echo', 'v2'),
+        workload('echo-v2', 'echo', 'v2', {}, 'z2'),
         workload('od-good', 'od', 'good'),
         workload('od-bad', 'od', 'bad', { ECHO_STATUS: '500' }),
         service('echo'),
@@ -107,7 +113,7 @@ describe('traffic management through sidecars', { timeout: 240_000 }, () => {
         `
 apiVersion: weft.dev/v1alpha1
 kind: Workload
-metadata: {name: client, labels: {app: client}}
+metadata: {name: client, labels: {app: client, topology.kubernetes.io/region: r1, topology.kubernetes.io/zone: z1}}
 spec:
   serviceAccount: client
   sidecar: {outboundPort: ${outbound}}
@@ -388,5 +394,43 @@ spec:
       later.includes(500),
       `the ejected instance came back after the ejection time (${later.join(',')})`,
     );
+  });
+
+  test('consistent hash on a header keeps each user on one endpoint and spreads users', async () => {
+    await apply(
+      'pool',
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo}
+spec:
+  host: echo
+  trafficPolicy:
+    loadBalancer: {consistentHash: {httpHeaderName: x-user}}
+`,
+    );
+    await waitFor('hashing', async () => (await pods(8, '/', { 'x-user': 'alice' })).size === 1);
+    const owners = new Set<string>();
+    for (let u = 0; u < 16; u++) {
+      const seen = await pods(5, '/', { 'x-user': `user-${u}` });
+      assert.equal(seen.size, 1, `user-${u} stuck to one endpoint`);
+      owners.add([...seen.keys()][0]!);
+    }
+    assert.equal(owners.size, 2, 'users spread over both endpoints');
+  });
+
+  test('locality: with outlier detection on, traffic stays in the client zone', async () => {
+    await apply(
+      'pool',
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo}
+spec:
+  host: echo
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s}
+`,
+    );
+    await waitFor('zone-local routing', async () => (await pods(10)).size === 1);
+    assert.deepEqual([...(await pods(20)).keys()], ['echo-v1-0'], 'echo-v1 shares zone z1 with the client');
   });
 });

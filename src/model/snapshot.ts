@@ -123,7 +123,27 @@ export interface VirtualHost {
   routes: Route[]; // first match wins
 }
 
-export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM';
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
+
+/** What a consistent-hash cluster hashes (DestinationRule consistentHash). */
+export interface HashPolicy {
+  header?: string; // lower-case
+  cookie?: { name: string; path?: string; ttlMs?: number };
+  sourceIp?: boolean;
+  queryParam?: string;
+  ringSize?: number; // ring hash: minimumRingSize; maglev: table size
+}
+
+export interface Locality {
+  region?: string;
+  zone?: string;
+  subzone?: string;
+}
+
+/** localityLbSetting: prefer endpoints nearest the client, failing over by region as configured. */
+export interface LocalityPolicy {
+  failover: Array<{ from: string; to: string }>;
+}
 
 export interface Endpoint {
   address: string; // host of the peer proxy's inbound listener
@@ -132,6 +152,7 @@ export interface Endpoint {
   instance: string; // proxy id, for diagnostics
   labels: Record<string, string>;
   healthy: boolean;
+  locality?: Locality;
 }
 
 export interface Cluster {
@@ -143,6 +164,8 @@ export interface Cluster {
   sni: string; // outbound_.9080_.v2_.reviews.default.svc.cluster.local: tells the peer which port
   protocol: AppProtocol;
   endpoints: Endpoint[];
+  hashPolicy?: HashPolicy;
+  locality?: LocalityPolicy;
   connectionPool?: ConnectionPoolPolicy;
   outlierDetection?: OutlierPolicy;
   /** Caps retries to a share of requests (Linkerd's retryRatio) so retries cannot turn into a storm. */

@@ -3,6 +3,7 @@
 import type { InboundRoute, ProxySnapshot } from '../model/snapshot.js';
 import { RouteTable } from './http/router.js';
 import { ClusterRuntime } from './upstream/cluster.js';
+import { localityOf } from '../model/locality.js';
 import { WeftError, ErrorCodes } from '../lib/errors.js';
 
 export interface GatewayState {
@@ -33,12 +34,13 @@ export class ProxyState {
     } catch (e) {
       throw new WeftError(ErrorCodes.SNAPSHOT_INVALID, `cannot compile routes: ${(e as Error).message}`);
     }
+    const self = localityOf(snapshot.proxy.labels);
     for (const c of snapshot.clusters) {
       // Keep a cluster's runtime (balancer position, in-flight counts) when it did not change.
       const prev = previous?.clusters.get(c.name);
       this.clusters.set(
         c.name,
-        prev && JSON.stringify(prev.cluster) === JSON.stringify(c) ? prev : new ClusterRuntime(c, prev),
+        prev && JSON.stringify(prev.cluster) === JSON.stringify(c) ? prev : new ClusterRuntime(c, prev, self),
       );
     }
     for (const r of snapshot.inbound.routes) this.inbound.set(`${r.service}:${r.port}`, r);

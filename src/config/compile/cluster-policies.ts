@@ -1,6 +1,11 @@
 // DestinationRule traffic policy -> cluster policies. The narrowest setting wins, as in Istio:
 // subset port-level, subset, rule port-level, rule.
-import type { ConnectionPoolPolicy, OutlierPolicy } from '../../model/snapshot.js';
+import type {
+  ConnectionPoolPolicy,
+  HashPolicy,
+  LocalityPolicy,
+  OutlierPolicy,
+} from '../../model/snapshot.js';
 import type { TrafficPolicy } from '../types.js';
 import { parseDuration } from '../duration.js';
 
@@ -63,4 +68,43 @@ export function outlierDetection(policies: TrafficPolicy[]): OutlierPolicy | und
 
 export function lbSimple(policies: TrafficPolicy[]): string | undefined {
   return policies.find((p) => p.loadBalancer?.simple)?.loadBalancer?.simple;
+}
+
+/** DestinationRule loadBalancer.consistentHash -> hash policy; undefined when not consistent hashing. */
+export function hashPolicy(policies: TrafficPolicy[]): (HashPolicy & { maglev: boolean }) | undefined {
+  const lb = policies.find((p) => p.loadBalancer?.consistentHash)?.loadBalancer;
+  const ch = lb?.consistentHash as Obj | undefined;
+  if (!ch) return undefined;
+  const cookie = ch.httpCookie as Obj | undefined;
+  const ring = ch.ringHash as Obj | undefined;
+  const maglev = ch.maglev as Obj | undefined;
+  const size = num(maglev, 'tableSize') ?? num(ring, 'minimumRingSize') ?? num(ch, 'minimumRingSize');
+  return {
+    maglev: maglev !== undefined,
+    ...(typeof ch.httpHeaderName === 'string' ? { header: ch.httpHeaderName.toLowerCase() } : {}),
+    ...(cookie && typeof cookie.name === 'string'
+      ? {
+          cookie: {
+            name: cookie.name,
+            ...(typeof cookie.path === 'string' ? { path: cookie.path } : {}),
+            ...(dur(cookie, 'ttl') !== undefined ? { ttlMs: dur(cookie, 'ttl') } : {}),
+          },
+        }
+      : {}),
+    ...(ch.useSourceIp ? { sourceIp: true } : {}),
+    ...(typeof ch.httpQueryParameterName === 'string' ? { queryParam: ch.httpQueryParameterName } : {}),
+    ...(size ? { ringSize: size } : {}),
+  };
+}
+
+/**
+ * localityLbSetting. As in Istio, locality-aware balancing is on by default but only takes effect when
+ * outlier detection is configured (it needs a health signal to fail over); `enabled: false` turns it off.
+ */
+export function localityPolicy(policies: TrafficPolicy[], hasOutlier: boolean): LocalityPolicy | undefined {
+  const l = policies.find((p) => p.loadBalancer?.localityLbSetting)?.loadBalancer?.localityLbSetting as
+    Obj | undefined;
+  if (l?.enabled === false || !hasOutlier) return undefined;
+  const failover = Array.isArray(l?.failover) ? (l.failover as Array<{ from?: string; to?: string }>) : [];
+  return { failover: failover.filter((f) => f.from && f.to).map((f) => ({ from: f.from!, to: f.to! })) };
 }

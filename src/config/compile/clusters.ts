@@ -3,9 +3,18 @@ import type { Cluster, Endpoint, LbPolicy } from '../../model/snapshot.js';
 import { clusterName, clusterSni } from '../../model/snapshot.js';
 import type { TrafficPolicy } from '../types.js';
 import { portProtocol, type InstanceView, type MeshIndex, type ServiceInfo } from './inputs.js';
-import { connectionPool, lbSimple, outlierDetection, policiesFor } from './cluster-policies.js';
+import {
+  connectionPool,
+  hashPolicy,
+  lbSimple,
+  localityPolicy,
+  outlierDetection,
+  policiesFor,
+} from './cluster-policies.js';
+import { localityOf } from '../../model/locality.js';
 
-function lbPolicy(policies: TrafficPolicy[]): LbPolicy {
+function lbPolicy(policies: TrafficPolicy[], hash: { maglev: boolean } | undefined): LbPolicy {
+  if (hash) return hash.maglev ? 'MAGLEV' : 'RING_HASH';
   const simple = lbSimple(policies);
   if (simple === 'RANDOM') return 'RANDOM';
   if (simple === 'LEAST_REQUEST' || simple === 'LEAST_CONN') return 'LEAST_REQUEST';
@@ -17,8 +26,13 @@ function policy(port: number, ...tps: Array<TrafficPolicy | undefined>) {
   const ps = policiesFor(port, ...tps);
   const pool = connectionPool(ps);
   const od = outlierDetection(ps);
+  const hash = hashPolicy(ps);
+  const locality = localityPolicy(ps, od !== undefined);
+  const { maglev: _m, ...hashPolicyFields } = hash ?? { maglev: false };
   return {
-    lbPolicy: lbPolicy(ps),
+    lbPolicy: lbPolicy(ps, hash),
+    ...(hash ? { hashPolicy: hashPolicyFields } : {}),
+    ...(locality ? { locality } : {}),
     ...(pool ? { connectionPool: pool } : {}),
     ...(od ? { outlierDetection: od } : {}),
   };
@@ -32,7 +46,13 @@ function endpoint(i: InstanceView): Endpoint {
     instance: i.id,
     labels: i.labels,
     healthy: i.ready,
+    ...optionalLocality(i.labels),
   };
+}
+
+function optionalLocality(labels: Record<string, string>) {
+  const l = localityOf(labels);
+  return l ? { locality: l } : {};
 }
 
 export function buildClusters(index: MeshIndex): Cluster[] {

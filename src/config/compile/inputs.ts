@@ -111,7 +111,10 @@ export function labelsMatch(selector: Record<string, string>, labels: Record<str
 }
 
 /** Istio's protocol selection for a Service port: appProtocol first, then the port name's prefix. */
-export function portProtocol(p: { name?: string; appProtocol?: string }): import('../../model/snapshot.js').AppProtocol {
+export function portProtocol(p: {
+  name?: string;
+  appProtocol?: string;
+}): import('../../model/snapshot.js').AppProtocol {
   const a = (p.appProtocol ?? p.name ?? '').toLowerCase();
   const prefix = a.split(/[-_]/)[0] ?? '';
   if (prefix === 'grpc' || prefix === 'grpc-web') return 'grpc';

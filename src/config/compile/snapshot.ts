@@ -16,7 +16,8 @@ function inboundRoutes(index: MeshIndex, proxy: ProxyIdentity): InboundRoute[] {
     if (!selector || Object.keys(selector).length === 0 || !labelsMatch(selector, proxy.labels)) continue;
     for (const p of svc.resource.spec.ports) {
       const targetPort = index.targetPort(svc, p.port, workload);
-      if (targetPort !== undefined) out.push({ service: svc.fqdn, port: p.port, targetPort, protocol: portProtocol(p) });
+      if (targetPort !== undefined)
+        out.push({ service: svc.fqdn, port: p.port, targetPort, protocol: portProtocol(p) });
     }
   }
   return out;

@@ -3,7 +3,10 @@
 // snapshot (and kept across snapshots when the cluster did not change).
 import https from 'node:https';
 import type { PeerCertificate } from 'node:tls';
-import type { Cluster, Endpoint } from '../../model/snapshot.js';
+import type { Cluster, Endpoint, Locality } from '../../model/snapshot.js';
+import { RingHash } from './balancers/ring-hash.js';
+import { DEFAULT_TABLE_SIZE, Maglev } from './balancers/maglev.js';
+import { nearest } from './balancers/locality.js';
 import { certSpiffeId } from '../../lib/spiffe.js';
 import type { Balancer } from './balancers/balancer.js';
 import { RoundRobin } from './balancers/round-robin.js';
@@ -28,11 +31,14 @@ export class ClusterRuntime {
   private readonly balancer: Balancer;
   private readonly inflight = new Map<string, number>();
   private readonly checks = new Map<string, IdentityCheck>();
+  private table: { key: string; lb: RingHash | Maglev } | undefined;
 
   /** `previous`: the same cluster from the last snapshot; its budget, breakers and ejections carry over. */
   constructor(
     readonly cluster: Cluster,
     previous?: ClusterRuntime,
+    /** The client's own locality, for locality-aware balancing. */
+    private readonly self?: Locality,
   ) {
     this.healthy = cluster.endpoints.filter((e) => e.healthy);
     this.balancer =
@@ -65,12 +71,34 @@ export class ClusterRuntime {
     }
   }
 
-  /** The next endpoint; `avoid` (the one that just failed) is skipped when there is another choice. */
-  pick(avoid?: Endpoint): Endpoint | undefined {
+  /**
+   * The next endpoint; `avoid` (the one that just failed) is skipped when there is another choice.
+   * `hash` is the request's consistent-hash key for RING_HASH and MAGLEV clusters.
+   */
+  pick(avoid?: Endpoint, hash?: number): Endpoint | undefined {
     let eps: readonly Endpoint[] = this.healthy;
     if (this.outliers) eps = this.outliers.filter(eps, (e) => e.instance);
+    if (this.cluster.locality) eps = nearest(eps, this.self, this.cluster.locality);
     if (avoid && eps.length > 1) eps = eps.filter((e) => e !== avoid);
+    if (this.hashed) return this.hashTable(eps).pick(hash ?? (Math.random() * 2 ** 32) >>> 0);
     return this.balancer.pick(eps);
+  }
+
+  private get hashed(): boolean {
+    return this.cluster.lbPolicy === 'RING_HASH' || this.cluster.lbPolicy === 'MAGLEV';
+  }
+
+  /** Hash tables are built once per distinct endpoint set (ejections change the set) and cached. */
+  private hashTable(eps: readonly Endpoint[]): RingHash | Maglev {
+    const key = eps.map((e) => e.instance).join('|');
+    if (this.table?.key === key) return this.table.lb;
+    const size = this.cluster.hashPolicy?.ringSize;
+    const lb =
+      this.cluster.lbPolicy === 'MAGLEV'
+        ? new Maglev(eps, size ?? DEFAULT_TABLE_SIZE)
+        : new RingHash(eps, size ?? 1024);
+    this.table = { key, lb };
+    return lb;
   }
 
   /** Feed a result to outlier detection; true when it ejected the endpoint. */

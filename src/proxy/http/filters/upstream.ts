@@ -12,6 +12,7 @@ import { sendAttempt, type Cancellable } from '../../upstream/attempt.js';
 import type { UpstreamResponse } from '../../upstream/response.js';
 import { backoffMs, isRetriable, type AttemptOutcome } from '../../upstream/retry.js';
 import { sendMirrors } from './mirror.js';
+import { hashKey } from '../hash-key.js';
 
 function failure(o: AttemptOutcome): { status: number; flag: string; body: string } {
   switch (o.kind) {
@@ -38,6 +39,7 @@ export function upstream(deps: PipelineDeps): Handler {
     if (a.kind !== 'forward') return;
     const cluster = ctx.cluster!;
     const retry = a.retry;
+    const hash = cluster.cluster.hashPolicy ? hashKey(ctx, cluster.cluster.hashPolicy) : undefined;
     // HTTP/2 upstream for HTTP/2 clients (gRPC needs its trailers) and for HTTP/2 or gRPC services.
     const useH2 =
       ctx.req.httpVersion === '2.0' ||
@@ -75,7 +77,7 @@ export function upstream(deps: PipelineDeps): Handler {
 
     const attempt = (n: number, avoid?: import('../../../model/snapshot.js').Endpoint) => {
       if (finished) return;
-      const ep = cluster.pick(avoid);
+      const ep = cluster.pick(avoid, hash);
       if (!ep) {
         localReply(ctx, 503, 'no healthy upstream', 'UH', () => {});
         return done();
