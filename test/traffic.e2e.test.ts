@@ -433,4 +433,59 @@ spec:
     await waitFor('zone-local routing', async () => (await pods(10)).size === 1);
     assert.deepEqual([...(await pods(20)).keys()], ['echo-v1-0'], 'echo-v1 shares zone z1 with the client');
   });
+
+  test('local rate limits: per route (at the client sidecar) and per workload (at its inbound), 429 with RL', async () => {
+    await remove('pool');
+    await apply(
+      'split',
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo}
+spec:
+  hosts: [echo]
+  http:
+  - name: limited
+    match: [{uri: {prefix: /limited}}]
+    route: [{destination: {host: echo, subset: v1}}]
+  - name: v2
+    match: [{uri: {prefix: /v2}}]
+    route: [{destination: {host: echo, subset: v2}}]
+  - route: [{destination: {host: echo, subset: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo}
+spec:
+  host: echo
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: weft.dev/v1alpha1
+kind: RateLimit
+metadata: {name: limited-route}
+spec:
+  routes: [{virtualService: echo, route: limited}]
+  tokenBucket: {maxTokens: 3, fillInterval: 1h}
+---
+apiVersion: weft.dev/v1alpha1
+kind: RateLimit
+metadata: {name: echo-v2}
+spec:
+  selector: {matchLabels: {version: v2}}
+  tokenBucket: {maxTokens: 2, tokensPerFill: 2, fillInterval: 1h}
+`,
+    );
+    await waitFor('the route limit', async () => (await call('/limited')).status === 429);
+    const r = await call('/limited');
+    assert.equal(r.status, 429);
+    assert.match(r.flags, /RL/);
+    assert.equal(r.text, 'local_rate_limited');
+    assert.equal((await call('/other')).status, 200, 'other routes are not limited');
+    const v2 = [];
+    for (let i = 0; i < 4; i++) v2.push((await call('/v2')).status);
+    assert.ok(v2.includes(429), `echo-v2's inbound limits it (${v2.join(',')})`);
+    assert.equal((await call('/other')).status, 200);
+    await remove('split');
+  });
 });

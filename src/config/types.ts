@@ -53,6 +53,25 @@ export interface WorkloadSpec {
 }
 export type Workload = ResourceBase<'Workload', WorkloadSpec>;
 
+/** Envoy's local token bucket: `maxTokens` burst, refilled with `tokensPerFill` every `fillInterval`. */
+export interface TokenBucketSpec {
+  maxTokens: number;
+  tokensPerFill?: number; // default maxTokens
+  fillInterval: string; // duration
+}
+
+/**
+ * Local rate limiting (Envoy's local_ratelimit, which Istio reaches only through EnvoyFilter): a token
+ * bucket per selected workload (checked by its inbound sidecar), or per named VirtualService route
+ * (checked wherever that route runs: sidecar outbound or gateway).
+ */
+export interface RateLimitSpec {
+  selector?: { matchLabels: Record<string, string> };
+  routes?: Array<{ virtualService: string; route: string }>;
+  tokenBucket: TokenBucketSpec;
+}
+export type RateLimit = ResourceBase<'RateLimit', RateLimitSpec>;
+
 // ---- Kubernetes ------------------------------------------------------------------------------------
 
 export interface ServicePort {
@@ -234,6 +253,7 @@ export type Gateway = ResourceBase<'Gateway', GatewaySpec>;
 // (see there) so it never collides with Istio's `Gateway`.
 export type Resource =
   | Workload
+  | RateLimit
   | Service
   | VirtualService
   | DestinationRule
@@ -246,6 +266,7 @@ export type Kind = Resource['kind'];
 
 export const KINDS: readonly Kind[] = [
   'Workload',
+  'RateLimit',
   'Service',
   'VirtualService',
   'DestinationRule',

@@ -115,6 +115,15 @@ export interface Route {
   requestHeaders?: HeaderMutation;
   responseHeaders?: HeaderMutation;
   cors?: CorsPolicy;
+  rateLimit?: TokenBucket;
+}
+
+/** A local token bucket: answers 429 with flag RL when empty. */
+export interface TokenBucket {
+  name: string; // the RateLimit resource, for diagnostics
+  maxTokens: number;
+  tokensPerFill: number;
+  fillIntervalMs: number;
 }
 
 export interface VirtualHost {
@@ -235,6 +244,8 @@ export interface ProxySnapshot {
     containerPorts: number[];
     /** The workload's readiness probe; the proxy runs it and reports readiness to the registry. */
     probe?: { path: string; port: number };
+    /** Local rate limit for all inbound HTTP requests to this workload. */
+    rateLimit?: TokenBucket;
   };
   gateways: GatewayListener[];
   clusters: Cluster[];

@@ -3,6 +3,8 @@ import type { Kind } from '../../config/types.js';
 import { ErrorCodes, WeftError } from '../../lib/errors.js';
 
 const ALIASES: Record<string, Kind> = {
+  ratelimit: 'RateLimit',
+  ratelimits: 'RateLimit',
   workload: 'Workload',
   workloads: 'Workload',
   wl: 'Workload',

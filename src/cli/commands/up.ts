@@ -134,6 +134,9 @@ export function registerUp(program: Command): void {
       process.stdout.write(
         `Admin API: http://${mesh.cp.info.admin}   (weft proxy-status, weft get vs, weft apply -f …)\n`,
       );
+      process.stdout.write(
+        `Metrics: http://${mesh.cp.info.admin}/metrics, every proxy via http_sd at http://${mesh.cp.info.admin}/prometheus/targets\n`,
+      );
       process.stdout.write(`Logs: ${join(stateDir, 'logs')}\n`);
       process.stdout.write(
         mesh.instances.every((i) => ['ready', 'running'].includes(i.info.state))

@@ -1,5 +1,13 @@
 // What the compiler reads: the user's resources, indexed once per push, and the registry's instances.
-import type { DestinationRule, Gateway, Resource, Service, VirtualService, Workload } from '../types.js';
+import type {
+  DestinationRule,
+  Gateway,
+  Resource,
+  Service,
+  VirtualService,
+  Workload,
+  RateLimit,
+} from '../types.js';
 import { fqdn, serviceFqdn, DEFAULT_DOMAIN } from '../hosts.js';
 import type { GatewayApiRoute, KubernetesGateway, ReferenceGrant } from '../gateway-api-types.js';
 
@@ -34,6 +42,7 @@ export class MeshIndex {
   readonly destinationRules = new Map<string, DestinationRule>(); // by host FQDN (first wins)
   readonly virtualServices: VirtualService[] = [];
   readonly gateways: Gateway[] = [];
+  readonly rateLimits: RateLimit[] = [];
   // Kubernetes Gateway API (compile/gateway-api.ts): HTTPRoutes and GRPCRoutes together, in load order.
   readonly gatewayApiRoutes: GatewayApiRoute[] = [];
   readonly kubernetesGateways: KubernetesGateway[] = [];
@@ -66,6 +75,9 @@ export class MeshIndex {
           break;
         case 'Gateway':
           this.gateways.push(r);
+          break;
+        case 'RateLimit':
+          this.rateLimits.push(r);
           break;
         case 'HTTPRoute':
         case 'GRPCRoute':

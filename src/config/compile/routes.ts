@@ -6,6 +6,7 @@ import type { Destination, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualServ
 import { fqdn } from '../hosts.js';
 import { parseDuration } from '../duration.js';
 import { labelsMatch, type MeshIndex } from './inputs.js';
+import { routeRateLimit } from './rate-limits.js';
 import {
   corsPolicy,
   faultPolicy,
@@ -119,6 +120,7 @@ function compileRule(
     ...optional('requestHeaders', headerMutation(rule.headers?.request)),
     ...optional('responseHeaders', headerMutation(rule.headers?.response)),
     ...optional('cors', corsPolicy(rule)),
+    ...optional('rateLimit', routeRateLimit(index, vs.metadata.namespace, vs.metadata.name, rule.name)),
   };
   if (rule.directResponse) {
     const body = rule.directResponse.body;

@@ -2,6 +2,7 @@
 import type { InboundRoute, ProxyIdentity, ProxySnapshot } from '../../model/snapshot.js';
 import type { Workload } from '../types.js';
 import { buildClusters } from './clusters.js';
+import { inboundRateLimit } from './rate-limits.js';
 import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { gatewayListeners, sidecarVirtualHosts } from './virtual-hosts.js';
 
@@ -47,6 +48,10 @@ export function compileSnapshot(index: MeshIndex, proxy: ProxyIdentity): Compile
       routes: sidecar ? inboundRoutes(index, proxy) : [],
       containerPorts: (workload?.spec.ports ?? []).map((p) => p.containerPort),
       ...(sidecar && workload ? probeOf(workload) : {}),
+      ...(() => {
+        const rl = sidecar ? inboundRateLimit(index, proxy.namespace, proxy.labels) : undefined;
+        return rl ? { rateLimit: rl } : {};
+      })(),
     },
     gateways: sidecar ? [] : gatewayListeners(index, proxy.labels),
     clusters: buildClusters(index),

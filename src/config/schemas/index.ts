@@ -11,7 +11,7 @@ import {
   virtualServiceResource,
 } from './istio-networking.js';
 import { KUBERNETES_API_VERSIONS, serviceResource } from './kubernetes.js';
-import { WEFT_API_VERSIONS, workloadResource } from './weft.js';
+import { WEFT_API_VERSIONS, rateLimitResource, workloadResource } from './weft.js';
 import {
   GATEWAY_API_GROUP,
   GATEWAY_API_VERSIONS,
@@ -33,6 +33,7 @@ export interface KindSchema {
 
 export const KIND_SCHEMAS: Record<Kind, KindSchema> = {
   Workload: { apiVersions: WEFT_API_VERSIONS, schema: workloadResource },
+  RateLimit: { apiVersions: WEFT_API_VERSIONS, schema: rateLimitResource },
   Service: { apiVersions: KUBERNETES_API_VERSIONS, schema: serviceResource },
   VirtualService: { apiVersions: ISTIO_NETWORKING_API_VERSIONS, schema: virtualServiceResource },
   DestinationRule: { apiVersions: ISTIO_NETWORKING_API_VERSIONS, schema: destinationRuleResource },

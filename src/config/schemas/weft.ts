@@ -1,7 +1,8 @@
 // weft.dev/v1alpha1: Weft's own kinds. A Workload is a local process (or a set of replicas) that Weft
 // starts or adopts and puts a sidecar in front of; its labels are what Services and Gateways select.
 import { z } from 'zod';
-import type { WorkloadSpec } from '../types.js';
+import type { RateLimitSpec, WorkloadSpec } from '../types.js';
+import { tryParseDuration } from '../duration.js';
 import {
   dnsLabel,
   dnsSubdomain,
@@ -53,3 +54,24 @@ const _check: z.ZodType<WorkloadSpec> = workloadSpec;
 void _check;
 
 export const workloadResource = resource('Workload', workloadSpec);
+
+const duration = z.string().refine((v) => (tryParseDuration(v) ?? 0) > 0, {
+  error: 'must be a positive duration such as "1s" or "500ms"',
+});
+
+export const rateLimitSpec = strict({
+  selector: strict({ matchLabels: z.record(z.string(), z.string()) }).optional(),
+  routes: z.array(strict({ virtualService: dnsSubdomain, route: nonEmptyString })).optional(),
+  tokenBucket: strict({
+    maxTokens: intRange(1, 1_000_000_000),
+    tokensPerFill: intRange(1, 1_000_000_000).optional(),
+    fillInterval: duration,
+  }),
+}).refine((s) => s.selector !== undefined || (s.routes?.length ?? 0) > 0, {
+  error: 'set a selector (per workload) or routes (per route)',
+});
+
+const _checkRateLimit: z.ZodType<RateLimitSpec> = rateLimitSpec;
+void _checkRateLimit;
+
+export const rateLimitResource = resource('RateLimit', rateLimitSpec);

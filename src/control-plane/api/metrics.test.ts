@@ -77,12 +77,16 @@ test('control plane metrics use istiod names', () => {
   assert.match(text, /^citadel_server_csr_count 5$/m);
 });
 
-test('promtool check metrics passes on the control plane exposition', { skip: !hasPromtool() && PROMTOOL_MISSING }, () => {
-  // istiod's counters carry no _total suffix (and citadel's end in _count); keeping their names is the
-  // point, so exactly those lint findings are expected.
-  const r = promtoolCheck(controlPlaneMetrics(fakePush(), undefined, '0.1.0'), [
-    /^(pilot_xds_pushes|pilot_total_xds_\w+|citadel_server_\w+_count) counter metrics should have "_total" suffix$/,
-    /^citadel_server_\w+_count non-histogram and non-summary metrics should not have "_count" suffix$/,
-  ]);
-  assert.ok(r.ok, `promtool found:\n${r.problems.join('\n')}`);
-});
+test(
+  'promtool check metrics passes on the control plane exposition',
+  { skip: !hasPromtool() && PROMTOOL_MISSING },
+  () => {
+    // istiod's counters carry no _total suffix (and citadel's end in _count); keeping their names is the
+    // point, so exactly those lint findings are expected.
+    const r = promtoolCheck(controlPlaneMetrics(fakePush(), undefined, '0.1.0'), [
+      /^(pilot_xds_pushes|pilot_total_xds_\w+|citadel_server_\w+_count) counter metrics should have "_total" suffix$/,
+      /^citadel_server_\w+_count non-histogram and non-summary metrics should not have "_count" suffix$/,
+    ]);
+    assert.ok(r.ok, `promtool found:\n${r.problems.join('\n')}`);
+  },
+);

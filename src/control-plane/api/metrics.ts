@@ -43,11 +43,16 @@ export function metricsUrl(s: { metricsPort?: number }): string | undefined {
 
 let rootExpiry: { pem: string; seconds: number } | undefined;
 function rootExpirySeconds(pem: string): number {
-  if (rootExpiry?.pem !== pem) rootExpiry = { pem, seconds: Date.parse(new X509Certificate(pem).validTo) / 1000 };
+  if (rootExpiry?.pem !== pem)
+    rootExpiry = { pem, seconds: Date.parse(new X509Certificate(pem).validTo) / 1000 };
   return rootExpiry.seconds;
 }
 
-export function controlPlaneMetrics(push: PushServer, ca: CertificateAuthority | undefined, version: string): string {
+export function controlPlaneMetrics(
+  push: PushServer,
+  ca: CertificateAuthority | undefined,
+  version: string,
+): string {
   const e = new Exposition('text');
   const statuses = push.statuses();
   const byKind = { sidecar: 0, gateway: 0 };
@@ -76,9 +81,11 @@ export function controlPlaneMetrics(push: PushServer, ca: CertificateAuthority |
   e.histogram('pilot_xds_config_size_bytes', 'Size in bytes of the snapshots pushed to proxies.', [
     ['', push.pushSize],
   ]);
-  e.counter('pilot_total_xds_internal_errors', 'Snapshots that could not be compiled for a proxy (push errors).', [
-    ['', push.pushErrors],
-  ]);
+  e.counter(
+    'pilot_total_xds_internal_errors',
+    'Snapshots that could not be compiled for a proxy (push errors).',
+    [['', push.pushErrors]],
+  );
   e.counter('pilot_total_xds_rejects', 'Snapshots rejected by proxies (NACKs).', [['', push.nacks]]);
   e.counter('citadel_server_csr_count', 'Certificate signing requests received.', [['', push.csrs]]);
   e.counter(
@@ -90,9 +97,11 @@ export function controlPlaneMetrics(push: PushServer, ca: CertificateAuthority |
     e.counter('citadel_server_success_cert_issuance_count', 'Certificates signed by the mesh CA.', [
       ['', ca.signedCount],
     ]);
-    e.gauge('citadel_server_root_cert_expiry_timestamp', 'When the mesh root certificate expires, in Unix seconds.', [
-      ['', rootExpirySeconds(ca.rootCertPem)],
-    ]);
+    e.gauge(
+      'citadel_server_root_cert_expiry_timestamp',
+      'When the mesh root certificate expires, in Unix seconds.',
+      [['', rootExpirySeconds(ca.rootCertPem)]],
+    );
   }
   processMetrics(e);
   return e.text();

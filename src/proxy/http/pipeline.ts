@@ -8,6 +8,7 @@ import type { RequestCtx } from './context.js';
 import { RouteTable } from './router.js';
 import { localReply } from './local-reply.js';
 import { applyHeaderEdits } from './header-edits.js';
+import { limiter, RATE_LIMITED_BODY } from '../ratelimit/limiters.js';
 import { cors } from './filters/cors.js';
 import { fault } from './filters/fault.js';
 import { redirect } from './filters/redirect.js';
@@ -83,6 +84,14 @@ const route: Filter = (next, deps) => (ctx) => {
   next(ctx);
 };
 
+/** Local rate limit on the route (RateLimit routes): 429 with flag RL when its bucket is empty. */
+const rateLimit: Filter = (next, deps) => (ctx) => {
+  const rl = ctx.route!.route.rateLimit;
+  if (rl && !limiter(rl, ctx.route!.route.name).tryTake())
+    return localReply(ctx, 429, RATE_LIMITED_BODY, 'RL', deps.onDone);
+  next(ctx);
+};
+
 /** Direct responses are answered by the proxy itself. */
 const direct: Filter = (next, deps) => (ctx) => {
   const a = ctx.route!.route.action;
@@ -111,7 +120,17 @@ const pickCluster: Filter = (next, deps) => (ctx) => {
 export function buildPipeline(
   deps: PipelineDeps,
 ): (req: IncomingMessage, res: ServerResponse, routes: RouteTable) => void {
-  const filters: Filter[] = [requestTarget, route, cors, fault, direct, redirect, requestEdits, pickCluster];
+  const filters: Filter[] = [
+    requestTarget,
+    route,
+    rateLimit,
+    cors,
+    fault,
+    direct,
+    redirect,
+    requestEdits,
+    pickCluster,
+  ];
   const last = deps.send ?? upstream(deps);
   const handler = filters.reduceRight<Handler>((next, f) => f(next, deps), last);
   const scheme = deps.scheme ?? 'http';

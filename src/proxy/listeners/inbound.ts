@@ -19,6 +19,7 @@ import { publishRequest } from '../telemetry/events.js';
 import { H2Sessions } from '../transport/h2-sessions.js';
 import { APP_POOL_IDLE_MS, SERVER_KEEPALIVE_MS } from './idle.js';
 import { pipeSockets, upgradeToApp } from '../transport/tunnel.js';
+import { limiter, RATE_LIMITED_BODY } from '../ratelimit/limiters.js';
 
 export interface InboundDeps {
   identity: WorkloadIdentity;
@@ -95,6 +96,11 @@ export function createInboundServer(deps: InboundDeps): tls.Server {
     if (!route) {
       sendLocalReply(res, 404, `this workload serves no ${socket.servername || '(no SNI)'}`, 'NR');
       return logLine(404, 'NR');
+    }
+    const rl = deps.state()?.snapshot.inbound.rateLimit;
+    if (rl && !limiter(rl, 'inbound').tryTake()) {
+      sendLocalReply(res, 429, RATE_LIMITED_BODY, 'RL');
+      return logLine(429, 'RL');
     }
     const headers = endToEnd(req.headers);
     headers.host = host;

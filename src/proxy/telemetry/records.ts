@@ -7,6 +7,23 @@ function protocolOf(headers: RequestCtx['req']['headers']): 'http' | 'grpc' {
   return typeof ct === 'string' && ct.startsWith('application/grpc') ? 'grpc' : 'http';
 }
 
+/**
+ * Local replies made before a cluster is picked (fault aborts, rate limits) still went to the route's
+ * destination, and Istio reports it as such: the service of the route's clusters, when they all name
+ * the same one (`outbound|<port>|<subset>|<host>`).
+ */
+function routeDestination(ctx: RequestCtx): { service: string; port: number } | undefined {
+  const a = ctx.route?.route.action;
+  if (a?.kind !== 'forward') return undefined;
+  let found: { service: string; port: number } | undefined;
+  for (const w of a.clusters) {
+    const [dir, port, , host] = w.cluster.split('|');
+    if (dir !== 'outbound' || !host || (found && found.service !== host)) return undefined;
+    found = { service: host, port: Number(port) };
+  }
+  return found;
+}
+
 export function routedRecord(ctx: RequestCtx, listener: 'outbound' | 'gateway', now: number): RequestRecord {
   const c = ctx.cluster?.cluster;
   const ep = ctx.endpoint;
@@ -40,6 +57,14 @@ export function routedRecord(ctx: RequestCtx, listener: 'outbound' | 'gateway', 
             ...(ep ? { identity: ep.identity, instance: ep.instance, labels: ep.labels } : {}),
           },
         }
-      : {}),
+      : ctx.route
+        ? withDestination(routeDestination(ctx))
+        : {}),
   };
+}
+
+function withDestination(
+  d: { service: string; port: number } | undefined,
+): Pick<RequestRecord, 'destination'> {
+  return d ? { destination: d } : {};
 }
