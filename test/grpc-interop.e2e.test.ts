@@ -25,47 +25,6 @@ const interop = loadCases();
 const pkg = loadTesting();
 const AUTHORITY = 'grpc-interop:50051';
 
-// What the mesh gets wrong today (found with this file, confirmed with raw node:http2 calls):
-// BODY: the client's outbound sidecar drops HTTP/2 request bodies that come without content-length
-//   (gRPC never sends one): src/proxy/http/body.ts RequestBody.read() takes "no content-length and no
-//   transfer-encoding" as "no body", resume()s the request into the void and ends the upstream stream
-//   empty. The server sees zero request messages.
-// STREAMING: request bodies under 64 KiB are buffered whole (for retries) before the upstream request
-//   starts, so the first message of a bidi stream is held until the client half-closes: ping-pong
-//   cannot work even once BODY is fixed (seen with an HTTP/1.1 chunked request, which does get through).
-// TRAILERS_ONLY: a trailers-only gRPC response (HEADERS carrying grpc-status, with END_STREAM) reaches
-//   the client as HEADERS without END_STREAM plus an empty DATA frame with END_STREAM; grpc-js then
-//   takes grpc-status for initial metadata and fails the call with 13 INTERNAL "Received RST_STREAM
-//   with code 0 (Call ended without gRPC status)". Every non-OK status the server answers before any
-//   message (and an OK stream with no messages) is lost this way. The fault filter's gRPC abort
-//   (src/proxy/http/filters/fault.ts via sendLocalReply) is sent the same broken way.
-const BODY =
-  'bug: the outbound sidecar drops HTTP/2 request bodies without content-length, so no gRPC request message reaches the server';
-const TRAILERS_ONLY =
-  'bug: a trailers-only gRPC response loses END_STREAM on its HEADERS frame through the mesh, so grpc-js reports 13 INTERNAL "Call ended without gRPC status" instead of the status';
-const BOTH = `${BODY}; and ${TRAILERS_ONLY.slice(5)}`;
-const STREAMING = `${BODY}; and the sidecar holds request bodies under 64 KiB until the request ends, so a bidi stream never gets its first response before half-close`;
-
-/** Runs of a case that the mesh gets wrong (run name -> bug), reported as todo. */
-const MESH_BUGS: Record<string, string> = {
-  empty_unary: BODY,
-  large_unary: BODY,
-  client_streaming: BODY,
-  server_streaming: BODY,
-  ping_pong: STREAMING,
-  empty_stream: TRAILERS_ONLY,
-  cancel_after_first_response: STREAMING,
-  'custom_metadata (UnaryCall)': BODY,
-  'custom_metadata (FullDuplexCall)': BODY,
-  'status_code_and_message (UnaryCall)': BOTH,
-  'status_code_and_message (FullDuplexCall)': BOTH,
-  special_status_message: BOTH,
-  unimplemented_method: TRAILERS_ONLY,
-  unimplemented_service: TRAILERS_ONLY,
-};
-const FAULT_BUG =
-  'bug: the fault abort is sent as HEADERS (grpc-status 14) without END_STREAM plus an empty DATA frame, so grpc-js reports 13 INTERNAL "Call ended without gRPC status"';
-
 describe('gRPC interop cases directly against the TestService (baseline)', () => {
   let server: grpc.Server;
   let clients: InteropClients;
@@ -143,10 +102,7 @@ spec:
 
   for (const c of interop.cases)
     for (const run of runsOf(c)) {
-      const bug = MESH_BUGS[run.name];
-      test(run.name, bug ? { todo: bug } : {}, async () =>
-        checkExpect(c, await runCase(clients, c, run.rpc), interop.status_codes),
-      );
+      test(run.name, async () => checkExpect(c, await runCase(clients, c, run.rpc), interop.status_codes));
     }
 
   /** Response flags of the client sidecar's last outbound access log line ('-' when none). */
@@ -168,14 +124,11 @@ spec:
       10_000,
     );
 
-  test(
-    'a VirtualService fault abort with grpcStatus UNAVAILABLE fails calls with UNAVAILABLE',
-    { todo: FAULT_BUG },
-    async () => {
-      const file = join(dir, 'fault.yaml');
-      await writeFile(
-        file,
-        `apiVersion: networking.istio.io/v1
+  test('a VirtualService fault abort with grpcStatus UNAVAILABLE fails calls with UNAVAILABLE', async () => {
+    const file = join(dir, 'fault.yaml');
+    await writeFile(
+      file,
+      `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: grpc-interop}
 spec:
@@ -184,21 +137,20 @@ spec:
   - fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 100}}}
     route: [{destination: {host: grpc-interop}}]
 `,
-      );
-      const applied = await mesh.weft(['apply', '-f', file]);
-      assert.equal(applied.code, 0, applied.stderr);
-      try {
-        await faultActive(true);
-        const aborted = await unary(clients.test, 'UnaryCall', { response_size: 10 });
-        assert.equal(aborted.code, grpc.status.UNAVAILABLE, `got ${aborted.code} "${aborted.details}"`);
-        assert.deepEqual(aborted.responses, []);
-      } finally {
-        const deleted = await mesh.weft(['delete', '-f', file]);
-        assert.equal(deleted.code, 0, deleted.stderr);
-        await faultActive(false);
-      }
-    },
-  );
+    );
+    const applied = await mesh.weft(['apply', '-f', file]);
+    assert.equal(applied.code, 0, applied.stderr);
+    try {
+      await faultActive(true);
+      const aborted = await unary(clients.test, 'UnaryCall', { response_size: 10 });
+      assert.equal(aborted.code, grpc.status.UNAVAILABLE, `got ${aborted.code} "${aborted.details}"`);
+      assert.deepEqual(aborted.responses, []);
+    } finally {
+      const deleted = await mesh.weft(['delete', '-f', file]);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      await faultActive(false);
+    }
+  });
 
   test("the destination sidecar's access log shows the calls arriving over HTTP/2", async () => {
     const server = (await mesh.instances()).find((i) => i.workload === 'grpc-interop');

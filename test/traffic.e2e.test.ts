@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
+import { startEcho } from './support/echo-server.js';
 
 interface Echo {
   path: string;
@@ -487,5 +488,57 @@ spec:
     assert.ok(v2.includes(429), `echo-v2's inbound limits it (${v2.join(',')})`);
     assert.equal((await call('/other')).status, 200);
     await remove('split');
+  });
+
+  test('ServiceEntry: a host outside the mesh (STATIC and DNS) is reachable and routable', async () => {
+    const external = await startEcho({ pod: 'outside' });
+    try {
+      await apply(
+        'external',
+        `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: external-api}
+spec:
+  hosts: [api.external.test]
+  location: MESH_EXTERNAL
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {http: ${external.port}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: by-dns}
+spec:
+  hosts: [dns.external.test]
+  location: MESH_EXTERNAL
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  resolution: DNS
+  endpoints: [{address: localhost, ports: {http: ${external.port}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: external-api}
+spec:
+  hosts: [api.external.test]
+  http:
+  - headers: {request: {set: {x-via: weft}}}
+    route: [{destination: {host: api.external.test}}]
+`,
+      );
+      const r = await waitFor('the external host', async () => {
+        const x = await call('/v1/things', { host: 'api.external.test' });
+        return x.status === 200 ? x : undefined;
+      });
+      assert.equal(r.json?.pod, 'outside');
+      assert.equal(r.json?.host, 'api.external.test');
+      assert.deepEqual(r.json?.headers['x-via'], ['weft']);
+      const d = await call('/dns', { host: 'dns.external.test:8080' });
+      assert.equal(d.status, 200);
+      assert.equal(d.json?.pod, 'outside');
+      assert.equal((await call('/', { host: 'not.registered.test' })).status, 404);
+    } finally {
+      external.close();
+      await remove('external');
+    }
   });
 });

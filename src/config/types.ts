@@ -249,6 +249,29 @@ export interface GatewaySpec {
 }
 export type Gateway = ResourceBase<'Gateway', GatewaySpec>;
 
+export interface WorkloadEntrySpec {
+  address?: string;
+  ports?: Record<string, number>;
+  labels?: Record<string, string>;
+  network?: string;
+  locality?: string;
+  weight?: number;
+  serviceAccount?: string;
+}
+
+export interface ServiceEntrySpec {
+  hosts: string[];
+  addresses?: string[];
+  ports?: Array<{ number: number; protocol?: string; name: string; targetPort?: number }>;
+  location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
+  resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+  endpoints?: WorkloadEntrySpec[];
+  workloadSelector?: { labels: Record<string, string> };
+  exportTo?: string[];
+  subjectAltNames?: string[];
+}
+export type ServiceEntry = ResourceBase<'ServiceEntry', ServiceEntrySpec>;
+
 // Kubernetes Gateway API kinds live in gateway-api-types.ts; its Gateway is stored as `KubernetesGateway`
 // (see there) so it never collides with Istio's `Gateway`.
 export type Resource =
@@ -258,6 +281,7 @@ export type Resource =
   | VirtualService
   | DestinationRule
   | Gateway
+  | ServiceEntry
   | HTTPRouteResource
   | GRPCRouteResource
   | KubernetesGateway
@@ -271,6 +295,7 @@ export const KINDS: readonly Kind[] = [
   'VirtualService',
   'DestinationRule',
   'Gateway',
+  'ServiceEntry',
   'HTTPRoute',
   'GRPCRoute',
   'KubernetesGateway',

@@ -14,6 +14,8 @@ import { spiffeId } from '../lib/spiffe.js';
 import type { Logger } from '../lib/logger.js';
 import { WEFT_VERSION } from '../lib/version.js';
 
+const SERVING_TTL_MS = 365 * 24 * 3600 * 1000;
+
 export interface ControlPlaneOptions {
   stateDir: string;
   trustDomain?: string;
@@ -59,6 +61,9 @@ export class ControlPlane {
       ['localhost', 'weft-control-plane'],
       [host === '0.0.0.0' ? '127.0.0.1' : host],
       spiffeId(trustDomain, 'weft-system', 'weft-control-plane'),
+      // The control plane's own certificate lives as long as the process (a year at most), not as long
+      // as workload certificates: proxies must reach it after their short-lived certificates renew.
+      SERVING_TTL_MS,
     );
     const push = new PushServer({
       ca,

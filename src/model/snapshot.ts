@@ -172,6 +172,8 @@ export interface Cluster {
   lbPolicy: LbPolicy;
   sni: string; // outbound_.9080_.v2_.reviews.default.svc.cluster.local: tells the peer which port
   protocol: AppProtocol;
+  /** Outside the mesh (ServiceEntry MESH_EXTERNAL, or endpoints without a sidecar): plaintext, no identity. */
+  external?: boolean;
   endpoints: Endpoint[];
   hashPolicy?: HashPolicy;
   locality?: LocalityPolicy;

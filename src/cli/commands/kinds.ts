@@ -5,6 +5,9 @@ import { ErrorCodes, WeftError } from '../../lib/errors.js';
 const ALIASES: Record<string, Kind> = {
   ratelimit: 'RateLimit',
   ratelimits: 'RateLimit',
+  serviceentry: 'ServiceEntry',
+  serviceentries: 'ServiceEntry',
+  se: 'ServiceEntry',
   workload: 'Workload',
   workloads: 'Workload',
   wl: 'Workload',

@@ -12,6 +12,7 @@ import {
   policiesFor,
 } from './cluster-policies.js';
 import { localityOf } from '../../model/locality.js';
+import { serviceEntryClusters } from './service-entries.js';
 
 function lbPolicy(policies: TrafficPolicy[], hash: { maglev: boolean } | undefined): LbPolicy {
   if (hash) return hash.maglev ? 'MAGLEV' : 'RING_HASH';
@@ -58,6 +59,7 @@ function optionalLocality(labels: Record<string, string>) {
 export function buildClusters(index: MeshIndex): Cluster[] {
   const out: Cluster[] = [];
   for (const svc of index.services.values()) out.push(...clustersForService(index, svc));
+  out.push(...serviceEntryClusters(index));
   return out;
 }
 

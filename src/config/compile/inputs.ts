@@ -3,6 +3,7 @@ import type {
   DestinationRule,
   Gateway,
   Resource,
+  ServiceEntry,
   Service,
   VirtualService,
   Workload,
@@ -43,6 +44,7 @@ export class MeshIndex {
   readonly virtualServices: VirtualService[] = [];
   readonly gateways: Gateway[] = [];
   readonly rateLimits: RateLimit[] = [];
+  readonly serviceEntries: ServiceEntry[] = [];
   // Kubernetes Gateway API (compile/gateway-api.ts): HTTPRoutes and GRPCRoutes together, in load order.
   readonly gatewayApiRoutes: GatewayApiRoute[] = [];
   readonly kubernetesGateways: KubernetesGateway[] = [];
@@ -78,6 +80,9 @@ export class MeshIndex {
           break;
         case 'RateLimit':
           this.rateLimits.push(r);
+          break;
+        case 'ServiceEntry':
+          this.serviceEntries.push(r);
           break;
         case 'HTTPRoute':
         case 'GRPCRoute':

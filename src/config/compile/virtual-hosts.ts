@@ -6,6 +6,7 @@ import type { Gateway, GatewayServer, VirtualService } from '../types.js';
 import { fqdn, hostMatches, serviceAliases } from '../hosts.js';
 import { compileHttpRoutes, gatewayRef } from './routes.js';
 import { ISTIO_DEFAULT_RETRY } from './http-policies.js';
+import { serviceEntryVirtualHosts } from './service-entries.js';
 import { labelsMatch, type MeshIndex } from './inputs.js';
 import { addGatewayApiListeners, gammaRoutes } from './gateway-api.js';
 
@@ -54,6 +55,7 @@ export function sidecarVirtualHosts(
       out.push({ name: `${svc.fqdn}:${p.port}`, domains, routes });
     });
   }
+  out.push(...serviceEntryVirtualHosts(index, meshVs, clientLabels));
   return out;
 }
 

@@ -11,6 +11,7 @@ import {
   virtualServiceResource,
 } from './istio-networking.js';
 import { KUBERNETES_API_VERSIONS, serviceResource } from './kubernetes.js';
+import { serviceEntryResource } from './istio-service-entry.js';
 import { WEFT_API_VERSIONS, rateLimitResource, workloadResource } from './weft.js';
 import {
   GATEWAY_API_GROUP,
@@ -44,6 +45,7 @@ export const KIND_SCHEMAS: Record<Kind, KindSchema> = {
       gatewayResource,
     ),
   },
+  ServiceEntry: { apiVersions: ISTIO_NETWORKING_API_VERSIONS, schema: serviceEntryResource },
   HTTPRoute: { apiVersions: GATEWAY_API_VERSIONS, schema: httpRouteResource },
   GRPCRoute: { apiVersions: GRPC_ROUTE_API_VERSIONS, schema: grpcRouteResource },
   KubernetesGateway: { apiVersions: GATEWAY_API_VERSIONS, schema: kubernetesGatewayResource },

@@ -1,74 +1,101 @@
-// Request bodies kept for retries and mirrors: up to `limit` bytes are buffered so the request can be
-// sent again; a larger body is streamed through once and makes the request non-retriable (Envoy's
-// per-request buffer limit does the same).
+// Request bodies, streamed and kept: bytes go to the upstream attempt as they arrive (gRPC streams and
+// bidirectional calls must not wait for the end of the request), and up to `limit` bytes are also kept
+// so a retry or a mirror can start again from the first byte. A body that outgrows the buffer keeps
+// streaming to the current attempt but can no longer be replayed (Envoy's per-request buffer limit).
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Writable } from 'node:stream';
 
 export const RETRY_BUFFER_LIMIT = 64 * 1024;
 
+type Sink = Writable & { end(chunk?: Buffer): unknown };
+
 export class RequestBody {
   private chunks: Buffer[] = [];
+  private kept = 0;
+  private readonly sinks = new Set<Sink>();
+  private readonly paced = new Set<Sink>(); // sinks whose backpressure pauses the request
   /** bytes read so far (the whole body once the request ended) */
   size = 0;
-  /** true once the whole body is in memory (replayable) */
-  complete = false;
-  /** true once the body outgrew the buffer: it can be sent once, as a stream */
+  ended = false;
+  /** true once the body outgrew the buffer: it streams on, but cannot be sent again */
   overflowed = false;
-  private consumed = false;
 
-  private constructor(private readonly req: IncomingMessage) {}
+  private constructor(private readonly req: IncomingMessage | Http2ServerRequest) {}
 
-  /** Calls back when the body is fully buffered, or as soon as it is known to be too large. */
-  static read(req: IncomingMessage, limit: number, done: (b: RequestBody) => void): void {
+  static start(req: IncomingMessage | Http2ServerRequest, limit: number): RequestBody {
     const b = new RequestBody(req);
-    const te = req.headers['transfer-encoding'];
-    const len = req.headers['content-length'];
-    if (!te && (len === undefined || len === '0')) {
-      b.complete = true; // no body: the common case, nothing to wait for
+    if (!hasBody(req)) {
+      b.ended = true; // no body: the common case, nothing to wait for
       req.resume();
-      return done(b);
+      return b;
     }
-    const onData = (c: Buffer) => {
-      b.chunks.push(c);
+    req.on('data', (c: Buffer) => {
       b.size += c.length;
-      if (b.size > limit) {
-        b.overflowed = true;
-        req.pause();
-        req.off('data', onData);
-        req.off('end', onEnd);
-        done(b);
+      if (!b.overflowed) {
+        b.kept += c.length;
+        if (b.kept > limit) {
+          b.overflowed = true;
+          b.chunks = [];
+        } else b.chunks.push(c);
       }
-    };
-    const onEnd = () => {
-      b.complete = true;
-      done(b);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
+      let full = false;
+      for (const s of b.sinks) if (!s.write(c) && b.paced.has(s)) full = true;
+      if (full) req.pause();
+    });
+    req.on('end', () => {
+      b.ended = true;
+      for (const s of b.sinks) s.end();
+      b.sinks.clear();
+    });
+    return b;
   }
 
+  /** Can a new attempt (retry, mirror) still get the whole body from its first byte? */
   get replayable(): boolean {
-    return this.complete;
+    return !this.overflowed;
   }
 
-  get buffered(): Buffer | undefined {
-    if (!this.complete) return undefined;
-    return this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+  get complete(): boolean {
+    return this.ended && !this.overflowed;
   }
 
-  /** Write the body to an upstream request: from memory, or (once only) memory then the live stream. */
-  sendTo(out: Writable & { end(chunk?: Buffer): unknown }): void {
-    if (this.complete) {
-      const buf = this.buffered;
-      out.end(buf && buf.length ? buf : undefined);
+  /**
+   * Send the body to an upstream request: what was kept, then the rest as it arrives. `paced` sinks
+   * slow the client down when they cannot keep up (the real attempt); mirrors never do.
+   */
+  sendTo(out: Sink, paced = true): void {
+    if (this.overflowed && (this.size > 0 || this.ended))
+      throw new Error('the request body can no longer be replayed');
+    for (const c of this.chunks) out.write(c);
+    if (this.ended) {
+      out.end();
       return;
     }
-    if (this.consumed) throw new Error('a streamed request body cannot be sent twice');
-    this.consumed = true;
-    for (const c of this.chunks) out.write(c);
-    this.chunks = [];
-    this.req.on('data', (c: Buffer) => (this.size += c.length));
-    this.req.pipe(out);
-    this.req.resume();
+    this.sinks.add(out);
+    if (paced) {
+      this.paced.add(out);
+      out.on('drain', () => this.req.resume());
+    }
+    const forget = () => {
+      this.sinks.delete(out);
+      this.paced.delete(out);
+    };
+    out.once('close', forget);
+    out.once('error', forget);
   }
+
+  /** Stop feeding an abandoned attempt (a retry takes over). */
+  detach(out: Writable): void {
+    this.sinks.delete(out as Sink);
+    this.paced.delete(out as Sink);
+  }
+}
+
+/** HTTP/1.1 announces a body with content-length or transfer-encoding; HTTP/2 by not ending the stream. */
+function hasBody(req: IncomingMessage | Http2ServerRequest): boolean {
+  if ('stream' in req) return !req.stream.endAfterHeaders;
+  const te = req.headers['transfer-encoding'];
+  const len = req.headers['content-length'];
+  return te !== undefined || (len !== undefined && len !== '0');
 }

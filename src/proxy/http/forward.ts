@@ -8,6 +8,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { endToEnd } from './headers.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
 import { fromH1, fromH2, type UpstreamResponse } from '../upstream/response.js';
+import { respondHeadersOnly } from './trailers-only.js';
 
 export interface ForwardTarget {
   host: string;
@@ -44,6 +45,12 @@ export function sendLocalReply(
   if (res.headersSent) {
     res.destroy();
     return;
+  }
+  if (body === '' && extraHeaders.some(([k]) => k === 'grpc-status')) {
+    // A gRPC status from the proxy itself (fault abort): trailers-only on HTTP/2.
+    const h: Record<string, string> = flags ? { 'x-weft-response-flags': flags } : {};
+    for (const [k, v] of extraHeaders) h[k] = v;
+    if (respondHeadersOnly(res, status, h)) return;
   }
   const headers: Record<string, string | number> = {
     'content-type': 'text/plain',
@@ -97,6 +104,11 @@ export function forward(
   const onResponse = (up: UpstreamResponse) => {
     if (finished) return void up.body.resume();
     if (timer) clearTimeout(timer);
+    if (up.headers['grpc-status'] !== undefined) grpcStatus = Number(up.headers['grpc-status']);
+    if (up.endedWithHeaders && respondHeadersOnly(res, up.status, endToEnd(up.headers))) {
+      up.body.resume();
+      return finish(up.status, '');
+    }
     res.writeHead(up.status, endToEnd(up.headers));
     if (up.headers['grpc-status'] !== undefined) grpcStatus = Number(up.headers['grpc-status']);
     up.body.on('data', (c: Buffer) => (responseBytes += c.length));
@@ -123,7 +135,7 @@ export function forward(
       ':authority': String(host ?? upstreamHost),
       ':scheme': 'http',
     });
-    stream.on('response', (h) => onResponse(fromH2(stream, h)));
+    stream.on('response', (h, flags) => onResponse(fromH2(stream, h, flags)));
     stream.on('error', (e: NodeJS.ErrnoException) => fail(session.connecting || !session.socket, e.code));
     stream.on('close', () => fail(false));
     req.pipe(stream);

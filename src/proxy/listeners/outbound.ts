@@ -46,6 +46,7 @@ export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | '
   // bring their own pool. HTTP/2 traffic shares one session per peer.
   const meshAgent = new https.Agent({ keepAlive: true, scheduling: 'lifo', timeout: MESH_POOL_IDLE_MS });
   const h2 = new H2Sessions();
+  const plainAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: MESH_POOL_IDLE_MS });
   const onDone = (ctx: RequestCtx) => {
     deps.log(accessLogLine(direction, ctx));
     publishRequest(() => routedRecord(ctx, direction, performance.now()));
@@ -53,9 +54,10 @@ export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | '
   const base: PipelineDeps = {
     clusters: () => deps.state()?.clusters ?? EMPTY,
     target: (cluster, ep, useH2) => ({
+      ...(cluster.cluster.external ? { plain: true } : {}),
       host: ep.address,
       port: ep.port,
-      agent: cluster.agent ?? meshAgent,
+      agent: cluster.cluster.external ? plainAgent : (cluster.agent ?? meshAgent),
       ...(useH2 ? { h2 } : {}),
       tls: {
         secureContext: deps.identity.clientContext,
@@ -76,8 +78,10 @@ export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | '
     const target = base.target(cluster, ep, false);
     ctx.res.detachSocket(t.socket);
     if (ctx.req.method === 'CONNECT') {
-      const up = connectTcp(target, TCP_ALPN);
-      up.once('secureConnect', () => {
+      // Mesh peers get an mTLS stream (ALPN weft-tcp); hosts outside the mesh a plain TCP connection.
+      const external = cluster.cluster.external === true;
+      const up = external ? net.connect(target.port, target.host) : connectTcp(target, TCP_ALPN);
+      up.once(external ? 'connect' : 'secureConnect', () => {
         t.socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (t.head.length) up.write(t.head);
         ctx.status = 200;
@@ -95,16 +99,25 @@ export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | '
       return;
     }
     const headers = { ...ctx.headers, connection: 'upgrade', upgrade: String(ctx.req.headers.upgrade ?? '') };
-    const upReq = https.request({
-      host: target.host,
-      port: target.port,
-      method: ctx.req.method,
-      path: ctx.upstreamPath,
-      headers,
-      agent: false,
-      ...target.tls,
-      ALPNProtocols: ['http/1.1'],
-    } as https.RequestOptions);
+    const upReq = cluster.cluster.external
+      ? http.request({
+          host: target.host,
+          port: target.port,
+          method: ctx.req.method,
+          path: ctx.upstreamPath,
+          headers,
+          agent: false,
+        })
+      : https.request({
+          host: target.host,
+          port: target.port,
+          method: ctx.req.method,
+          path: ctx.upstreamPath,
+          headers,
+          agent: false,
+          ...target.tls,
+          ALPNProtocols: ['http/1.1'],
+        } as https.RequestOptions);
     relayUpgrade(upReq, t.socket, t.head, (status) => {
       ctx.status = status;
       onDone(ctx);

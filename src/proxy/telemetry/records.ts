@@ -27,7 +27,10 @@ function routeDestination(ctx: RequestCtx): { service: string; port: number } | 
 export function routedRecord(ctx: RequestCtx, listener: 'outbound' | 'gateway', now: number): RequestRecord {
   const c = ctx.cluster?.cluster;
   const ep = ctx.endpoint;
-  return {
+  // Built for every request once anything subscribes (metrics always do): plain assignments rather than
+  // spreads of temporary objects. (A lazy getter for the response headers looked cheaper but an object
+  // literal with an accessor costs V8 ~1 µs to create, more than the copy it saves.)
+  const r: RequestRecord = {
     reporter: 'source',
     listener,
     startTime: Date.now() - (now - ctx.start),
@@ -39,32 +42,28 @@ export function routedRecord(ctx: RequestCtx, listener: 'outbound' | 'gateway', 
     httpVersion: ctx.req.httpVersion,
     status: ctx.status ?? 0,
     flags: ctx.flags,
-    ...(ctx.grpcStatus !== undefined ? { grpcStatus: ctx.grpcStatus } : {}),
     requestBytes: ctx.body?.size ?? 0,
     responseBytes: ctx.responseBytes,
     requestHeaders: ctx.req.headers,
     responseHeaders: ctx.res.getHeaders(),
-    ...(ctx.route ? { route: ctx.route.route.name } : {}),
-    ...(c ? { upstreamCluster: c.name } : {}),
-    ...(ctx.upstreamHost ? { upstreamHost: ctx.upstreamHost } : {}),
     attempts: ctx.attempts,
-    ...(c
-      ? {
-          destination: {
-            service: c.service,
-            port: c.port,
-            ...(c.subset ? { subset: c.subset } : {}),
-            ...(ep ? { identity: ep.identity, instance: ep.instance, labels: ep.labels } : {}),
-          },
-        }
-      : ctx.route
-        ? withDestination(routeDestination(ctx))
-        : {}),
   };
-}
-
-function withDestination(
-  d: { service: string; port: number } | undefined,
-): Pick<RequestRecord, 'destination'> {
-  return d ? { destination: d } : {};
+  if (ctx.grpcStatus !== undefined) r.grpcStatus = ctx.grpcStatus;
+  if (ctx.route) r.route = ctx.route.route.name;
+  if (c) r.upstreamCluster = c.name;
+  if (ctx.upstreamHost) r.upstreamHost = ctx.upstreamHost;
+  if (c) {
+    const d: NonNullable<RequestRecord['destination']> = { service: c.service, port: c.port };
+    if (c.subset) d.subset = c.subset;
+    if (ep) {
+      d.identity = ep.identity;
+      d.instance = ep.instance;
+      d.labels = ep.labels;
+    }
+    r.destination = d;
+  } else if (ctx.route) {
+    const d = routeDestination(ctx);
+    if (d) r.destination = d;
+  }
+  return r;
 }

@@ -2,6 +2,7 @@
 // connections) or HTTP/2 (one multiplexed session per peer, for gRPC and HTTP/2 traffic). It reports
 // how the attempt ended (response headers, connect failure, reset, per-try timeout) and never touches
 // the downstream response: retrying or answering is the caller's decision.
+import http from 'node:http';
 import https from 'node:https';
 import http2 from 'node:http2';
 import type { OutgoingHttpHeaders } from 'node:http';
@@ -14,7 +15,9 @@ import { fromH1, fromH2, type UpstreamResponse } from './response.js';
 export interface AttemptTarget {
   host: string;
   port: number;
-  agent: https.Agent;
+  agent: https.Agent | http.Agent;
+  /** Outside the mesh (ServiceEntry MESH_EXTERNAL): plain HTTP, no mTLS. */
+  plain?: boolean;
   tls: Pick<ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity'>;
   /** Set for HTTP/2 upstreams (gRPC, HTTP/2 apps, or an HTTP/2 client). */
   h2?: H2Sessions;
@@ -25,6 +28,8 @@ export interface AttemptRequest {
   path: string;
   headers: OutgoingHttpHeaders; // includes `host`
   body: RequestBody;
+  /** false for mirrors: a slow mirror must never slow the client down */
+  paced?: boolean;
 }
 
 export type AttemptCallback = (outcome: AttemptOutcome, res?: UpstreamResponse) => void;
@@ -61,7 +66,7 @@ export function sendAttempt(
     if (timer) clearTimeout(timer);
     cb(o, res);
   };
-  const handle = t.h2 ? sendH2(t, r, settle) : sendH1(t, r, opts, settle);
+  const handle = t.h2 && !t.plain ? sendH2(t, r, settle) : sendH1(t, r, opts, settle);
   if (opts.perTryTimeoutMs) {
     timer = setTimeout(() => {
       settle({ kind: 'timeout' });
@@ -77,20 +82,29 @@ function sendH1(
   opts: { connectTimeoutMs?: number },
   settle: (o: AttemptOutcome, res?: UpstreamResponse) => void,
 ): Cancellable {
-  const req = https.request({
-    host: t.host,
-    port: t.port,
-    method: r.method,
-    path: r.path,
-    headers: r.headers,
-    agent: t.agent,
-    ...t.tls,
-  });
+  const req = t.plain
+    ? http.request({
+        host: t.host,
+        port: t.port,
+        method: r.method,
+        path: r.path,
+        headers: r.headers,
+        agent: t.agent,
+      })
+    : https.request({
+        host: t.host,
+        port: t.port,
+        method: r.method,
+        path: r.path,
+        headers: r.headers,
+        agent: t.agent as https.Agent,
+        ...t.tls,
+      });
   let connected = false;
   req.on('socket', (s) => {
     const tlsSocket = s as TLSSocket;
     // A reused keep-alive socket is already connected; a new one must finish its handshake in time.
-    if (!tlsSocket.connecting && tlsSocket.encrypted && !tlsSocket.pending) connected = true;
+    if (!tlsSocket.connecting && (t.plain || (tlsSocket.encrypted && !tlsSocket.pending))) connected = true;
     else {
       const ct = opts.connectTimeoutMs
         ? setTimeout(() => {
@@ -100,7 +114,7 @@ function sendH1(
             }
           }, opts.connectTimeoutMs)
         : undefined;
-      s.once('secureConnect', () => {
+      s.once(t.plain ? 'connect' : 'secureConnect', () => {
         connected = true;
         if (ct) clearTimeout(ct);
       });
@@ -116,7 +130,7 @@ function sendH1(
       neverConnected && (CONNECT_ERRORS.has(code) || code.startsWith('ERR_TLS') || code === 'ECONNRESET');
     settle(connectFailure ? { kind: 'connect-failure' } : { kind: 'reset' });
   });
-  r.body.sendTo(req);
+  r.body.sendTo(req, r.paced ?? true);
   return req;
 }
 
@@ -142,8 +156,8 @@ function sendH2(
     return { destroy: () => {} };
   }
   const connected = () => session.socket !== undefined && !session.connecting;
-  stream.on('response', (h) => {
-    settle({ kind: 'response', status: Number(h[':status'] ?? 502), ...grpcOf(h) }, fromH2(stream, h));
+  stream.on('response', (h, flags) => {
+    settle({ kind: 'response', status: Number(h[':status'] ?? 502), ...grpcOf(h) }, fromH2(stream, h, flags));
   });
   stream.on('error', () => settle(connected() ? { kind: 'reset' } : { kind: 'connect-failure' }));
   stream.on('close', () => {
@@ -151,6 +165,6 @@ function sendH2(
     if (stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) settle({ kind: 'connect-failure' });
     else settle({ kind: 'reset' });
   });
-  r.body.sendTo(stream);
+  r.body.sendTo(stream, r.paced ?? true);
   return { destroy: () => stream.close(http2.constants.NGHTTP2_CANCEL) };
 }

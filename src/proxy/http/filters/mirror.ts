@@ -1,7 +1,6 @@
 // Traffic mirroring (VirtualService mirror/mirrors, Gateway API RequestMirror): a copy of the request
 // goes to the mirror cluster with "-shadow" appended to the host, fire and forget. Its answer is
-// drained and ignored, and it never delays or changes the real response. Only requests whose body is
-// fully buffered are mirrored (a streamed body can be read once).
+// drained and ignored, and it never delays or changes the real response (its body copy is not paced).
 import type { RequestCtx } from '../context.js';
 import type { PipelineDeps } from '../pipeline.js';
 import { sendAttempt } from '../../upstream/attempt.js';
@@ -23,7 +22,7 @@ export function sendMirrors(ctx: RequestCtx, deps: PipelineDeps): void {
     const headers = { ...ctx.headers, host: shadowHost(String(ctx.headers.host ?? ctx.authority)) };
     sendAttempt(
       deps.target(cluster, ep, ctx.req.httpVersion === '2.0'),
-      { method: ctx.req.method ?? 'GET', path: ctx.upstreamPath, headers, body: ctx.body },
+      { method: ctx.req.method ?? 'GET', path: ctx.upstreamPath, headers, body: ctx.body, paced: false },
       { perTryTimeoutMs: 30_000 },
       (_o, res) => res?.body.resume(),
     );

@@ -13,6 +13,7 @@ import type { UpstreamResponse } from '../../upstream/response.js';
 import { backoffMs, isRetriable, type AttemptOutcome } from '../../upstream/retry.js';
 import { sendMirrors } from './mirror.js';
 import { hashKey } from '../hash-key.js';
+import { respondHeadersOnly } from '../trailers-only.js';
 
 function failure(o: AttemptOutcome): { status: number; flag: string; body: string } {
   switch (o.kind) {
@@ -136,12 +137,10 @@ export function upstream(deps: PipelineDeps): Handler {
       );
     };
 
-    // Buffer (a small) body first, so it can be replayed by retries and copied to mirrors.
-    RequestBody.read(ctx.req, RETRY_BUFFER_LIMIT, (body) => {
-      ctx.body = body;
-      sendMirrors(ctx, deps);
-      attempt(0);
-    });
+    // The body streams to the attempt as it arrives and is kept (up to a limit) for retries and mirrors.
+    ctx.body = RequestBody.start(ctx.req, RETRY_BUFFER_LIMIT);
+    sendMirrors(ctx, deps);
+    attempt(0);
   };
 }
 
@@ -152,6 +151,10 @@ function respond(ctx: RequestCtx, up: UpstreamResponse, done: () => void): void 
   ctx.status = up.status;
   const grpc = up.headers['grpc-status'];
   if (grpc !== undefined) ctx.grpcStatus = Number(grpc);
+  if (up.endedWithHeaders && respondHeadersOnly(ctx.res, ctx.status, h)) {
+    up.body.resume();
+    return done();
+  }
   ctx.res.writeHead(ctx.status, h);
   up.body.on('data', (c: Buffer) => (ctx.responseBytes += c.length));
   // Trailers (gRPC's status) go on before pipe() ends the downstream response.
