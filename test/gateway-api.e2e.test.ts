@@ -11,13 +11,15 @@
 //  - GAMMA mesh cases: ../shared/fixtures/gateway-api/mesh/*.yaml, routes whose parentRef is a Service;
 //    requests go from a mesh client's sidecar outbound listener (an adopted Workload in the client's
 //    namespace, as upstream execs into an echo pod), expectations from conformance/tests/mesh/*.go.
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { request } from 'undici';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
+import { upWithRetry } from './support/mesh-start.js';
 import { fixture } from './support/paths.js';
+import { changeConfig } from './support/config-sync.js';
 import {
   differences,
   moveGatewayPorts,
@@ -54,6 +56,10 @@ const cases = (
  * name for a whole-case test such as weights). Each stays a real assertion, reported as todo.
  */
 const KNOWN_BUGS: Record<string, string> = {};
+
+// See support/mesh-start.ts: the mesh is restarted when it hits this, and the first test reports it.
+const PORT_CLASH_BUG =
+  "bug: weft up hands an app port (freePort() in src/local/instance.ts, bound only when the app starts) to another proxy's port-0 listener; the app dies with EADDRINUSE";
 
 // ---- GAMMA (mesh) -------------------------------------------------------------------------------
 // Expectations from conformance/tests/mesh/*.go. The client is in gateway-conformance-mesh unless
@@ -178,37 +184,14 @@ describe('Gateway API conformance on weft up', { timeout: 300_000 }, () => {
   let dir: string;
   let ports: PortMap;
   const outbound = { mesh: 0, consumer: 0 };
-
-  type Versions = Map<string, { served: string; acked: string }>;
-  async function versions(): Promise<Versions> {
-    const r = await mesh.weft(['proxy-status', '-o', 'json']);
-    const rows = JSON.parse(r.stdout) as Array<{ id: string; served: string; acked: string }>;
-    return new Map(rows.map((x) => [x.id, { served: x.served, acked: x.acked }]));
-  }
+  let portClashes: string[] = [];
 
   /**
-   * Run a config command, then wait until each proxy in `watch` was served a new version and ACKed it.
-   * A route that changes nothing for a proxy never gets there: after 10 s go on and let the requests tell.
+   * Apply, then wait until `watch` ACKed the new config (see support/config-sync.ts). Each request test
+   * asserts it did: otherwise an expected 404 would pass without the route ever being there.
    */
-  async function change(args: string[], watch: string[], t?: TestContext): Promise<void> {
-    const before = await versions();
-    const r = await mesh.weft(args);
-    assert.equal(r.code, 0, `weft ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
-    try {
-      await waitFor(
-        `${watch.join(', ')} to ACK the new config`,
-        async () => {
-          const now = await versions();
-          return watch.every((id) => {
-            const v = now.get(id);
-            return v && v.acked === v.served && v.served !== before.get(id)?.served;
-          });
-        },
-        10_000,
-      );
-    } catch (e) {
-      t?.diagnostic((e as Error).message);
-    }
+  async function change(args: string[], watch: string[]): Promise<boolean> {
+    return changeConfig(mesh, args, watch);
   }
 
   /** Send one case request until it conforms (eventual consistency) or CONSISTENCY_MS pass. */
@@ -311,11 +294,15 @@ spec:
         )
         .join('---\n'),
     );
-    mesh = await RunningMesh.up([infra.file, clients], ['--ready-timeout', '90']);
+    ({ mesh, portClashes } = await upWithRetry([infra.file, clients], ['--ready-timeout', '90']));
   });
 
   after(async () => {
     await mesh?.stop();
+  });
+
+  test('weft up starts every workload on the first attempt', { todo: PORT_CLASH_BUG }, () => {
+    assert.deepEqual(portClashes, []);
   });
 
   test('every generated workload is ready and the Gateways listen on their moved ports', async () => {
@@ -335,6 +322,7 @@ spec:
     describe(c.test, () => {
       let manifest: string;
       let target: Target;
+      let synced = false;
 
       before(async () => {
         // A manifest that brings its own Gateway is applied as a copy with the listener ports moved.
@@ -345,7 +333,7 @@ spec:
           manifest = join(dir, basename(c.manifest));
           await writeFile(manifest, toYaml(docs));
         }
-        await change(['apply', '-f', manifest], [INGRESS]);
+        synced = await change(['apply', '-f', manifest], [INGRESS]);
         const port = ports.get(`${INFRA_NS}/${c.gateway}`);
         assert.ok(port, `gateway ${INFRA_NS}/${c.gateway} is known`);
         target = { port };
@@ -361,6 +349,7 @@ spec:
         } -> ${exp.status}${exp.backend ? ` ${exp.backend}` : ''}`;
         const todo = KNOWN_BUGS[`${c.test} #${i}`] ?? KNOWN_BUGS[c.test];
         test(name, todo ? { todo } : {}, async () => {
+          assert.ok(synced, `the ingress was served and ACKed ${c.manifest}`);
           if (exp.expectedWeights) {
             await expectConverges(target, target.port, req, { ...exp, backend: null });
             await expectWeights(target, req, exp.expectedWeights);
@@ -388,10 +377,11 @@ spec:
 
   for (const c of meshCases) {
     describe(c.test, () => {
+      let synced = false;
       before(async () => {
         // Wait for the client whose routes change (a consumer route changes only its own namespace's).
         const watch = c.requests[0]?.from === 'consumer' ? CONSUMER_CLIENT : MESH_CLIENT;
-        await change(['apply', '-f', fixture(c.manifest)], [watch]);
+        synced = await change(['apply', '-f', fixture(c.manifest)], [watch]);
       });
       after(async () => {
         await mesh.weft(['delete', '-f', fixture(c.manifest)]);
@@ -404,6 +394,7 @@ spec:
         } -> ${m.backend}`;
         const todo = KNOWN_BUGS[`${c.test} #${i}`] ?? KNOWN_BUGS[c.test];
         test(name, todo ? { todo } : {}, async () => {
+          assert.ok(synced, `the client sidecar was served and ACKed ${c.manifest}`);
           const port = outbound[from];
           const req: CaseRequest = {
             host: m.host,
@@ -428,6 +419,7 @@ spec:
           `${WEIGHT_REQUESTS} requests to echo split ${JSON.stringify(weights)}`,
           todo ? { todo } : {},
           async () => {
+            assert.ok(synced, `the client sidecar was served and ACKed ${c.manifest}`);
             const req: CaseRequest = { host: 'echo', path: '/', headers: {}, method: 'GET' };
             const target = { port: outbound.mesh };
             await expectConverges(target, target.port, req, { status: 200, namespace: MESH_NS });

@@ -266,7 +266,7 @@ export interface ServiceEntrySpec {
   location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
   resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
   endpoints?: WorkloadEntrySpec[];
-  workloadSelector?: { labels: Record<string, string> };
+  workloadSelector?: { labels?: Record<string, string> };
   exportTo?: string[];
   subjectAltNames?: string[];
 }

@@ -597,7 +597,7 @@ test('inbound: a reviews proxy maps its service port to the target port, with th
   assert.deepEqual(snap.proxy, proxy);
   assert.equal(snap.trustDomain, 'cluster.local');
   assert.deepEqual(snap.inbound, {
-    routes: [{ service: REVIEWS, port: 9080, targetPort: 9080 }],
+    routes: [{ service: REVIEWS, port: 9080, targetPort: 9080, protocol: 'http' }],
     containerPorts: [9080],
     probe: { path: '/health', port: 9080 },
   });
@@ -643,8 +643,8 @@ spec:
   const snap = compileSnapshot(new MeshIndex(resources, [shop]), proxyOf(shop));
   assert.deepEqual(snap.inbound, {
     routes: [
-      { service: 'shop.store.svc.cluster.local', port: 80, targetPort: 3000 },
-      { service: 'shop.store.svc.cluster.local', port: 81, targetPort: 8081 },
+      { service: 'shop.store.svc.cluster.local', port: 80, targetPort: 3000, protocol: 'http' },
+      { service: 'shop.store.svc.cluster.local', port: 81, targetPort: 8081, protocol: 'http' },
     ],
     containerPorts: [8081, 3000],
     probe: { path: '/', port: 3000 },

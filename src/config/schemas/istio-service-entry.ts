@@ -4,6 +4,14 @@ import { z } from 'zod';
 import type { ServiceEntrySpec } from '../types.js';
 import { exportTo, intRange, labelMap, nonEmptyString, port, resource, strict } from './common.js';
 
+function ipv6FromYamlKey(v: unknown): unknown {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    const entries = Object.entries(v);
+    if (entries.length === 1 && entries[0]![1] === null) return `${entries[0]![0]}:`;
+  }
+  return v;
+}
+
 const workloadEntry = strict({
   address: z.string().optional(),
   ports: z.record(z.string(), port).optional(),
@@ -16,7 +24,9 @@ const workloadEntry = strict({
 
 export const serviceEntrySpec = strict({
   hosts: z.array(nonEmptyString).min(1, { error: 'a ServiceEntry needs at least one host' }),
-  addresses: z.array(z.string()).optional(),
+  // An IPv6 address such as `001:db8::` in a flow sequence reads as a one-key mapping in YAML 1.2
+  // ({"001:db8:": null}); Kubernetes' YAML reads it as the string. Accept it the way users meant it.
+  addresses: z.array(z.preprocess(ipv6FromYamlKey, z.string())).optional(),
   ports: z
     .array(
       strict({
@@ -30,7 +40,7 @@ export const serviceEntrySpec = strict({
   location: z.enum(['MESH_EXTERNAL', 'MESH_INTERNAL']).optional(),
   resolution: z.enum(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN']).optional(),
   endpoints: z.array(workloadEntry).optional(),
-  workloadSelector: strict({ labels: labelMap }).optional(),
+  workloadSelector: strict({ labels: labelMap.optional() }).optional(),
   exportTo: exportTo.optional(),
   subjectAltNames: z.array(z.string()).optional(),
 }).superRefine((se, ctx) => {
@@ -41,11 +51,58 @@ export const serviceEntrySpec = strict({
       message: 'STATIC resolution needs endpoints or a workloadSelector',
     });
   }
+  se.hosts.forEach((h, i) => {
+    if (h === '*')
+      ctx.addIssue({ code: 'custom', path: ['hosts', i], message: 'hostname cannot be wildcard "*"' });
+  });
+  for (const [k, v] of Object.entries(se.workloadSelector?.labels ?? {})) {
+    if (k.includes('*') || v.includes('*'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workloadSelector', 'labels', k],
+        message: 'wildcard is not supported in selector',
+      });
+  }
+  const resolution = se.resolution ?? 'NONE';
+  (se.addresses ?? []).forEach((a, i) => {
+    if (a.includes('/') && resolution !== 'NONE' && resolution !== 'STATIC')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['addresses', i],
+        message: 'CIDR addresses are allowed only for NONE/STATIC resolution types',
+      });
+  });
+  const names = new Set<string>();
+  const numbers = new Set<number>();
+  (se.ports ?? []).forEach((p, i) => {
+    if (names.has(p.name))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ports', i, 'name'],
+        message: `Duplicate value: port name "${p.name}"`,
+      });
+    if (numbers.has(p.number))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ports', i, 'number'],
+        message: `port number cannot be duplicated (${p.number})`,
+      });
+    names.add(p.name);
+    numbers.add(p.number);
+  });
+  if (resolution === 'NONE' && (se.endpoints ?? []).length)
+    ctx.addIssue({ code: 'custom', path: ['endpoints'], message: 'NONE mode cannot set endpoints' });
+  if (resolution === 'DNS_ROUND_ROBIN' && (se.endpoints ?? []).length > 1)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['endpoints'],
+      message: 'DNS_ROUND_ROBIN mode cannot have multiple endpoints',
+    });
   if (se.endpoints?.length && se.workloadSelector) {
     ctx.addIssue({
       code: 'custom',
       path: ['workloadSelector'],
-      message: 'set only one of endpoints or workloadSelector',
+      message: 'only one of WorkloadSelector or Endpoints can be set',
     });
   }
   (se.endpoints ?? []).forEach((e, i) => {
