@@ -141,6 +141,16 @@ spec:
     const counts = await pods(10);
     assert.equal(counts.get('echo-v1-0'), 5);
     assert.equal(counts.get('echo-v2-0'), 5);
+    const r = await call('/');
+    assert.equal(
+      r.json?.headers['x-weft-peer-metadata'],
+      undefined,
+      'peer metadata is for proxies, not apps',
+    );
+    assert.match(
+      String(r.json?.headers['x-forwarded-client-cert']),
+      /URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/client/,
+    );
   });
 
   test('weighted 80-20 split lands within 5% over 400 requests', async () => {

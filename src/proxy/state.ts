@@ -4,6 +4,7 @@ import type { InboundRoute, ProxySnapshot } from '../model/snapshot.js';
 import { RouteTable } from './http/router.js';
 import { ClusterRuntime } from './upstream/cluster.js';
 import { localityOf } from '../model/locality.js';
+import { encodePeerMetadata } from './telemetry/peer-metadata.js';
 import { WeftError, ErrorCodes } from '../lib/errors.js';
 
 export interface GatewayState {
@@ -18,6 +19,8 @@ export class ProxyState {
   readonly clusters = new Map<string, ClusterRuntime>();
   readonly inbound = new Map<string, InboundRoute>(); // "host:port" -> route
   readonly gateways: GatewayState[];
+  /** Sent to peers in x-weft-peer-metadata (encoded once per snapshot). */
+  readonly peerMetadata: string;
 
   constructor(
     readonly snapshot: ProxySnapshot,
@@ -43,6 +46,7 @@ export class ProxyState {
         prev && JSON.stringify(prev.cluster) === JSON.stringify(c) ? prev : new ClusterRuntime(c, prev, self),
       );
     }
+    this.peerMetadata = encodePeerMetadata(snapshot.proxy);
     for (const r of snapshot.inbound.routes) this.inbound.set(`${r.service}:${r.port}`, r);
   }
 }

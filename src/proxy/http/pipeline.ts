@@ -26,6 +26,8 @@ export interface PipelineDeps {
   target: (cluster: ClusterRuntime, ep: Endpoint, h2: boolean) => AttemptTarget;
   onDone: (ctx: RequestCtx) => void; // access log, metrics
   scheme?: string; // what clients speak to this listener
+  /** This proxy's peer metadata, added to requests to mesh peers. */
+  peerMetadata?: () => string | undefined;
   /** Replaces the upstream step (tests). */
   send?: Handler;
 }

@@ -20,6 +20,7 @@ import { H2Sessions } from '../transport/h2-sessions.js';
 import { APP_POOL_IDLE_MS, SERVER_KEEPALIVE_MS } from './idle.js';
 import { pipeSockets, upgradeToApp } from '../transport/tunnel.js';
 import { limiter, RATE_LIMITED_BODY } from '../ratelimit/limiters.js';
+import { decodePeerMetadata, PEER_METADATA_HEADER } from '../telemetry/peer-metadata.js';
 
 export interface InboundDeps {
   identity: WorkloadIdentity;
@@ -65,6 +66,7 @@ export function createInboundServer(deps: InboundDeps): tls.Server {
     const socket = tlsOf(req);
     const route = routeOf(socket);
     const host = String(req.headers[':authority'] ?? req.headers.host ?? '-');
+    const peerMeta = decodePeerMetadata(req.headers[PEER_METADATA_HEADER]);
     const logLine = (status: number, flags: string, r?: ForwardResult) => {
       const now = performance.now();
       deps.log(
@@ -89,6 +91,7 @@ export function createInboundServer(deps: InboundDeps): tls.Server {
         requestHeaders: req.headers,
         responseHeaders: res.getHeaders(),
         peerIdentity: peerIdentity(socket),
+        ...(peerMeta ? { peerMetadata: peerMeta } : {}),
         ...(route ? { destination: { service: route.service, port: route.port } } : {}),
         ...(r ? { upstreamHost: r.upstreamHost } : {}),
       }));
@@ -103,6 +106,7 @@ export function createInboundServer(deps: InboundDeps): tls.Server {
       return logLine(429, 'RL');
     }
     const headers = endToEnd(req.headers);
+    delete headers[PEER_METADATA_HEADER]; // for the proxies, not the app
     headers.host = host;
     headers['x-forwarded-client-cert'] = xfcc(socket);
     headers['x-forwarded-proto'] = 'http';

@@ -66,6 +66,7 @@ export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | '
       },
     }),
     onDone,
+    peerMetadata: () => deps.state()?.peerMetadata,
   };
   const tunnels = new WeakMap<http.IncomingMessage, { socket: net.Socket; head: Buffer }>();
   const tunnelEnd = (ctx: RequestCtx) => {

@@ -37,6 +37,8 @@ export interface RequestRecord {
   };
   /** Destination reporter: the caller's SPIFFE ID from its client certificate. */
   peerIdentity?: string;
+  /** Destination reporter: what the caller's sidecar said about its workload (peer metadata exchange). */
+  peerMetadata?: { workload: string; app?: string; version?: string };
 }
 
 export const httpRequests = diagnostics_channel.channel('weft:http:request');

@@ -6,9 +6,9 @@
 // What we know about the peer, compared with Istio:
 // - source reporter (outbound, gateway): the endpoint the snapshot told us about (instance id, labels,
 //   SPIFFE ID the TLS handshake verified), so every destination_* label is exact.
-// - destination reporter (inbound): only the caller's certificate. Istio learns the caller's workload,
-//   app and version through its metadata-exchange headers; Weft's request path sends none yet, so those
-//   are "unknown" and only source_principal and source_workload_namespace (from the SPIFFE ID) are real.
+// - destination reporter (inbound): the caller's certificate (principal, namespace) and what its sidecar
+//   said in the peer metadata header (workload, app, version), as Istio's metadata exchange does;
+//   "unknown" where a caller sent none.
 import type { ProxyIdentity } from '../../model/snapshot.js';
 import { parseSpiffeId } from '../../lib/spiffe.js';
 import type { RequestRecord } from './events.js';
@@ -104,7 +104,7 @@ export function serviceParts(fqdn: string | undefined): { service: string; name:
 }
 
 /** Length of the key `fillKey` writes. */
-export const KEY_PARTS = 6;
+export const KEY_PARTS = 7;
 
 /**
  * The cache key: every record field the labels depend on, and nothing else (no path, no timing), written
@@ -121,6 +121,7 @@ export function fillKey(r: RequestRecord, out: unknown[]): void {
   out[3] = d?.identity;
   out[4] = r.peerIdentity;
   out[5] = r.flags;
+  out[6] = r.peerMetadata?.workload;
 }
 
 /** Istio's label set for one record, rendered in Istio's order. */
@@ -132,6 +133,15 @@ export function istioLabels(r: RequestRecord, self: PeerLabels): string {
   let security: string;
   if (r.reporter === 'destination') {
     src = principalPeer(r.peerIdentity);
+    if (r.peerMetadata && src !== UNKNOWN_PEER) {
+      const m = r.peerMetadata;
+      src = {
+        ...fromLabels(m.workload, src.namespace, src.principal, {
+          ...(m.app ? { app: m.app } : {}),
+          ...(m.version ? { version: m.version } : {}),
+        }),
+      };
+    }
     dst = self;
     // The inbound listener only accepts mTLS from mesh certificates.
     security = 'mutual_tls';

@@ -14,6 +14,7 @@ import { backoffMs, isRetriable, type AttemptOutcome } from '../../upstream/retr
 import { sendMirrors } from './mirror.js';
 import { hashKey } from '../hash-key.js';
 import { respondHeadersOnly } from '../trailers-only.js';
+import { PEER_METADATA_HEADER } from '../../telemetry/peer-metadata.js';
 
 function failure(o: AttemptOutcome): { status: number; flag: string; body: string } {
   switch (o.kind) {
@@ -40,6 +41,10 @@ export function upstream(deps: PipelineDeps): Handler {
     if (a.kind !== 'forward') return;
     const cluster = ctx.cluster!;
     const retry = a.retry;
+    // Mesh peers learn who calls (peer metadata exchange); hosts outside the mesh learn nothing.
+    const meta = cluster.cluster.external ? undefined : deps.peerMetadata?.();
+    if (meta) ctx.headers[PEER_METADATA_HEADER] = meta;
+    else delete ctx.headers[PEER_METADATA_HEADER];
     const hash = cluster.cluster.hashPolicy ? hashKey(ctx, cluster.cluster.hashPolicy) : undefined;
     // HTTP/2 upstream for HTTP/2 clients (gRPC needs its trailers) and for HTTP/2 or gRPC services.
     const useH2 =
