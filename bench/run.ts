@@ -11,6 +11,11 @@ import { PROJECT_ROOT, startMesh, type Mesh } from './lib/mesh.js';
 import { machine, markdown, overhead, type Results } from './lib/report.js';
 
 const QUICK = process.argv.includes('--quick');
+// `--mesh-h2`: carry HTTP/1.1 between the proxies over HTTP/2 sessions instead of keep-alive TLS pools
+// (the proxies inherit WEFT_MESH_PROTOCOL from `weft up`), to compare the two transports.
+const MESH_H2 = process.argv.includes('--mesh-h2');
+if (MESH_H2) process.env.WEFT_MESH_PROTOCOL = 'h2';
+const SUFFIX = MESH_H2 ? '-mesh-h2' : '';
 const CONFIG = {
   rate: 1000, // req/s: light enough that neither setup should saturate, so we see per-request cost
   warmupS: QUICK ? 0.5 : 2, // connections, TLS sessions and JIT settle before we record
@@ -113,9 +118,9 @@ async function main(): Promise<void> {
   if (QUICK) return log('--quick: results not written');
   const out = join(PROJECT_ROOT, 'bench', 'results');
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, `${results.date}.md`), md);
-  await writeFile(join(out, `${results.date}.json`), JSON.stringify(results, null, 2) + '\n');
-  log(`wrote bench/results/${results.date}.md and .json`);
+  await writeFile(join(out, `${results.date}${SUFFIX}.md`), md);
+  await writeFile(join(out, `${results.date}${SUFFIX}.json`), JSON.stringify(results, null, 2) + '\n');
+  log(`wrote bench/results/${results.date}${SUFFIX}.md and .json`);
 }
 
 main().then(

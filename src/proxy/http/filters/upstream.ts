@@ -16,6 +16,12 @@ import { hashKey } from '../hash-key.js';
 import { respondHeadersOnly } from '../trailers-only.js';
 import { PEER_METADATA_HEADER } from '../../telemetry/peer-metadata.js';
 
+/**
+ * WEFT_MESH_PROTOCOL=h2 multiplexes HTTP/1.1 traffic between proxies over HTTP/2 too. Off by default:
+ * it exists so `npm run bench` can compare both transports in one run (bench/README.md).
+ */
+const MESH_H2 = process.env.WEFT_MESH_PROTOCOL === 'h2';
+
 function failure(o: AttemptOutcome): { status: number; flag: string; body: string } {
   switch (o.kind) {
     case 'timeout':
@@ -48,6 +54,7 @@ export function upstream(deps: PipelineDeps): Handler {
     const hash = cluster.cluster.hashPolicy ? hashKey(ctx, cluster.cluster.hashPolicy) : undefined;
     // HTTP/2 upstream for HTTP/2 clients (gRPC needs its trailers) and for HTTP/2 or gRPC services.
     const useH2 =
+      MESH_H2 ||
       ctx.req.httpVersion === '2.0' ||
       cluster.cluster.protocol === 'grpc' ||
       cluster.cluster.protocol === 'http2';
