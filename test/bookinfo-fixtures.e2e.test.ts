@@ -13,7 +13,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { RunningMesh, tempDir } from './support/weft.js';
-import { upWithRetry } from './support/mesh-start.js';
+import { PORT_CLASH_BUG, upWithRetry } from './support/mesh-start.js';
 import { fixture, ROOT } from './support/paths.js';
 import { changeConfig } from './support/config-sync.js';
 import { freePort } from '../src/local/ports.js';
@@ -38,10 +38,6 @@ interface Page {
   reviews: { error?: string; reviews?: Review[]; version?: string };
   user: string | null;
 }
-
-// Known bug, see support/mesh-start.ts: the mesh is restarted when it hits it, and this is reported.
-const BUG =
-  "bug: weft up hands an app port (freePort() in src/local/instance.ts, bound only when the app starts) to another proxy's port-0 listener; the app dies with EADDRINUSE";
 
 const istio = (name: string) => fixture('istio-bookinfo', name);
 
@@ -155,7 +151,7 @@ describe("Istio's bookinfo fixtures on the demo", { timeout: 240_000 }, () => {
     await mesh?.stop();
   });
 
-  test('weft up starts every bookinfo workload on the first attempt', { todo: `${BUG}` }, () => {
+  test('weft up starts every bookinfo workload on the first attempt', { todo: PORT_CLASH_BUG }, () => {
     assert.deepEqual(portClashes, []);
   });
 

@@ -13,6 +13,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RunningMesh } from './weft.js';
 
+/** The todo text for a test asserting the first start worked (the mesh restarts when it did not). */
+export const PORT_CLASH_BUG =
+  "bug: weft up hands an app's port (picked by freePort() in src/local/instance.ts, bound only when the app starts) to another proxy's port-0 listener; the app dies with EADDRINUSE";
+
 export interface StartOutcome {
   mesh: RunningMesh;
   /** One line per failed attempt: which app logs said EADDRINUSE, on which port. */

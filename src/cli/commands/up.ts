@@ -128,8 +128,9 @@ export function registerUp(program: Command): void {
       );
       for (const u of mesh.ingressUrls()) {
         process.stdout.write(`Ingress ${u.gateway}: ${u.url}\n`);
-        for (const p of u.paths.filter((x) => x !== '/').slice(0, 3))
-          process.stdout.write(`  try: curl ${u.url}${p}\n`);
+        // The first exact path a route serves is the page to open (bookinfo: /productpage).
+        const page = u.paths.find((x) => x !== '/');
+        if (page) process.stdout.write(`  open ${u.url}${page}\n`);
       }
       process.stdout.write(
         `Admin API: http://${mesh.cp.info.admin}   (weft proxy-status, weft get vs, weft apply -f …)\n`,
