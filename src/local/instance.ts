@@ -105,7 +105,11 @@ export class Instance {
       '0',
       '--app-log',
       this.info.logs.app,
-      ...Object.entries(this.info.appPorts).flatMap(([c, l]) => ['--app-port', `${c}=${l}`]),
+      // In declared order: the first container port becomes the app's PORT.
+      ...(w.spec.ports ?? []).flatMap((p) => [
+        '--app-port',
+        `${p.containerPort}=${this.info.appPorts[p.containerPort]}`,
+      ]),
       ...(adopt ? [] : ['--', ...w.spec.command!]),
     ];
     const log = openSync(this.info.logs.proxy, 'a');

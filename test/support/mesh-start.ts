@@ -1,21 +1,9 @@
-// `weft up` for suites that need one big mesh, tolerant of one known local-mode bug only:
-//
-// BUG (src/local/instance.ts + the proxies' own listeners): `weft up` picks each app's loopback port with
-// freePort() (bind port 0, close it) long before the app binds it (the app starts once its proxy is
-// ready), while every proxy binds its inbound/outbound/admin/metrics listeners on port 0 meanwhile. The
-// OS may hand one of those the port promised to an app; the app then dies with EADDRINUSE and `weft up`
-// reports the workload exited. With 7-15 instances this happens in a good share of runs.
-//
-// upWithRetry starts the mesh again (fresh state) when, and only when, an attempt failed that way, and
-// returns what the failed attempts printed so a test can keep asserting "the first start works" as a
-// todo instead of the whole suite failing at random.
+// `weft up` for suites that need one big mesh. If an app fails to start because its port was taken
+// (weft up reserves app ports below the ephemeral range so proxies' port-0 listeners never take them;
+// this catches a regression), the error names the port and which proxy listener held it.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RunningMesh } from './weft.js';
-
-/** The todo text for a test asserting the first start worked (the mesh restarts when it did not). */
-export const PORT_CLASH_BUG =
-  "bug: weft up hands an app's port (picked by freePort() in src/local/instance.ts, bound only when the app starts) to another proxy's port-0 listener; the app dies with EADDRINUSE";
 
 export interface StartOutcome {
   mesh: RunningMesh;
@@ -48,7 +36,7 @@ async function addrInUse(message: string): Promise<string | undefined> {
 export async function upWithRetry(
   files: string[],
   extra: string[] = [],
-  attempts = 3,
+  attempts = 1,
 ): Promise<StartOutcome> {
   const portClashes: string[] = [];
   for (let i = 1; ; i++) {

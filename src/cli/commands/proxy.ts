@@ -118,7 +118,8 @@ export function registerProxy(program: Command): void {
       notify({ type: 'ready', ports: proxy.ports });
       log.info('proxy ready', proxy.ports);
       if (command.length === 0) return;
-      const firstPort = Object.values(appPorts)[0];
+      // PORT is the first container port as declared (object keys would sort numerically).
+      const firstPort = f.appPort[0]?.split('=')[1];
       delete process.env.WEFT_BOOTSTRAP_TOKEN;
       delete process.env.WEFT_APP_ENV;
       const outbound = `127.0.0.1:${proxy.ports.outbound}`;
