@@ -146,7 +146,7 @@ scrape_configs:
     });
     assert.match(
       text,
-      /istio_requests_total\{reporter="destination",source_workload="unknown",.*source_workload_namespace="default",source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-productpage",.*destination_workload="reviews-v2",.*destination_app="reviews",destination_version="v2",destination_service="reviews\.default\.svc\.cluster\.local",.*connection_security_policy="mutual_tls"\} \d+/,
+      /istio_requests_total\{reporter="destination",source_workload="productpage-v1",.*source_workload_namespace="default",source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-productpage",source_app="productpage",source_version="v1",.*destination_workload="reviews-v2",.*destination_app="reviews",destination_version="v2",destination_service="reviews\.default\.svc\.cluster\.local",.*connection_security_policy="mutual_tls"\} \d+/,
     );
     if (hasPromtool()) {
       const check = promtoolCheck(text, [ISTIO_UNIT_LINT]);
