@@ -30,6 +30,15 @@ spec:
   ports: [{name: ${portName}, port: ${port}}]
 ---`;
 
+async function waitForText(get: () => Promise<string>, needle: string): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const t = await get();
+    if (t.includes(needle)) return t;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no ${needle} after 10 s`);
+}
+
 describe('protocols through the mesh', { timeout: 180_000 }, () => {
   let mesh: RunningMesh;
   let outbound: number;
@@ -175,6 +184,39 @@ spec:
     socket.write(payload);
     await waitFor(new RegExp(payload));
     socket.destroy();
+  });
+
+  test("TCP streams show in Istio's TCP metrics on both sides", async () => {
+    const status = await mesh.weft(['proxy-status', '-o', 'json']);
+    const proxies = JSON.parse(status.stdout) as Array<{ id: string; metricsUrl?: string }>;
+    const scrape = async (id: string) => (await fetch(proxies.find((p) => p.id === id)!.metricsUrl!)).text();
+    const series = (text: string, name: string, reporter: string) =>
+      text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith(`${name}{reporter="${reporter}"`) &&
+            l.includes('destination_service="tcp-echo.default.svc.cluster.local"'),
+        );
+    const client = await waitForText(() => scrape('client-0.default'), 'istio_tcp_connections_closed_total{');
+    assert.match(
+      series(client, 'istio_tcp_connections_opened_total', 'source') ?? '',
+      /source_workload="client".*request_protocol="tcp".*connection_security_policy="mutual_tls"\} [1-9]/,
+    );
+    assert.match(
+      series(client, 'istio_tcp_sent_bytes_total', 'source') ?? '',
+      /\} [1-9]\d*$/,
+      'the banner and the echo came back',
+    );
+    assert.match(series(client, 'istio_tcp_received_bytes_total', 'source') ?? '', /\} [1-9]\d*$/);
+    const server = await waitForText(
+      () => scrape('tcp-echo-0.default'),
+      'istio_tcp_connections_closed_total{',
+    );
+    assert.match(
+      series(server, 'istio_tcp_connections_closed_total', 'destination') ?? '',
+      /source_workload_namespace="default",source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/client".*\} [1-9]/,
+    );
   });
 
   test('CONNECT to something that is not a mesh service is refused', async () => {

@@ -15,7 +15,7 @@ import { endToEnd } from '../http/headers.js';
 import { forward, sendLocalReply, type ForwardResult } from '../http/forward.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { ProxyState } from '../state.js';
-import { publishRequest } from '../telemetry/events.js';
+import { publishRequest, publishTcp } from '../telemetry/events.js';
 import { H2Sessions } from '../transport/h2-sessions.js';
 import { APP_POOL_IDLE_MS, SERVER_KEEPALIVE_MS } from './idle.js';
 import { pipeSockets, upgradeToApp } from '../transport/tunnel.js';
@@ -162,12 +162,26 @@ export function createInboundServer(deps: InboundDeps): tls.Server {
         if (!route) return socket.destroy();
         const app = net.connect(deps.appPort(route.targetPort), deps.appHost);
         const start = performance.now();
-        pipeSockets(socket, app, (sent, received) =>
+        const destination = { service: route.service, port: route.port };
+        const tcp = (event: 'open' | 'close', received = 0, sent = 0) =>
+          publishTcp(() => ({
+            reporter: 'destination',
+            event,
+            sentBytes: sent,
+            receivedBytes: received,
+            flags: '',
+            destination,
+            peerIdentity: peerIdentity(socket),
+          }));
+        tcp('open');
+        // peer → app is the request direction (received), app → peer the response (sent)
+        pipeSockets(socket, app, (received, sent) => {
+          tcp('close', received, sent);
           deps.log(
             `[${new Date().toISOString()}] inbound tcp ${route.service}:${route.port} "${peerIdentity(socket)}" ` +
-              `${Math.round(performance.now() - start)}ms sent=${sent} received=${received}`,
-          ),
-        );
+              `${Math.round(performance.now() - start)}ms received=${received} sent=${sent}`,
+          );
+        });
         return;
       }
       h1.emit('connection', socket);

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { RequestCtx } from '../http/context.js';
 import { buildPipeline, type PipelineDeps } from '../http/pipeline.js';
 import { accessLogLine } from '../telemetry/access-log.js';
-import { publishRequest } from '../telemetry/events.js';
+import { publishRequest, publishTcp } from '../telemetry/events.js';
 import { routedRecord } from '../telemetry/records.js';
 import { MESH_POOL_IDLE_MS, longIdle } from './idle.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
@@ -86,7 +86,30 @@ export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | '
         t.socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (t.head.length) up.write(t.head);
         ctx.status = 200;
-        pipeSockets(t.socket, up, () => onDone(ctx));
+        const c = cluster.cluster;
+        const destination = {
+          service: c.service,
+          port: c.port,
+          ...(c.subset ? { subset: c.subset } : {}),
+          identity: ep.identity,
+          instance: ep.instance,
+          labels: ep.labels,
+        };
+        const tcp = (event: 'open' | 'close', received = 0, sent = 0) =>
+          publishTcp(() => ({
+            reporter: 'source',
+            event,
+            sentBytes: sent,
+            receivedBytes: received,
+            flags: '',
+            destination,
+          }));
+        tcp('open');
+        // client → service is the request direction (received), service → client the response (sent)
+        pipeSockets(t.socket, up, (toUp, toClient) => {
+          tcp('close', toUp, toClient);
+          onDone(ctx);
+        });
       });
       up.once('error', () => {
         if (up.readyState === 'open') return;

@@ -47,3 +47,22 @@ export const httpRequests = diagnostics_channel.channel('weft:http:request');
 export function publishRequest(build: () => RequestRecord): void {
   if (httpRequests.hasSubscribers) httpRequests.publish(build());
 }
+
+/** One opened or closed opaque TCP stream (CONNECT tunnels out, weft-tcp in), for Istio's TCP metrics. */
+export interface TcpRecord {
+  reporter: 'source' | 'destination';
+  event: 'open' | 'close';
+  /** At close, as Istio counts them: sent = the response direction (server to client), received = the
+   *  request direction (client to server), whichever side reports. */
+  sentBytes: number;
+  receivedBytes: number;
+  flags: string;
+  destination?: RequestRecord['destination'];
+  peerIdentity?: string;
+}
+
+export const tcpConnections = diagnostics_channel.channel('weft:tcp:connection');
+
+export function publishTcp(build: () => TcpRecord): void {
+  if (tcpConnections.hasSubscribers) tcpConnections.publish(build());
+}

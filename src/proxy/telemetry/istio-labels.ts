@@ -11,7 +11,7 @@
 //   "unknown" where a caller sent none.
 import type { ProxyIdentity } from '../../model/snapshot.js';
 import { parseSpiffeId } from '../../lib/spiffe.js';
-import type { RequestRecord } from './events.js';
+import type { RequestRecord, TcpRecord } from './events.js';
 import { renderLabels } from './prom-text.js';
 
 const UNKNOWN = 'unknown';
@@ -124,10 +124,12 @@ export function fillKey(r: RequestRecord, out: unknown[]): void {
   out[6] = r.peerMetadata?.workload;
 }
 
-/** Istio's label set for one record, rendered in Istio's order. */
-export function istioLabels(r: RequestRecord, self: PeerLabels): string {
+/** Source and destination peers and the security policy, as one reporter sees them. */
+function peers(
+  r: Pick<RequestRecord, 'reporter' | 'destination' | 'peerIdentity' | 'peerMetadata'>,
+  self: PeerLabels,
+): { src: PeerLabels; dst: PeerLabels; security: string } {
   const d = r.destination;
-  const svc = serviceParts(d?.service);
   let src: PeerLabels;
   let dst: PeerLabels;
   let security: string;
@@ -152,6 +154,44 @@ export function istioLabels(r: RequestRecord, self: PeerLabels): string {
     // mTLS, so it can say mutual_tls whenever a mesh endpoint was reached.
     security = d?.identity ? 'mutual_tls' : UNKNOWN;
   }
+  return { src, dst, security };
+}
+
+/** Istio's TCP metric labels (no response code or gRPC status): request_protocol is "tcp". */
+export function tcpLabels(r: TcpRecord, self: PeerLabels): string {
+  const { src, dst, security } = peers(r, self);
+  const svc = serviceParts(r.destination?.service);
+  return renderLabels([
+    ['reporter', r.reporter],
+    ['source_workload', src.workload],
+    ['source_canonical_service', src.canonicalService],
+    ['source_canonical_revision', src.canonicalRevision],
+    ['source_workload_namespace', src.namespace],
+    ['source_principal', src.principal],
+    ['source_app', src.app],
+    ['source_version', src.version],
+    ['source_cluster', src.cluster],
+    ['destination_workload', dst.workload],
+    ['destination_workload_namespace', dst.namespace],
+    ['destination_principal', dst.principal],
+    ['destination_app', dst.app],
+    ['destination_version', dst.version],
+    ['destination_service', svc.service],
+    ['destination_canonical_service', dst.canonicalService],
+    ['destination_canonical_revision', dst.canonicalRevision],
+    ['destination_service_name', svc.name],
+    ['destination_service_namespace', svc.namespace],
+    ['destination_cluster', dst.cluster],
+    ['request_protocol', 'tcp'],
+    ['response_flags', r.flags || '-'],
+    ['connection_security_policy', security],
+  ]);
+}
+
+/** Istio's label set for one record, rendered in Istio's order. */
+export function istioLabels(r: RequestRecord, self: PeerLabels): string {
+  const svc = serviceParts(r.destination?.service);
+  const { src, dst, security } = peers(r, self);
   return renderLabels([
     ['reporter', r.reporter],
     ['source_workload', src.workload],

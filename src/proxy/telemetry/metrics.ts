@@ -12,14 +12,23 @@
 import diagnostics_channel from 'node:diagnostics_channel';
 import type { ProxySnapshot } from '../../model/snapshot.js';
 import type { ProxyState } from '../state.js';
-import type { RequestRecord } from './events.js';
+import type { RequestRecord, TcpRecord } from './events.js';
 import { Histogram, ISTIO_BYTES_BUCKETS, ISTIO_DURATION_MS_BUCKETS } from './histogram.js';
-import { fillKey, istioLabels, KEY_PARTS, selfPeer, UNKNOWN_PEER, type PeerLabels } from './istio-labels.js';
+import {
+  fillKey,
+  istioLabels,
+  KEY_PARTS,
+  selfPeer,
+  tcpLabels,
+  UNKNOWN_PEER,
+  type PeerLabels,
+} from './istio-labels.js';
 import { KeyTree } from './key-tree.js';
 import { Exposition, renderLabels, type ExpositionFormat, type Samples } from './prom-text.js';
 import { processMetrics } from './process-metrics.js';
 
 export const REQUEST_CHANNEL = 'weft:http:request';
+export const TCP_CHANNEL = 'weft:tcp:connection';
 
 /** Above this many cached keys the key cache starts over (series are kept); a guard, not a normal event. */
 const MAX_CACHED_KEYS = 10_000;
@@ -49,6 +58,13 @@ interface RequestSeries {
   overflow: boolean;
 }
 
+interface TcpSeries {
+  opened: number;
+  closed: number;
+  sent: number;
+  received: number;
+}
+
 interface ClusterCounters {
   retries: number;
   overflows: number;
@@ -62,6 +78,8 @@ export class ProxyMetrics {
   private snapshot: ProxySnapshot | undefined;
   private self: PeerLabels = UNKNOWN_PEER;
   private readonly listener = (m: unknown) => this.record(m as RequestRecord);
+  private readonly tcp = new Map<string, TcpSeries>(); // by rendered labels: connections are rare next to requests
+  private readonly tcpListener = (m: unknown) => this.recordTcp(m as TcpRecord);
   private subscribed = false;
 
   constructor(private readonly src: ProxyInternals) {}
@@ -69,12 +87,14 @@ export class ProxyMetrics {
   start(): void {
     if (this.subscribed) return;
     diagnostics_channel.subscribe(REQUEST_CHANNEL, this.listener);
+    diagnostics_channel.subscribe(TCP_CHANNEL, this.tcpListener);
     this.subscribed = true;
   }
 
   stop(): void {
     if (!this.subscribed) return;
     diagnostics_channel.unsubscribe(REQUEST_CHANNEL, this.listener);
+    diagnostics_channel.unsubscribe(TCP_CHANNEL, this.tcpListener);
     this.subscribed = false;
   }
 
@@ -93,6 +113,21 @@ export class ProxyMetrics {
       const c = this.cluster(r.upstreamCluster);
       if (retries > 0) c.retries += retries;
       if (s.overflow) c.overflows++;
+    }
+  }
+
+  /** One TCP stream opened or closed (Istio's istio_tcp_* metrics). */
+  recordTcp(r: TcpRecord): void {
+    const snap = this.src.state()?.snapshot;
+    if (snap !== this.snapshot) this.onSnapshot(snap);
+    const labels = tcpLabels(r, this.self);
+    let s = this.tcp.get(labels);
+    if (!s) this.tcp.set(labels, (s = { opened: 0, closed: 0, sent: 0, received: 0 }));
+    if (r.event === 'open') s.opened++;
+    else {
+      s.closed++;
+      s.sent += r.sentBytes;
+      s.received += r.receivedBytes;
     }
   }
 
@@ -154,6 +189,27 @@ export class ProxyMetrics {
       'istio_response_bytes',
       'Response body size in bytes (Istio standard metric).',
       series.map((s) => [s.labels, s.responseBytes]),
+    );
+    const tcp = [...this.tcp];
+    e.counter(
+      'istio_tcp_sent_bytes_total',
+      'Bytes sent in responses over TCP connections (Istio standard metric).',
+      tcp.map(([l, s]) => [l, s.sent]),
+    );
+    e.counter(
+      'istio_tcp_received_bytes_total',
+      'Bytes received in requests over TCP connections (Istio standard metric).',
+      tcp.map(([l, s]) => [l, s.received]),
+    );
+    e.counter(
+      'istio_tcp_connections_opened_total',
+      'TCP connections opened (Istio standard metric).',
+      tcp.map(([l, s]) => [l, s.opened]),
+    );
+    e.counter(
+      'istio_tcp_connections_closed_total',
+      'TCP connections closed (Istio standard metric).',
+      tcp.map(([l, s]) => [l, s.closed]),
     );
     this.renderInternals(e);
     processMetrics(e);
