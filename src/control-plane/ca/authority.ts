@@ -191,7 +191,15 @@ function checkTtl(ttlMs: number): number {
 }
 
 // 16 random bytes; the generator strips leading zeros and keeps the INTEGER positive.
-const randomSerial = (): string => randomBytes(16).toString('hex');
+/**
+ * 16 random bytes, with the top bit clear (RFC 5280 serials are positive integers) and the next one set, so
+ * the DER encoding is exactly 16 bytes with no sign or leading-zero byte, whatever the random draw.
+ */
+const randomSerial = (): string => {
+  const b = randomBytes(16);
+  b[0] = (b[0]! & 0x7f) | 0x40;
+  return b.toString('hex');
+};
 
 const pemDer = (pem: string): ArrayBuffer => x509.PemConverter.decodeFirst(pem);
 
