@@ -149,6 +149,36 @@ describe('bookinfo on weft up', { timeout: 180_000 }, () => {
     for (const row of rows) assert.equal(row.acked, row.served, `${row.id} acknowledged its config`);
   });
 
+  test('weft describe shows what applies to a service and a workload', async () => {
+    const svc = await mesh.weft(['describe', 'svc', 'reviews', '-o', 'json']);
+    assert.equal(svc.code, 0, svc.stderr);
+    const d = JSON.parse(svc.stdout) as {
+      endpoints: Array<{ instance: string; ready: boolean; identity: string }>;
+      virtualServices: string[];
+      destinationRule: { subsets: string[] };
+    };
+    assert.deepEqual(d.endpoints.map((e) => e.instance).sort(), [
+      'reviews-v1-0.default',
+      'reviews-v2-0.default',
+      'reviews-v3-0.default',
+    ]);
+    assert.ok(
+      d.endpoints.every(
+        (e) => e.ready && e.identity === 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews',
+      ),
+    );
+    assert.deepEqual(d.virtualServices, ['default/reviews (mesh)']);
+    assert.equal(d.destinationRule.subsets.length, 3);
+    const wl = await mesh.weft(['describe', 'workload', 'productpage-v1']);
+    assert.equal(wl.code, 0, wl.stderr);
+    assert.match(wl.stdout, /identity: spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-productpage/);
+    assert.match(wl.stdout, /productpage\.default\.svc\.cluster\.local/);
+    assert.match(wl.stdout, /"config":"SYNCED/);
+    const missing = await mesh.weft(['describe', 'svc', 'nope']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no Service default\/nope[\s\S]*weft get svc/);
+  });
+
   test('an invalid file is rejected with file:line and the running config stays', async () => {
     const dir = await tempDir();
     const file = join(dir, 'bad-weights.yaml');

@@ -9,6 +9,7 @@ import { registerControlPlane } from './commands/control-plane.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerAnalyze } from './commands/analyze.js';
+import { registerDescribe } from './commands/describe.js';
 import type { MeshFlags } from './mesh-client.js';
 
 const program = new Command();
@@ -30,6 +31,7 @@ registerProxy(program);
 registerConfigCommands(program, mesh);
 registerStatusCommands(program, mesh);
 registerAnalyze(program);
+registerDescribe(program, mesh);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`error: ${errorMessage(e)}\n`);
