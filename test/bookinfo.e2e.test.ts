@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { RunningMesh, tempDir, waitFor } from './support/weft.js';
+import { RunningMesh, tempDir, waitFor, weft } from './support/weft.js';
 import { fixture } from './support/paths.js';
 import { certSpiffeId, verifyChain } from '../src/lib/spiffe.js';
 import type { ProxySnapshot } from '../src/model/snapshot.js';
@@ -177,6 +177,16 @@ describe('bookinfo on weft up', { timeout: 180_000 }, () => {
     const missing = await mesh.weft(['describe', 'svc', 'nope']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no Service default\/nope[\s\S]*weft get svc/);
+  });
+
+  test('weft check passes on the healthy mesh, and says what to do when the mesh is gone', async () => {
+    const ok = await mesh.weft(['check']);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /√ productpage-v1-0\.default: config SYNCED/);
+    assert.match(ok.stdout, /√ reviews-v1-0\.default: certificate valid until/);
+    const gone = await weft(['--addr', '127.0.0.1:1', 'check']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stdout, /× control plane answers[\s\S]*hint: start the mesh/);
   });
 
   test('an invalid file is rejected with file:line and the running config stays', async () => {

@@ -10,6 +10,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerAnalyze } from './commands/analyze.js';
 import { registerDescribe } from './commands/describe.js';
+import { registerCheck } from './commands/check.js';
 import type { MeshFlags } from './mesh-client.js';
 
 const program = new Command();
@@ -32,6 +33,7 @@ registerConfigCommands(program, mesh);
 registerStatusCommands(program, mesh);
 registerAnalyze(program);
 registerDescribe(program, mesh);
+registerCheck(program, mesh);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`error: ${errorMessage(e)}\n`);
