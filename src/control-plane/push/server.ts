@@ -272,26 +272,35 @@ export class PushServer {
     this.conns.set(hello.id, conn);
     log.info('proxy connected', { proxy: hello.id, identity });
     // Registering triggers a debounced push to everyone; this proxy also gets its snapshot right away.
-    registry.upsert({
-      id: hello.id,
-      workload: hello.workload,
-      namespace: hello.namespace,
-      labels,
-      serviceAccount: sa,
-      spiffeId: identity,
-      kind: hello.kind,
-      address: hello.inbound.address,
-      inboundPort: hello.inbound.port,
-      ...(hello.adminPort ? { adminPort: hello.adminPort } : {}),
-      ready: registry.get(hello.id)?.ready ?? false,
-    });
+    this.registerInstance(conn, registry.get(hello.id)?.ready ?? false);
     if (hello.version) conn.status.served = hello.version;
     this.pushOne(conn, this.index());
     return conn;
   }
 
+  /** Puts a connected proxy's instance in the registry (again, after a missed-heartbeat sweep). */
+  private registerInstance(conn: Connection, ready: boolean): void {
+    const { hello } = conn;
+    this.deps.registry.upsert({
+      id: hello.id,
+      workload: hello.workload,
+      namespace: hello.namespace,
+      labels: conn.labels,
+      serviceAccount: conn.serviceAccount,
+      spiffeId: conn.status.identity,
+      kind: hello.kind,
+      address: hello.inbound.address,
+      inboundPort: hello.inbound.port,
+      ...(hello.adminPort ? { adminPort: hello.adminPort } : {}),
+      ready,
+    });
+  }
+
   private onMessage(conn: Connection, msg: ProxyMessage): void {
     const { registry, log } = this.deps;
+    // A proxy that was swept for missing heartbeats (a stall) but is still connected comes back as soon
+    // as it speaks; it is not ready until it reports so again.
+    if (!registry.get(conn.hello.id)) this.registerInstance(conn, msg.type === 'health' && msg.ready);
     registry.heartbeat(conn.hello.id);
     switch (msg.type) {
       case 'ack':

@@ -162,7 +162,12 @@ export class ControlClient {
     };
     stream.on('error', (e: Error) => lost(e.message));
     stream.on('end', () => lost('stream ended'));
-    this.heartbeat = setInterval(() => this.send({ type: 'heartbeat' }), HEARTBEAT_INTERVAL_MS);
+    // Heartbeats carry readiness, so a control plane that lost track of us (restart, sweep) learns it again.
+    this.heartbeat = setInterval(
+      () =>
+        this.send(this.ready === undefined ? { type: 'heartbeat' } : { type: 'health', ready: this.ready }),
+      HEARTBEAT_INTERVAL_MS,
+    );
   }
 
   private async apply(

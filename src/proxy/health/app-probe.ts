@@ -37,23 +37,32 @@ export function probeOnce(t: ProbeTarget, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
+/**
+ * Kubernetes semantics: ready after one success, not ready only after `failureThreshold` (3) failures
+ * in a row, so one slow probe on a busy machine does not pull the endpoint out of every load balancer.
+ */
 export class AppProber {
   private timer: NodeJS.Timeout | undefined;
   private last: boolean | undefined;
+  private failures = 0;
 
   constructor(
     private readonly target: () => ProbeTarget | undefined,
     private readonly onChange: (ready: boolean) => void,
     private readonly periodMs = 1000,
+    private readonly failureThreshold = 3,
   ) {}
 
   start(): void {
     const tick = async () => {
       const t = this.target();
       const ok = t ? await probeOnce(t) : true;
-      if (ok !== this.last) {
-        this.last = ok;
-        this.onChange(ok);
+      this.failures = ok ? 0 : this.failures + 1;
+      // Until the first success the app is simply not ready yet; after it, only repeated failures count.
+      const ready = ok || (this.last === true && this.failures < this.failureThreshold);
+      if (ready !== this.last) {
+        this.last = ready;
+        this.onChange(ready);
       }
       this.timer = setTimeout(() => void tick(), this.periodMs);
     };
