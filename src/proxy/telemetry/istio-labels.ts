@@ -157,12 +157,13 @@ function peers(
   return { src, dst, security };
 }
 
-/** Istio's TCP metric labels (no response code or gRPC status): request_protocol is "tcp". */
-export function tcpLabels(r: TcpRecord, self: PeerLabels): string {
-  const { src, dst, security } = peers(r, self);
-  const svc = serviceParts(r.destination?.service);
-  return renderLabels([
-    ['reporter', r.reporter],
+type Pair = [string, string];
+
+/** The reporter and both peers' labels, in Istio's order; shared by request and TCP metrics. */
+function peerPairs(reporter: string, src: PeerLabels, dst: PeerLabels, service: string | undefined): Pair[] {
+  const svc = serviceParts(service);
+  return [
+    ['reporter', reporter],
     ['source_workload', src.workload],
     ['source_canonical_service', src.canonicalService],
     ['source_canonical_revision', src.canonicalRevision],
@@ -182,6 +183,14 @@ export function tcpLabels(r: TcpRecord, self: PeerLabels): string {
     ['destination_service_name', svc.name],
     ['destination_service_namespace', svc.namespace],
     ['destination_cluster', dst.cluster],
+  ];
+}
+
+/** Istio's TCP metric labels (no response code or gRPC status): request_protocol is "tcp". */
+export function tcpLabels(r: TcpRecord, self: PeerLabels): string {
+  const { src, dst, security } = peers(r, self);
+  return renderLabels([
+    ...peerPairs(r.reporter, src, dst, r.destination?.service),
     ['request_protocol', 'tcp'],
     ['response_flags', r.flags || '-'],
     ['connection_security_policy', security],
@@ -190,29 +199,9 @@ export function tcpLabels(r: TcpRecord, self: PeerLabels): string {
 
 /** Istio's label set for one record, rendered in Istio's order. */
 export function istioLabels(r: RequestRecord, self: PeerLabels): string {
-  const svc = serviceParts(r.destination?.service);
   const { src, dst, security } = peers(r, self);
   return renderLabels([
-    ['reporter', r.reporter],
-    ['source_workload', src.workload],
-    ['source_canonical_service', src.canonicalService],
-    ['source_canonical_revision', src.canonicalRevision],
-    ['source_workload_namespace', src.namespace],
-    ['source_principal', src.principal],
-    ['source_app', src.app],
-    ['source_version', src.version],
-    ['source_cluster', src.cluster],
-    ['destination_workload', dst.workload],
-    ['destination_workload_namespace', dst.namespace],
-    ['destination_principal', dst.principal],
-    ['destination_app', dst.app],
-    ['destination_version', dst.version],
-    ['destination_service', svc.service],
-    ['destination_canonical_service', dst.canonicalService],
-    ['destination_canonical_revision', dst.canonicalRevision],
-    ['destination_service_name', svc.name],
-    ['destination_service_namespace', svc.namespace],
-    ['destination_cluster', dst.cluster],
+    ...peerPairs(r.reporter, src, dst, r.destination?.service),
     ['request_protocol', r.protocol],
     ['response_code', String(r.status)],
     // Istio leaves it empty for plain HTTP; for gRPC it is the numeric grpc-status.
