@@ -66,7 +66,7 @@ export function sendAttempt(
     if (timer) clearTimeout(timer);
     cb(o, res);
   };
-  const handle = t.h2 && !t.plain ? sendH2(t, r, settle) : sendH1(t, r, opts, settle);
+  const handle = t.h2 && !t.plain ? sendH2(t, r, opts, settle) : sendH1(t, r, opts, settle);
   if (opts.perTryTimeoutMs) {
     timer = setTimeout(() => {
       settle({ kind: 'timeout' });
@@ -137,6 +137,7 @@ function sendH1(
 function sendH2(
   t: AttemptTarget,
   r: AttemptRequest,
+  opts: { connectTimeoutMs?: number },
   settle: (o: AttemptOutcome, res?: UpstreamResponse) => void,
 ): Cancellable {
   const session = t.h2!.get(t);
@@ -156,6 +157,17 @@ function sendH2(
     return { destroy: () => {} };
   }
   const connected = () => session.socket !== undefined && !session.connecting;
+  if (session.connecting && opts.connectTimeoutMs) {
+    // A session still handshaking after the connect timeout is given up (and forgotten by the pool).
+    const ct = setTimeout(() => {
+      if (session.connecting) {
+        settle({ kind: 'connect-failure' });
+        session.destroy();
+      }
+    }, opts.connectTimeoutMs);
+    session.once('connect', () => clearTimeout(ct));
+    session.once('close', () => clearTimeout(ct));
+  }
   stream.on('response', (h, flags) => {
     settle({ kind: 'response', status: Number(h[':status'] ?? 502), ...grpcOf(h) }, fromH2(stream, h, flags));
   });

@@ -22,6 +22,8 @@ import { PEER_METADATA_HEADER } from '../../telemetry/peer-metadata.js';
  */
 const MESH_H2 = process.env.WEFT_MESH_PROTOCOL === 'h2';
 
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
 function failure(o: AttemptOutcome): { status: number; flag: string; body: string } {
   switch (o.kind) {
     case 'timeout':
@@ -105,9 +107,9 @@ export function upstream(deps: PipelineDeps): Handler {
         { method, path: ctx.upstreamPath, headers, body: ctx.body! },
         {
           ...(retry?.perTryTimeoutMs ? { perTryTimeoutMs: retry.perTryTimeoutMs } : {}),
-          ...(cluster.cluster.connectionPool?.connectTimeoutMs
-            ? { connectTimeoutMs: cluster.cluster.connectionPool.connectTimeoutMs }
-            : {}),
+          // Istio's default connect timeout is 10 s: a peer that accepts TCP but never finishes the TLS
+          // handshake (a stalled process) must fail the attempt, not hang the request.
+          connectTimeoutMs: cluster.cluster.connectionPool?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
         },
         (o, res) => {
           cluster.finished(ep);
