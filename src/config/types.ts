@@ -7,6 +7,12 @@ import type {
   KubernetesGateway,
   ReferenceGrant,
 } from './gateway-api-types.js';
+import type {
+  AuthorizationPolicy,
+  MeshConfig,
+  PeerAuthentication,
+  RequestAuthentication,
+} from './security-types.js';
 
 export interface SourcePosition {
   file: string;
@@ -285,7 +291,11 @@ export type Resource =
   | HTTPRouteResource
   | GRPCRouteResource
   | KubernetesGateway
-  | ReferenceGrant;
+  | ReferenceGrant
+  | PeerAuthentication
+  | AuthorizationPolicy
+  | RequestAuthentication
+  | MeshConfig;
 export type Kind = Resource['kind'];
 
 export const KINDS: readonly Kind[] = [
@@ -300,6 +310,10 @@ export const KINDS: readonly Kind[] = [
   'GRPCRoute',
   'KubernetesGateway',
   'ReferenceGrant',
+  'PeerAuthentication',
+  'AuthorizationPolicy',
+  'RequestAuthentication',
+  'MeshConfig',
 ];
 
 /** Stable identity of a resource in the store: Kind/namespace/name. */

@@ -1,0 +1,103 @@
+// The security part of a proxy snapshot: what its inbound side enforces. Compiled by the control plane
+// from PeerAuthentication, RequestAuthentication, AuthorizationPolicy and MeshConfig; the proxy and
+// `weft authz check` evaluate exactly this, so a dry run explains the same decision traffic gets.
+
+export type MtlsModeValue = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
+
+export interface InboundMtls {
+  mode: MtlsModeValue; // the workload's effective mode
+  /** portLevelMtls, by container (target) port. */
+  ports: Record<string, MtlsModeValue>;
+  /** The PeerAuthentication that decided `mode` ("ns/name"), or "default" when none applies. */
+  source: string;
+}
+
+/** Istio AuthorizationPolicy rule fields, with the same names and semantics. Missing = not checked. */
+export interface AuthzSource {
+  principals?: string[];
+  notPrincipals?: string[];
+  requestPrincipals?: string[];
+  notRequestPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  ipBlocks?: string[];
+  notIpBlocks?: string[];
+  remoteIpBlocks?: string[];
+  notRemoteIpBlocks?: string[];
+}
+
+export interface AuthzOperation {
+  hosts?: string[];
+  notHosts?: string[];
+  ports?: string[];
+  notPorts?: string[];
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+}
+
+export interface AuthzCondition {
+  key: string; // request.headers[x], source.ip, request.auth.claims[a][b], destination.port, ...
+  values?: string[];
+  notValues?: string[];
+}
+
+/** A rule matches when any `from` matches (or there is none), any `to` matches, and every `when` holds. */
+export interface AuthzRule {
+  from: AuthzSource[];
+  to: AuthzOperation[];
+  when: AuthzCondition[];
+}
+
+export interface AuthzPolicy {
+  name: string; // "ns/name"
+  action: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
+  /** No rules: ALLOW matches nothing (so it denies everything), DENY/AUDIT/CUSTOM match nothing. */
+  rules: AuthzRule[];
+  provider?: string; // CUSTOM: the extension provider's name
+}
+
+/** meshConfig.extensionProviders[].envoyExtAuthzHttp, with the service resolved to host:port. */
+export interface ExtAuthzProvider {
+  name: string;
+  /** Where to send the check: a mesh service goes through this proxy's outbound listener. */
+  host: string;
+  port: number;
+  pathPrefix: string;
+  timeoutMs: number;
+  failOpen: boolean;
+  statusOnError: number;
+  includeRequestHeadersInCheck: string[]; // lower-case
+  includeAdditionalHeadersInCheck: Array<[string, string]>;
+  headersToUpstreamOnAllow: string[];
+  headersToDownstreamOnAllow: string[];
+  headersToDownstreamOnDeny: string[];
+}
+
+export interface JwtRule {
+  issuer: string;
+  audiences: string[];
+  /** Either fetched from a URI (cached, refreshed, kept when a refresh fails) or inline JSON. */
+  jwksUri?: string;
+  jwks?: string;
+  /** Where to look; empty both = Authorization: Bearer, then the access_token query parameter. */
+  fromHeaders: Array<{ name: string; prefix: string }>;
+  fromParams: string[];
+  fromCookies: string[];
+  outputPayloadToHeader?: string;
+  outputClaimToHeaders: Array<{ header: string; claim: string }>;
+  forwardOriginalToken: boolean;
+  timeoutMs: number;
+}
+
+export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+
+export interface InboundSecurity {
+  mtls: InboundMtls;
+  pathNormalization: PathNormalizationMode;
+  jwtRules: JwtRule[];
+  /** Every policy that selects this workload, in Istio's evaluation order: CUSTOM, DENY, ALLOW (AUDIT logs). */
+  policies: AuthzPolicy[];
+  providers: ExtAuthzProvider[];
+}
