@@ -64,6 +64,8 @@ export interface ExtAuthzProvider {
   /** Where to send the check: a mesh service goes through this proxy's outbound listener. */
   host: string;
   port: number;
+  /** A mesh service: the check goes through this proxy's own outbound listener, over mTLS. */
+  viaMesh?: boolean;
   pathPrefix: string;
   timeoutMs: number;
   failOpen: boolean;
@@ -100,4 +102,20 @@ export interface InboundSecurity {
   /** Every policy that selects this workload, in Istio's evaluation order: CUSTOM, DENY, ALLOW (AUDIT logs). */
   policies: AuthzPolicy[];
   providers: ExtAuthzProvider[];
+}
+
+/** No policy at all: Istio's defaults (PERMISSIVE, BASE normalization, allow everything). */
+export function openSecurity(): InboundSecurity {
+  return {
+    mtls: { mode: 'PERMISSIVE', ports: {}, source: 'default' },
+    pathNormalization: 'BASE',
+    jwtRules: [],
+    policies: [],
+    providers: [],
+  };
+}
+
+/** The mode that applies to one container port of a workload. */
+export function portMode(mtls: InboundMtls, targetPort: number): MtlsModeValue {
+  return mtls.ports[String(targetPort)] ?? mtls.mode;
 }

@@ -1,6 +1,7 @@
 // The typed snapshot a proxy consumes. The control plane compiles user resources and the registry into
 // one of these per proxy; the proxy knows nothing else about configuration. Plain JSON-safe data, so it
 // travels over the push stream as-is and `weft proxy-config` can print it.
+import type { InboundSecurity } from './security.js';
 
 export interface StringMatcher {
   exact?: string;
@@ -162,6 +163,9 @@ export interface Endpoint {
   labels: Record<string, string>;
   healthy: boolean;
   locality?: Locality;
+  /** Send plaintext: the peer does not accept mTLS on this port (PeerAuthentication DISABLE, auto
+   *  mTLS) or a DestinationRule says tls.mode DISABLE. */
+  plaintext?: boolean;
 }
 
 export interface Cluster {
@@ -251,6 +255,8 @@ export interface ProxySnapshot {
   };
   gateways: GatewayListener[];
   clusters: Cluster[];
+  /** What this proxy enforces on requests it receives (sidecar inbound, gateway listeners). */
+  security: InboundSecurity;
 }
 
 /** Istio's SNI for mesh traffic to one service port and subset. */

@@ -6,6 +6,7 @@ import { ClusterRuntime } from './upstream/cluster.js';
 import { localityOf } from '../model/locality.js';
 import { encodePeerMetadata } from './telemetry/peer-metadata.js';
 import { WeftError, ErrorCodes } from '../lib/errors.js';
+import { SecurityGate } from './security/gate.js';
 
 export interface GatewayState {
   name: string;
@@ -21,6 +22,8 @@ export class ProxyState {
   readonly gateways: GatewayState[];
   /** Sent to peers in x-weft-peer-metadata (encoded once per snapshot). */
   readonly peerMetadata: string;
+  /** Path normalization, JWT and AuthorizationPolicy for requests this proxy receives. */
+  readonly gate: SecurityGate;
 
   constructor(
     readonly snapshot: ProxySnapshot,
@@ -47,6 +50,14 @@ export class ProxyState {
       );
     }
     this.peerMetadata = encodePeerMetadata(snapshot.proxy);
+    try {
+      this.gate = new SecurityGate(snapshot.security);
+    } catch (e) {
+      throw new WeftError(
+        ErrorCodes.SNAPSHOT_INVALID,
+        `cannot compile security policy: ${(e as Error).message}`,
+      );
+    }
     for (const r of snapshot.inbound.routes) this.inbound.set(`${r.service}:${r.port}`, r);
   }
 }

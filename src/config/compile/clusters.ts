@@ -13,6 +13,7 @@ import {
 } from './cluster-policies.js';
 import { localityOf } from '../../model/locality.js';
 import { serviceEntryClusters } from './service-entries.js';
+import { instanceMtls, portMode } from './security.js';
 
 function lbPolicy(policies: TrafficPolicy[], hash: { maglev: boolean } | undefined): LbPolicy {
   if (hash) return hash.maglev ? 'MAGLEV' : 'RING_HASH';
@@ -39,6 +40,25 @@ function policy(port: number, ...tps: Array<TrafficPolicy | undefined>) {
   };
 }
 
+/** Auto mTLS, as Istio: mTLS to sidecars unless the server's port is DISABLE; a DestinationRule
+ *  `tls.mode` overrides (DISABLE: plaintext, ISTIO_MUTUAL: always mTLS). */
+function transport(
+  index: MeshIndex,
+  svc: ServiceInfo,
+  port: number,
+  policies: TrafficPolicy[],
+): (i: InstanceView) => { plaintext?: true } {
+  const mode = policies.find((p) => p.tls?.mode)?.tls?.mode;
+  if (mode === 'DISABLE') return () => ({ plaintext: true });
+  if (mode === 'ISTIO_MUTUAL' || mode === 'MUTUAL' || mode === 'SIMPLE') return () => ({});
+  if (index.meshConfig.enableAutoMtls === false) return () => ({ plaintext: true });
+  return (i) => {
+    const workload = index.workloads.get(`${i.namespace}/${i.workload}`);
+    const target = index.targetPort(svc, port, workload) ?? port;
+    return portMode(instanceMtls(index, i), target) === 'DISABLE' ? { plaintext: true } : {};
+  };
+}
+
 function endpoint(i: InstanceView): Endpoint {
   return {
     address: i.address,
@@ -54,6 +74,10 @@ function endpoint(i: InstanceView): Endpoint {
 function optionalLocality(labels: Record<string, string>) {
   const l = localityOf(labels);
   return l ? { locality: l } : {};
+}
+
+function withTransport(instances: InstanceView[], t: (i: InstanceView) => { plaintext?: true }): Endpoint[] {
+  return instances.map((i) => ({ ...endpoint(i), ...t(i) }));
 }
 
 export function buildClusters(index: MeshIndex): Cluster[] {
@@ -74,7 +98,10 @@ function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
       protocol: portProtocol(p),
       ...policy(p.port, dr?.spec.trafficPolicy),
       sni: clusterSni(p.port, undefined, svc.fqdn),
-      endpoints: index.instancesOf(svc).map(endpoint),
+      endpoints: withTransport(
+        index.instancesOf(svc),
+        transport(index, svc, p.port, policiesFor(p.port, dr?.spec.trafficPolicy)),
+      ),
     });
     for (const subset of dr?.spec.subsets ?? []) {
       out.push({
@@ -85,7 +112,10 @@ function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
         protocol: portProtocol(p),
         ...policy(p.port, subset.trafficPolicy, dr?.spec.trafficPolicy),
         sni: clusterSni(p.port, subset.name, svc.fqdn),
-        endpoints: index.instancesOf(svc, subset.labels ?? {}).map(endpoint),
+        endpoints: withTransport(
+          index.instancesOf(svc, subset.labels ?? {}),
+          transport(index, svc, p.port, policiesFor(p.port, subset.trafficPolicy, dr?.spec.trafficPolicy)),
+        ),
       });
     }
   }

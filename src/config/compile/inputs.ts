@@ -11,6 +11,12 @@ import type {
 } from '../types.js';
 import { fqdn, serviceFqdn, DEFAULT_DOMAIN } from '../hosts.js';
 import type { GatewayApiRoute, KubernetesGateway, ReferenceGrant } from '../gateway-api-types.js';
+import type {
+  AuthorizationPolicy,
+  MeshConfigSpec,
+  PeerAuthentication,
+  RequestAuthentication,
+} from '../security-types.js';
 
 export interface InstanceView {
   id: string;
@@ -49,12 +55,18 @@ export class MeshIndex {
   readonly gatewayApiRoutes: GatewayApiRoute[] = [];
   readonly kubernetesGateways: KubernetesGateway[] = [];
   readonly referenceGrants: ReferenceGrant[] = [];
+  readonly peerAuthentications: PeerAuthentication[] = [];
+  readonly authorizationPolicies: AuthorizationPolicy[] = [];
+  readonly requestAuthentications: RequestAuthentication[] = [];
+  /** The MeshConfig named "default" (else the first by name); empty = Istio's defaults. */
+  readonly meshConfig: MeshConfigSpec = {};
 
   constructor(
     resources: Resource[],
     readonly instances: InstanceView[],
     readonly mesh: MeshSettings = defaultMesh,
   ) {
+    const meshConfigs: Array<{ metadata: { name: string }; spec: MeshConfigSpec }> = [];
     for (const r of resources) {
       const ns = r.metadata.namespace;
       switch (r.kind) {
@@ -94,8 +106,24 @@ export class MeshIndex {
         case 'ReferenceGrant':
           this.referenceGrants.push(r);
           break;
+        case 'PeerAuthentication':
+          this.peerAuthentications.push(r);
+          break;
+        case 'AuthorizationPolicy':
+          this.authorizationPolicies.push(r);
+          break;
+        case 'RequestAuthentication':
+          this.requestAuthentications.push(r);
+          break;
+        case 'MeshConfig':
+          meshConfigs.push(
+            r.metadata.name === 'default' ? { ...r, metadata: { ...r.metadata, name: '' } } : r,
+          );
+          break;
       }
     }
+    meshConfigs.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    if (meshConfigs[0]) this.meshConfig = meshConfigs[0].spec;
   }
 
   /** Ready-or-not sidecar instances of a service, optionally narrowed to a subset's labels. */

@@ -5,6 +5,7 @@ import { buildClusters } from './clusters.js';
 import { inboundRateLimit } from './rate-limits.js';
 import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { gatewayListeners, sidecarVirtualHosts } from './virtual-hosts.js';
+import { inboundSecurity } from './security.js';
 
 export type CompiledSnapshot = Omit<ProxySnapshot, 'version'>;
 
@@ -55,5 +56,6 @@ export function compileSnapshot(index: MeshIndex, proxy: ProxyIdentity): Compile
     },
     gateways: sidecar ? [] : gatewayListeners(index, proxy.labels),
     clusters: buildClusters(index),
+    security: inboundSecurity(index, proxy),
   };
 }

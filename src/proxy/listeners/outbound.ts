@@ -53,18 +53,25 @@ export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | '
   };
   const base: PipelineDeps = {
     clusters: () => deps.state()?.clusters ?? EMPTY,
-    target: (cluster, ep, useH2) => ({
-      ...(cluster.cluster.external ? { plain: true } : {}),
-      host: ep.address,
-      port: ep.port,
-      agent: cluster.cluster.external ? plainAgent : (cluster.agent ?? meshAgent),
-      ...(useH2 ? { h2 } : {}),
-      tls: {
-        secureContext: deps.identity.clientContext,
-        servername: cluster.cluster.sni,
-        checkServerIdentity: cluster.identityCheck(ep),
-      },
-    }),
+    target: (cluster, ep, useH2) => {
+      const c = cluster.cluster;
+      // Plaintext: hosts outside the mesh, and peers whose port does not take mTLS (auto mTLS).
+      const plain = c.external === true || ep.plaintext === true;
+      // h2c only where the other side is known to speak it: a peer proxy, or a gRPC/HTTP/2 service.
+      const h2ok = useH2 && (!c.external || c.protocol === 'grpc' || c.protocol === 'http2');
+      return {
+        ...(plain ? { plain: true } : {}),
+        host: ep.address,
+        port: ep.port,
+        agent: plain ? plainAgent : (cluster.agent ?? meshAgent),
+        ...(h2ok ? { h2 } : {}),
+        tls: {
+          secureContext: deps.identity.clientContext,
+          servername: cluster.cluster.sni,
+          checkServerIdentity: cluster.identityCheck(ep),
+        },
+      };
+    },
     onDone,
     peerMetadata: () => deps.state()?.peerMetadata,
   };
@@ -80,7 +87,7 @@ export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | '
     ctx.res.detachSocket(t.socket);
     if (ctx.req.method === 'CONNECT') {
       // Mesh peers get an mTLS stream (ALPN weft-tcp); hosts outside the mesh a plain TCP connection.
-      const external = cluster.cluster.external === true;
+      const external = target.plain === true;
       const up = external ? net.connect(target.port, target.host) : connectTcp(target, TCP_ALPN);
       up.once(external ? 'connect' : 'secureConnect', () => {
         t.socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -123,7 +130,7 @@ export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | '
       return;
     }
     const headers = { ...ctx.headers, connection: 'upgrade', upgrade: String(ctx.req.headers.upgrade ?? '') };
-    const upReq = cluster.cluster.external
+    const upReq = target.plain
       ? http.request({
           host: target.host,
           port: target.port,

@@ -7,6 +7,7 @@ import { ProxyState } from '../state.js';
 import { publishRequest } from './events.js';
 import { ProxyMetrics, type ControlStats } from './metrics.js';
 import { createMetricsServer } from './metrics-server.js';
+import { openSecurity } from '../../model/security.js';
 import {
   hasPromtool,
   ISTIO_UNIT_LINT,
@@ -39,6 +40,7 @@ function snapshot(version: string, labels = PRODUCTPAGE.labels): ProxySnapshot {
     trustDomain: 'cluster.local',
     outbound: { virtualHosts: [] },
     inbound: { routes: [], containerPorts: [9080] },
+    security: openSecurity(),
     gateways: [],
     clusters: [
       cluster(REVIEWS_V2, 'reviews.default.svc.cluster.local'),

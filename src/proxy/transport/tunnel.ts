@@ -69,7 +69,7 @@ export function upgradeToApp(
   req: http.IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  app: { host: string; port: number; headers: http.IncomingHttpHeaders },
+  app: { host: string; port: number; headers: http.OutgoingHttpHeaders },
   log: (status: number) => void,
 ): void {
   const upReq = http.request({

@@ -16,7 +16,7 @@ export interface AttemptTarget {
   host: string;
   port: number;
   agent: https.Agent | http.Agent;
-  /** Outside the mesh (ServiceEntry MESH_EXTERNAL): plain HTTP, no mTLS. */
+  /** Plaintext: outside the mesh (ServiceEntry MESH_EXTERNAL), or a peer whose port takes no mTLS. */
   plain?: boolean;
   tls: Pick<ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity'>;
   /** Set for HTTP/2 upstreams (gRPC, HTTP/2 apps, or an HTTP/2 client). */
@@ -66,7 +66,7 @@ export function sendAttempt(
     if (timer) clearTimeout(timer);
     cb(o, res);
   };
-  const handle = t.h2 && !t.plain ? sendH2(t, r, opts, settle) : sendH1(t, r, opts, settle);
+  const handle = t.h2 ? sendH2(t, r, opts, settle) : sendH1(t, r, opts, settle);
   if (opts.perTryTimeoutMs) {
     timer = setTimeout(() => {
       settle({ kind: 'timeout' });
@@ -140,14 +140,14 @@ function sendH2(
   opts: { connectTimeoutMs?: number },
   settle: (o: AttemptOutcome, res?: UpstreamResponse) => void,
 ): Cancellable {
-  const session = t.h2!.get(t);
+  const session = t.h2!.get(t.plain ? { host: t.host, port: t.port } : t);
   const { host, ...rest } = r.headers;
   const headers: http2.OutgoingHttpHeaders = {
     ...rest,
     ':method': r.method,
     ':path': r.path,
     ':authority': String(host ?? ''),
-    ':scheme': 'https',
+    ':scheme': t.plain ? 'http' : 'https',
   };
   let stream: http2.ClientHttp2Stream;
   try {

@@ -1,0 +1,192 @@
+// HTTP requests arriving at the inbound listener, over mTLS or (where PeerAuthentication allows it)
+// plaintext: find the service port, check mTLS mode, rate limit, then the security gate (path
+// normalization, JWT, AuthorizationPolicy), and only then the app, on loopback, with the caller's
+// verified identity in x-forwarded-client-cert.
+import http from 'node:http';
+import type http2 from 'node:http2';
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { InboundRoute } from '../../model/snapshot.js';
+import { portMode } from '../../model/security.js';
+import { endToEnd } from '../http/headers.js';
+import { forward, sendLocalReply, type ForwardResult } from '../http/forward.js';
+import { publishRequest } from '../telemetry/events.js';
+import type { H2Sessions } from '../transport/h2-sessions.js';
+import { APP_POOL_IDLE_MS } from './idle.js';
+import { upgradeToApp } from '../transport/tunnel.js';
+import { limiter, RATE_LIMITED_BODY } from '../ratelimit/limiters.js';
+import { decodePeerMetadata, PEER_METADATA_HEADER } from '../telemetry/peer-metadata.js';
+import { connOf, inboundRoute, type InboundConn, type InboundReq } from './inbound-conn.js';
+import type { InboundDeps } from './inbound.js';
+import type { GateOutcome } from '../security/gate-types.js';
+import { denyReply } from '../security/deny-reply.js';
+
+type Res = http.ServerResponse | http2.Http2ServerResponse;
+
+const XFCC = 'x-forwarded-client-cert';
+
+export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
+  const appAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: APP_POOL_IDLE_MS });
+  const spiffeId = () => deps.state()!.snapshot.proxy.spiffeId;
+
+  /** Route and mTLS mode; on plaintext to a STRICT port the connection is reset, as Istio does. */
+  const admit = (req: InboundReq, conn: InboundConn, host: string): InboundRoute | 'reset' | undefined => {
+    const state = deps.state();
+    const route = inboundRoute(state, conn.sni, host);
+    if (!conn.mtls && state) {
+      const mode = route
+        ? portMode(state.snapshot.security.mtls, route.targetPort)
+        : state.snapshot.security.mtls.mode;
+      if (mode === 'STRICT') return 'reset';
+    }
+    return route;
+  };
+
+  const request = (req: InboundReq, res: Res) => {
+    const start = performance.now();
+    const conn = connOf(req);
+    const host = String(req.headers[':authority'] ?? req.headers.host ?? '-');
+    const peerMeta = conn.mtls ? decodePeerMetadata(req.headers[PEER_METADATA_HEADER]) : undefined;
+    const route = admit(req, conn, host);
+    if (route === 'reset') {
+      if ('stream' in req) req.stream.session?.destroy();
+      else req.socket.destroy();
+      return;
+    }
+    const logLine = (status: number, flags: string, r?: ForwardResult, path = req.url ?? '/') => {
+      const now = performance.now();
+      deps.log(
+        `[${new Date().toISOString()}] inbound "${req.method} ${path} HTTP/${req.httpVersion}" ${status} ${flags || '-'} ` +
+          `${Math.round(now - start)} "${conn.peer || '-'}" "${conn.sni || '-'}" "${host}"`,
+      );
+      publishRequest(() => ({
+        reporter: 'destination',
+        listener: 'inbound',
+        startTime: Date.now() - (now - start),
+        durationMs: now - start,
+        method: req.method ?? 'GET',
+        path,
+        authority: host,
+        protocol: String(req.headers['content-type'] ?? '').startsWith('application/grpc') ? 'grpc' : 'http',
+        httpVersion: req.httpVersion,
+        status,
+        flags,
+        ...(r?.grpcStatus !== undefined ? { grpcStatus: r.grpcStatus } : {}),
+        requestBytes: r?.requestBytes ?? 0,
+        responseBytes: r?.responseBytes ?? 0,
+        requestHeaders: req.headers,
+        responseHeaders: res.getHeaders(),
+        peerIdentity: conn.peer,
+        ...(peerMeta ? { peerMetadata: peerMeta } : {}),
+        ...(route ? { destination: { service: route.service, port: route.port } } : {}),
+        ...(r ? { upstreamHost: r.upstreamHost } : {}),
+      }));
+    };
+    if (!route) {
+      sendLocalReply(res, 404, `this workload serves no ${conn.sni || host}`, 'NR');
+      return logLine(404, 'NR');
+    }
+    const state = deps.state()!;
+    const rl = state.snapshot.inbound.rateLimit;
+    if (rl && !limiter(rl, 'inbound').tryTake()) {
+      sendLocalReply(res, 429, RATE_LIMITED_BODY, 'RL');
+      return logLine(429, 'RL');
+    }
+    const toApp = (outcome: GateOutcome) => {
+      if (!outcome.ok) {
+        denyReply(req, res, outcome);
+        return logLine(outcome.status, outcome.flags);
+      }
+      const headers = endToEnd(req.headers);
+      delete headers[PEER_METADATA_HEADER]; // for the proxies, not the app
+      for (const h of outcome.removeHeaders) delete headers[h];
+      for (const [k, v] of outcome.setHeaders) headers[k] = v;
+      headers.host = host;
+      // Only a verified peer identity reaches the app; a plaintext client cannot forge one.
+      if (conn.mtls) headers[XFCC] = `By=${spiffeId()};URI=${conn.peer}`;
+      else delete headers[XFCC];
+      headers['x-forwarded-proto'] = 'http';
+      for (const [k, v] of outcome.responseHeaders) res.setHeader(k, v);
+      const h2 = route.protocol === 'grpc' || route.protocol === 'http2';
+      forward(
+        req,
+        res,
+        {
+          host: deps.appHost,
+          port: deps.appPort(route.targetPort),
+          agent: appAgent,
+          ...(h2 ? { h2: appH2 } : {}),
+        },
+        { path: outcome.target, headers },
+        (r) => logLine(r.status, r.flags, r, outcome.target),
+      );
+    };
+    const outcome = state.gate.checkHttp({
+      method: req.method ?? 'GET',
+      target: req.url ?? '/',
+      host,
+      headers: req.headers,
+      peer: conn.peer,
+      sourceIp: conn.sourceIp,
+      destinationIp: conn.destinationIp,
+      destinationPort: route.targetPort,
+      sni: conn.sni,
+    });
+    if ('then' in outcome)
+      outcome.then(toApp, () => {
+        sendLocalReply(res, 500, 'authorization check failed', 'UAEX');
+        logLine(500, 'UAEX');
+      });
+    else toApp(outcome);
+  };
+
+  // WebSocket and other upgrades: the same checks, then the app's 101 and a byte pipe.
+  const upgrade = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const conn = connOf(req);
+    const host = String(req.headers.host ?? '-');
+    const route = admit(req, conn, host);
+    if (route === 'reset') return socket.destroy();
+    if (!route) return socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n');
+    const log = (status: number, flags = '-') =>
+      deps.log(
+        `[${new Date().toISOString()}] inbound "${req.method} ${req.url} HTTP/1.1 upgrade" ${status} ${flags} "${conn.peer || '-'}"`,
+      );
+    const go = (outcome: GateOutcome) => {
+      if (!outcome.ok) {
+        socket.end(
+          `HTTP/1.1 ${outcome.status} ${http.STATUS_CODES[outcome.status] ?? ''}\r\ncontent-length: ${Buffer.byteLength(outcome.body)}\r\n` +
+            `content-type: text/plain\r\n\r\n${outcome.body}`,
+        );
+        return log(outcome.status, outcome.flags || '-');
+      }
+      const headers: http.OutgoingHttpHeaders = { ...req.headers };
+      for (const h of outcome.removeHeaders) delete headers[h];
+      for (const [k, v] of outcome.setHeaders) headers[k] = v;
+      if (conn.mtls) headers[XFCC] = `By=${spiffeId()};URI=${conn.peer}`;
+      else delete headers[XFCC];
+      req.url = outcome.target;
+      upgradeToApp(
+        req,
+        socket,
+        head,
+        { host: deps.appHost, port: deps.appPort(route.targetPort), headers },
+        (s) => log(s),
+      );
+    };
+    const outcome = deps.state()!.gate.checkHttp({
+      method: req.method ?? 'GET',
+      target: req.url ?? '/',
+      host,
+      headers: req.headers,
+      peer: conn.peer,
+      sourceIp: conn.sourceIp,
+      destinationIp: conn.destinationIp,
+      destinationPort: route.targetPort,
+      sni: conn.sni,
+    });
+    if ('then' in outcome) outcome.then(go, () => socket.destroy());
+    else go(outcome);
+  };
+
+  return { request, upgrade };
+}
