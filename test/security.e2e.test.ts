@@ -113,10 +113,9 @@ spec:
     test('PERMISSIVE by default: mesh peers over mTLS, plaintext clients answered without an identity', async () => {
       const r = await call('/');
       assert.equal(r.status, 200);
-      assert.equal(
-        r.json?.headers['x-forwarded-client-cert'],
+      assert.deepEqual(r.json?.headers['x-forwarded-client-cert'], [
         'By=spiffe://cluster.local/ns/default/sa/echo;URI=spiffe://cluster.local/ns/default/sa/client',
-      );
+      ]);
       // A plaintext client cannot claim an identity: a forged XFCC never reaches the app.
       const raw = await plaintext(
         '/',
@@ -156,7 +155,17 @@ spec:
       assert.equal(r.status, 200);
       assert.equal(r.json?.headers['x-forwarded-client-cert'], undefined, 'the client proxy sent plaintext');
       assert.match(await plaintext('/'), /^HTTP\/1\.1 200/);
+      const check = await mesh.weft(['tls-check', 'echo']);
+      assert.equal(check.code, 0, check.stderr);
+      assert.match(
+        check.stdout,
+        /client-0\.default\s+echo-0\.default\s+plaintext\s+DISABLE \(default\/default\)\s+OK/,
+      );
+      assert.match(check.stdout, /echo\.default\.svc\.cluster\.local:8080: plaintext/);
       await remove('ns-disable');
+      const back = await mesh.weft(['tls-check', 'echo', '-o', 'json']);
+      const parsed = JSON.parse(back.stdout) as { summary: Array<{ traffic: string }> };
+      assert.equal(parsed.summary[0]?.traffic, 'mTLS');
     });
 
     test('portLevelMtls: a workload policy makes one port PERMISSIVE under a STRICT mesh', async () => {
@@ -192,6 +201,9 @@ spec:
       );
       const r = await call('/');
       assert.equal(r.status, 503, r.text);
+      const check = await mesh.weft(['tls-check', 'echo']);
+      assert.match(check.stdout, /plaintext\s+STRICT \(istio-system\/default\)\s+CONFLICT/);
+      assert.match(check.stdout, /conflict: plaintext sent to a STRICT server fails/);
       await apply(
         'dr-disable',
         `

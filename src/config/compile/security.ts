@@ -96,13 +96,22 @@ export function instanceMtls(
   return m;
 }
 
+const upperEscapes = (p: string) => p.replace(/%[0-9a-f]{2}/gi, (m) => m.toUpperCase());
+
 function compileRule(r: AuthzRuleSpec): AuthzRule {
   return {
     from: (r.from ?? []).map((f) => {
       const { serviceAccounts: _sa, notServiceAccounts: _nsa, ...s } = f.source ?? {};
       return s;
     }),
-    to: (r.to ?? []).map((t) => ({ ...(t.operation ?? {}) })),
+    to: (r.to ?? []).map((t) => {
+      const op = { ...(t.operation ?? {}) };
+      // Request paths reach policy with percent-escapes in upper case (proxy/security/path.ts), so a
+      // policy written with `%2f` must say `%2F` to match the same requests.
+      if (op.paths) op.paths = op.paths.map(upperEscapes);
+      if (op.notPaths) op.notPaths = op.notPaths.map(upperEscapes);
+      return op;
+    }),
     when: (r.when ?? []).map((c) => ({ ...c })),
   };
 }
