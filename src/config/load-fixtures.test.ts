@@ -82,7 +82,15 @@ test('what Istio would reject in the analyzer inputs is rejected here too', asyn
 
 // Istio's own validation cases (pkg/config/validation/testdata/crds). Each `*-invalid.yaml` document
 // carries `_err`, a piece of Istio's message, which starts with the field path when there is one.
-const OUR_KINDS = new Set(['VirtualService', 'DestinationRule', 'Gateway', 'ServiceEntry']);
+const OUR_KINDS = new Set([
+  'VirtualService',
+  'DestinationRule',
+  'Gateway',
+  'ServiceEntry',
+  'PeerAuthentication',
+  'AuthorizationPolicy',
+  'RequestAuthentication',
+]);
 // Invalid cases we cannot detect yet, by "<file>#<index>". None today; add with a reason when needed.
 const knownGaps = new Set<string>([]);
 

@@ -34,6 +34,17 @@ const ALIASES: Record<string, Kind> = {
   referencegrant: 'ReferenceGrant',
   referencegrants: 'ReferenceGrant',
   refgrant: 'ReferenceGrant',
+  peerauthentication: 'PeerAuthentication',
+  peerauthentications: 'PeerAuthentication',
+  pa: 'PeerAuthentication',
+  authorizationpolicy: 'AuthorizationPolicy',
+  authorizationpolicies: 'AuthorizationPolicy',
+  ap: 'AuthorizationPolicy',
+  requestauthentication: 'RequestAuthentication',
+  requestauthentications: 'RequestAuthentication',
+  ra: 'RequestAuthentication',
+  meshconfig: 'MeshConfig',
+  meshconfigs: 'MeshConfig',
 };
 
 /** kubectl's group-qualified names, for the one kind whose short name is ambiguous (`gateways`). */
@@ -49,7 +60,7 @@ export function kindFromArg(arg: string): Kind | 'all' {
     throw new WeftError(
       ErrorCodes.CONFIG_UNKNOWN_KIND,
       `unknown resource type "${arg}"`,
-      `use one of: ${[...new Set(Object.values(ALIASES))].join(', ')} (or short names such as vs, dr, gw, gtw, svc)`,
+      `use one of: ${[...new Set(Object.values(ALIASES))].join(', ')} (or short names such as vs, dr, gw, gtw, svc, pa, ap, ra)`,
     );
   return k;
 }

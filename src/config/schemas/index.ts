@@ -12,7 +12,13 @@ import {
 } from './istio-networking.js';
 import { KUBERNETES_API_VERSIONS, serviceResource } from './kubernetes.js';
 import { serviceEntryResource } from './istio-service-entry.js';
-import { WEFT_API_VERSIONS, rateLimitResource, workloadResource } from './weft.js';
+import { WEFT_API_VERSIONS, meshConfigResource, rateLimitResource, workloadResource } from './weft.js';
+import {
+  SECURITY_API_VERSIONS,
+  authorizationPolicyResource,
+  peerAuthenticationResource,
+  requestAuthenticationResource,
+} from './istio-security.js';
 import {
   GATEWAY_API_GROUP,
   GATEWAY_API_VERSIONS,
@@ -50,6 +56,10 @@ export const KIND_SCHEMAS: Record<Kind, KindSchema> = {
   GRPCRoute: { apiVersions: GRPC_ROUTE_API_VERSIONS, schema: grpcRouteResource },
   KubernetesGateway: { apiVersions: GATEWAY_API_VERSIONS, schema: kubernetesGatewayResource },
   ReferenceGrant: { apiVersions: REFERENCE_GRANT_API_VERSIONS, schema: referenceGrantResource },
+  PeerAuthentication: { apiVersions: SECURITY_API_VERSIONS, schema: peerAuthenticationResource },
+  AuthorizationPolicy: { apiVersions: SECURITY_API_VERSIONS, schema: authorizationPolicyResource },
+  RequestAuthentication: { apiVersions: SECURITY_API_VERSIONS, schema: requestAuthenticationResource },
+  MeshConfig: { apiVersions: WEFT_API_VERSIONS, schema: meshConfigResource },
 };
 
 /** "networking.istio.io/v1" -> "networking.istio.io"; core "v1" -> "". */

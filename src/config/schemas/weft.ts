@@ -1,17 +1,24 @@
 // weft.dev/v1alpha1: Weft's own kinds. A Workload is a local process (or a set of replicas) that Weft
 // starts or adopts and puts a sidecar in front of; its labels are what Services and Gateways select.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { RateLimitSpec, WorkloadSpec } from '../types.js';
+import type { MeshConfigSpec } from '../security-types.js';
 import { tryParseDuration } from '../duration.js';
 import {
   dnsLabel,
   dnsSubdomain,
+  duration as istioDuration,
   intRange,
+  loose,
   nonEmptyString,
   nonNegativeInt,
   port,
   resource,
+  show,
   strict,
+  stringMap,
+  unknownFieldMessage,
 } from './common.js';
 
 export const WEFT_API_VERSIONS = ['weft.dev/v1alpha1'] as const;
@@ -75,3 +82,245 @@ const _checkRateLimit: z.ZodType<RateLimitSpec> = rateLimitSpec;
 void _checkRateLimit;
 
 export const rateLimitResource = resource('RateLimit', rateLimitSpec);
+
+// ---- MeshConfig -------------------------------------------------------------------------------------
+// Istio's MeshConfig (mesh/v1alpha1/config.proto) under the same names, so a `meshConfig:` block from an
+// IstioOperator or the istio ConfigMap pastes in. The fields Weft acts on are checked like Istio's
+// ValidateMeshConfig; the other Istio fields are accepted as they are.
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Istio's ValidateTrustDomain: DNS-1123 labels separated by dots (a trailing dot is allowed). */
+const trustDomain = z.string().superRefine((d, ctx) => {
+  const labels = d.split('.');
+  if (labels.at(-1) === '' && labels.length > 1) labels.pop();
+  if (d === '' || labels.some((l) => l.length > 63 || !DNS1123_LABEL.test(l))) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid trust domain ${show(d)}: use lowercase DNS labels separated by dots, e.g. "cluster.local" or "example.org"`,
+    });
+  }
+});
+
+/** Istio's ValidateFQDN (wildcard: ValidateWildcardDomain): DNS-1123 labels, not an all-numeric last label. */
+function isDomain(name: string, wildcard: boolean): boolean {
+  const labels = name.split('.');
+  if (labels.length > 1 && labels.at(-1) === '') labels.pop();
+  if (wildcard && labels[0] === '*') labels.shift();
+  return (
+    name.length > 0 &&
+    name.length <= 255 &&
+    labels.length > 0 &&
+    labels.every((l) => l.length <= 63 && DNS1123_LABEL.test(l)) &&
+    !/^\d+$/.test(labels.at(-1) as string)
+  );
+}
+
+/** Istio's validateExtensionProviderService: `<host>` (a DNS name or an IP) or `<namespace>/<FQDN>`. */
+function providerServiceProblem(service: string): string | undefined {
+  const hint =
+    'use a host such as "ext-authz.foo.svc.cluster.local" or "ext-authz", or "<namespace>/<fully qualified host>"';
+  if (service === '') return `must not be empty: ${hint}`;
+  const slash = service.indexOf('/');
+  if (slash < 0) {
+    return isDomain(service, false) || isIP(service) ? undefined : `invalid host ${show(service)}: ${hint}`;
+  }
+  const ns = service.slice(0, slash);
+  const host = service.slice(slash + 1);
+  if (ns !== '*' && ns !== '.' && ns !== '~' && !DNS1123_LABEL.test(ns)) {
+    return `invalid namespace ${show(ns)}: ${hint}`;
+  }
+  if (host !== '*' && (!host.includes('.') || !isDomain(host, true))) {
+    return `invalid host ${show(host)} after "${ns}/": ${hint}`;
+  }
+  return undefined;
+}
+
+// Envoy's StatusCode enum: the HTTP statuses Istio accepts for statusOnError.
+const ENVOY_STATUS_CODES = new Set([
+  100, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401,
+  402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 423, 424, 426,
+  428, 429, 431, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
+]);
+
+const headerPatterns = z.array(nonEmptyString);
+
+const envoyExtAuthzHttp = strict({
+  service: z.string().superRefine((s, ctx) => {
+    const p = providerServiceProblem(s);
+    if (p) ctx.addIssue({ code: 'custom', message: p });
+  }),
+  port,
+  timeout: istioDuration.optional(),
+  pathPrefix: z
+    .string()
+    .refine((p) => p.startsWith('/'), {
+      error: (iss) => `must start with "/", e.g. "/check" (got ${show(iss.input)})`,
+    })
+    .optional(),
+  failOpen: z.boolean().optional(),
+  clearRouteCache: z.boolean().optional(),
+  statusOnError: z
+    .string({
+      error: (iss) =>
+        typeof iss.input === 'number' ? `write the status as a string, e.g. "${iss.input}"` : undefined,
+    })
+    .refine((s) => /^\d+$/.test(s) && ENVOY_STATUS_CODES.has(Number(s)), {
+      error: (iss) => `must be an HTTP status code such as "403" or "503" (got ${show(iss.input)})`,
+    })
+    .optional(),
+  includeHeadersInCheck: headerPatterns.optional(), // deprecated by Istio; read as includeRequestHeadersInCheck
+  includeRequestHeadersInCheck: headerPatterns.optional(),
+  includeAdditionalHeadersInCheck: stringMap.optional(),
+  includeRequestBodyInCheck: strict({
+    maxRequestBytes: intRange(0, 4294967295).optional(),
+    allowPartialMessage: z.boolean().optional(),
+    packAsBytes: z.boolean().optional(),
+  }).optional(),
+  headersToUpstreamOnAllow: headerPatterns.optional(),
+  headersToDownstreamOnAllow: headerPatterns.optional(),
+  headersToDownstreamOnDeny: headerPatterns.optional(),
+}).transform(({ includeHeadersInCheck, ...p }) =>
+  includeHeadersInCheck && !p.includeRequestHeadersInCheck
+    ? { ...p, includeRequestHeadersInCheck: includeHeadersInCheck }
+    : p,
+);
+
+// The provider kinds of Istio's ExtensionProvider oneof. Only envoyExtAuthzHttp is used by Weft today.
+const OTHER_PROVIDER_KINDS = [
+  'envoyExtAuthzGrpc',
+  'zipkin',
+  'lightstep',
+  'datadog',
+  'stackdriver',
+  'opencensus',
+  'skywalking',
+  'opentelemetry',
+  'prometheus',
+  'envoyFileAccessLog',
+  'envoyHttpAls',
+  'envoyTcpAls',
+  'envoyOtelAls',
+] as const;
+const PROVIDER_KINDS = ['envoyExtAuthzHttp', ...OTHER_PROVIDER_KINDS];
+
+const extensionProvider = strict({
+  name: z
+    .string({
+      error: (iss) =>
+        iss.input === undefined
+          ? 'an extension provider needs a name: AuthorizationPolicies refer to it as provider.name'
+          : undefined,
+    })
+    .min(1, { error: 'must not be empty' }),
+  envoyExtAuthzHttp: envoyExtAuthzHttp.optional(),
+  ...Object.fromEntries(OTHER_PROVIDER_KINDS.map((k) => [k, loose.optional()])),
+}).superRefine((p, ctx) => {
+  const kinds = PROVIDER_KINDS.filter((k) => (p as Record<string, unknown>)[k] !== undefined);
+  if (kinds.length !== 1) {
+    ctx.addIssue({
+      code: 'custom',
+      path: kinds.length ? [kinds[1] as string] : [],
+      message:
+        kinds.length === 0
+          ? `extension provider ${show(p.name)} needs a provider kind, e.g. envoyExtAuthzHttp: { service: ext-authz, port: 8000 }`
+          : `an extension provider has exactly one kind (found ${kinds.join(' and ')}): add another entry for the second`,
+    });
+  }
+});
+
+const MESH_FIELDS = {
+  rootNamespace: dnsLabel.optional(),
+  trustDomain: trustDomain.optional(),
+  pathNormalization: strict({
+    // DEFAULT is Istio's name for "currently BASE"; stored as BASE so later stages see one spelling.
+    normalization: z
+      .enum(['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'], {
+        error: (iss) =>
+          `must be one of DEFAULT, NONE, BASE, MERGE_SLASHES, DECODE_AND_MERGE_SLASHES (got ${show(iss.input)})`,
+      })
+      .transform((n) => (n === 'DEFAULT' ? 'BASE' : n))
+      .optional(),
+  }).optional(),
+  outboundTrafficPolicy: strict({
+    mode: z
+      .enum(['ALLOW_ANY', 'REGISTRY_ONLY'], {
+        error: (iss) => `must be ALLOW_ANY or REGISTRY_ONLY (got ${show(iss.input)})`,
+      })
+      .optional(),
+  }).optional(),
+  extensionProviders: z.array(extensionProvider).optional(),
+  enableAutoMtls: z.boolean().optional(),
+};
+
+// The rest of Istio's MeshConfig fields: accepted as they are (Weft does not act on them yet).
+const OTHER_MESH_FIELDS = [
+  'proxyListenPort',
+  'proxyInboundListenPort',
+  'proxyHttpPort',
+  'connectTimeout',
+  'protocolDetectionTimeout',
+  'tcpKeepalive',
+  'ingressClass',
+  'ingressService',
+  'ingressControllerMode',
+  'ingressSelector',
+  'enableTracing',
+  'accessLogFile',
+  'accessLogFormat',
+  'accessLogEncoding',
+  'enableEnvoyAccessLogService',
+  'disableEnvoyListenerLog',
+  'defaultConfig',
+  'inboundTrafficPolicy',
+  'configSources',
+  'trustDomainAliases',
+  'caCertificates',
+  'defaultServiceExportTo',
+  'defaultVirtualServiceExportTo',
+  'defaultDestinationRuleExportTo',
+  'localityLbSetting',
+  'dnsRefreshRate',
+  'h2UpgradePolicy',
+  'inboundClusterStatName',
+  'outboundClusterStatName',
+  'certificates',
+  'serviceSettings',
+  'enablePrometheusMerge',
+  'verifyCertificateAtClient',
+  'ca',
+  'defaultProviders',
+  'discoverySelectors',
+  'defaultHttpRetryPolicy',
+  'meshMTLS',
+  'tlsDefaults',
+  'compliancePolicy',
+  'serviceScopeConfigs',
+];
+const KNOWN_MESH_FIELDS = [...Object.keys(MESH_FIELDS), ...OTHER_MESH_FIELDS];
+
+export const meshConfigSpec = z.looseObject(MESH_FIELDS).superRefine((spec, ctx) => {
+  // Fields newer than this list are accepted, but a near miss of a known field is a typo worth reporting:
+  // a misspelt trustDomain would otherwise be ignored without a word.
+  for (const key of Object.keys(spec)) {
+    if (KNOWN_MESH_FIELDS.includes(key)) continue;
+    const message = unknownFieldMessage(key, KNOWN_MESH_FIELDS);
+    if (message.includes('did you mean')) ctx.addIssue({ code: 'custom', path: [key], message });
+  }
+  const seen = new Set<string>();
+  spec.extensionProviders?.forEach((p, i) => {
+    if (seen.has(p.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['extensionProviders', i, 'name'],
+        message: `duplicate extension provider name ${show(p.name)}: names must be unique`,
+      });
+    }
+    seen.add(p.name);
+  });
+});
+
+const _checkMesh: z.ZodType<MeshConfigSpec> = meshConfigSpec;
+void _checkMesh;
+
+export const meshConfigResource = resource('MeshConfig', meshConfigSpec);
