@@ -158,9 +158,13 @@ export class Proxy {
 
   /** Compile, open any new gateway ports, then swap. Throws to NACK; the old state stays. */
   private async apply(s: ProxySnapshot): Promise<void> {
-    const next = new ProxyState(s, this.state);
+    const next = new ProxyState(s, this.state, {
+      outbound: () => (this.ports.outbound ? { host: '127.0.0.1', port: this.ports.outbound } : undefined),
+    });
     if (this.gateways) await this.gateways.prepare(next);
+    const previous = this.state;
     this.state = next;
+    previous?.gate.close();
     this.gateways?.prune(next);
     this.opts.log.info('applied config', {
       version: s.version,

@@ -6,7 +6,7 @@ import { ClusterRuntime } from './upstream/cluster.js';
 import { localityOf } from '../model/locality.js';
 import { encodePeerMetadata } from './telemetry/peer-metadata.js';
 import { WeftError, ErrorCodes } from '../lib/errors.js';
-import { SecurityGate } from './security/gate.js';
+import { SecurityGate, type GateOptions } from './security/gate.js';
 
 export interface GatewayState {
   name: string;
@@ -28,6 +28,7 @@ export class ProxyState {
   constructor(
     readonly snapshot: ProxySnapshot,
     previous?: ProxyState,
+    gateOptions: GateOptions = {},
   ) {
     try {
       this.outbound = new RouteTable(snapshot.outbound.virtualHosts);
@@ -51,7 +52,7 @@ export class ProxyState {
     }
     this.peerMetadata = encodePeerMetadata(snapshot.proxy);
     try {
-      this.gate = new SecurityGate(snapshot.security);
+      this.gate = new SecurityGate(snapshot.security, gateOptions);
     } catch (e) {
       throw new WeftError(
         ErrorCodes.SNAPSHOT_INVALID,

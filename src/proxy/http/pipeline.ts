@@ -14,6 +14,8 @@ import { fault } from './filters/fault.js';
 import { redirect } from './filters/redirect.js';
 import { requestEdits } from './filters/rewrite.js';
 import { upstream } from './filters/upstream.js';
+import { authorize } from './filters/authorize.js';
+import type { SecurityGate } from '../security/gate.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { AttemptTarget } from '../upstream/attempt.js';
 
@@ -28,6 +30,8 @@ export interface PipelineDeps {
   scheme?: string; // what clients speak to this listener
   /** This proxy's peer metadata, added to requests to mesh peers. */
   peerMetadata?: () => string | undefined;
+  /** Gateways: the security gate of the current snapshot (JWT, AuthorizationPolicy, path normalization). */
+  gate?: () => SecurityGate | undefined;
   /** Replaces the upstream step (tests). */
   send?: Handler;
 }
@@ -124,6 +128,7 @@ export function buildPipeline(
 ): (req: IncomingMessage, res: ServerResponse, routes: RouteTable) => void {
   const filters: Filter[] = [
     requestTarget,
+    ...(deps.gate ? [authorize] : []),
     route,
     rateLimit,
     cors,

@@ -59,6 +59,5 @@ export function inboundTcp(
     destinationPort: route.targetPort,
     sni: conn.sni,
   });
-  if ('then' in d) d.then(go, () => socket.destroy());
-  else go(d);
+  go(d);
 }

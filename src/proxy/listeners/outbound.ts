@@ -74,6 +74,7 @@ export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | '
     },
     onDone,
     peerMetadata: () => deps.state()?.peerMetadata,
+    ...(direction === 'gateway' ? { gate: () => deps.state()?.gate } : {}),
   };
   const tunnels = new WeakMap<http.IncomingMessage, { socket: net.Socket; head: Buffer }>();
   const tunnelEnd = (ctx: RequestCtx) => {

@@ -1,33 +1,178 @@
 // The security gate of one snapshot: every request a workload receives passes here, in Istio's order —
 // path normalization (the path policy sees is the path the app gets), JWT authentication
-// (RequestAuthentication), then AuthorizationPolicy (CUSTOM, DENY, ALLOW). Built once per snapshot;
-// a request with no JWT rules and no policies costs one path scan.
+// (RequestAuthentication), then AuthorizationPolicy: CUSTOM (external authorizer), DENY, ALLOW, with
+// AUDIT recorded. Built once per snapshot; a request with no JWT rules and no policies costs one path
+// scan, and everything stays synchronous unless a token must be verified or an authorizer asked.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { InboundSecurity } from '../../model/security.js';
 import { normalizePath } from './path.js';
+import { JwtAuthenticator, removeQueryParams, wwwAuthenticate, type JwtResult } from './jwt/index.js';
+import { AuthzEngine, type AuthzRequest, type CustomMatch } from './authz/engine.js';
+import { checkExternal, type ExtAuthzResult } from './authz/ext-authz.js';
+import { countAuthz, countJwt } from './decisions.js';
 import type { GateHttpRequest, GateOutcome, GateTcpConnection, GateTcpDecision } from './gate-types.js';
 
 const NONE: Array<[string, string]> = [];
 const NO_NAMES: string[] = [];
+const DENIED_BODY = 'RBAC: access denied';
+
+type Deny = Extract<GateOutcome, { ok: false }>;
+
+const deny = (status: number, body: string, flags: string, reason: string, headers = NONE): Deny => ({
+  ok: false,
+  status,
+  body,
+  flags,
+  headers,
+  reason,
+});
+
+export interface GateOptions {
+  /** Where CUSTOM checks for mesh services go: this proxy's outbound listener. */
+  outbound?: () => { host: string; port: number } | undefined;
+}
 
 export class SecurityGate {
-  constructor(readonly security: InboundSecurity) {}
+  private readonly jwt: JwtAuthenticator;
+  readonly authz: AuthzEngine;
+
+  constructor(
+    readonly security: InboundSecurity,
+    private readonly options: GateOptions = {},
+  ) {
+    this.jwt = new JwtAuthenticator(security.jwtRules);
+    this.authz = new AuthzEngine(security.policies, security.providers);
+  }
+
+  /** Gives shared JWKS entries back when the snapshot is replaced. */
+  close(): void {
+    this.jwt.close();
+  }
 
   checkHttp(r: GateHttpRequest): GateOutcome | Promise<GateOutcome> {
     const n = normalizePath(r.target, this.security.pathNormalization);
-    if (!n.ok)
-      return {
-        ok: false,
-        status: 400,
-        body: `Bad Request: ${n.reason}`,
-        flags: 'DPE',
-        headers: NONE,
-        reason: n.reason,
-      };
-    const target = n.query ? `${n.path}?${n.query}` : n.path;
-    return { ok: true, target, setHeaders: NONE, removeHeaders: NO_NAMES, responseHeaders: NONE };
+    if (!n.ok) return deny(400, `Bad Request: ${n.reason}`, 'DPE', n.reason);
+    const authn = this.jwt.authenticate(r.headers, n.query, r.method);
+    if ('then' in authn) return authn.then((a) => this.afterAuthn(r, n.path, n.query, a));
+    return this.afterAuthn(r, n.path, n.query, authn);
   }
 
-  checkTcp(_c: GateTcpConnection): GateTcpDecision | Promise<GateTcpDecision> {
-    return { allowed: true, reason: 'no policy' };
+  private afterAuthn(
+    r: GateHttpRequest,
+    path: string,
+    query: string,
+    a: JwtResult,
+  ): GateOutcome | Promise<GateOutcome> {
+    if (!a.ok) {
+      countJwt('failure');
+      return deny(a.status, a.message, '', `JWT: ${a.message}`, [
+        ['www-authenticate', wwwAuthenticate('http', r.host, path)],
+      ]);
+    }
+    if (a.principal) countJwt('success');
+    const q = a.removeParams?.length ? removeQueryParams(query, a.removeParams) : query;
+    const target = q ? `${path}?${q}` : path;
+    const allowed: GateOutcome = {
+      ok: true,
+      target,
+      setHeaders: a.setHeaders.length ? a.setHeaders : NONE,
+      removeHeaders: a.removeHeaders.length ? a.removeHeaders : NO_NAMES,
+      responseHeaders: NONE,
+    };
+    if (this.authz.empty) return allowed;
+    const req = this.authzRequest(r, path, a);
+    const custom = this.authz.customPolicy(req);
+    if (custom) return this.external(custom, r, path, q, req, allowed);
+    return this.local(req, allowed);
   }
+
+  /** DENY, then ALLOW; AUDIT policies that match are recorded. */
+  private local(req: AuthzRequest, allowed: Extract<GateOutcome, { ok: true }>): GateOutcome {
+    const d = this.authz.checkLocal(req);
+    const audit = this.authz.audited(req);
+    for (const p of audit) countAuthz('audit', 'AUDIT', p);
+    if (!d.allowed) {
+      countAuthz('deny', d.action, d.policy ?? '');
+      return deny(403, DENIED_BODY, 'RBAC', d.reason);
+    }
+    if (d.policy) countAuthz('allow', d.action, d.policy);
+    return audit.length ? { ...allowed, audit } : allowed;
+  }
+
+  private async external(
+    custom: CustomMatch,
+    r: GateHttpRequest,
+    path: string,
+    query: string,
+    req: AuthzRequest,
+    allowed: Extract<GateOutcome, { ok: true }>,
+  ): Promise<GateOutcome> {
+    const via = custom.provider.viaMesh ? this.options.outbound?.() : undefined;
+    const res: ExtAuthzResult = await checkExternal(
+      custom.provider,
+      { method: r.method, path, query, host: r.host, headers: r.headers },
+      undefined,
+      via ? { connectTo: via } : {},
+    );
+    if (!res.allowed) {
+      countAuthz('deny', 'CUSTOM', custom.policy.name);
+      return deny(res.status, res.body, 'UAEX', `${custom.reason}; ${res.reason}`, res.responseHeaders);
+    }
+    countAuthz('allow', 'CUSTOM', custom.policy.name);
+    const local = this.local(req, allowed);
+    if (!local.ok) return local;
+    return {
+      ...local,
+      setHeaders: [...local.setHeaders, ...res.upstreamHeaders],
+      responseHeaders: res.responseHeaders,
+    };
+  }
+
+  private authzRequest(r: GateHttpRequest, path: string, a: Extract<JwtResult, { ok: true }>): AuthzRequest {
+    return {
+      tcp: false,
+      principal: r.peer ? r.peer.slice('spiffe://'.length) : '',
+      sourceIp: r.sourceIp,
+      remoteIp: remoteIp(r.headers, r.sourceIp),
+      ...(a.principal ? { requestPrincipal: a.principal } : {}),
+      ...(a.claims ? { claims: a.claims } : {}),
+      ...(a.audiences ? { audiences: a.audiences } : {}),
+      ...(a.presenter ? { presenter: a.presenter } : {}),
+      host: r.host,
+      method: r.method,
+      path,
+      headers: r.headers,
+      destinationIp: r.destinationIp,
+      destinationPort: r.destinationPort,
+      sni: r.sni,
+    };
+  }
+
+  checkTcp(c: GateTcpConnection): GateTcpDecision {
+    if (this.authz.empty) return { allowed: true, reason: 'no AuthorizationPolicy applies' };
+    const d = this.authz.checkLocal({
+      tcp: true,
+      principal: c.peer ? c.peer.slice('spiffe://'.length) : '',
+      sourceIp: c.sourceIp,
+      remoteIp: c.sourceIp,
+      host: '',
+      method: '',
+      path: '',
+      headers: {},
+      destinationIp: c.destinationIp,
+      destinationPort: c.destinationPort,
+      sni: c.sni,
+    });
+    if (!d.allowed) countAuthz('deny', d.action, d.policy ?? '');
+    return { allowed: d.allowed, reason: d.reason, ...(d.policy ? { policy: d.policy } : {}) };
+  }
+}
+
+/** The original client: the address the nearest proxy appended to X-Forwarded-For, else the peer. */
+function remoteIp(h: IncomingHttpHeaders, fallback: string): string {
+  const xff = h['x-forwarded-for'];
+  if (!xff) return fallback;
+  const s = Array.isArray(xff) ? xff[xff.length - 1]! : xff;
+  const last = s.slice(s.lastIndexOf(',') + 1).trim();
+  return last || fallback;
 }

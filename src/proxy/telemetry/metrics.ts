@@ -24,6 +24,7 @@ import {
   type PeerLabels,
 } from './istio-labels.js';
 import { KeyTree } from './key-tree.js';
+import { authzCounts, jwtCounts } from '../security/decisions.js';
 import { Exposition, renderLabels, type ExpositionFormat, type Samples } from './prom-text.js';
 import { processMetrics } from './process-metrics.js';
 
@@ -289,6 +290,23 @@ export class ProxyMetrics {
         [['', notAfter.getTime() / 1000]],
       );
     }
+    e.counter(
+      'weft_authz_decisions_total',
+      'AuthorizationPolicy decisions by policy: every deny, every allow a policy made, and AUDIT matches.',
+      authzCounts().map((c) => [
+        renderLabels([
+          ['decision', c.decision],
+          ['action', c.action],
+          ['policy', c.policy],
+        ]),
+        c.n,
+      ]),
+    );
+    e.counter(
+      'weft_jwt_authn_total',
+      'Requests with a JWT, by outcome (failure: answered 401/403 by RequestAuthentication).',
+      [...jwtCounts()].map(([result, n]) => [renderLabels([['result', result]]), n]),
+    );
     e.gauge('weft_proxy_metric_series', 'Distinct istio_* label sets this proxy exports.', [
       ['', this.byLabels.size],
     ]);

@@ -1,0 +1,46 @@
+// Gateways enforce the AuthorizationPolicies and RequestAuthentications that select them (Istio's
+// ingress gateway does, before routing): the same security gate as a sidecar's inbound side, run on the
+// request as the edge received it. The normalized path is what routing and the upstream see.
+import type { Filter } from '../pipeline.js';
+import { localReply } from '../local-reply.js';
+import type { GateOutcome } from '../../security/gate-types.js';
+import type { RequestCtx } from '../context.js';
+
+const stripMapped = (ip: string | undefined) => (ip?.startsWith('::ffff:') ? ip.slice(7) : (ip ?? ''));
+
+export const authorize: Filter = (next, deps) => (ctx) => {
+  const gate = deps.gate?.();
+  if (!gate) return next(ctx);
+  const s = ctx.req.socket;
+  const outcome = gate.checkHttp({
+    method: ctx.req.method ?? 'GET',
+    target: ctx.path,
+    host: ctx.authority,
+    headers: ctx.req.headers,
+    peer: '',
+    sourceIp: stripMapped(s.remoteAddress),
+    destinationIp: stripMapped(s.localAddress),
+    destinationPort: s.localPort ?? 0,
+    sni: '',
+  });
+  const go = (o: GateOutcome) => {
+    if (!o.ok) return localReply(ctx, o.status, o.body, o.flags, deps.onDone, o.headers);
+    const h = ctx.req.headers;
+    for (const name of o.removeHeaders) delete h[name];
+    for (const [k, v] of o.setHeaders) h[k] = v;
+    setTarget(ctx, o.target);
+    next(ctx);
+  };
+  if ('then' in outcome)
+    outcome.then(go, () => localReply(ctx, 500, 'authorization check failed', 'UAEX', deps.onDone));
+  else go(outcome);
+};
+
+function setTarget(ctx: RequestCtx, target: string): void {
+  if (target === ctx.path) return;
+  const q = target.indexOf('?');
+  ctx.path = target;
+  ctx.pathOnly = q >= 0 ? target.slice(0, q) : target;
+  ctx.query = q >= 0 ? target.slice(q + 1) : '';
+  ctx.upstreamPath = target;
+}
