@@ -220,4 +220,41 @@ spec:
       await remove('strict');
     });
   });
+
+  describe('AuthorizationPolicy and path normalization (smoke)', () => {
+    test('a DENY on /admin* cannot be dodged with encodings, dot segments or case tricks the app would undo', async () => {
+      await apply(
+        'deny-admin',
+        `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: default}
+spec:
+  selector: {matchLabels: {app: echo}}
+  action: DENY
+  rules:
+  - to: [{operation: {paths: ["/admin*"]}}]
+`,
+        [ECHO],
+      );
+      for (const p of [
+        '/admin',
+        '/admin/x',
+        '/%61dmin',
+        '/public/../admin',
+        '/./admin',
+        '/public/%2e%2e/admin',
+      ]) {
+        const r = await call(p);
+        assert.equal(r.status, 403, `${p}: ${r.text}`);
+        assert.equal(r.text, 'RBAC: access denied');
+        assert.equal(r.headers['x-weft-response-flags'], 'RBAC');
+      }
+      const ok = await call('/public/../other');
+      assert.equal(ok.status, 200);
+      assert.equal(ok.json?.path, '/other', 'the app receives the normalized path');
+      await remove('deny-admin', [ECHO]);
+      assert.equal((await call('/admin')).status, 200);
+    });
+  });
 });
