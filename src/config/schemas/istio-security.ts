@@ -109,17 +109,20 @@ const ipOrCidr = z.string().superRefine((v, ctx) => {
   if (p) ctx.addIssue({ code: 'custom', message: p });
 });
 
-/** Istio's security.ValidatePorts: a decimal number up to 65535, written as a string. */
+/**
+ * Istio's security.ValidatePorts: a decimal number up to 65535, written as a string. A YAML number is
+ * reported here rather than as a type error, which would hide the policy-level problems.
+ */
 const portString = z
-  .string({
-    error: (iss) =>
-      typeof iss.input === 'number'
-        ? `write ports as strings, e.g. "${iss.input}" (got a number)`
-        : undefined,
+  .union([z.string(), z.number()])
+  .superRefine((p, ctx) => {
+    if (typeof p === 'number') {
+      ctx.addIssue({ code: 'custom', message: `write ports as strings, e.g. "${p}" (got a number)` });
+    } else if (!/^\d+$/.test(p) || Number(p) > 65535) {
+      ctx.addIssue({ code: 'custom', message: `must be a port number from 0 to 65535 (got ${show(p)})` });
+    }
   })
-  .refine((p) => /^\d+$/.test(p) && Number(p) <= 65535, {
-    error: (iss) => `must be a port number from 0 to 65535 (got ${show(iss.input)})`,
-  });
+  .transform(String);
 
 /** Istio's security.CheckServiceAccount: "sa" or "ns/sa", no wildcards, at most 320 characters. */
 function serviceAccountProblem(v: string): string | undefined {
@@ -454,7 +457,7 @@ export const authorizationPolicySpec = strict({
           issue(
             ctx,
             ['rules', i, 'from', j, 'source', field],
-            `${field} is not supported with action CUSTOM: the provider decides on identity; match on ipBlocks, or on operations and request headers`,
+            `${field} is not supported with action CUSTOM (Istio rejects it too): choose the requests to send to the provider by ipBlocks, operations or request headers`,
           );
         }
       }

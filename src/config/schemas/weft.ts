@@ -160,14 +160,20 @@ const envoyExtAuthzHttp = strict({
     .optional(),
   failOpen: z.boolean().optional(),
   clearRouteCache: z.boolean().optional(),
+  // A YAML number is reported here rather than as a type error, which would hide other problems.
   statusOnError: z
-    .string({
-      error: (iss) =>
-        typeof iss.input === 'number' ? `write the status as a string, e.g. "${iss.input}"` : undefined,
+    .union([z.string(), z.number()])
+    .superRefine((s, ctx) => {
+      if (typeof s === 'number') {
+        ctx.addIssue({ code: 'custom', message: `write the status as a string, e.g. "${s}"` });
+      } else if (!/^\d+$/.test(s) || !ENVOY_STATUS_CODES.has(Number(s))) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be an HTTP status code such as "403" or "503" (got ${show(s)})`,
+        });
+      }
     })
-    .refine((s) => /^\d+$/.test(s) && ENVOY_STATUS_CODES.has(Number(s)), {
-      error: (iss) => `must be an HTTP status code such as "403" or "503" (got ${show(iss.input)})`,
-    })
+    .transform(String)
     .optional(),
   includeHeadersInCheck: headerPatterns.optional(), // deprecated by Istio; read as includeRequestHeadersInCheck
   includeRequestHeadersInCheck: headerPatterns.optional(),
