@@ -11,6 +11,7 @@ import { registerStatusCommands } from './commands/status.js';
 import { registerAnalyze } from './commands/analyze.js';
 import { registerDescribe } from './commands/describe.js';
 import { registerCheck } from './commands/check.js';
+import { registerCa } from './commands/ca.js';
 import { registerSecurityCommands } from './commands/security.js';
 import type { MeshFlags } from './mesh-client.js';
 
@@ -35,6 +36,7 @@ registerStatusCommands(program, mesh);
 registerAnalyze(program);
 registerDescribe(program, mesh);
 registerCheck(program, mesh);
+registerCa(program, mesh);
 registerSecurityCommands(program, mesh);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -6,7 +6,8 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FileStore } from './store/file-store.js';
 import { Registry } from './registry/registry.js';
-import { CertificateAuthority } from './ca/authority.js';
+import { CertificateAuthority, type CaInfo } from './ca/authority.js';
+import { loadPluggedCa, type PluggedCaFiles } from './ca/material.js';
 import { BootstrapTokens } from './ca/tokens.js';
 import { PushServer } from './push/server.js';
 import { createAdminApi } from './api/admin.js';
@@ -22,14 +23,17 @@ export interface ControlPlaneOptions {
   host?: string;
   discoveryPort?: number; // Istio's 15012
   adminPort?: number; // Istio's 15014
+  /** Workload certificate lifetime (default 24h, at most 90 days). */
   certTtlMs?: number;
+  /** A plugged-in CA (Istio's cacerts files); absent: the CA in <stateDir>/ca, or a new self-signed root. */
+  caFiles?: PluggedCaFiles;
   log: Logger;
 }
 
 export interface MeshInfo {
   admin: string; // host:port
   discovery: string; // host:port
-  rootCert: string; // path
+  rootCert: string; // path of the trust bundle (<stateDir>/ca/root-cert.pem)
   trustDomain: string;
   pid: number;
 }
@@ -43,6 +47,9 @@ export class ControlPlane {
     readonly push: PushServer,
     private readonly admin: http.Server,
     readonly info: MeshInfo,
+    /** `weft ca rotate-root`: a new root signs from now on, the old one stays trusted for the overlap, and
+     * the discovery port serves a certificate from the new root (with the cross-signed root after it). */
+    readonly rotateRoot: (overlapMs: number) => Promise<CaInfo>,
   ) {}
 
   static async start(o: ControlPlaneOptions): Promise<ControlPlane> {
@@ -55,16 +62,27 @@ export class ControlPlane {
     const ca = await CertificateAuthority.loadOrCreate(join(o.stateDir, 'ca'), {
       trustDomain,
       ...(o.certTtlMs ? { certTtlMs: o.certTtlMs } : {}),
+      ...(o.caFiles ? { plugged: await loadPluggedCa(o.caFiles) } : {}),
+    });
+    ca.on('error', (e: Error) => o.log.error('CA state could not be updated', { error: e.message }));
+    const caInfo = ca.info();
+    o.log.info('certificate authority ready', {
+      mode: caInfo.mode,
+      signer: caInfo.signer.subject,
+      roots: caInfo.roots.map((r) => r.fingerprint).join(','),
+      workloadCertTtlMs: caInfo.workloadCertTtlMs,
     });
     const tokens = new BootstrapTokens();
-    const serving = await ca.issueServing(
-      ['localhost', 'weft-control-plane'],
-      [host === '0.0.0.0' ? '127.0.0.1' : host],
-      spiffeId(trustDomain, 'weft-system', 'weft-control-plane'),
-      // The control plane's own certificate lives as long as the process (a year at most), not as long
-      // as workload certificates: proxies must reach it after their short-lived certificates renew.
-      SERVING_TTL_MS,
-    );
+    const issueServing = () =>
+      ca.issueServing(
+        ['localhost', 'weft-control-plane'],
+        [host === '0.0.0.0' ? '127.0.0.1' : host],
+        spiffeId(trustDomain, 'weft-system', 'weft-control-plane'),
+        // The control plane's own certificate lives as long as the process (a year at most), not as long
+        // as workload certificates: proxies must reach it after their short-lived certificates renew.
+        SERVING_TTL_MS,
+      );
+    const serving = await issueServing();
     const push = new PushServer({
       ca,
       tokens,
@@ -75,7 +93,25 @@ export class ControlPlane {
       servingCert: serving,
     });
     const discoveryPort = await push.listen(host, o.discoveryPort ?? 15012);
-    const admin = createAdminApi({ store, registry, push, tokens, version: WEFT_VERSION, ca });
+    const rotateRoot = async (overlapMs: number): Promise<CaInfo> => {
+      const rotated = await ca.rotateRoot({ overlapMs });
+      push.setServingCert(await issueServing());
+      const [current, ...others] = rotated.roots;
+      o.log.info('root rotated', {
+        root: current?.fingerprint,
+        trustedUntil: others.map((r) => `${r.fingerprint} until ${r.removeAt ?? 'replaced'}`).join('; '),
+      });
+      return rotated;
+    };
+    const admin = createAdminApi({
+      store,
+      registry,
+      push,
+      tokens,
+      version: WEFT_VERSION,
+      ca,
+      rotateRoot,
+    });
     await new Promise<void>((resolve, reject) => {
       admin.once('error', reject);
       admin.listen(o.adminPort ?? 15014, '127.0.0.1', () => resolve());
@@ -83,7 +119,7 @@ export class ControlPlane {
     const info: MeshInfo = {
       admin: `127.0.0.1:${(admin.address() as AddressInfo).port}`,
       discovery: `${host}:${discoveryPort}`,
-      rootCert: join(o.stateDir, 'ca', 'ca-cert.pem'),
+      rootCert: join(o.stateDir, 'ca', 'root-cert.pem'),
       trustDomain,
       pid: process.pid,
     };
@@ -91,10 +127,11 @@ export class ControlPlane {
     await writeFile(tmp, JSON.stringify(info, null, 2));
     await rename(tmp, join(o.stateDir, 'mesh.json'));
     o.log.info('control plane ready', { admin: info.admin, discovery: info.discovery, state: o.stateDir });
-    return new ControlPlane(store, registry, ca, tokens, push, admin, info);
+    return new ControlPlane(store, registry, ca, tokens, push, admin, info, rotateRoot);
   }
 
   async stop(): Promise<void> {
+    this.ca.close();
     this.registry.stop();
     await this.push.close();
     await new Promise<void>((resolve) => {

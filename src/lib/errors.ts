@@ -11,6 +11,11 @@ export const ErrorCodes = {
   CA_TOKEN_INVALID: 'WEFT_ERR_CA_TOKEN_INVALID', // bootstrap token unknown, used or for another identity
   CA_CSR_INVALID: 'WEFT_ERR_CA_CSR_INVALID',
   CA_IDENTITY_MISMATCH: 'WEFT_ERR_CA_IDENTITY_MISMATCH',
+  CA_KEY_MISMATCH: 'WEFT_ERR_CA_KEY_MISMATCH', // a CA key that is not the key of its certificate
+  CA_CERT_INVALID: 'WEFT_ERR_CA_CERT_INVALID', // a plugged-in CA file that does not parse, is not a CA or does not chain to the root
+  CA_CERT_EXPIRED: 'WEFT_ERR_CA_CERT_EXPIRED', // a CA or root certificate outside its validity period
+  CA_TTL_INVALID: 'WEFT_ERR_CA_TTL_INVALID', // workload certificate lifetime not positive or above the maximum
+  CA_ROTATION_REFUSED: 'WEFT_ERR_CA_ROTATION_REFUSED', // weft ca rotate-root cannot run (plugged-in CA, overlap too short)
   SNAPSHOT_INVALID: 'WEFT_ERR_SNAPSHOT_INVALID', // a proxy NACKs a snapshot it cannot apply
   PROXY_NOT_FOUND: 'WEFT_ERR_PROXY_NOT_FOUND',
   PORT_IN_USE: 'WEFT_ERR_PORT_IN_USE',

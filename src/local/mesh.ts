@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ControlPlane } from '../control-plane/server.js';
 import { resourceKey, type Resource, type Workload } from '../config/types.js';
 import type { Logger } from '../lib/logger.js';
+import type { PluggedCaFiles } from '../control-plane/ca/material.js';
 import { INGRESS_GATEWAY } from './builtins.js';
 import { Instance } from './instance.js';
 
@@ -17,6 +18,8 @@ export interface LocalMeshOptions {
   adminPort?: number;
   trustDomain?: string;
   certTtlMs?: number;
+  /** A plugged-in CA (--ca-cert, --ca-key, --root-cert, --cert-chain). */
+  caFiles?: PluggedCaFiles;
   cwd: string;
   log: Logger;
   onChange?: (i: Instance) => void;
@@ -39,6 +42,7 @@ export class LocalMesh {
       ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}),
       ...(o.trustDomain ? { trustDomain: o.trustDomain } : {}),
       ...(o.certTtlMs ? { certTtlMs: o.certTtlMs } : {}),
+      ...(o.caFiles ? { caFiles: o.caFiles } : {}),
     });
     const mesh = new LocalMesh(cp, o);
     const wanted = [...o.resources, INGRESS_GATEWAY];

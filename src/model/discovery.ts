@@ -11,8 +11,13 @@ export interface CertificateRequest {
   proxyId: string;
 }
 export interface CertificateResponse {
-  certChain: string[]; // PEM, leaf first
+  /** PEM, leaf first, then what a peer needs to reach a root of the bundle (intermediates, cross-signed roots). */
+  certChain: string[];
+  /** The trust bundle as one PEM text: every root to trust, the signing root first. During a root rotation it
+   * holds the old and the new root, so a proxy that reads only this field still trusts both. */
   rootCert: string;
+  /** The same roots one PEM each (absent from control planes before trust bundles). */
+  trustBundle?: string[];
 }
 
 /** Who the proxy says it is; the control plane checks it against the client certificate. */

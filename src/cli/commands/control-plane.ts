@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { ControlPlane } from '../../control-plane/server.js';
 import { createLogger } from '../../lib/logger.js';
 import { DEFAULT_STATE_DIR } from '../mesh-client.js';
-import { parseDuration } from '../../config/duration.js';
+import { CA_OPTIONS, caSettings, type CaFlags } from './ca.js';
 
 export function registerControlPlane(program: Command): void {
   program
@@ -14,17 +14,24 @@ export function registerControlPlane(program: Command): void {
     .option('--discovery-port <n>', 'discovery (mTLS gRPC) port', '15012')
     .option('--admin-port <n>', 'admin API port (loopback)', '15014')
     .option('--trust-domain <td>', 'SPIFFE trust domain', 'cluster.local')
-    .option('--cert-ttl <duration>', 'workload certificate lifetime', '24h')
+    .option(...CA_OPTIONS.workloadCertTtl)
+    .option(...CA_OPTIONS.certTtl)
+    .option(...CA_OPTIONS.caCert)
+    .option(...CA_OPTIONS.caKey)
+    .option(...CA_OPTIONS.rootCert)
+    .option(...CA_OPTIONS.certChain)
     .action(async (_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<Record<string, string>>();
+      const o = cmd.optsWithGlobals<Record<string, string> & CaFlags>();
       const log = createLogger('control-plane');
+      const { certTtlMs, caFiles } = caSettings(o);
       const cp = await ControlPlane.start({
         stateDir: resolve(o.stateDir ?? DEFAULT_STATE_DIR),
         host: o.host!,
         discoveryPort: Number(o.discoveryPort),
         adminPort: Number(o.adminPort),
         trustDomain: o.trustDomain!,
-        certTtlMs: parseDuration(o.certTtl!),
+        certTtlMs,
+        ...(caFiles ? { caFiles } : {}),
         log,
       });
       process.stdout.write(`control plane: admin http://${cp.info.admin}  discovery ${cp.info.discovery}\n`);

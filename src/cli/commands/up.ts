@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadPaths } from '../../config/load.js';
-import { parseDuration } from '../../config/duration.js';
+import { CA_OPTIONS, caSettings, type CaFlags } from './ca.js';
+import { errorMessage, isWeftError } from '../../lib/errors.js';
 import { formatProblem } from '../../config/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { LocalMesh } from '../../local/mesh.js';
@@ -32,18 +33,26 @@ export function registerUp(program: Command): void {
     .option('--keep-state', 'keep resources applied in earlier runs (default: start from the files)')
     .option('--discovery-port <n>', 'control plane discovery port (0 = any free port)', '15012')
     .option('--admin-port <n>', 'control plane admin port (0 = any free port)', '15014')
-    .option('--cert-ttl <duration>', 'workload certificate lifetime (renewed at half life)', '24h')
+    .option(...CA_OPTIONS.workloadCertTtl)
+    .option(...CA_OPTIONS.certTtl)
+    .option(...CA_OPTIONS.caCert)
+    .option(...CA_OPTIONS.caKey)
+    .option(...CA_OPTIONS.rootCert)
+    .option(...CA_OPTIONS.certChain)
     .option('--ready-timeout <seconds>', 'how long to wait for every workload to become ready', '60')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<{
-        filename: string[];
-        stateDir?: string;
-        keepState?: boolean;
-        discoveryPort: string;
-        adminPort: string;
-        readyTimeout: string;
-        certTtl: string;
-      }>();
+      const o = cmd.optsWithGlobals<
+        CaFlags & {
+          filename: string[];
+          stateDir?: string;
+          keepState?: boolean;
+          discoveryPort: string;
+          adminPort: string;
+          readyTimeout: string;
+        }
+      >();
+      // Flags first: a bad CA or lifetime stops here, before anything starts.
+      const { certTtlMs, caFiles } = caSettings(o);
       const stateDir = resolve(o.stateDir ?? DEFAULT_STATE_DIR);
       mkdirSync(join(stateDir, 'logs'), { recursive: true });
       // Our own log goes to a file: the terminal shows the status of the mesh, not its chatter.
@@ -74,7 +83,8 @@ export function registerUp(program: Command): void {
           keepState: !!o.keepState,
           discoveryPort: Number(o.discoveryPort),
           adminPort: Number(o.adminPort),
-          certTtlMs: parseDuration(o.certTtl),
+          certTtlMs,
+          ...(caFiles ? { caFiles } : {}),
           cwd: process.cwd(),
           log,
           onChange: say,
@@ -85,7 +95,8 @@ export function registerUp(program: Command): void {
           err.code === 'EADDRINUSE'
             ? ' (is another mesh running? stop it, or pass --admin-port 0 --discovery-port 0)'
             : '';
-        process.stderr.write(`error: cannot start the control plane: ${err.message}${hint}\n`);
+        const why = isWeftError(e) ? errorMessage(e) : err.message;
+        process.stderr.write(`error: cannot start the control plane: ${why}${hint}\n`);
         process.exitCode = 1;
         return;
       }

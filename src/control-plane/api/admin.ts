@@ -8,9 +8,10 @@ import type { BootstrapTokens } from '../ca/tokens.js';
 import { parseDocuments } from '../../config/load.js';
 import { analyze } from '../../config/analyze.js';
 import { KINDS, resourceKey, type Kind, type Resource } from '../../config/types.js';
-import { ErrorCodes } from '../../lib/errors.js';
+import { ErrorCodes, isWeftError } from '../../lib/errors.js';
+import { parseDuration } from '../../config/duration.js';
 import { withRouteStatus } from '../../config/route-status.js';
-import type { CertificateAuthority } from '../ca/authority.js';
+import type { CaInfo, CertificateAuthority } from '../ca/authority.js';
 import { controlPlaneMetrics, metricsUrl, prometheusTargets } from './metrics.js';
 import { CONTENT_TYPES } from '../../proxy/telemetry/prom-text.js';
 
@@ -20,8 +21,13 @@ export interface AdminDeps {
   push: PushServer;
   tokens: BootstrapTokens;
   version: string;
-  ca?: CertificateAuthority; // for citadel_* metrics
+  ca?: CertificateAuthority; // for citadel_* metrics and GET /apis/v1/ca
+  /** POST /apis/v1/ca/rotate-root: replace the root, the old one trusted for the overlap. */
+  rotateRoot?: (overlapMs: number) => Promise<CaInfo>;
 }
+
+/** The overlap of a root rotation when none is given (Istio-style Go duration in the request). */
+export const DEFAULT_ROTATION_OVERLAP = '24h';
 
 interface SourceFile {
   name: string;
@@ -171,6 +177,35 @@ export function createAdminApi(deps: AdminDeps): http.Server {
         if (!snap)
           return send(res, 404, { code: ErrorCodes.PROXY_NOT_FOUND, message: `no connected proxy "${id}"` });
         send(res, 200, snap);
+      },
+    ],
+    // The CA: its mode, signing certificate and the roots of the trust bundle (weft ca show).
+    [
+      'GET',
+      /^\/apis\/v1\/ca$/,
+      (_q, res) => {
+        if (!deps.ca) return send(res, 404, { message: 'this control plane has no CA' });
+        send(res, 200, deps.ca.info());
+      },
+    ],
+    [
+      'POST',
+      /^\/apis\/v1\/ca\/rotate-root$/,
+      async (req, res) => {
+        if (!deps.rotateRoot) return send(res, 404, { message: 'this control plane cannot rotate its root' });
+        const b = (await readJson(req)) as { overlap?: string };
+        let overlapMs: number;
+        try {
+          overlapMs = parseDuration(b.overlap ?? DEFAULT_ROTATION_OVERLAP);
+        } catch (e) {
+          return send(res, 400, { code: ErrorCodes.CA_ROTATION_REFUSED, message: (e as Error).message });
+        }
+        try {
+          send(res, 200, await deps.rotateRoot(overlapMs));
+        } catch (e) {
+          if (!isWeftError(e)) throw e;
+          send(res, 400, { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) });
+        }
       },
     ],
     ['GET', /^\/apis\/v1\/registry$/, (_q, res) => send(res, 200, { items: registry.list() })],

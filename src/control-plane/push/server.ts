@@ -20,7 +20,7 @@ import {
 import type { ProxySnapshot } from '../../model/snapshot.js';
 import { MeshIndex, type MeshSettings } from '../../config/compile/inputs.js';
 import { compileSnapshot } from '../../config/compile/snapshot.js';
-import { certSpiffeId, spiffeId, verifyChain } from '../../lib/spiffe.js';
+import { certSpiffeId, spiffeId } from '../../lib/spiffe.js';
 import type { Workload } from '../../config/types.js';
 import { StaticCertificateProvider } from './static-certs.js';
 import { requestedSpiffeId } from './csr-names.js';
@@ -62,9 +62,21 @@ export interface PushServerDeps {
   registry: Registry;
   mesh: MeshSettings;
   log: Logger;
-  servingCert: { certPem: string; keyPem: string };
+  /** The control plane's own certificate; chainPem (intermediates, cross-signed root) is sent after it. */
+  servingCert: ServingCert;
   debounceMs?: number;
 }
+
+export interface ServingCert {
+  certPem: string;
+  keyPem: string;
+  chainPem?: string[];
+}
+
+const identityOf = (c: ServingCert) => ({
+  certificate: Buffer.from([c.certPem, ...(c.chainPem ?? [])].join('\n')),
+  privateKey: Buffer.from(c.keyPem),
+});
 
 function grpcError(code: grpc.status, details: string): grpc.ServiceError {
   return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
@@ -75,6 +87,10 @@ export class PushServer {
   private readonly conns = new Map<string, Connection>();
   private timer: NodeJS.Timeout | undefined;
   private readonly debounceMs: number;
+  // What the discovery port serves; both change after a root rotation (new connections only).
+  private readonly identityProvider: StaticCertificateProvider;
+  private readonly caProvider: StaticCertificateProvider;
+  private readonly onCaChange = () => this.caProvider.updateCa(Buffer.from(this.deps.ca.trustBundlePem));
   pushes = 0;
   pushErrors = 0;
   // For the control plane's /metrics (see api/metrics.ts for names and buckets).
@@ -93,18 +109,17 @@ export class PushServer {
       ) => void this.certificate(call, cb),
       stream: (call: Duplex) => this.stream(call),
     });
+    this.identityProvider = new StaticCertificateProvider(null, identityOf(deps.servingCert));
+    this.caProvider = new StaticCertificateProvider(Buffer.from(deps.ca.trustBundlePem), null);
+    deps.ca.on('change', this.onCaChange);
     deps.store.on('change', () => this.schedulePush());
     deps.registry.on('change', () => this.schedulePush());
   }
 
   async listen(host: string, port: number): Promise<number> {
-    const { ca, servingCert } = this.deps;
     const creds = grpc.experimental.createCertificateProviderServerCredentials(
-      new StaticCertificateProvider(null, {
-        certificate: Buffer.from(servingCert.certPem),
-        privateKey: Buffer.from(servingCert.keyPem),
-      }),
-      new StaticCertificateProvider(Buffer.from(ca.rootCertPem), null),
+      this.identityProvider,
+      this.caProvider,
       false,
     );
     return new Promise((resolve, reject) =>
@@ -112,8 +127,14 @@ export class PushServer {
     );
   }
 
+  /** Serve another certificate (after a root rotation) to new connections; open streams keep theirs. */
+  setServingCert(cert: ServingCert): void {
+    this.identityProvider.updateIdentity(identityOf(cert));
+  }
+
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    this.deps.ca.off('change', this.onCaChange);
     for (const c of this.conns.values()) c.call.end();
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.server.forceShutdown();
@@ -127,13 +148,13 @@ export class PushServer {
     return this.conns.get(id)?.snapshot;
   }
 
-  /** The caller's SPIFFE ID when it presented a certificate our root signed; undefined otherwise. */
+  /** The caller's SPIFFE ID when it presented a certificate that chains to a root of the trust bundle. */
   private peerIdentity(call: {
     getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } | null;
   }): string | undefined {
     const peer = call.getAuthContext()?.sslPeerCertificate;
     if (!peer?.raw) return undefined;
-    if (!verifyChain(peer.raw, this.deps.ca.rootCertPem)) return undefined;
+    if (!this.deps.ca.verifyPeer(peer.raw)) return undefined;
     return certSpiffeId(new X509Certificate(peer.raw));
   }
 
@@ -187,7 +208,11 @@ export class PushServer {
         identity,
         notAfter: signed.notAfter.toISOString(),
       });
-      cb(null, { certChain: signed.certChainPem, rootCert: ca.rootCertPem });
+      cb(null, {
+        certChain: signed.certChainPem,
+        rootCert: signed.trustBundle.join(''),
+        trustBundle: signed.trustBundle,
+      });
     } catch (e) {
       cb(grpcError(grpc.status.INVALID_ARGUMENT, (e as Error).message));
     }
