@@ -250,6 +250,30 @@ spec:
         assert.equal(r.text, 'RBAC: access denied');
         assert.equal(r.headers['x-weft-response-flags'], 'RBAC');
       }
+      // The dry run explains the same decision, from the snapshot the proxy runs.
+      const check = await mesh.weft([
+        'authz',
+        'check',
+        'echo',
+        '--from',
+        'spiffe://cluster.local/ns/default/sa/client',
+        '--path',
+        '/public/../admin',
+      ]);
+      assert.equal(check.code, 3, check.stderr);
+      assert.match(check.stdout, /path: +\/public\/\.\.\/admin normalizes to \/admin \(BASE\)/);
+      assert.match(check.stdout, /decision: DENY: .*DENY policy default\/deny-admin rule 0/);
+      const allowed = await mesh.weft(['authz', 'check', 'echo', '--path', '/public']);
+      assert.equal(allowed.code, 0, allowed.stdout + allowed.stderr);
+      assert.match(allowed.stdout, /decision: ALLOW/);
+      // Every deny is counted, by policy.
+      const metrics = await (
+        await request(`http://127.0.0.1:${(await mesh.instance(ECHO)).ports!.metrics}/metrics`)
+      ).body.text();
+      assert.match(
+        metrics,
+        /weft_authz_decisions_total\{decision="deny",action="DENY",policy="default\/deny-admin"\} 6/,
+      );
       const ok = await call('/public/../other');
       assert.equal(ok.status, 200);
       assert.equal(ok.json?.path, '/other', 'the app receives the normalized path');

@@ -49,6 +49,8 @@ export interface AuthzSourceSpec {
   notRemoteIpBlocks?: string[];
   serviceAccounts?: string[];
   notServiceAccounts?: string[];
+  trustDomains?: string[];
+  notTrustDomains?: string[];
 }
 
 export interface AuthzOperationSpec {
@@ -105,6 +107,8 @@ export interface JWTRuleSpec {
   outputClaimToHeaders?: Array<{ header: string; claim: string }>;
   forwardOriginalToken?: boolean;
   timeout?: string;
+  spaceDelimitedClaims?: string[];
+  presence?: 'OPTIONAL' | 'REQUIRED';
 }
 
 export interface RequestAuthenticationSpec {

@@ -24,6 +24,9 @@ export interface AuthzSource {
   notIpBlocks?: string[];
   remoteIpBlocks?: string[];
   notRemoteIpBlocks?: string[];
+  /** The peer's trust domain (the SPIFFE ID's authority). */
+  trustDomains?: string[];
+  notTrustDomains?: string[];
 }
 
 export interface AuthzOperation {
@@ -91,6 +94,8 @@ export interface JwtRule {
   outputClaimToHeaders: Array<{ header: string; claim: string }>;
   forwardOriginalToken: boolean;
   timeoutMs: number;
+  /** presence: REQUIRED — a request without a token is refused (401 "Jwt is missing"). */
+  required?: boolean;
 }
 
 export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';

@@ -8,6 +8,7 @@ import type { ProxySnapshot } from '../../model/snapshot.js';
 import { fqdn } from '../../config/hosts.js';
 import { ErrorCodes, WeftError } from '../../lib/errors.js';
 import { tlsCheck } from '../security/tls-check.js';
+import { registerAuthzCheck } from './authz-check.js';
 
 /** Every connected proxy's current snapshot. */
 export async function allSnapshots(client: MeshClient): Promise<ProxySnapshot[]> {
@@ -59,4 +60,6 @@ export function registerSecurityCommands(program: Command, mesh: () => MeshFlags
         process.stdout.write(`${s.host}: ${s.traffic}${conflicts}\n`);
       }
     });
+
+  registerAuthzCheck(program, mesh);
 }

@@ -98,10 +98,16 @@ export function instanceMtls(
 
 const upperEscapes = (p: string) => p.replace(/%[0-9a-f]{2}/gi, (m) => m.toUpperCase());
 
-function compileRule(r: AuthzRuleSpec): AuthzRule {
+function compileRule(r: AuthzRuleSpec, ns: string): AuthzRule {
   return {
     from: (r.from ?? []).map((f) => {
-      const { serviceAccounts: _sa, notServiceAccounts: _nsa, ...s } = f.source ?? {};
+      const { serviceAccounts, notServiceAccounts, ...s } = f.source ?? {};
+      // serviceAccounts "ns/sa" or "sa" (the policy's namespace) name peers like principals do, in any
+      // trust domain; the schema keeps them apart from principals in one source.
+      const asPrincipal = (sa: string) =>
+        `*/ns/${sa.includes('/') ? sa.replace('/', '/sa/') : `${ns}/sa/${sa}`}`;
+      if (serviceAccounts?.length) s.principals = serviceAccounts.map(asPrincipal);
+      if (notServiceAccounts?.length) s.notPrincipals = notServiceAccounts.map(asPrincipal);
       return s;
     }),
     to: (r.to ?? []).map((t) => {
@@ -121,7 +127,7 @@ function compilePolicy(p: AuthorizationPolicy): AuthzPolicy {
   return {
     name: `${p.metadata.namespace}/${p.metadata.name}`,
     action,
-    rules: (p.spec.rules ?? []).map(compileRule),
+    rules: (p.spec.rules ?? []).map((r) => compileRule(r, p.metadata.namespace)),
     ...(action === 'CUSTOM' && p.spec.provider ? { provider: p.spec.provider.name } : {}),
   };
 }
@@ -187,6 +193,7 @@ export function jwtRules(index: MeshIndex, proxy: ProxyIdentity): JwtRule[] {
         })),
         forwardOriginalToken: r.forwardOriginalToken ?? false,
         timeoutMs: r.timeout ? parseDuration(r.timeout) : 5_000,
+        ...(r.presence === 'REQUIRED' ? { required: true } : {}),
       });
     }
   }

@@ -35,6 +35,7 @@ export interface GateOptions {
 export class SecurityGate {
   private readonly jwt: JwtAuthenticator;
   readonly authz: AuthzEngine;
+  private readonly tokenRequired: boolean;
 
   constructor(
     readonly security: InboundSecurity,
@@ -42,6 +43,7 @@ export class SecurityGate {
   ) {
     this.jwt = new JwtAuthenticator(security.jwtRules);
     this.authz = new AuthzEngine(security.policies, security.providers);
+    this.tokenRequired = security.jwtRules.some((r) => r.required === true);
   }
 
   /** Gives shared JWKS entries back when the snapshot is replaced. */
@@ -70,6 +72,12 @@ export class SecurityGate {
       ]);
     }
     if (a.principal) countJwt('success');
+    else if (this.tokenRequired && !(r.method === 'OPTIONS' && r.headers.origin)) {
+      countJwt('failure');
+      return deny(401, 'Jwt is missing', '', 'JWT: a RequestAuthentication rule has presence REQUIRED', [
+        ['www-authenticate', wwwAuthenticate('http', r.host, path, true)],
+      ]);
+    }
     const q = a.removeParams?.length ? removeQueryParams(query, a.removeParams) : query;
     const target = q ? `${path}?${q}` : path;
     const allowed: GateOutcome = {

@@ -384,6 +384,17 @@ const principalKind = stringKind(
   (v) => v.principal() ?? '(none: no mTLS peer identity)',
 );
 
+/** The authority of the peer's SPIFFE ID ("cluster.local" of "cluster.local/ns/default/sa/x"). */
+const trustDomainKind = stringKind(
+  'peer trust domain',
+  false,
+  (v) => {
+    const p = v.principal();
+    return p ? p.slice(0, p.indexOf('/')) : undefined;
+  },
+  (v) => v.principal()?.split('/')[0] ?? '(none: no mTLS peer identity)',
+);
+
 const namespaceKind: Kind = {
   label: 'peer namespace',
   httpOnly: false,
@@ -686,6 +697,7 @@ function sourcePairs(s: AuthzSource): Array<[Kind, Pair]> {
       ['requestPrincipals', s.requestPrincipals, 'notRequestPrincipals', s.notRequestPrincipals],
     ],
     [namespaceKind, ['namespaces', s.namespaces, 'notNamespaces', s.notNamespaces]],
+    [trustDomainKind, ['trustDomains', s.trustDomains, 'notTrustDomains', s.notTrustDomains]],
     [conditionKind('source.ip')!, ['ipBlocks', s.ipBlocks, 'notIpBlocks', s.notIpBlocks]],
     [
       conditionKind('remote.ip')!,
