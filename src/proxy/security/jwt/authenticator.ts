@@ -137,9 +137,9 @@ export class JwtAuthenticator {
     return this.rules.length > 0;
   }
 
-  /** Resolves once every remote key set has had its first fetch attempt (success or not). */
+  /** Resolves once every remote key set has been fetched or its fetch under way has failed. */
   async ready(): Promise<void> {
-    await Promise.all(this.entries.map((e) => (e.keys || e.attempts > 0 ? undefined : e.refresh())));
+    await Promise.all(this.entries.map((e) => e.settled()));
   }
 
   /** Gives the remote key sets back to the cache (kept a while for the next snapshot with the same URI). */

@@ -37,7 +37,10 @@ export function claimHeaderValue(payload: Record<string, unknown>, claimName: st
   if (typeof v === 'string') out = v;
   else if (typeof v === 'boolean') out = v ? 'true' : 'false';
   else if (typeof v === 'number' && Number.isFinite(v)) {
-    out = v >= 0 && v < 18446744073709551616 && Number.isInteger(v) ? BigInt(v).toString() : v.toFixed(6);
+    if (!Number.isInteger(v))
+      out = v.toFixed(6); // |v| < 2^53 here, where toFixed is plain "%f"
+    else if (v >= 0 && v < 18446744073709551616) out = BigInt(v).toString();
+    else out = `${BigInt(v)}.000000`;
   }
   return out === '' ? undefined : out;
 }

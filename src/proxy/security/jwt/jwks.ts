@@ -173,6 +173,11 @@ export class JwksEntry {
     return this.inflight;
   }
 
+  /** Resolves when no fetch is under way. */
+  async settled(): Promise<void> {
+    while (this.inflight) await this.inflight;
+  }
+
   /**
    * The key set, fetching on demand when there is none yet: waits for a fetch under way, or starts one
    * unless one was started on demand within the cooldown. Undefined when there still is none.
