@@ -19,6 +19,8 @@ export interface ReceivedCheck {
 export interface ExtAuthzServer {
   port: number;
   received: ReceivedCheck[];
+  /** TCP connections accepted so far (keep-alive reuse shows as fewer connections than checks). */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -63,10 +65,13 @@ export async function startExtAuthzServer(o: ExtAuthzServerOptions = {}): Promis
       } else answer();
     });
   });
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, o.host ?? '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
     received,
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         for (const t of timers) clearTimeout(t);
