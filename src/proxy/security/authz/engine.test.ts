@@ -127,6 +127,20 @@ test('DENY wins over ALLOW, and the reasons say which rule and why', () => {
   assert.equal(allowed.allowed, true);
   assert.equal(allowed.reason, 'allowed by ALLOW policy foo/a rule 0: method GET matches methods [GET]');
 
+  // A denial's reason is fixed when decided, whatever later filters do to the request.
+  const h: Record<string, string> = { 'x-user': 'mallory' };
+  const byHeader = new AuthzEngine([
+    pol('foo/deny-mallory', 'DENY', [
+      rule({ when: [{ key: 'request.headers[x-user]', values: ['mallory'] }] }),
+    ]),
+  ]);
+  const frozen = byHeader.checkLocal(req({ headers: h }));
+  h['x-user'] = 'alice';
+  assert.equal(
+    frozen.reason,
+    'denied by DENY policy foo/deny-mallory rule 0: header x-user="mallory" matches when request.headers[x-user] [mallory]',
+  );
+
   const none = e.checkLocal(req({ method: 'POST' }));
   assert.equal(none.allowed, false);
   assert.equal(none.action, 'ALLOW');
@@ -294,6 +308,12 @@ test('hosts: case-insensitive, matched against the whole authority as Istio does
   const exact = allowOnly(rule({ to: [{ hosts: ['HTTPBIN.foo'] }] }));
   assert.ok(exact({ host: 'httpbin.foo' }));
   assert.ok(!exact({ host: 'httpbin.foo:8000' }), 'Istio does not strip the port');
+  const e = new AuthzEngine([pol('foo/a', 'ALLOW', [rule({ to: [{ hosts: ['HTTPBIN.foo'] }] })])]);
+  assert.equal(
+    e.explain(req({ host: 'httpbin.foo:8000' })).rules[0]!.detail,
+    'to[0]: host httpbin.foo:8000 does not match hosts [HTTPBIN.foo] (Istio compares the whole authority, port ' +
+      'included; add "httpbin.foo:*" to match any port)',
+  );
   const withPort = allowOnly(rule({ to: [{ hosts: ['httpbin.foo', 'httpbin.foo:*'] }] }));
   assert.ok(withPort({ host: 'httpbin.foo:8000' }) && withPort({ host: 'Httpbin.Foo' }));
   const suffix = allowOnly(rule({ to: [{ hosts: ['*.example.com'] }] }));

@@ -73,7 +73,7 @@ export interface AuthzDecision {
   /** The deciding policy ("ns/name"), when one did. */
   readonly policy?: string;
   readonly ruleIndex?: number;
-  /** Why, in plain language. Built when first read. */
+  /** Why, in plain language (an allow builds it when first read). */
   readonly reason: string;
 }
 
@@ -228,6 +228,8 @@ interface Kind {
   httpOnly: boolean;
   compile(values: readonly string[]): Compiled;
   actual(v: View): string;
+  /** Extra words for an explanation of a failed match (explanations only, never on the request path). */
+  hint?(v: View, values: readonly string[], negate: boolean): string | undefined;
 }
 
 function perValue(values: readonly string[], one: (s: string) => Pred | string): Compiled {
@@ -465,13 +467,24 @@ const requestPrincipalKind: Kind = {
   },
 };
 
-const hostKind = stringKind(
-  'host',
-  true,
-  (v) => v.host(),
-  (v) => v.r.host,
-  true,
-);
+const hostKind: Kind = {
+  ...stringKind(
+    'host',
+    true,
+    (v) => v.host(),
+    (v) => v.r.host,
+    true,
+  ),
+  // Istio matches hosts against the whole authority, port included: say so when that is why.
+  hint(v, values, negate) {
+    const host = v.host();
+    const colon = host.lastIndexOf(':');
+    if (negate || colon < 0 || host.endsWith(']')) return undefined;
+    const bare = host.slice(0, colon);
+    if (!compileStringList(values, true)(bare)) return undefined;
+    return `Istio compares the whole authority, port included; add "${bare}:*" to match any port`;
+  },
+};
 
 const methodKind = headerKind(
   'method',
@@ -665,7 +678,7 @@ interface Check {
   values: readonly string[];
   negate: boolean;
   test: Pred;
-  actual: (v: View) => string;
+  kind: Kind;
 }
 
 interface CompiledRule {
@@ -750,7 +763,7 @@ function compileRule(rule: AuthzRule, index: number, action: AuthzAction, forTcp
           values: compiled.kept,
           negate,
           test: compiled.test,
-          actual: kind.actual,
+          kind,
         });
       }
     }
@@ -811,12 +824,13 @@ function list(values: readonly string[]): string {
 
 function describeHeld(c: Check, v: View): string {
   const verb = c.negate ? 'does not match' : 'matches';
-  return `${c.label} ${c.actual(v)} ${verb} ${c.field} ${list(c.values)}`;
+  return `${c.label} ${c.kind.actual(v)} ${verb} ${c.field} ${list(c.values)}`;
 }
 
 function describeFailed(c: Check, v: View): string {
   const verb = c.negate ? 'matches' : 'does not match';
-  return `${c.label} ${c.actual(v)} ${verb} ${c.field} ${list(c.values)}`;
+  const hint = c.kind.hint?.(v, c.values, c.negate);
+  return `${c.label} ${c.kind.actual(v)} ${verb} ${c.field} ${list(c.values)}${hint ? ` (${hint})` : ''}`;
 }
 
 /** Why a matching rule matched: every condition of the first matching source and operation. */
@@ -850,6 +864,10 @@ function describeMiss(r: CompiledRule, v: View): string {
 
 // ---------------------------------------------------------------------------------------------------------
 
+/**
+ * A decision whose reason is built when first read; a denial builds it at once, so what is logged describes
+ * the request as it was decided even if later filters edit its headers.
+ */
 class Decision implements AuthzDecision {
   private text?: string;
   constructor(
@@ -858,7 +876,9 @@ class Decision implements AuthzDecision {
     readonly policy: string | undefined,
     readonly ruleIndex: number | undefined,
     private readonly explain: () => string,
-  ) {}
+  ) {
+    if (!allowed) this.text = explain();
+  }
 
   get reason(): string {
     return (this.text ??= this.explain());
