@@ -570,10 +570,12 @@ test('TCP: an ALLOW rule with HTTP-only fields never matches; a DENY rule ignore
   );
 
   const denyPaths = new AuthzEngine([pol('foo/deny-admin', 'DENY', [rule({ to: [{ paths: ['/admin'] }] })])]);
+  const all = denyPaths.checkLocal(req(tcp));
+  assert.equal(all.allowed, false, 'nothing left: the rule denies every connection');
   assert.equal(
-    denyPaths.checkLocal(req(tcp)).allowed,
-    false,
-    'nothing left: the rule denies every connection',
+    all.reason,
+    'denied by DENY policy foo/deny-admin rule 0 (TCP connection): nothing is left to check once Istio ignores ' +
+      'paths (HTTP-only, ignored on TCP), so it matches every connection',
   );
 
   const denyJwt = new AuthzEngine([

@@ -841,9 +841,13 @@ function describeMatch(r: CompiledRule, v: View): string {
   for (const c of from ?? []) parts.push(describeHeld(c, v));
   for (const c of to ?? []) parts.push(describeHeld(c, v));
   for (const c of r.when) parts.push(describeHeld(c, v));
-  let text = parts.length ? parts.join(', ') : 'the rule has no conditions, so it matches every request';
-  if (r.ignored.length) text += ` (Istio ignores: ${r.ignored.join('; ')})`;
-  return text;
+  const what = v.r.tcp ? 'connection' : 'request';
+  if (parts.length === 0) {
+    if (!r.ignored.length) return `the rule has no conditions, so it matches every ${what}`;
+    return `nothing is left to check once Istio ignores ${r.ignored.join('; ')}, so it matches every ${what}`;
+  }
+  const text = parts.join(', ');
+  return r.ignored.length ? `${text} (Istio ignores: ${r.ignored.join('; ')})` : text;
 }
 
 /** Why a rule did not match: the first condition that failed. */
