@@ -251,6 +251,18 @@ test("namespaces come from the peer's SPIFFE ID (not a claimed namespace)", () =
   assert.ok(not() && !not({ principal: 'cluster.local/ns/prod/sa/x' }) && not({ principal: '' }));
 });
 
+test("trustDomains match the authority of the peer's SPIFFE ID", () => {
+  const allows = allowOnly(rule({ from: [{ trustDomains: ['cluster.local', '*.corp'] }] }));
+  assert.ok(allows());
+  assert.ok(allows({ principal: 'spiffe://west.corp/ns/a/sa/b' }));
+  assert.ok(!allows({ principal: 'other.local/ns/default/sa/sleep' }));
+  assert.ok(!allows({ principal: 'cluster.locals' }), 'an ID without a path is all trust domain');
+  assert.ok(allows({ principal: 'cluster.local' }));
+  assert.ok(!allows({ principal: '' }));
+  const not = denyOnly(rule({ from: [{ notTrustDomains: ['cluster.local'] }] }));
+  assert.ok(not({ principal: 'evil.org/ns/default/sa/sleep' }) && !not() && not({ principal: '' }));
+});
+
 test('requestPrincipals split "iss/sub" at the last "/" and match each side as Istio does', () => {
   const claims = (iss: string, sub: string) => ({ requestPrincipal: `${iss}/${sub}`, claims: { iss, sub } });
   const any = allowOnly(rule({ from: [{ requestPrincipals: ['*'] }] }));

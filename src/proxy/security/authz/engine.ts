@@ -392,7 +392,9 @@ const trustDomainKind = stringKind(
   false,
   (v) => {
     const p = v.principal();
-    return p ? p.slice(0, p.indexOf('/')) : undefined;
+    if (!p) return undefined;
+    const slash = p.indexOf('/');
+    return slash < 0 ? p : p.slice(0, slash);
   },
   (v) => v.principal()?.split('/')[0] ?? '(none: no mTLS peer identity)',
 );
