@@ -147,6 +147,36 @@ test('no kid in the token: every key that fits the alg is tried', async () => {
   );
 });
 
+test('a key without kid is tried for a token with a kid (jwt_verify_lib), after the kid matches', async () => {
+  const { kid: _kid, ...noKid } = rsa.jwk;
+  const a = auth([ISS, { jwks: JSON.stringify({ keys: [ec.jwk, noKid] }) }]);
+  okResult(await run(a, bearer(await sign(rsa, { iss: ISS, sub: 'a' }, { kid: 'whatever' }))));
+  failure(
+    await run(a, bearer(await sign(rsaOther, { iss: ISS, sub: 'a' }, { kid: 'whatever' }))),
+    JwtStatus.JwtVerificationFail,
+  );
+  const both = auth([ISS, { jwks: JSON.stringify({ keys: [rsaOther.jwk, noKid] }) }]);
+  okResult(await run(both, bearer(await sign(rsa, { iss: ISS, sub: 'a' }))));
+});
+
+test('a token verified before is re-checked for time and audience on every request', async () => {
+  let now = 1_000_000;
+  const a = new JwtAuthenticator([rule(ISS, { jwks })], { cache: new JwksCache(), now: () => now * 1000 });
+  const token = await sign(rsa, { iss: ISS, sub: 'a', exp: now + 100 });
+  okResult(await run(a, bearer(token)));
+  okResult(await run(a, bearer(token)));
+  now += 161;
+  failure(await run(a, bearer(token)), JwtStatus.JwtExpired);
+  // The same token in a location of another issuer is still refused.
+  const b = auth(
+    [ISS, { jwks, fromHeaders: [{ name: 'x-a', prefix: '' }] }],
+    ['other', { jwks, fromHeaders: [{ name: 'x-b', prefix: '' }] }],
+  );
+  const t = await sign(rsa, { iss: ISS, sub: 'a' });
+  okResult(await run(b, { 'x-a': t }));
+  failure(await run(b, { 'x-b': t }), JwtStatus.JwtUnknownIssuer);
+});
+
 test('HS256 with an "oct" key in the JWKS (Envoy accepts them)', async () => {
   const hmac = await makeHmacKey('h1');
   const a = auth([ISS, { jwks: jwksOf(hmac) }]);

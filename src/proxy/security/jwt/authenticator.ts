@@ -74,8 +74,20 @@ interface CompiledRule {
   outputs: string[];
 }
 
+interface VerifiedToken {
+  jwt: ParsedJwt;
+  rule: CompiledRule;
+  keys: KeyStore;
+}
+
 type TokenOutcome =
   { ok: true; jwt: ParsedJwt; rule: CompiledRule } | { ok: false; message: JwtStatusMessage };
+
+/** istiod's openIDDiscoveryCfgURLSuffix, appended to the issuer as it is. */
+const OPENID_CONFIGURATION = '/.well-known/openid-configuration';
+
+/** Envoy's default jwt_cache_size. */
+const JWT_CACHE_SIZE = 100;
 
 function failure(message: JwtStatusMessage): JwtResult {
   return { ok: false, status: statusCodeFor(message), message };
@@ -92,6 +104,13 @@ export class JwtAuthenticator {
   private readonly skew: number;
   private readonly now: () => number;
   private readonly entries: JwksEntry[] = [];
+  /**
+   * Tokens whose signature verified, least recently used first, with the key set that verified them; a
+   * hit skips parsing and the signature but re-checks the times and audiences. Istio does not turn on
+   * Envoy's JWT cache, so a key that leaves the set must stop verifying at once: a hit counts only while
+   * its issuer still has that same key set.
+   */
+  private readonly verifiedCache = new Map<string, VerifiedToken>();
   private closed = false;
 
   constructor(
@@ -118,8 +137,12 @@ export class JwtAuthenticator {
         } catch {
           // left undefined: tokens of this issuer fail with "Jwks doesn't have any valid public key"
         }
-      } else if (rule.jwksUri) {
-        compiled.remote = this.cache.acquire(rule.jwksUri, {
+      } else {
+        // Without jwks or jwksUri, istiod finds the key set through OpenID discovery of the issuer.
+        const discovery = !rule.jwksUri;
+        const uri = rule.jwksUri || `${rule.issuer}${OPENID_CONFIGURATION}`;
+        compiled.remote = this.cache.acquire(uri, {
+          discovery,
           timeoutMs: rule.timeoutMs,
           refreshIntervalMs: options.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS,
           retryOnFailureMs: options.retryOnFailureMs ?? DEFAULT_RETRY_ON_FAILURE_MS,
@@ -165,17 +188,27 @@ export class JwtAuthenticator {
   }
 
   private async verifyAll(tokens: ExtractedToken[]): Promise<JwtResult> {
-    const seen = new Map<string, Promise<TokenOutcome>>();
+    const seen = new Map<string, Promise<TokenOutcome> | TokenOutcome>();
     const verified: Array<{ jwt: ParsedJwt; rule: CompiledRule; at: ExtractedToken }> = [];
     for (const at of tokens) {
-      const parsed = parseJwt(at.token);
-      if (!parsed.ok) return failure(parsed.message);
+      let hit = this.verifiedCache.get(at.token);
+      if (hit && hit.keys !== (hit.rule.remote ? hit.rule.remote.keys : hit.rule.inline)) {
+        this.verifiedCache.delete(at.token);
+        hit = undefined;
+      }
+      let jwt: ParsedJwt;
+      if (hit) jwt = hit.jwt;
+      else {
+        const parsed = parseJwt(at.token);
+        if (!parsed.ok) return failure(parsed.message);
+        jwt = parsed.jwt;
+      }
       // The issuer must be one that named this location (Envoy's isIssuerAllowed, checked right after
       // parsing); a token of an issuer no rule names fails here too.
-      if (!at.location.issuers.has(parsed.jwt.iss)) return failure(JwtStatus.JwtUnknownIssuer);
+      if (!at.location.issuers.has(jwt.iss)) return failure(JwtStatus.JwtUnknownIssuer);
       let pending = seen.get(at.token);
       if (!pending) {
-        pending = this.verifyToken(parsed.jwt);
+        pending = hit ? this.recheck(hit) : this.verifyToken(jwt);
         seen.set(at.token, pending);
       }
       const outcome = await pending;
@@ -185,13 +218,33 @@ export class JwtAuthenticator {
     return this.success(verified);
   }
 
+  /** The claims checks, which depend on the time and the rule; the signature is known to be good. */
+  private checkClaims(jwt: ParsedJwt, rule: CompiledRule): JwtStatusMessage | undefined {
+    const timeError = checkTime(jwt, Math.floor(this.now() / 1000), this.skew);
+    if (timeError) return timeError;
+    if (!rule.audiences.allows(jwt.audiences)) return JwtStatus.JwtAudienceNotAllowed;
+    return undefined;
+  }
+
+  /** A token from the verified cache: like a hit in Envoy's JWT cache, only times and audiences. */
+  private recheck(hit: VerifiedToken): TokenOutcome {
+    const error = this.checkClaims(hit.jwt, hit.rule);
+    if (error) {
+      this.verifiedCache.delete(hit.jwt.raw);
+      return { ok: false, message: error };
+    }
+    // Most recently used last.
+    this.verifiedCache.delete(hit.jwt.raw);
+    this.verifiedCache.set(hit.jwt.raw, hit);
+    return { ok: true, jwt: hit.jwt, rule: hit.rule };
+  }
+
   /** Issuer's rule, times, audiences, key set, signature: Envoy's order after the location check. */
   private async verifyToken(jwt: ParsedJwt): Promise<TokenOutcome> {
     const rule = this.byIssuer.get(jwt.iss);
     if (!rule) return { ok: false, message: JwtStatus.JwtUnknownIssuer };
-    const timeError = checkTime(jwt, Math.floor(this.now() / 1000), this.skew);
-    if (timeError) return { ok: false, message: timeError };
-    if (!rule.audiences.allows(jwt.audiences)) return { ok: false, message: JwtStatus.JwtAudienceNotAllowed };
+    const claimsError = this.checkClaims(jwt, rule);
+    if (claimsError) return { ok: false, message: claimsError };
 
     let keys: KeyStore | undefined;
     if (rule.remote) {
@@ -204,6 +257,10 @@ export class JwtAuthenticator {
     }
     const sigError = await keys.verify(jwt.raw, jwt.alg, jwt.kid);
     if (sigError) return { ok: false, message: sigError };
+    if (this.verifiedCache.size >= JWT_CACHE_SIZE) {
+      this.verifiedCache.delete(this.verifiedCache.keys().next().value as string);
+    }
+    this.verifiedCache.set(jwt.raw, { jwt, rule, keys });
     return { ok: true, jwt, rule };
   }
 

@@ -282,3 +282,32 @@ test("istiod's retry schedule: 1 min after a failure, doubling up to 60 min, bac
     mock.timers.reset();
   }
 });
+
+test('no jwks and no jwksUri: the key set is found through OpenID discovery of the issuer', () =>
+  withServer(async (server, cache) => {
+    server.body = jwksOf(key1);
+    const a = new JwtAuthenticator([rule(server.issuer)], { cache });
+    await a.ready();
+    assert.equal(server.discoveryHits, 1);
+    assert.equal(server.hits, 2);
+    const token = await sign(key1, { iss: server.issuer, sub: 'a' });
+    assert.equal(principal(await run(a, token)), `${server.issuer}/a`);
+    assert.equal(server.hits, 2);
+    a.close();
+  }));
+
+test('a verified token is re-verified once its issuer has a new key set', () =>
+  withServer(async (server, cache) => {
+    server.body = jwksOf(key1);
+    const a = new JwtAuthenticator([rule(ISS, { jwksUri: server.uri })], {
+      cache,
+      refreshIntervalMs: 3_600_000,
+    });
+    await a.ready();
+    const token = await sign(key1, { iss: ISS, sub: 'a' });
+    assert.equal(principal(await run(a, token)), `${ISS}/a`);
+    server.body = jwksOf(key2);
+    assert.equal(await cache.get(server.uri)!.refresh(), true);
+    assert.deepEqual(await run(a, token), { ok: false, status: 401, message: JwtStatus.JwksKidAlgMismatch });
+    a.close();
+  }));

@@ -10,7 +10,17 @@
 // Envoy's "Jwks remote fetch is failed". A token whose `kid` is not in the set triggers a refetch, at most
 // one per cooldown, so a key rotation is picked up before the next scheduled refresh.
 import { fetch as undiciFetch } from 'undici';
-import { compactVerify, createLocalJWKSet, errors, importJWK, type JSONWebKeySet, type JWK } from 'jose';
+import {
+  compactVerify,
+  createLocalJWKSet,
+  errors,
+  importJWK,
+  type CryptoKey,
+  type FlattenedJWSInput,
+  type JSONWebKeySet,
+  type JWK,
+  type JWSHeaderParameters,
+} from 'jose';
 import { JwtStatus, type JwtStatusMessage } from './status.js';
 
 export const DEFAULT_REFRESH_INTERVAL_MS = 20 * 60_000;
@@ -21,14 +31,21 @@ export const DEFAULT_FETCH_TIMEOUT_MS = 5_000;
 /** How long an entry nobody holds is kept, so a snapshot swap that releases first still reuses it. */
 export const DEFAULT_IDLE_GRACE_MS = 60_000;
 
+type LocalSet = ReturnType<typeof createLocalJWKSet>;
+
 /** A key set ready to verify signatures with. */
 export class KeyStore {
   readonly kids: ReadonlySet<string>;
-  private readonly local: ReturnType<typeof createLocalJWKSet>;
+  private readonly local: LocalSet;
+  /** The keys without a kid: Envoy tries them for any token, jose only for tokens without a kid. */
+  private readonly kidless: LocalSet | undefined;
 
   private constructor(readonly json: JSONWebKeySet) {
     this.local = createLocalJWKSet(json);
     this.kids = new Set(json.keys.map((k) => k.kid).filter((k): k is string => typeof k === 'string'));
+    const kidless = json.keys.filter((k) => k.kid === undefined);
+    if (kidless.length > 0 && kidless.length < json.keys.length)
+      this.kidless = createLocalJWKSet({ keys: kidless });
   }
 
   /** Parses JWKS JSON; throws when it is not a JWKS with at least one key. */
@@ -47,31 +64,21 @@ export class KeyStore {
   }
 
   /**
-   * Verifies a compact JWS signature: undefined when good, else Envoy's message — "Jwks doesn't have key
-   * to match kid or alg from Jwt" when no key fits the token's kid and alg, "Jwt verification fails" when
-   * the keys that fit do not verify it.
+   * Verifies a compact JWS signature the way jwt_verify_lib's verifyJwtWithoutTimeChecking picks keys: a
+   * key is tried unless both it and the token have a kid and they differ, or the key names another alg.
+   * Undefined when a key verifies it, else Envoy's message — "Jwks doesn't have key to match kid or alg
+   * from Jwt" when no key fits, "Jwt verification fails" when the keys that fit do not verify it.
    */
   async verify(token: string, alg: string, kid: string | undefined): Promise<JwtStatusMessage | undefined> {
     if (alg.startsWith('HS')) return this.verifyHmac(token, alg, kid);
-    try {
-      await compactVerify(token, this.local);
-      return undefined;
-    } catch (e) {
-      if (e instanceof errors.JWKSMultipleMatchingKeys) {
-        // Several keys fit (typically: no kid in the token); like Envoy, any one of them may verify it.
-        for await (const key of e) {
-          try {
-            await compactVerify(token, key);
-            return undefined;
-          } catch {
-            // try the next one
-          }
-        }
-        return JwtStatus.JwtVerificationFail;
-      }
-      if (e instanceof errors.JWKSNoMatchingKey) return JwtStatus.JwksKidAlgMismatch;
-      return JwtStatus.JwtVerificationFail;
+    let outcome = await tryKeySet(token, this.local);
+    if (outcome !== 'ok' && kid !== undefined && this.kidless) {
+      const kidless = this.kidless;
+      const second = await tryKeySet(token, (header, jws) => kidless({ ...header, kid: undefined }, jws));
+      if (second === 'ok' || outcome === 'no-key') outcome = second;
     }
+    if (outcome === 'ok') return undefined;
+    return outcome === 'no-key' ? JwtStatus.JwksKidAlgMismatch : JwtStatus.JwtVerificationFail;
   }
 
   // jose's local JWK sets refuse symmetric keys; Envoy accepts "oct" keys for HS256/384/512, chosen like
@@ -101,7 +108,36 @@ export class KeyStore {
   }
 }
 
+async function tryKeySet(
+  token: string,
+  keys: (header?: JWSHeaderParameters, jws?: FlattenedJWSInput) => Promise<CryptoKey>,
+): Promise<'ok' | 'no-key' | 'bad'> {
+  try {
+    await compactVerify(token, keys);
+    return 'ok';
+  } catch (e) {
+    if (e instanceof errors.JWKSMultipleMatchingKeys) {
+      // Several keys fit (typically: no kid in the token); like Envoy, any one of them may verify it.
+      for await (const key of e) {
+        try {
+          await compactVerify(token, key);
+          return 'ok';
+        } catch {
+          // try the next one
+        }
+      }
+      return 'bad';
+    }
+    return e instanceof errors.JWKSNoMatchingKey ? 'no-key' : 'bad';
+  }
+}
+
 export interface JwksFetchOptions {
+  /**
+   * The URI is an OpenID discovery document (`<issuer>/.well-known/openid-configuration`), what istiod
+   * resolves for a rule with neither jwks nor jwksUri; the key set is fetched from its jwks_uri each time.
+   */
+  discovery?: boolean;
   timeoutMs?: number;
   refreshIntervalMs?: number;
   retryOnFailureMs?: number;
@@ -210,13 +246,14 @@ export class JwksEntry {
     this.attempts++;
     let ok = false;
     try {
-      const res = await this.cache.fetchImpl(this.uri, {
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-        headers: { accept: 'application/json' },
-      });
-      const body = await res.text();
-      if (!res.ok) throw new Error(`status ${res.status}`);
-      const keys = KeyStore.parse(body);
+      let jwksUri = this.uri;
+      if (this.options.discovery) {
+        // The URI is an OpenID Provider's discovery document: its jwks_uri names the key set.
+        const doc = JSON.parse(await this.get(this.uri)) as { jwks_uri?: unknown };
+        if (typeof doc?.jwks_uri !== 'string') throw new Error('no jwks_uri in the OpenID configuration');
+        jwksUri = doc.jwks_uri;
+      }
+      const keys = KeyStore.parse(await this.get(jwksUri));
       if (!this.closed) {
         this.keys = keys;
         this.fetchedAt = this.cache.now();
@@ -229,6 +266,16 @@ export class JwksEntry {
     }
     this.schedule(ok);
     return ok;
+  }
+
+  private async get(url: string): Promise<string> {
+    const res = await this.cache.fetchImpl(url, {
+      signal: AbortSignal.timeout(this.options.timeoutMs),
+      headers: { accept: 'application/json' },
+    });
+    const body = await res.text();
+    if (!res.ok) throw new Error(`status ${res.status}`);
+    return body;
   }
 
   /** The next background refresh, istiod's way: normal interval, or 1 min doubling up to 60 min on failure. */
@@ -287,6 +334,7 @@ export class JwksEntry {
 
 function withDefaults(o: JwksFetchOptions): Required<JwksFetchOptions> {
   return {
+    discovery: o.discovery ?? false,
     timeoutMs: o.timeoutMs && o.timeoutMs > 0 ? o.timeoutMs : DEFAULT_FETCH_TIMEOUT_MS,
     refreshIntervalMs: o.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS,
     retryOnFailureMs: o.retryOnFailureMs ?? DEFAULT_RETRY_ON_FAILURE_MS,

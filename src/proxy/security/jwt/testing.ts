@@ -61,16 +61,25 @@ export function rule(issuer: string, over: Partial<JwtRule> = {}): JwtRule {
   };
 }
 
-/** Serves `body` at /jwks.json with `status`; `hang` holds requests without answering. */
+/**
+ * Serves `body` at /jwks.json with `status`, and an OpenID configuration pointing at it for the issuer
+ * `http://127.0.0.1:<port>`; `hang` holds requests without answering.
+ */
 export class JwksServer {
   body = '{"keys":[]}';
   status = 200;
   hang = false;
   hits = 0;
+  discoveryHits = 0;
   private server = http.createServer((req, res) => {
     this.hits++;
     if (this.hang) return;
     res.writeHead(this.status, { 'content-type': 'application/json' });
+    if (req.url === '/.well-known/openid-configuration') {
+      this.discoveryHits++;
+      res.end(JSON.stringify({ issuer: this.issuer, jwks_uri: this.uri }));
+      return;
+    }
     res.end(this.body);
   });
   private port = 0;
@@ -79,6 +88,10 @@ export class JwksServer {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     return this;
+  }
+
+  get issuer(): string {
+    return `http://127.0.0.1:${this.port}`;
   }
 
   get uri(): string {
