@@ -14,8 +14,11 @@
 //   came in, or the query parameter (Envoy's JwtParamLocation::removeJwt); a cookie stays (Envoy leaves
 //   cookies). The output headers of every rule are always removed from the incoming request first
 //   (Envoy's sanitizePayloadHeaders), so a client cannot forge them.
-// - CORS preflights (OPTIONS with Origin and Access-Control-Request-Method) pass untouched, as Istio sets
-//   bypass_cors_preflight.
+// - CORS preflights (OPTIONS with Origin and Access-Control-Request-Method) pass without any check, as
+//   Istio sets bypass_cors_preflight (the output headers are still stripped).
+// - Key sets: inline `jwks`, else `jwksUri`, else the issuer's OpenID discovery document (as istiod);
+//   remote ones come from the shared JwksCache (jwks.ts). Call close() on the authenticator of a snapshot
+//   that is replaced, after building the new one, so the cache keeps what the new one still uses.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { JwtRule } from '../../../model/security.js';
 import { claimHeaderValue } from './claims.js';
