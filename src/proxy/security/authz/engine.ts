@@ -814,9 +814,10 @@ function anyClause(clauses: Check[][], v: View): Check[] | undefined {
 
 function ruleMatches(r: CompiledRule, v: View): boolean {
   if (r.skipped !== undefined) return false;
-  for (const c of r.when) if (!holds(c, v)) return false;
+  // All three must hold; the usually most selective and cheapest (who is calling) is checked first.
   if (r.from.length && !anyClause(r.from, v)) return false;
   if (r.to.length && !anyClause(r.to, v)) return false;
+  for (const c of r.when) if (!holds(c, v)) return false;
   return true;
 }
 
