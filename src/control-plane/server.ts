@@ -57,14 +57,15 @@ export class ControlPlane {
     const trustDomain = o.trustDomain ?? 'cluster.local';
     await mkdir(o.stateDir, { recursive: true });
     const store = await FileStore.open(o.stateDir);
-    const registry = new Registry();
-    registry.start();
     const ca = await CertificateAuthority.loadOrCreate(join(o.stateDir, 'ca'), {
       trustDomain,
       ...(o.certTtlMs ? { certTtlMs: o.certTtlMs } : {}),
       ...(o.caFiles ? { plugged: await loadPluggedCa(o.caFiles) } : {}),
     });
     ca.on('error', (e: Error) => o.log.error('CA state could not be updated', { error: e.message }));
+    // After the CA: a CA that refuses to load (bad plugged-in files) must not leave timers running.
+    const registry = new Registry();
+    registry.start();
     const caInfo = ca.info();
     o.log.info('certificate authority ready', {
       mode: caInfo.mode,
