@@ -94,6 +94,14 @@ export interface ServiceSpec {
 }
 export type Service = ResourceBase<'Service', ServiceSpec>;
 
+/** core/v1 Secret as the API server keeps it: `data` values base64, `stringData` already merged in. */
+export interface SecretSpec {
+  type: string; // "Opaque" when not given
+  data: Record<string, string>;
+  immutable?: boolean;
+}
+export type Secret = ResourceBase<'Secret', SecretSpec>;
+
 // ---- Istio networking ------------------------------------------------------------------------------
 
 export interface StringMatch {
@@ -295,7 +303,8 @@ export type Resource =
   | PeerAuthentication
   | AuthorizationPolicy
   | RequestAuthentication
-  | MeshConfig;
+  | MeshConfig
+  | Secret;
 export type Kind = Resource['kind'];
 
 export const KINDS: readonly Kind[] = [
@@ -314,6 +323,7 @@ export const KINDS: readonly Kind[] = [
   'AuthorizationPolicy',
   'RequestAuthentication',
   'MeshConfig',
+  'Secret',
 ];
 
 /** Stable identity of a resource in the store: Kind/namespace/name. */

@@ -45,6 +45,8 @@ const ALIASES: Record<string, Kind> = {
   ra: 'RequestAuthentication',
   meshconfig: 'MeshConfig',
   meshconfigs: 'MeshConfig',
+  secret: 'Secret',
+  secrets: 'Secret',
 };
 
 /** kubectl's group-qualified names, for the one kind whose short name is ambiguous (`gateways`). */

@@ -8,6 +8,7 @@ import type {
   VirtualService,
   Workload,
   RateLimit,
+  Secret,
 } from '../types.js';
 import { fqdn, serviceFqdn, DEFAULT_DOMAIN } from '../hosts.js';
 import type { GatewayApiRoute, KubernetesGateway, ReferenceGrant } from '../gateway-api-types.js';
@@ -55,6 +56,8 @@ export class MeshIndex {
   readonly gatewayApiRoutes: GatewayApiRoute[] = [];
   readonly kubernetesGateways: KubernetesGateway[] = [];
   readonly referenceGrants: ReferenceGrant[] = [];
+  /** core/v1 Secrets by ns/name: certificates for gateway servers (credentialName). */
+  readonly secrets = new Map<string, Secret>();
   readonly peerAuthentications: PeerAuthentication[] = [];
   readonly authorizationPolicies: AuthorizationPolicy[] = [];
   readonly requestAuthentications: RequestAuthentication[] = [];
@@ -105,6 +108,9 @@ export class MeshIndex {
           break;
         case 'ReferenceGrant':
           this.referenceGrants.push(r);
+          break;
+        case 'Secret':
+          this.secrets.set(`${ns}/${r.metadata.name}`, r);
           break;
         case 'PeerAuthentication':
           this.peerAuthentications.push(r);

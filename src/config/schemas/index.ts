@@ -11,6 +11,7 @@ import {
   virtualServiceResource,
 } from './istio-networking.js';
 import { KUBERNETES_API_VERSIONS, serviceResource } from './kubernetes.js';
+import { secretResource } from './secret.js';
 import { serviceEntryResource } from './istio-service-entry.js';
 import { WEFT_API_VERSIONS, meshConfigResource, rateLimitResource, workloadResource } from './weft.js';
 import {
@@ -60,6 +61,7 @@ export const KIND_SCHEMAS: Record<Kind, KindSchema> = {
   AuthorizationPolicy: { apiVersions: SECURITY_API_VERSIONS, schema: authorizationPolicyResource },
   RequestAuthentication: { apiVersions: SECURITY_API_VERSIONS, schema: requestAuthenticationResource },
   MeshConfig: { apiVersions: WEFT_API_VERSIONS, schema: meshConfigResource },
+  Secret: { apiVersions: KUBERNETES_API_VERSIONS, schema: secretResource },
 };
 
 /** "networking.istio.io/v1" -> "networking.istio.io"; core "v1" -> "". */
