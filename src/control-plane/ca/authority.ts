@@ -320,6 +320,9 @@ export class CertificateAuthority extends EventEmitter {
     // A lifetime asked for explicitly is capped at the maximum, as Istio's CA does with MAX_WORKLOAD_CERT_TTL.
     const ttl = ttlMs === undefined ? this.#ttlMs : Math.min(positive(ttlMs), MAX_WORKLOAD_CERT_TTL_MS);
     const now = this.#now();
+    // Chain, bundle and signer are taken together, before any await: a rotation meanwhile cannot mix them.
+    const chain = this.#leafChain(now);
+    const trustBundle = bundleOf(this.#state, now);
     const { cert, notAfter } = await this.#issue(
       csr.publicKey,
       [{ type: 'url', value: spiffeId }],
@@ -327,11 +330,7 @@ export class CertificateAuthority extends EventEmitter {
       now,
       true,
     );
-    return {
-      certChainPem: [cert.toString('pem') + '\n', ...this.#leafChain(now)],
-      notAfter,
-      trustBundle: bundleOf(this.#state, now),
-    };
+    return { certChainPem: [cert.toString('pem') + '\n', ...chain], notAfter, trustBundle };
   }
 
   /** A server certificate + fresh key for the control plane's own TLS listener: DNS and IP SANs plus the given
@@ -350,6 +349,9 @@ export class CertificateAuthority extends EventEmitter {
       { type: 'url', value: spiffeId },
     ];
     const now = this.#now();
+    const chainPem = this.#leafChain(now);
+    const cross = this.#state.mode === 'self-signed' ? this.#state.roots[0]?.crossPem : undefined;
+    if (cross && !chainPem.includes(cross)) chainPem.push(cross);
     const { cert, notAfter } = await this.#issue(
       keys.publicKey,
       names,
@@ -357,9 +359,6 @@ export class CertificateAuthority extends EventEmitter {
       now,
       false,
     );
-    const chainPem = this.#leafChain(now);
-    const cross = this.#state.mode === 'self-signed' ? this.#state.roots[0]?.crossPem : undefined;
-    if (cross && !chainPem.includes(cross)) chainPem.push(cross);
     return {
       certPem: cert.toString('pem') + '\n',
       keyPem: await exportKeyPem(keys.privateKey),
@@ -410,7 +409,7 @@ export class CertificateAuthority extends EventEmitter {
         `refusing to sign "${uri}": not a SPIFFE ID in trust domain ${this.trustDomain}`,
       );
     }
-    const signer = this.#signer;
+    const signer = this.#signer; // read before the first await (see signCsr)
     // Backdated for clock skew, but never by more than a tenth of a short lifetime (renewal is at half life).
     const notBefore = now - Math.min(CLOCK_SKEW_MS, ttl / 10);
     // A leaf must not outlive the CA certificates that vouch for it.
