@@ -210,7 +210,7 @@ test('a CONNECT request cannot be checked over HTTP: treated as a failed check',
   assert.equal(open.allowed, true);
 });
 
-test('connectTo sends the check elsewhere (e.g. through the outbound listener)', async () => {
+test('connectTo sends the check elsewhere (e.g. through the outbound listener), naming the provider in absolute form', async () => {
   const server = await startExtAuthzServer();
   try {
     const p = provider(1, { host: 'ext-authz.foo.svc.cluster.local' });
@@ -218,6 +218,9 @@ test('connectTo sends the check elsewhere (e.g. through the outbound listener)',
       connectTo: { host: '127.0.0.1', port: server.port },
     });
     assert.equal(r.allowed, true);
+    // The Host header is the original request's, so only the request target can route the check to the
+    // provider: in origin form the outbound listener sent it back to the protected service itself.
+    assert.equal(server.received[0]!.url, 'http://ext-authz.foo.svc.cluster.local:1/check/headers?a=1');
     assert.equal(server.received[0]!.headers.host, 'httpbin.foo:8000');
   } finally {
     await server.close();

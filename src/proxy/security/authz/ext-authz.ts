@@ -10,7 +10,7 @@
 // body, and with the response headers named by headersToDownstreamOnDeny (plus WWW-Authenticate and
 // Location), or all of them but Host when that list is empty. A timeout or a connection error allows when
 // failOpen is set, and otherwise denies with statusOnError (403 by default) and no body.
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { ExtAuthzProvider } from '../../../model/security.js';
 import { compileStringList } from './match.js';
 
@@ -71,6 +71,13 @@ interface CompiledProvider {
   toDownstreamOnDeny?: (name: string) => boolean;
   additional: Array<[string, string]>;
   base: string;
+  /**
+   * Set when the check goes through another HTTP hop (connectTo: the proxy's own outbound listener): the
+   * provider's origin, sent as an absolute-form request target so that hop routes by it. The Host header
+   * stays the original request's (Envoy sends it unchanged), so origin form would route the check back
+   * to the very service being protected, which would ask again, and so on.
+   */
+  via?: string;
   prefix: string;
 }
 
@@ -80,6 +87,9 @@ function headerList(patterns: readonly string[] | undefined): ((name: string) =>
   if (!patterns || patterns.length === 0) return undefined;
   return compileStringList(patterns, true);
 }
+
+const origin = (host: string, port: number) =>
+  `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 
 function compileProvider(p: ExtAuthzProvider, connectTo?: { host: string; port: number }): CompiledProvider {
   const cached = connectTo ? undefined : compiledProviders.get(p);
@@ -94,7 +104,8 @@ function compileProvider(p: ExtAuthzProvider, connectTo?: { host: string; port: 
     // Envoy's allowed_client_headers: when set, WWW-Authenticate and Location are added automatically.
     toDownstreamOnDeny: denyList && ((n) => n === 'www-authenticate' || n === 'location' || denyList(n)),
     additional: (p.includeAdditionalHeadersInCheck ?? []).map(([k, v]) => [k.toLowerCase(), v]),
-    base: `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`,
+    base: origin(host, port),
+    ...(connectTo ? { via: origin(p.host, p.port) } : {}),
     prefix: p.pathPrefix ?? '',
   };
   if (!connectTo) compiledProviders.set(p, compiled);
@@ -179,18 +190,19 @@ export async function checkExternal(
   headers['content-length'] = '0';
 
   const query = req.query ? (req.query.startsWith('?') ? req.query : `?${req.query}`) : '';
-  const url = `${c.base}${c.prefix}${req.path}${query}`;
+  const target = `${c.via ?? ''}${c.prefix}${req.path}${query}`;
   const timeoutMs = provider.timeoutMs > 0 ? provider.timeoutMs : 600_000;
   const signal = AbortSignal.timeout(timeoutMs);
 
   let res: Dispatcher.ResponseData;
   let body: string;
   try {
-    res = await request(url, {
+    res = await (options.dispatcher ?? extAuthzAgent()).request({
+      origin: c.base,
+      path: target,
       method: req.method as Dispatcher.HttpMethod,
       headers,
       signal,
-      dispatcher: options.dispatcher ?? extAuthzAgent(),
     });
     body = await res.body.text();
   } catch (err) {
