@@ -77,8 +77,13 @@ export class ControlClient {
   }
 
   private channelCredentials(withCert: boolean): grpc.ChannelCredentials {
-    const root = Buffer.from(this.opts.rootPem);
-    if (!withCert || !this.opts.identity.ready) return grpc.credentials.createSsl(root);
+    // Trust what we started with plus the bundle the CA sent with our certificate: after a root
+    // rotation the control plane's serving certificate may chain to the new root only.
+    const ready = this.opts.identity.ready;
+    const root = Buffer.from(
+      ready ? `${this.opts.rootPem}\n${this.opts.identity.current.rootPem}` : this.opts.rootPem,
+    );
+    if (!withCert || !ready) return grpc.credentials.createSsl(root);
     const m = this.opts.identity.current;
     return grpc.credentials.createSsl(root, Buffer.from(m.keyPem), Buffer.from(m.certChain.join('\n')));
   }
