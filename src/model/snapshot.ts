@@ -208,12 +208,61 @@ export interface OutlierPolicy {
   minHealthPercent: number;
 }
 
-/** A plain-HTTP listener on a gateway proxy, from an Istio Gateway server. */
+/** A listener on a gateway proxy, from Istio Gateway servers on one port: plain HTTP, or TLS when `tls` is set. */
 export interface GatewayListener {
   name: string; // "Gateway/ns/name:8080"
   bind: string; // address to bind
   port: number;
   virtualHosts: VirtualHost[];
+  /** TLS servers on this port (HTTPS, TLS), chosen by the client's SNI; absent = plain HTTP. */
+  tls?: GatewayTls;
+}
+
+export interface GatewayTls {
+  servers: GatewayTlsServer[];
+}
+
+/** PEM text given inline (from a Secret), or a file the gateway proxy reads, watches and reloads. */
+export interface PemSource {
+  pem?: string;
+  file?: string;
+}
+
+export type GatewayTlsMode =
+  'SIMPLE' | 'MUTUAL' | 'OPTIONAL_MUTUAL' | 'ISTIO_MUTUAL' | 'PASSTHROUGH' | 'AUTO_PASSTHROUGH';
+
+/** One Istio Gateway server with TLS (ServerTLSSettings): its certificate, client checks and routes. */
+export interface GatewayTlsServer {
+  name: string; // "ns/gateway/portName", for logs
+  /** SNI names it answers, lower-case, exact or "*.suffix"; empty = any name and no SNI at all. */
+  sniHosts: string[];
+  mode: GatewayTlsMode;
+  certificate?: PemSource; // chain, leaf first (SIMPLE, MUTUAL, OPTIONAL_MUTUAL)
+  privateKey?: PemSource;
+  /** MUTUAL, OPTIONAL_MUTUAL: client certificates must chain to one of these. */
+  caCertificates?: PemSource;
+  caCrl?: PemSource;
+  minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL names; they apply up to TLS 1.2 (TLS 1.3 suites are fixed, as in Envoy). */
+  cipherSuites?: string[];
+  /** A client certificate must carry one of these SANs (URI, DNS, email or IP). */
+  subjectAltNames?: string[];
+  verifyCertificateSpki?: string[]; // base64 SHA-256 of the client's SubjectPublicKeyInfo
+  verifyCertificateHash?: string[]; // hex SHA-256 of the client certificate (DER), ":" allowed
+  /** Terminating modes: names of the listener's virtual hosts requests on this server may reach. */
+  virtualHosts?: string[];
+  /** PASSTHROUGH: VirtualService tls routes, first match by SNI wins; AUTO_PASSTHROUGH routes by Istio's SNI. */
+  tlsRoutes?: TlsRoute[];
+  /** Why this server cannot serve (a missing Secret, an invalid setting): its handshakes are refused. */
+  error?: string;
+}
+
+/** A VirtualService `tls` route at a gateway: raw TLS, routed by the SNI, to weighted clusters. */
+export interface TlsRoute {
+  name: string; // "VirtualService/ns/name#tls[0]"
+  sniHosts: string[]; // lower-case, exact or "*.suffix", "*" = any
+  clusters: WeightedCluster[];
 }
 
 /**

@@ -3,12 +3,20 @@
 import type { GatewayListener, Route, VirtualHost } from '../../model/snapshot.js';
 import { clusterName } from '../../model/snapshot.js';
 import type { Gateway, GatewayServer, VirtualService } from '../types.js';
-import { fqdn, hostMatches, serviceAliases } from '../hosts.js';
+import { fqdn, serviceAliases } from '../hosts.js';
 import { compileHttpRoutes, gatewayRef } from './routes.js';
 import { ISTIO_DEFAULT_RETRY } from './http-policies.js';
 import { serviceEntryVirtualHosts } from './service-entries.js';
 import { labelsMatch, type MeshIndex } from './inputs.js';
 import { addGatewayApiListeners, gammaRoutes } from './gateway-api.js';
+import {
+  compileServerTls,
+  intersectHosts,
+  passthroughRoutes,
+  plainHosts,
+  serverKind,
+  serverTls,
+} from './gateway-tls.js';
 
 /** VirtualServices in a stable order (namespace/name), as Istio orders by creation. */
 function ordered(vss: VirtualService[]): VirtualService[] {
@@ -73,12 +81,42 @@ function serverHostsFor(server: GatewayServer, gatewayNs: string, vsNs: string):
   });
 }
 
-function intersects(a: string[], b: string[]): boolean {
-  return a.some((x) => b.some((y) => hostMatches(x, y) || hostMatches(y, x)));
+function domainsOf(hosts: string[], port: number): string[] {
+  return hosts.flatMap((h) => (h === '*' ? ['*'] : [h, `${h}:${port}`]));
 }
 
-export function gatewayListeners(index: MeshIndex, labels: Record<string, string>): GatewayListener[] {
+/** The namespace of the gateway proxy with these labels (where its credentialName Secrets live). */
+function proxyNamespaceOf(index: MeshIndex, labels: Record<string, string>, fallback: string): string {
+  const same = (l: Record<string, string> | undefined) =>
+    !!l && Object.keys(l).length === Object.keys(labels).length && labelsMatch(labels, l);
+  return (
+    index.instances.find((i) => i.kind === 'gateway' && same(i.labels))?.namespace ??
+    [...index.workloads.values()].find((w) => same(w.metadata.labels))?.metadata.namespace ??
+    fallback
+  );
+}
+
+const HTTPS_REDIRECT: Route = {
+  name: 'https-redirect',
+  matches: [],
+  action: { kind: 'redirect', redirect: { scheme: 'https', status: 301 } },
+};
+
+/**
+ * Istio Gateway servers selecting this proxy, one listener per port. Plain HTTP servers on a port share
+ * one route table (Istio's RDS "http.<port>"); each HTTPS server keeps its own virtual hosts, reached only
+ * through a TLS handshake for one of its hosts. A port is plain or TLS: a server of the other kind on a
+ * taken port is skipped, as is a TLS server repeating a host another already has on that port (Istio).
+ * `proxyNamespace` is where credentialName Secrets are read; by default the namespace of the gateway
+ * instance (or Workload) carrying these labels.
+ */
+export function gatewayListeners(
+  index: MeshIndex,
+  labels: Record<string, string>,
+  proxyNamespace?: string,
+): GatewayListener[] {
   const byPort = new Map<number, GatewayListener>();
+  const tlsHostsByPort = new Map<number, Set<string>>();
   const gateways = index.gateways.filter((g) => g.spec.selector && labelsMatch(g.spec.selector, labels));
   for (const g of gateways) {
     const ref = `${g.metadata.namespace}/${g.metadata.name}`;
@@ -88,25 +126,74 @@ export function gatewayListeners(index: MeshIndex, labels: Record<string, string
       ),
     );
     for (const server of g.spec.servers) {
-      if (!['HTTP', 'HTTP2', 'GRPC'].includes(server.port.protocol.toUpperCase())) continue;
+      const kind = serverKind(server);
+      if (kind === 'other') continue;
       const port = server.port.number;
-      const listener = byPort.get(port) ?? {
+      const existing = byPort.get(port);
+      if (existing && (existing.tls !== undefined) !== (kind !== 'http')) continue; // plain vs TLS conflict
+      if (kind !== 'http') {
+        const taken = tlsHostsByPort.get(port) ?? new Set<string>();
+        if (plainHosts(server).some((h) => taken.has(h))) continue; // duplicate SNI host on this port
+        for (const h of plainHosts(server)) taken.add(h);
+        tlsHostsByPort.set(port, taken);
+      }
+      const listener: GatewayListener = existing ?? {
         name: `${ref}:${port}`,
         bind: server.bind ?? '127.0.0.1',
         port,
         virtualHosts: [],
+        ...(kind === 'http' ? {} : { tls: { servers: [] } }),
       };
       byPort.set(port, listener);
-      for (const vs of bound) {
-        const vsHosts = (vs.spec.hosts ?? []).map((h) => h.toLowerCase());
-        if (!intersects(vsHosts, serverHostsFor(server, g.metadata.namespace, vs.metadata.namespace)))
-          continue;
+      const hostsFor = (vs: VirtualService) =>
+        serverHostsFor(server, g.metadata.namespace, vs.metadata.namespace);
+
+      if (kind === 'http' && serverTls(server)?.httpsRedirect) {
+        // Istio's require_tls: every request to this server's hosts is sent to https.
         listener.virtualHosts.push({
+          name: `https-redirect:${ref}/${server.port.name ?? port}`,
+          domains: domainsOf(plainHosts(server), port),
+          routes: [HTTPS_REDIRECT],
+        });
+        continue;
+      }
+      if (kind === 'passthrough') {
+        const t = compileServerTls(server, {
+          index,
+          gateway: g,
+          proxyNamespace: proxyNamespace ?? proxyNamespaceOf(index, labels, g.metadata.namespace),
+        });
+        if (t.mode === 'PASSTHROUGH')
+          t.tlsRoutes = passthroughRoutes(server, ref, bound, index, hostsFor, gatewayRef);
+        listener.tls!.servers.push(t);
+        continue;
+      }
+      const vhosts: VirtualHost[] = [];
+      for (const vs of bound) {
+        if (!vs.spec.http?.length) continue;
+        const hosts = intersectHosts(
+          hostsFor(vs),
+          (vs.spec.hosts ?? []).map((h) => h.toLowerCase()),
+        );
+        if (hosts.length === 0) continue;
+        vhosts.push({
           name: `${vs.metadata.namespace}/${vs.metadata.name}:${port}`,
-          domains: vsHosts.flatMap((h) => (h === '*' ? ['*'] : [h, `${h}:${port}`])),
+          domains: domainsOf(hosts, port),
           routes: compileHttpRoutes(vs, index, { port, gateway: ref, sourceLabels: labels }),
         });
       }
+      if (kind === 'https') {
+        const t = compileServerTls(server, {
+          index,
+          gateway: g,
+          proxyNamespace: proxyNamespace ?? proxyNamespaceOf(index, labels, g.metadata.namespace),
+        });
+        // Each HTTPS server has its own route table: name its virtual hosts after the server.
+        for (const vh of vhosts) vh.name = `${vh.name}@${t.name}`;
+        t.virtualHosts = vhosts.map((vh) => vh.name);
+        listener.tls!.servers.push(t);
+      }
+      listener.virtualHosts.push(...vhosts);
     }
   }
   addGatewayApiListeners(byPort, index, labels); // Gateway API Gateways, on the ingress gateway only
