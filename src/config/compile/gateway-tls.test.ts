@@ -61,10 +61,6 @@ async function listeners(yaml: string): Promise<GatewayListener[]> {
 }
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
-  s
-    .trimEnd()
-    .split('\n')
-    .join('\n' + ' '.repeat(n));
 
 const ca = await testCa();
 const clientCa = await testCa('Client CA');
