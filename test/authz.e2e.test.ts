@@ -1068,6 +1068,39 @@ spec:
       );
     });
 
+    // Known bug, reported: the gate takes remote.ip from the last X-Forwarded-For entry on every listener
+    // (src/proxy/security/gate.ts, remoteIp). Istio's gateways use Envoy's use_remote_address with no
+    // trusted hops (numTrustedProxies 0), so at the edge remote.ip is the TCP peer and a client's own
+    // X-Forwarded-For is not believed.
+    test(
+      'ingress gateway: remoteIpBlocks use the TCP peer; a client cannot choose its address with X-Forwarded-For',
+      {
+        todo: 'remote.ip comes from the client-supplied X-Forwarded-For at the gateway',
+      },
+      async () => {
+        const edgeCall = (headers: Record<string, string> = {}) =>
+          send(edge, '/x', { host: 'edge.example.com', headers });
+        await withConfig(
+          'edge-remote-ip',
+          policy(
+            'edge-deny-loopback',
+            'DENY',
+            '  - from: [{source: {remoteIpBlocks: ["127.0.0.0/8"]}}]',
+            'istio-system',
+            '{istio: ingressgateway}',
+          ),
+          async () => {
+            denied(await edgeCall(), 'edge from 127.0.0.1');
+            denied(
+              await edgeCall({ 'x-forwarded-for': '203.0.113.7' }),
+              'edge from 127.0.0.1 claiming 203.0.113.7',
+            );
+          },
+          [INGRESS],
+        );
+      },
+    );
+
     test('ingress gateway: RequestAuthentication and requestPrincipals at the edge; the token is not forwarded', async () => {
       const edgeCall = (path: string, headers: Record<string, string> = {}) =>
         send(edge, path, { host: 'edge.example.com', headers });
