@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { Pool } from 'undici';
+import { Client, Pool } from 'undici';
 import * as grpc from '@grpc/grpc-js';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { proxyVersions } from './support/config-sync.js';
@@ -130,12 +130,13 @@ describe('AuthorizationPolicy and RequestAuthentication through sidecars', { tim
   async function send(
     from: Pool,
     path: string,
-    o: { method?: string; headers?: Record<string, string>; host?: string } = {},
+    o: { method?: string; headers?: Record<string, string>; host?: string; body?: Buffer } = {},
   ): Promise<Reply> {
     const res = await from.request({
       path,
       method: (o.method ?? 'GET') as 'GET',
       headers: { host: o.host ?? HOST, ...o.headers },
+      ...(o.body ? { body: o.body } : {}),
     });
     const text = await res.body.text();
     let json: Echo | undefined;
@@ -835,6 +836,44 @@ spec:
       );
     });
 
+    test("fromHeaders with a prefix and fromCookies; a token at another issuer's location is refused", async () => {
+      const issuer = 'https://weft.test/locations';
+      await withConfig(
+        'ra-locations',
+        `
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt-locations, namespace: foo}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  jwtRules:
+  - issuer: ${issuer}
+    jwksUri: ${jwks.url}
+    fromHeaders: [{name: x-jwt-assertion, prefix: "Token "}]
+    fromCookies: [session]
+    outputClaimToHeaders: [{header: x-jwt-sub, claim: sub}]
+`,
+        async () => {
+          const token = await signToken(key, { iss: issuer, sub: 'located' });
+          const h = await send(client, '/headers', { headers: { 'x-jwt-assertion': `Token ${token}` } });
+          allowed(h, 'token in x-jwt-assertion');
+          assert.deepEqual(h.json?.headers['x-jwt-sub'], ['located']);
+          assert.equal(h.json?.headers['x-jwt-assertion'], undefined, 'the header was taken out');
+          const c = await send(client, '/headers', { headers: { cookie: `a=b; session=${token}` } });
+          allowed(c, 'token in the session cookie');
+          assert.deepEqual(c.json?.headers['x-jwt-sub'], ['located']);
+          assert.deepEqual(c.json?.headers.cookie, [`a=b; session=${token}`], 'cookies stay (as in Envoy)');
+          const elsewhere = await send(client, '/headers', { headers: bearer(token) });
+          assert.equal(elsewhere.status, 401, elsewhere.text);
+          assert.equal(elsewhere.text, 'Jwt issuer is not configured');
+          const tampered = await send(client, '/headers', {
+            headers: { cookie: `session=${tamperPayload(token, { sub: 'admin' })}` },
+          });
+          assert.equal(tampered.status, 401, tampered.text);
+        },
+      );
+    });
+
     test('when: request.auth.claims[groups] with groups-scope.jwt, and nested claims of a token signed here', async () => {
       await withConfig(
         'claims',
@@ -1127,6 +1166,48 @@ ${policy('edge-require-jwt', 'ALLOW', '  - from: [{source: {requestPrincipals: [
         [INGRESS],
       );
     });
+
+    // Known bug, reported: the server's sidecar answers 403 before reading a large body; the client's
+    // sidecar relays it but leaves the app's request paused (src/proxy/http/body.ts pauses on upstream
+    // backpressure and nothing resumes it once the attempt is over), so the app's keep-alive connection
+    // never serves another request. Bodies up to ~130 KB pass; local replies of the client sidecar are fine.
+    test(
+      "a denied upload does not stall the caller's keep-alive connection",
+      {
+        todo: 'the client sidecar never drains the rest of a body its upstream did not read',
+      },
+      async () => {
+        await withConfig(
+          'deny-upload',
+          policy('deny-upload', 'DENY', '  - to: [{operation: {paths: ["/upload"]}}]'),
+          async () => {
+            const one = new Client(`http://127.0.0.1:${clientOut}`, {
+              headersTimeout: 3_000,
+              bodyTimeout: 3_000,
+            });
+            try {
+              const post = await one.request({
+                path: '/upload',
+                method: 'POST',
+                headers: { host: HOST },
+                body: Buffer.alloc(1024 * 1024, 1),
+              });
+              assert.equal(post.statusCode, 403);
+              assert.equal(await post.body.text(), RBAC_BODY);
+              const next = await one.request({
+                path: '/after-upload',
+                method: 'GET',
+                headers: { host: HOST },
+              });
+              assert.equal(next.statusCode, 200);
+              await next.body.text();
+            } finally {
+              await one.destroy();
+            }
+          },
+        );
+      },
+    );
 
     test('metrics count denies with the policy name; the access log shows 403 with RBAC', async () => {
       await withConfig(
