@@ -80,5 +80,5 @@ function splitAuthority(a: string): { host: string; port: number } {
 
 /** "reviews", "reviews.default", "reviews.default.svc" name reviews.default.svc.cluster.local. */
 function sameService(fqdn: string, host: string): boolean {
-  return fqdn === host || (fqdn.startsWith(host) && fqdn.charCodeAt(host.length) === 46) /* . */;
+  return fqdn === host || (fqdn.startsWith(host) && fqdn.charCodeAt(host.length) === 46); /* . */
 }
