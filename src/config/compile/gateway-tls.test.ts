@@ -507,15 +507,16 @@ spec:
   assert.match(server(gatewayListeners(alone, ingress.labels)[0]!).error ?? '', /Secret web\/cred not found/);
 });
 
-test("Istio's httpbin and helloworld gateways compile to a plain HTTP listener on port 80, as before", async () => {
-  for (const dir of ['httpbin', 'helloworld']) {
-    const files =
-      dir === 'httpbin'
-        ? [
-            fixture('istio-samples/httpbin/httpbin-gateway.yaml'),
-            fixture('istio-samples/httpbin/httpbin.yaml'),
-          ]
-        : [fixture('istio-samples/helloworld/helloworld-gateway.yaml')];
+test("Istio's httpbin and helloworld gateways: a plain listener on port 80, alone or together", async () => {
+  const httpbin = [
+    fixture('istio-samples/httpbin/httpbin-gateway.yaml'),
+    fixture('istio-samples/httpbin/httpbin.yaml'),
+  ];
+  const helloworld = [fixture('istio-samples/helloworld/helloworld-gateway.yaml')];
+  for (const [dir, files] of [
+    ['httpbin', httpbin],
+    ['helloworld', helloworld],
+  ] as const) {
     const index = new MeshIndex(await load(...files), [ingress]);
     const [l, ...rest] = compileSnapshot(index, proxyOf(ingress)).gateways;
     assert.deepEqual(rest, []);
@@ -527,4 +528,19 @@ test("Istio's httpbin and helloworld gateways compile to a plain HTTP listener o
       [[`default/${dir}:80`, ['*']]],
     );
   }
+  // Both at once: two Gateways on port 80 and two VirtualServices on "*". As in Istio, the host's
+  // routes are merged, the catch-all (httpbin's) last, so /hello still reaches helloworld.
+  const index = new MeshIndex(await load(...httpbin, ...helloworld), [ingress]);
+  const [l, ...rest] = compileSnapshot(index, proxyOf(ingress)).gateways;
+  assert.deepEqual(rest, []);
+  assert.deepEqual(
+    l!.virtualHosts.map((v) => [v.name, v.domains, v.routes.map((r) => r.name)]),
+    [
+      [
+        '*:80',
+        ['*'],
+        ['VirtualService/default/helloworld#http[0]', 'VirtualService/default/httpbin#http[0]'],
+      ],
+    ],
+  );
 });

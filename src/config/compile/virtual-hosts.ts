@@ -96,6 +96,56 @@ function proxyNamespaceOf(index: MeshIndex, labels: Record<string, string>, fall
   );
 }
 
+/** The hosts one VirtualService serves on one gateway route table, and its routes there. */
+interface HostEntry {
+  name: string;
+  hosts: string[];
+  routes: Route[];
+}
+
+/** Istio's isCatchAllRoute: no match at all, or only a path prefix "/" (nothing on headers or query). */
+function isCatchAll(r: Route): boolean {
+  if (r.matches.length === 0) return true;
+  return r.matches.every((m) => {
+    const { path, ignoreCase: _i, ...rest } = m;
+    return (
+      Object.keys(rest).length === 0 &&
+      (path === undefined || path.prefix === '/' || path.segmentPrefix === '/')
+    );
+  });
+}
+
+/**
+ * One route table's virtual hosts. A host claimed by one VirtualService stays in that VirtualService's
+ * virtual host; a host several claim gets one virtual host with all their routes, in order, catch-all
+ * routes moved last (Istio's vHostDedupMap and SortVHostRoutes), so two VirtualServices on "*" at one
+ * gateway (Istio's httpbin and helloworld samples together) both serve.
+ */
+function mergeSharedHosts(entries: HostEntry[], port: number): VirtualHost[] {
+  const claims = new Map<string, HostEntry[]>();
+  for (const e of entries)
+    for (const h of e.hosts) {
+      const list = claims.get(h) ?? [];
+      if (!list.includes(e)) list.push(e);
+      claims.set(h, list);
+    }
+  const out: VirtualHost[] = [];
+  for (const e of entries) {
+    const own = e.hosts.filter((h) => claims.get(h)!.length === 1);
+    if (own.length) out.push({ name: e.name, domains: domainsOf(own, port), routes: e.routes });
+  }
+  for (const [h, list] of claims) {
+    if (list.length < 2) continue;
+    const routes = list.flatMap((e) => e.routes);
+    out.push({
+      name: `${h}:${port}`,
+      domains: domainsOf([h], port),
+      routes: [...routes.filter((r) => !isCatchAll(r)), ...routes.filter(isCatchAll)],
+    });
+  }
+  return out;
+}
+
 const HTTPS_REDIRECT: Route = {
   name: 'https-redirect',
   matches: [],
@@ -117,6 +167,7 @@ export function gatewayListeners(
 ): GatewayListener[] {
   const byPort = new Map<number, GatewayListener>();
   const tlsHostsByPort = new Map<number, Set<string>>();
+  const plainEntries = new Map<number, HostEntry[]>();
   const gateways = index.gateways.filter((g) => g.spec.selector && labelsMatch(g.spec.selector, labels));
   for (const g of gateways) {
     const ref = `${g.metadata.namespace}/${g.metadata.name}`;
@@ -168,7 +219,7 @@ export function gatewayListeners(
         listener.tls!.servers.push(t);
         continue;
       }
-      const vhosts: VirtualHost[] = [];
+      const entries: HostEntry[] = [];
       for (const vs of bound) {
         if (!vs.spec.http?.length) continue;
         const hosts = intersectHosts(
@@ -176,9 +227,9 @@ export function gatewayListeners(
           (vs.spec.hosts ?? []).map((h) => h.toLowerCase()),
         );
         if (hosts.length === 0) continue;
-        vhosts.push({
+        entries.push({
           name: `${vs.metadata.namespace}/${vs.metadata.name}:${port}`,
-          domains: domainsOf(hosts, port),
+          hosts,
           routes: compileHttpRoutes(vs, index, { port, gateway: ref, sourceLabels: labels }),
         });
       }
@@ -189,13 +240,19 @@ export function gatewayListeners(
           proxyNamespace: proxyNamespace ?? proxyNamespaceOf(index, labels, g.metadata.namespace),
         });
         // Each HTTPS server has its own route table: name its virtual hosts after the server.
+        const vhosts = mergeSharedHosts(entries, port);
         for (const vh of vhosts) vh.name = `${vh.name}@${t.name}`;
         t.virtualHosts = vhosts.map((vh) => vh.name);
         listener.tls!.servers.push(t);
+        listener.virtualHosts.push(...vhosts);
+      } else {
+        plainEntries.set(port, [...(plainEntries.get(port) ?? []), ...entries]);
       }
-      listener.virtualHosts.push(...vhosts);
     }
   }
+  // Plain HTTP servers on one port share one table: redirects first (they win a host), then the rest.
+  for (const [port, entries] of plainEntries)
+    byPort.get(port)!.virtualHosts.push(...mergeSharedHosts(entries, port));
   addGatewayApiListeners(byPort, index, labels); // Gateway API Gateways, on the ingress gateway only
   return [...byPort.values()];
 }
