@@ -35,6 +35,11 @@ const certB = await testLeaf(ca, { cn: 'b.example.com', dns: ['b.example.com'] }
 const client = await testLeaf(clientCa, { cn: 'client', uri: ['spiffe://example.org/client'], client: true });
 const stranger = await testLeaf(strangerCa, { cn: 'stranger', client: true });
 
+// The gateway's own mesh certificate (the upstream step builds its mTLS context even for plain peers).
+const identity = new WorkloadIdentity();
+const meshLeaf = await testLeaf(ca, { cn: 'gw', uri: ['spiffe://cluster.local/ns/istio-system/sa/gw'] });
+identity.set({ keyPem: meshLeaf.keyPem, certChain: [meshLeaf.certPem], rootPem: ca.certPem });
+
 const logs: string[] = [];
 const log = createLogger('test', { level: 'debug', write: (l) => logs.push(l) });
 
@@ -88,10 +93,7 @@ function snapshot(gateways: GatewayListener[], clusters: Cluster[] = []): ProxyS
 
 class Gateway {
   state: ProxyState | undefined;
-  readonly listeners = new GatewayListeners(
-    { identity: new WorkloadIdentity(), state: () => this.state, log: () => {} },
-    log,
-  );
+  readonly listeners = new GatewayListeners({ identity, state: () => this.state, log: () => {} }, log);
   async apply(s: ProxySnapshot): Promise<void> {
     const next = new ProxyState(s, this.state);
     await this.listeners.prepare(next);
@@ -455,4 +457,125 @@ test('PASSTHROUGH: the bytes go by SNI to a TLS server that keeps its own certif
   const got = await get(port, { sni: 'backend.example.com' });
   assert.deepEqual([got.status, got.body, got.peerCn], [200, 'backend', 'backend.example.com']);
   await refused(get(port, { sni: 'nothing.example.com' })); // no tls route for it
+});
+
+test('requests that came over TLS go upstream with x-forwarded-proto: https, whatever the client said', async () => {
+  const seen: http.IncomingHttpHeaders[] = [];
+  const upstream = http.createServer((req, res) => {
+    seen.push(req.headers);
+    res.end('up');
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  after(() => upstream.close());
+  const cluster: Cluster = {
+    name: 'outbound|80||up.example.com',
+    service: 'up.example.com',
+    port: 80,
+    lbPolicy: 'ROUND_ROBIN',
+    sni: 'outbound_.80_._.up.example.com',
+    protocol: 'http',
+    external: true,
+    endpoints: [
+      {
+        address: '127.0.0.1',
+        port: (upstream.address() as AddressInfo).port,
+        identity: '',
+        instance: 'up',
+        labels: {},
+        healthy: true,
+      },
+    ],
+  };
+  const { port } = await start(
+    (port) => [
+      {
+        name: 'edge:' + port,
+        bind: '127.0.0.1',
+        port,
+        virtualHosts: [
+          {
+            name: 'vh-a',
+            domains: ['a.example.com'],
+            routes: [
+              {
+                name: 'r',
+                matches: [],
+                action: { kind: 'forward', clusters: [{ cluster: cluster.name, weight: 100 }] },
+              },
+            ],
+          },
+        ],
+        tls: { servers: [simple('a', ['a.example.com'], certA)] },
+      },
+    ],
+    [cluster],
+  );
+  const r = await new Promise<string>((resolve, reject) =>
+    https
+      .get(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/',
+          servername: 'a.example.com',
+          ca: ca.certPem,
+          agent: false,
+          headers: { host: 'a.example.com', 'x-forwarded-proto': 'http' },
+        },
+        (res) => {
+          let b = '';
+          res.on('data', (c: Buffer) => (b += c.toString()));
+          res.on('end', () => resolve(b));
+        },
+      )
+      .on('error', reject),
+  );
+  assert.equal(r, 'up');
+  assert.equal(seen[0]?.['x-forwarded-proto'], 'https');
+});
+
+test('ISTIO_MUTUAL: the mesh certificate, and only clients with a mesh certificate', async () => {
+  const { port } = await start((port) => [
+    {
+      name: 'edge:' + port,
+      bind: '127.0.0.1',
+      port,
+      virtualHosts: [direct('vh-m', ['*'], 'mesh')],
+      tls: { servers: [{ name: 'm', sniHosts: [], mode: 'ISTIO_MUTUAL', virtualHosts: ['vh-m'] }] },
+    },
+  ]);
+  const peer = await testLeaf(ca, {
+    cn: 'peer',
+    uri: ['spiffe://cluster.local/ns/default/sa/peer'],
+    client: true,
+  });
+  const call = (cert?: TestCert) =>
+    new Promise<{ body: string; san: string }>((resolve, reject) =>
+      https
+        .get(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/',
+            servername: 'm.example.com',
+            ca: ca.certPem,
+            checkServerIdentity: () => undefined, // a mesh certificate names a SPIFFE ID, not a host
+            agent: false,
+            ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}),
+          },
+          (res) => {
+            const san = (res.socket as tls.TLSSocket).getPeerCertificate().subjectaltname ?? '';
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ body, san }));
+          },
+        )
+        .on('error', reject),
+    );
+  assert.deepEqual(await call(peer), {
+    body: 'mesh',
+    san: 'URI:spiffe://cluster.local/ns/istio-system/sa/gw',
+  });
+  await refused(call());
+  await refused(call(client)); // from another CA
 });
