@@ -1107,38 +1107,30 @@ spec:
       );
     });
 
-    // Known bug, reported: the gate takes remote.ip from the last X-Forwarded-For entry on every listener
-    // (src/proxy/security/gate.ts, remoteIp). Istio's gateways use Envoy's use_remote_address with no
-    // trusted hops (numTrustedProxies 0), so at the edge remote.ip is the TCP peer and a client's own
-    // X-Forwarded-For is not believed.
-    test(
-      'ingress gateway: remoteIpBlocks use the TCP peer; a client cannot choose its address with X-Forwarded-For',
-      {
-        todo: 'remote.ip comes from the client-supplied X-Forwarded-For at the gateway',
-      },
-      async () => {
-        const edgeCall = (headers: Record<string, string> = {}) =>
-          send(edge, '/x', { host: 'edge.example.com', headers });
-        await withConfig(
-          'edge-remote-ip',
-          policy(
-            'edge-deny-loopback',
-            'DENY',
-            '  - from: [{source: {remoteIpBlocks: ["127.0.0.0/8"]}}]',
-            'istio-system',
-            '{istio: ingressgateway}',
-          ),
-          async () => {
-            denied(await edgeCall(), 'edge from 127.0.0.1');
-            denied(
-              await edgeCall({ 'x-forwarded-for': '203.0.113.7' }),
-              'edge from 127.0.0.1 claiming 203.0.113.7',
-            );
-          },
-          [INGRESS],
-        );
-      },
-    );
+    // Istio's gateways use Envoy's use_remote_address with no trusted hops (numTrustedProxies 0): at the
+    // edge remote.ip is the TCP peer and a client's own X-Forwarded-For is not believed.
+    test('ingress gateway: remoteIpBlocks use the TCP peer; a client cannot choose its address with X-Forwarded-For', async () => {
+      const edgeCall = (headers: Record<string, string> = {}) =>
+        send(edge, '/x', { host: 'edge.example.com', headers });
+      await withConfig(
+        'edge-remote-ip',
+        policy(
+          'edge-deny-loopback',
+          'DENY',
+          '  - from: [{source: {remoteIpBlocks: ["127.0.0.0/8"]}}]',
+          'istio-system',
+          '{istio: ingressgateway}',
+        ),
+        async () => {
+          denied(await edgeCall(), 'edge from 127.0.0.1');
+          denied(
+            await edgeCall({ 'x-forwarded-for': '203.0.113.7' }),
+            'edge from 127.0.0.1 claiming 203.0.113.7',
+          );
+        },
+        [INGRESS],
+      );
+    });
 
     test('ingress gateway: RequestAuthentication and requestPrincipals at the edge; the token is not forwarded', async () => {
       const edgeCall = (path: string, headers: Record<string, string> = {}) =>
@@ -1167,47 +1159,39 @@ ${policy('edge-require-jwt', 'ALLOW', '  - from: [{source: {requestPrincipals: [
       );
     });
 
-    // Known bug, reported: the server's sidecar answers 403 before reading a large body; the client's
-    // sidecar relays it but leaves the app's request paused (src/proxy/http/body.ts pauses on upstream
-    // backpressure and nothing resumes it once the attempt is over), so the app's keep-alive connection
-    // never serves another request. Bodies up to ~130 KB pass; local replies of the client sidecar are fine.
-    test(
-      "a denied upload does not stall the caller's keep-alive connection",
-      {
-        todo: 'the client sidecar never drains the rest of a body its upstream did not read',
-      },
-      async () => {
-        await withConfig(
-          'deny-upload',
-          policy('deny-upload', 'DENY', '  - to: [{operation: {paths: ["/upload"]}}]'),
-          async () => {
-            const one = new Client(`http://127.0.0.1:${clientOut}`, {
-              headersTimeout: 3_000,
-              bodyTimeout: 3_000,
+    // The server's sidecar answers 403 before reading a large body; the client's sidecar must then read
+    // the rest of it (RequestBody.release) so the app's keep-alive connection serves the next request.
+    test("a denied upload does not stall the caller's keep-alive connection", async () => {
+      await withConfig(
+        'deny-upload',
+        policy('deny-upload', 'DENY', '  - to: [{operation: {paths: ["/upload"]}}]'),
+        async () => {
+          const one = new Client(`http://127.0.0.1:${clientOut}`, {
+            headersTimeout: 3_000,
+            bodyTimeout: 3_000,
+          });
+          try {
+            const post = await one.request({
+              path: '/upload',
+              method: 'POST',
+              headers: { host: HOST },
+              body: Buffer.alloc(1024 * 1024, 1),
             });
-            try {
-              const post = await one.request({
-                path: '/upload',
-                method: 'POST',
-                headers: { host: HOST },
-                body: Buffer.alloc(1024 * 1024, 1),
-              });
-              assert.equal(post.statusCode, 403);
-              assert.equal(await post.body.text(), RBAC_BODY);
-              const next = await one.request({
-                path: '/after-upload',
-                method: 'GET',
-                headers: { host: HOST },
-              });
-              assert.equal(next.statusCode, 200);
-              await next.body.text();
-            } finally {
-              await one.destroy();
-            }
-          },
-        );
-      },
-    );
+            assert.equal(post.statusCode, 403);
+            assert.equal(await post.body.text(), RBAC_BODY);
+            const next = await one.request({
+              path: '/after-upload',
+              method: 'GET',
+              headers: { host: HOST },
+            });
+            assert.equal(next.statusCode, 200);
+            await next.body.text();
+          } finally {
+            await one.destroy();
+          }
+        },
+      );
+    });
 
     test('metrics count denies with the policy name; the access log shows 403 with RBAC', async () => {
       await withConfig(

@@ -85,6 +85,18 @@ export class RequestBody {
     out.once('error', forget);
   }
 
+  /**
+   * The response is complete and no attempt needs more of the body (an upstream that answered early, e.g.
+   * a 403 from the peer's policy): stop letting attempts pace the client, and read the rest so the
+   * client's keep-alive connection is not left stalled behind an unread body. Mirrors still get it.
+   */
+  release(): void {
+    if (this.ended) return;
+    for (const s of this.paced) this.sinks.delete(s);
+    this.paced.clear();
+    this.req.resume();
+  }
+
   /** Stop feeding an abandoned attempt (a retry takes over). */
   detach(out: Writable): void {
     this.sinks.delete(out as Sink);

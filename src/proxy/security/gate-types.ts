@@ -11,6 +11,9 @@ export interface GateHttpRequest {
   /** Verified peer SPIFFE ID, "" on plaintext. */
   peer: string;
   sourceIp: string;
+  /** The original client when the listener knows it (a gateway: the TCP peer, as Istio's gateways with
+   *  numTrustedProxies 0); otherwise the last X-Forwarded-For entry, else sourceIp. */
+  remoteIp?: string;
   destinationIp: string;
   /** The workload (container) port the request is for. */
   destinationPort: number;

@@ -141,7 +141,7 @@ export class SecurityGate {
       tcp: false,
       principal: r.peer ? r.peer.slice('spiffe://'.length) : '',
       sourceIp: r.sourceIp,
-      remoteIp: remoteIp(r.headers, r.sourceIp),
+      remoteIp: r.remoteIp ?? remoteIp(r.headers, r.sourceIp),
       ...(a.principal ? { requestPrincipal: a.principal } : {}),
       ...(a.claims ? { claims: a.claims } : {}),
       ...(a.audiences ? { audiences: a.audiences } : {}),

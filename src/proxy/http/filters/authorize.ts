@@ -12,13 +12,19 @@ export const authorize: Filter = (next, deps) => (ctx) => {
   const gate = deps.gate?.();
   if (!gate) return next(ctx);
   const s = ctx.req.socket;
+  const peer = stripMapped(s.remoteAddress);
+  // The edge trusts no X-Forwarded-For from clients (numTrustedProxies 0): the TCP peer is the client,
+  // and it is appended for the services behind, as Envoy does with use_remote_address.
+  const xff = ctx.req.headers['x-forwarded-for'];
+  ctx.req.headers['x-forwarded-for'] = xff ? `${String(xff)}, ${peer}` : peer;
   const outcome = gate.checkHttp({
     method: ctx.req.method ?? 'GET',
     target: ctx.path,
     host: ctx.authority,
     headers: ctx.req.headers,
     peer: '',
-    sourceIp: stripMapped(s.remoteAddress),
+    sourceIp: peer,
+    remoteIp: peer,
     destinationIp: stripMapped(s.localAddress),
     destinationPort: s.localPort ?? 0,
     sni: '',

@@ -67,6 +67,7 @@ export function upstream(deps: PipelineDeps): Handler {
     const done = () => {
       finished = true;
       if (overall) clearTimeout(overall);
+      ctx.body?.release();
       deps.onDone(ctx);
     };
     if (!cluster.limits.tryAcquire())
