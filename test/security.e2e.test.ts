@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { Pool, request } from 'undici';
 import { RunningMesh, tempDir } from './support/weft.js';
 import { changeConfig } from './support/config-sync.js';
 import { freePort } from '../src/local/ports.js';
@@ -38,12 +38,15 @@ describe('security through sidecars', { timeout: 300_000 }, () => {
   let outbound: number;
   let echoInbound: number;
   let dir: string;
+  let pool: Pool;
 
   async function call(
     path: string,
     init: { method?: string; headers?: Record<string, string>; host?: string } = {},
   ) {
-    const res = await request(`http://127.0.0.1:${outbound}${path}`, {
+    // A Pool sends the path exactly as written (request(url) would resolve dot segments first).
+    const res = await pool.request({
+      path,
       method: (init.method ?? 'GET') as 'GET',
       headers: { host: init.host ?? 'echo:8080', ...init.headers },
     });
@@ -103,9 +106,11 @@ spec:
     );
     mesh = await RunningMesh.up([join(dir, 'mesh.yaml')]);
     echoInbound = (await mesh.instance(ECHO)).ports!.inbound;
+    pool = new Pool(`http://127.0.0.1:${outbound}`);
   });
 
   after(async () => {
+    await pool?.close();
     await mesh?.stop();
   });
 
