@@ -145,8 +145,8 @@ function peers(
       };
     }
     dst = self;
-    // The inbound listener only accepts mTLS from mesh certificates.
-    security = 'mutual_tls';
+    // mTLS connections carry a verified peer identity; plaintext ones (PERMISSIVE/DISABLE) do not.
+    security = r.peerIdentity ? 'mutual_tls' : 'none';
   } else {
     src = self;
     dst = d ? endpointPeer(d) : UNKNOWN_PEER;
