@@ -122,6 +122,10 @@ export class GatewayListeners {
     const inUse = new Set(live.values());
     for (const r of this.runtimes.values()) if (!inUse.has(r)) r.close();
     this.runtimes = live;
+    // Dispatchers hold no sockets of their own; forget those of listeners and servers that are gone.
+    for (const key of this.plain.keys()) if (!keep.has(key)) this.plain.delete(key);
+    const servers = new Set([...live.values()].map((r) => `${r.listener}|${r.config.name}`));
+    for (const id of this.secure.keys()) if (!servers.has(id)) this.secure.delete(id);
   }
 
   addresses(): string[] {
