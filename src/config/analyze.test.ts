@@ -243,3 +243,69 @@ test("Istio's analyzer cases for host, subset and gateway references", async () 
   }
   assert.equal(covered, 3);
 });
+
+test('security: selectors that match nothing, undefined CUSTOM providers, unserved ports, plaintext toward STRICT', () => {
+  const problems = analyze(
+    parse(
+      svc('echo') +
+        workload('echo', '{app: echo}') +
+        `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: typo}
+spec:
+  selector: {matchLabels: {app: ehco}}
+  rules: [{}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: custom}
+spec:
+  action: CUSTOM
+  provider: {name: opa}
+  rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: echo}
+spec:
+  selector: {matchLabels: {app: echo}}
+  mtls: {mode: STRICT}
+  portLevelMtls: {"8080": {mode: PERMISSIVE}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo}
+spec:
+  host: echo
+  trafficPolicy: {tls: {mode: DISABLE}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: edge, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  rules: [{}]
+`,
+    ),
+  );
+  const got = problems.map((p) => `${p.severity} ${p.kind} ${p.name} ${p.field}: ${p.message}`);
+  const has = (re: RegExp) =>
+    assert.ok(
+      got.some((g) => re.test(g)),
+      `${re}\n${got.join('\n')}`,
+    );
+  has(
+    /^warning AuthorizationPolicy default\/typo spec\.selector\.matchLabels: selector app=ehco matches no Workload in namespace default.*IST0110/,
+  );
+  has(
+    /^error AuthorizationPolicy default\/custom spec\.provider\.name: extension provider "opa" is not defined/,
+  );
+  has(
+    /^warning PeerAuthentication default\/echo spec\.portLevelMtls\["8080"\]: port 8080 is not a container port of the selected workloads \(9080\)/,
+  );
+  has(
+    /^error DestinationRule default\/echo spec\.trafficPolicy\.tls\.mode: tls\.mode DISABLE sends plaintext to echo\.default\.svc\.cluster\.local, but echo only accept mTLS/,
+  );
+  assert.ok(!got.some((g) => g.includes('istio-system/edge')), 'a policy for the built-in gateway is fine');
+});

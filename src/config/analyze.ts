@@ -5,6 +5,7 @@ import { ErrorCodes } from '../lib/errors.js';
 import { DEFAULT_DOMAIN, fqdn, serviceFqdn } from './hosts.js';
 import { problem } from './issues.js';
 import { fieldLine } from './positions.js';
+import { analyzeSecurity } from './analyze-security.js';
 import type { ConfigProblem, Destination, Resource, Service, VirtualService, Workload } from './types.js';
 
 const NOT_FOUND = '(IST0101 ReferencedResourceNotFound)';
@@ -42,6 +43,19 @@ export function analyze(resources: Resource[]): ConfigProblem[] {
     else if (r.kind === 'Service') checkServiceSelector(r, ix, report);
     else if (r.kind === 'Gateway') checkGatewaySelector(r.spec.selector, ix, report);
   }
+  analyzeSecurity(resources, (r, code, message, path, severity = 'error') => {
+    const line = fieldLine(r, path);
+    const source = r.source ? { file: r.source.file, line: line ?? r.source.line } : undefined;
+    out.push(
+      problem(
+        { source, kind: r.kind, name: `${r.metadata.namespace}/${r.metadata.name}` },
+        code,
+        message,
+        path,
+        severity,
+      ),
+    );
+  });
   return out;
 }
 

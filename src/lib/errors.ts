@@ -26,6 +26,9 @@ export const ErrorCodes = {
   ANALYZE_UNKNOWN_GATEWAY: 'WEFT_ERR_ANALYZE_UNKNOWN_GATEWAY', // IST0101: VirtualService names a missing Gateway
   ANALYZE_NO_WORKLOADS: 'WEFT_ERR_ANALYZE_NO_WORKLOADS', // a Service selects no Workload
   ANALYZE_GATEWAY_NO_WORKLOAD: 'WEFT_ERR_ANALYZE_GATEWAY_NO_WORKLOAD', // IST0101: Gateway selector matches nothing
+  ANALYZE_UNKNOWN_PROVIDER: 'WEFT_ERR_ANALYZE_UNKNOWN_PROVIDER', // CUSTOM policy names an undefined extension provider
+  ANALYZE_UNKNOWN_PORT: 'WEFT_ERR_ANALYZE_UNKNOWN_PORT', // portLevelMtls on a port the workload does not serve
+  ANALYZE_MTLS_CONFLICT: 'WEFT_ERR_ANALYZE_MTLS_CONFLICT', // plaintext forced toward a STRICT server
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
