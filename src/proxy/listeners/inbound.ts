@@ -30,6 +30,7 @@ export interface InboundDeps {
 export const TCP_ALPN = 'weft-tcp';
 
 const TLS_HANDSHAKE = 0x16;
+const SNIFF_TIMEOUT_MS = 15_000; // Envoy's listener_filters_timeout
 const HTTP_METHODS = /^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS|TRACE|PATCH|PRI) /;
 
 export function createInboundServer(deps: InboundDeps): net.Server {
@@ -78,13 +79,27 @@ export function createInboundServer(deps: InboundDeps): net.Server {
 
   const server = net.createServer((socket) => {
     socket.on('error', () => socket.destroy());
-    socket.once('data', (chunk: Buffer) => {
+    const first = (chunk: Buffer) => {
+      clearTimeout(silent);
       socket.pause();
       socket.unshift(chunk);
       if (chunk[0] === TLS_HANDSHAKE) tlsServer.emit('connection', socket);
       else plaintext(socket, chunk);
       process.nextTick(() => socket.resume());
-    });
+    };
+    // A client that says nothing: after Envoy's listener-filter timeout a server-first TCP protocol
+    // (plaintext, where allowed) is passed through to the app; anything else is closed.
+    const silent = setTimeout(() => {
+      socket.off('data', first);
+      const state = deps.state();
+      const mtls = state?.snapshot.security.mtls;
+      const route = inboundRoute(state, '', undefined);
+      if (!mtls || !route || route.protocol !== 'tcp' || portMode(mtls, route.targetPort) === 'STRICT')
+        return socket.destroy();
+      inboundTcp(deps, socket, describeSocket(socket), route);
+    }, SNIFF_TIMEOUT_MS);
+    socket.once('close', () => clearTimeout(silent));
+    socket.once('data', first);
   });
   server.on('close', () => appH2.close());
   return server;
