@@ -4,7 +4,7 @@
 //    are, serving together on port 80 (moved to a free port only when 80 cannot be bound here);
 //  - SIMPLE from certificate files, SIMPLE from a Secret (credentialName), two certificates on one port
 //    chosen by SNI, MUTUAL with and without a client certificate, httpsRedirect, PASSTHROUGH to a TLS
-//    server in the mesh that keeps its own certificate;
+//    server in the mesh that keeps its own certificate, a TLS server that terminates to a tcp route;
 //  - the certificate files replaced under a steady stream of requests: no request fails, new handshakes
 //    get the new certificate, a bad file keeps the old one.
 import { after, before, describe, test } from 'node:test';
@@ -27,7 +27,7 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 let mesh: RunningMesh;
 let dir: string;
-const port = { samples: 80, files: 0, sni: 0, mtls: 0, redirect: 0, pass: 0 };
+const port = { samples: 80, files: 0, sni: 0, mtls: 0, redirect: 0, pass: 0, tcp: 0 };
 let samplesMoved = false;
 const files = { ca: '', cert: '', key: '', clientCert: '', clientKey: '', backendCa: '' };
 const certs: Record<string, TestCert> = {};
@@ -195,6 +195,19 @@ spec:
   - port: {number: ${port.pass}, name: tls-pass, protocol: TLS}
     hosts: [backend.example.com]
     tls: {mode: PASSTHROUGH}
+  - port: {number: ${port.tcp}, name: tls-tcp, protocol: TLS}
+    hosts: [secret.example.com]
+    tls: {mode: SIMPLE, credentialName: secret-credential}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: tcp-httpbin}
+spec:
+  hosts: [secret.example.com]
+  gateways: [tls-gateway]
+  tcp:
+  - match: [{port: ${port.tcp}}]
+    route: [{destination: {host: httpbin, port: {number: 8000}}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -261,7 +274,7 @@ before(async () => {
   await writeFile(join(dir, 'backend.crt'), certs.backend!.certPem);
   await writeFile(join(dir, 'backend.key'), certs.backend!.keyPem);
   await writeFile(join(dir, 'backend.mjs'), BACKEND);
-  for (const k of ['files', 'sni', 'mtls', 'redirect', 'pass'] as const) port[k] = await freePort();
+  for (const k of ['files', 'sni', 'mtls', 'redirect', 'pass', 'tcp'] as const) port[k] = await freePort();
   await writeFile(join(dir, 'mesh.yaml'), meshYaml());
 
   // Istio's samples as they are; their Gateways listen on 80, which needs root or a low
@@ -423,6 +436,15 @@ describe('gateway TLS', () => {
       ]);
       assert.equal(c.stdout, `backend backend.example.com:${port.pass}`, c.stderr);
     }
+  });
+
+  test('a TLS server terminates and sends what is inside over TCP (VirtualService tcp route)', async () => {
+    // The bytes inside are HTTP/1.1 here; the gateway does not look at them, httpbin answers.
+    const r = await httpsGet(port.tcp, { sni: 'secret.example.com', path: '/raw' });
+    assert.deepEqual(
+      [r.status, r.peerCn, (JSON.parse(r.body) as { path: string }).path],
+      [200, 'secret', '/raw'],
+    );
   });
 
   test('certificate files replaced under steady load: no failed request, the new certificate is served', async () => {

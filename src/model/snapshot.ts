@@ -254,6 +254,8 @@ export interface GatewayTlsServer {
   virtualHosts?: string[];
   /** PASSTHROUGH: VirtualService tls routes, first match by SNI wins; AUTO_PASSTHROUGH routes by Istio's SNI. */
   tlsRoutes?: TlsRoute[];
+  /** A TLS server (not HTTPS) that terminates: the bytes inside go where the VirtualService tcp route says. */
+  tcpRoute?: { name: string; clusters: WeightedCluster[] };
   /** Why this server cannot serve (a missing Secret, an invalid setting): its handshakes are refused. */
   error?: string;
 }

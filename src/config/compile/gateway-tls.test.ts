@@ -479,6 +479,40 @@ spec:
   assert.equal(only(ls, 8443).virtualHosts.length, 0);
 });
 
+test('a TLS server that terminates sends what is inside to the first VirtualService tcp rule that applies', async () => {
+  const ls = await listeners(`
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: edge }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+    - port: { number: 31400, name: tls-tcp, protocol: TLS }
+      hosts: [db.example.com]
+      tls: { mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: db }
+spec:
+  hosts: [db.example.com]
+  gateways: [edge]
+  tcp:
+    - match: [{ port: 9999 }]
+      route: [{ destination: { host: ratings } }]
+    - match: [{ port: 31400 }]
+      route: [{ destination: { host: reviews, subset: v1, port: { number: 9080 } } }]
+`);
+  const s = server(only(ls, 31400));
+  assert.equal(s.mode, 'SIMPLE');
+  assert.equal(s.error, undefined);
+  assert.equal(s.virtualHosts, undefined);
+  assert.deepEqual(s.tcpRoute, {
+    name: 'VirtualService/default/db#tcp[1]',
+    clusters: [{ cluster: 'outbound|9080|v1|reviews.default.svc.cluster.local', weight: 100 }],
+  });
+});
+
 test('the Secret is read from the namespace of the gateway proxy, found by its labels when not given', async () => {
   const index = new MeshIndex(
     [

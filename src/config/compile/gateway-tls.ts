@@ -112,7 +112,7 @@ export function tlsMode(server: GatewayServer): string {
 }
 
 /** What a server does with a connection: plain HTTP, TLS then HTTP, or TLS bytes routed by SNI. */
-export type ServerKind = 'http' | 'https' | 'passthrough' | 'other';
+export type ServerKind = 'http' | 'https' | 'passthrough' | 'tls-terminate' | 'other';
 
 /** Istio's IsHTTPServer / IsTLSServer / IsPassThroughServer, as one answer. */
 export function serverKind(server: GatewayServer): ServerKind {
@@ -122,7 +122,7 @@ export function serverKind(server: GatewayServer): ServerKind {
   if (!server.tls) return 'other'; // rejected by validation: a HTTPS/TLS server needs tls settings
   const mode = tlsMode(server);
   if (mode === 'PASSTHROUGH' || mode === 'AUTO_PASSTHROUGH') return 'passthrough';
-  return protocol === 'HTTPS' ? 'https' : 'other'; // TLS termination to TCP routes: not served yet
+  return protocol === 'HTTPS' ? 'https' : 'tls-terminate'; // TLS: the bytes inside follow tcp routes
 }
 
 /** The server's hosts without their "ns/" part, lower-case, in order, without duplicates. */
@@ -371,6 +371,54 @@ export function passthroughRoutes(
     });
   }
   return out;
+}
+
+/** VirtualService `tcp` rules (TCPRoute), for a TLS server that terminates. */
+interface TcpRule {
+  match?: Array<{ port?: number; gateways?: string[]; sourceLabels?: Record<string, string> }>;
+  route?: Array<{
+    destination: { host: string; subset?: string; port?: { number?: number } };
+    weight?: number;
+  }>;
+}
+
+/**
+ * The first VirtualService `tcp` rule that applies on a terminating TLS server (Istio builds one TCP
+ * proxy per such server: the first VirtualService, in order, whose hosts meet the server's, and its first
+ * rule whose match fits the port and gateway, or that has no match).
+ */
+export function terminatedTcpRoute(
+  server: GatewayServer,
+  gatewayRef: string,
+  bound: VirtualService[],
+  index: MeshIndex,
+  serverHostsFor: (vs: VirtualService) => string[],
+  refOf: (ref: string, vsNamespace: string) => string,
+): { name: string; clusters: WeightedCluster[] } | undefined {
+  for (const vs of bound) {
+    const vsHosts = (vs.spec.hosts ?? []).map((h) => h.toLowerCase());
+    if (intersectHosts(serverHostsFor(vs), vsHosts).length === 0) continue;
+    const rules = (vs.spec.tcp ?? []) as TcpRule[];
+    for (const [i, rule] of rules.entries()) {
+      const applies =
+        !rule.match?.length ||
+        rule.match.some(
+          (m) =>
+            (m.port === undefined || m.port === server.port.number) &&
+            (!m.gateways?.length || m.gateways.some((g) => refOf(g, vs.metadata.namespace) === gatewayRef)),
+        );
+      if (!applies) continue;
+      const dests = rule.route ?? [];
+      return {
+        name: `VirtualService/${vs.metadata.namespace}/${vs.metadata.name}#tcp[${i}]`,
+        clusters: dests.map((d) => ({
+          cluster: destinationCluster(d.destination, vs.metadata.namespace, index, server.port.number),
+          weight: d.weight ?? (dests.length === 1 ? 100 : 0),
+        })),
+      };
+    }
+  }
+  return undefined;
 }
 
 function destinationCluster(

@@ -16,6 +16,7 @@ import {
   plainHosts,
   serverKind,
   serverTls,
+  terminatedTcpRoute,
 } from './gateway-tls.js';
 
 /** VirtualServices in a stable order (namespace/name), as Istio orders by creation. */
@@ -206,6 +207,17 @@ export function gatewayListeners(
           domains: domainsOf(plainHosts(server), port),
           routes: [HTTPS_REDIRECT],
         });
+        continue;
+      }
+      if (kind === 'tls-terminate') {
+        const t = compileServerTls(server, {
+          index,
+          gateway: g,
+          proxyNamespace: proxyNamespace ?? proxyNamespaceOf(index, labels, g.metadata.namespace),
+        });
+        const route = terminatedTcpRoute(server, ref, bound, index, hostsFor, gatewayRef);
+        if (route) t.tcpRoute = route;
+        listener.tls!.servers.push(t);
         continue;
       }
       if (kind === 'passthrough') {

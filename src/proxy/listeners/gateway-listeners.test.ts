@@ -11,7 +11,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type {
   Cluster,
   GatewayListener,
@@ -578,4 +578,64 @@ test('ISTIO_MUTUAL: the mesh certificate, and only clients with a mesh certifica
   });
   await refused(call());
   await refused(call(client)); // from another CA
+});
+
+test('a TLS server that terminates pipes what is inside to its TCP route (no ALPN offered)', async () => {
+  const echo = net.createServer((s) => s.pipe(s));
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+  after(() => echo.close());
+  const cluster: Cluster = {
+    name: 'outbound|7||echo.example.com',
+    service: 'echo.example.com',
+    port: 7,
+    lbPolicy: 'ROUND_ROBIN',
+    sni: 'outbound_.7_._.echo.example.com',
+    protocol: 'tcp',
+    external: true,
+    endpoints: [
+      {
+        address: '127.0.0.1',
+        port: (echo.address() as AddressInfo).port,
+        identity: '',
+        instance: 'echo',
+        labels: {},
+        healthy: true,
+      },
+    ],
+  };
+  const server = simple('t', ['a.example.com'], certA, {
+    tcpRoute: { name: 'tcp', clusters: [{ cluster: cluster.name, weight: 100 }] },
+  });
+  delete server.virtualHosts;
+  const { port } = await start(
+    (port) => [
+      { name: 'edge:' + port, bind: '127.0.0.1', port, virtualHosts: [], tls: { servers: [server] } },
+    ],
+    [cluster],
+  );
+  const { reply, alpn } = await new Promise<{ reply: string; alpn: string | false }>((resolve, reject) => {
+    const s = tls.connect(
+      {
+        host: '127.0.0.1',
+        port,
+        servername: 'a.example.com',
+        ca: ca.certPem,
+        ALPNProtocols: ['h2', 'http/1.1'],
+      },
+      () => {
+        const alpn = s.alpnProtocol ?? false;
+        s.write('ping over tls');
+        let reply = '';
+        s.on('data', (c: Buffer) => {
+          reply += c.toString();
+          if (reply.length >= 'ping over tls'.length) {
+            s.end();
+            resolve({ reply, alpn });
+          }
+        });
+      },
+    );
+    s.on('error', reject);
+  });
+  assert.deepEqual({ reply, alpn }, { reply: 'ping over tls', alpn: false });
 });

@@ -4,10 +4,12 @@
 // (ALPN weft-tcp, as an HTTP CONNECT tunnel does) and the destination sidecar hands them to its app; to
 // a host outside the mesh over plain TCP. AUTO_PASSTHROUGH reads the destination from the SNI itself
 // (Istio's outbound_.<port>_.<subset>_.<host>) and sends the client's own mTLS to the endpoint's
-// inbound port untouched.
+// inbound port untouched. A TLS server that terminates (protocol TLS, mode SIMPLE or MUTUAL) sends the
+// bytes inside the TLS the same way, to its VirtualService tcp route.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { GatewayTlsServer, TlsRoute } from '../../model/snapshot.js';
+import type tls from 'node:tls';
+import type { GatewayTlsServer, TlsRoute, WeightedCluster } from '../../model/snapshot.js';
 import { clusterName, parseClusterSni } from '../../model/snapshot.js';
 import { publishTcp } from '../telemetry/events.js';
 import { connectTcp, pipeSockets } from '../transport/tunnel.js';
@@ -27,12 +29,12 @@ export function matchTlsRoute(routes: readonly TlsRoute[], sni: string | undefin
   );
 }
 
-function pickWeighted(route: TlsRoute): string | undefined {
-  const total = route.clusters.reduce((s, c) => s + c.weight, 0);
-  if (total <= 0) return route.clusters[0]?.cluster;
+function pickWeighted(clusters: readonly WeightedCluster[]): string | undefined {
+  const total = clusters.reduce((s, c) => s + c.weight, 0);
+  if (total <= 0) return clusters[0]?.cluster;
   let x = Math.random() * total;
-  for (const c of route.clusters) if ((x -= c.weight) < 0) return c.cluster;
-  return route.clusters.at(-1)?.cluster;
+  for (const c of clusters) if ((x -= c.weight) < 0) return c.cluster;
+  return clusters.at(-1)?.cluster;
 }
 
 export function passthrough(
@@ -41,12 +43,6 @@ export function passthrough(
   sni: string | undefined,
   socket: net.Socket,
 ): void {
-  const start = performance.now();
-  const state = deps.state();
-  const log = (status: string, clusterName = '-', upstream = '-', extra = '') =>
-    deps.log(
-      `[${new Date().toISOString()}] gateway tls "${sni ?? '-'}" ${status} ${Math.round(performance.now() - start)} "${upstream}" ${clusterName} ${server.name}${extra}`,
-    );
   let cluster: string | undefined;
   let routeName = '-';
   if (server.mode === 'AUTO_PASSTHROUGH') {
@@ -56,9 +52,42 @@ export function passthrough(
     const route = matchTlsRoute(server.tlsRoutes ?? [], sni);
     if (route) {
       routeName = route.name;
-      cluster = pickWeighted(route);
+      cluster = pickWeighted(route.clusters);
     }
   }
+  // AUTO_PASSTHROUGH: the client speaks mTLS to the endpoint's inbound itself.
+  forwardBytes(deps, server, sni, socket, cluster, routeName, server.mode === 'AUTO_PASSTHROUGH');
+}
+
+/** A TLS server that terminated the client's TLS: the bytes inside go to its VirtualService tcp route. */
+export function terminatedTcp(deps: RoutedDeps, server: GatewayTlsServer, socket: tls.TLSSocket): void {
+  const route = server.tcpRoute;
+  forwardBytes(
+    deps,
+    server,
+    socket.servername || undefined,
+    socket,
+    route && pickWeighted(route.clusters),
+    route?.name ?? '-',
+    false,
+  );
+}
+
+function forwardBytes(
+  deps: RoutedDeps,
+  server: GatewayTlsServer,
+  sni: string | undefined,
+  socket: net.Socket,
+  cluster: string | undefined,
+  routeName: string,
+  clientMtls: boolean,
+): void {
+  const start = performance.now();
+  const state = deps.state();
+  const log = (status: string, clusterName = '-', upstream = '-', extra = '') =>
+    deps.log(
+      `[${new Date().toISOString()}] gateway tls "${sni ?? '-'}" ${status} ${Math.round(performance.now() - start)} "${upstream}" ${clusterName} ${server.name}${extra}`,
+    );
   const runtime = cluster ? state?.clusters.get(cluster) : undefined;
   if (!runtime) {
     socket.destroy();
@@ -70,9 +99,9 @@ export function passthrough(
     return log('UH', cluster);
   }
   const c = runtime.cluster;
-  // AUTO_PASSTHROUGH: the client speaks mTLS to the endpoint's inbound itself. Outside the mesh, or to a
-  // peer that takes no mTLS on the port: plain TCP. Otherwise our own mTLS tunnel around the bytes.
-  const raw = server.mode === 'AUTO_PASSTHROUGH' || c.external === true || ep.plaintext === true;
+  // Outside the mesh, or to a peer that takes no mTLS on the port: plain TCP. Otherwise our own mTLS
+  // tunnel around the bytes.
+  const raw = clientMtls || c.external === true || ep.plaintext === true;
   const up = raw
     ? net.connect(ep.port, ep.address)
     : connectTcp(

@@ -41,8 +41,8 @@ const TERMINATING = new Set(['SIMPLE', 'MUTUAL', 'OPTIONAL_MUTUAL', 'ISTIO_MUTUA
 
 /** What decides whether a runtime can be kept for a new snapshot: everything but the routes. */
 export function runtimeKey(listenerKey: string, s: GatewayTlsServer): string {
-  const { virtualHosts: _v, tlsRoutes: _r, ...settings } = s;
-  return `${listenerKey}|${JSON.stringify(settings)}`;
+  const { virtualHosts, tlsRoutes: _r, tcpRoute: _t, ...settings } = s;
+  return `${listenerKey}|${virtualHosts ? 'http' : 'tcp'}|${JSON.stringify(settings)}`;
 }
 
 async function readSource(src: PemSource | undefined): Promise<string | undefined> {
@@ -221,7 +221,8 @@ export class TlsServerRuntime {
     const server = tls.createServer(
       {
         ...secure,
-        ALPNProtocols: ['h2', 'http/1.1'],
+        // HTTPS servers speak h2 or HTTP/1.1; a TLS server's bytes go to a TCP route, so no ALPN.
+        ...(s.virtualHosts ? { ALPNProtocols: ['h2', 'http/1.1'] } : {}),
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
         requestCert: mutual,
         // OPTIONAL_MUTUAL: a client without a certificate is let in; a bad certificate is not (below).

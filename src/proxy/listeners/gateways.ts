@@ -22,7 +22,7 @@ import { createRoutedHandlers, routedServer, type RoutedDeps, type RoutedHandler
 import { closeNow, track } from './tracked.js';
 import { matchSni, peekClientHello } from './gateway-client-hello.js';
 import { TlsServerRuntime, runtimeKey, type TlsServerDeps } from './gateway-tls.js';
-import { passthrough } from './gateway-passthrough.js';
+import { passthrough, terminatedTcp } from './gateway-passthrough.js';
 
 /** How long a client may take to send its ClientHello (Envoy's listener_filters_timeout). */
 const CLIENT_HELLO_TIMEOUT_MS = 15_000;
@@ -235,6 +235,8 @@ export class GatewayListeners {
   }
 
   private secureDispatch(runtime: TlsServerRuntime, socket: tls.TLSSocket): void {
+    const current = this.currentTls(runtime.listener)?.byName.get(runtime.config.name)?.config;
+    if (current?.tcpRoute) return terminatedTcp(this.deps, current, socket);
     const id = `${runtime.listener}|${runtime.config.name}`;
     let d = this.secure.get(id);
     if (!d) {
