@@ -94,6 +94,8 @@ export interface JwtRule {
   outputClaimToHeaders: Array<{ header: string; claim: string }>;
   forwardOriginalToken: boolean;
   timeoutMs: number;
+  /** Claims whose space-separated string value counts as a list (scope and permission always do). */
+  spaceDelimitedClaims?: string[];
   /** presence: REQUIRED — a request without a token is refused (401 "Jwt is missing"). */
   required?: boolean;
 }

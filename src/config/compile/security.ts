@@ -194,6 +194,7 @@ export function jwtRules(index: MeshIndex, proxy: ProxyIdentity): JwtRule[] {
         forwardOriginalToken: r.forwardOriginalToken ?? false,
         timeoutMs: r.timeout ? parseDuration(r.timeout) : 5_000,
         ...(r.presence === 'REQUIRED' ? { required: true } : {}),
+        ...(r.spaceDelimitedClaims?.length ? { spaceDelimitedClaims: r.spaceDelimitedClaims } : {}),
       });
     }
   }

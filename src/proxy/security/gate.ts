@@ -36,6 +36,8 @@ export class SecurityGate {
   private readonly jwt: JwtAuthenticator;
   readonly authz: AuthzEngine;
   private readonly tokenRequired: boolean;
+  /** Per issuer: claims to read as space-separated lists (JWT rule spaceDelimitedClaims). */
+  private readonly spaceDelimited = new Map<string, string[]>();
 
   constructor(
     readonly security: InboundSecurity,
@@ -44,6 +46,8 @@ export class SecurityGate {
     this.jwt = new JwtAuthenticator(security.jwtRules);
     this.authz = new AuthzEngine(security.policies, security.providers);
     this.tokenRequired = security.jwtRules.some((r) => r.required === true);
+    for (const r of security.jwtRules)
+      if (r.spaceDelimitedClaims?.length) this.spaceDelimited.set(r.issuer, r.spaceDelimitedClaims);
   }
 
   /** Gives shared JWKS entries back when the snapshot is replaced. */
@@ -143,7 +147,7 @@ export class SecurityGate {
       sourceIp: r.sourceIp,
       remoteIp: r.remoteIp ?? remoteIp(r.headers, r.sourceIp),
       ...(a.principal ? { requestPrincipal: a.principal } : {}),
-      ...(a.claims ? { claims: a.claims } : {}),
+      ...(a.claims ? { claims: this.splitClaims(a.claims) } : {}),
       ...(a.audiences ? { audiences: a.audiences } : {}),
       ...(a.presenter ? { presenter: a.presenter } : {}),
       host: r.host,
@@ -154,6 +158,15 @@ export class SecurityGate {
       destinationPort: r.destinationPort,
       sni: r.sni,
     };
+  }
+
+  private splitClaims(claims: Record<string, unknown>): Record<string, unknown> {
+    const names = this.spaceDelimited.get(String(claims.iss));
+    if (!names) return claims;
+    const out = { ...claims };
+    for (const n of names)
+      if (typeof out[n] === 'string') out[n] = (out[n] as string).split(' ').filter(Boolean);
+    return out;
   }
 
   checkTcp(c: GateTcpConnection): GateTcpDecision {
