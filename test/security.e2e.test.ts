@@ -143,6 +143,8 @@ spec:
       );
       assert.equal(await plaintext('/'), '');
       assert.equal((await call('/')).status, 200);
+      const d = await mesh.weft(['describe', 'workload', 'echo']);
+      assert.match(d.stdout, /^mtls: STRICT \(istio-system\/default\)$/m);
     });
 
     test('a namespace DISABLE overrides the mesh STRICT, and auto mTLS makes clients send plaintext', async () => {

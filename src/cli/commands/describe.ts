@@ -10,6 +10,7 @@ import { formatProblem } from '../../config/types.js';
 import { ErrorCodes, WeftError } from '../../lib/errors.js';
 import { syncState } from './status.js';
 import type { ProxyStatus } from '../../control-plane/push/server.js';
+import type { ProxySnapshot } from '../../model/snapshot.js';
 
 interface MeshView {
   resources: Resource[];
@@ -138,6 +139,20 @@ function describeWorkload(v: MeshView, name: string, ns: string) {
   };
 }
 
+/** What the workload's proxy enforces, from the snapshot it was sent (PeerAuthentication, policies, JWT). */
+async function securityOf(client: MeshClient, id: string): Promise<Record<string, unknown>> {
+  const r = await client.call<ProxySnapshot>('GET', `/apis/v1/proxies/${encodeURIComponent(id)}/config`);
+  if (r.status !== 200 || !r.body.security) return {};
+  const sec = r.body.security;
+  const ports = Object.entries(sec.mtls.ports).map(([p, m]) => `${p}: ${m}`);
+  return {
+    mtls: `${sec.mtls.mode} (${sec.mtls.source === 'default' ? "no PeerAuthentication: Istio's default" : sec.mtls.source})${ports.length ? `; ports ${ports.join(', ')}` : ''}`,
+    authorizationPolicies: sec.policies.map((p) => `${p.action} ${p.name} (${p.rules.length} rules)`),
+    requestAuthentication: sec.jwtRules.map((j) => `${j.issuer}${j.jwksUri ? ` keys ${j.jwksUri}` : ''}`),
+    pathNormalization: sec.pathNormalization,
+  };
+}
+
 function printHuman(data: Record<string, unknown>): void {
   for (const [k, val] of Object.entries(data)) {
     if (Array.isArray(val)) {
@@ -159,13 +174,16 @@ export function registerDescribe(program: Command, mesh: () => MeshFlags): void 
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('-o, --output <format>', 'text, yaml or json', 'text')
     .action(async (kind: string, name: string, o: { namespace: string; output: OutputFormat | 'text' }) => {
-      const view = await load(await MeshClient.connect(mesh()));
+      const client = await MeshClient.connect(mesh());
+      const view = await load(client);
       const k = kind.toLowerCase();
       let data: Record<string, unknown>;
       if (k === 'service' || k === 'svc' || k === 'services') data = describeService(view, name, o.namespace);
-      else if (k === 'workload' || k === 'workloads' || k === 'wl')
+      else if (k === 'workload' || k === 'workloads' || k === 'wl') {
         data = describeWorkload(view, name, o.namespace);
-      else
+        const first = view.instances.find((i) => i.workload === name && i.namespace === o.namespace);
+        if (first) data = { ...data, ...(await securityOf(client, first.id)) };
+      } else
         throw new WeftError(
           ErrorCodes.CONFIG_UNKNOWN_KIND,
           `cannot describe "${kind}"`,
