@@ -130,7 +130,7 @@ export class Proxy {
       this.ports.inbound = await listen(inbound, o.inboundPort, o.bind);
       this.ports.outbound = await listen(outbound, o.outboundPort, '127.0.0.1');
     } else {
-      this.gateways = new GatewayListeners(routed);
+      this.gateways = new GatewayListeners(routed, o.log.child('gateway'));
     }
 
     this.control.updateHello({

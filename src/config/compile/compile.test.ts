@@ -731,7 +731,7 @@ test('a Gateway whose selector matches no label of the proxy produces no listene
   assert.deepEqual(compileSnapshot(index, proxyOf(noLabels)).gateways, []);
 });
 
-test('gateway: bind, non-HTTP servers skipped, host intersection, servers on one port share a listener', async () => {
+test('gateway: bind, TLS servers on their own port, host intersection, servers on one port share a listener', async () => {
   const resources = [
     ...(await load(SERVICES)),
     ...parse(`
@@ -775,8 +775,13 @@ spec:
 `),
   ];
   const gateways = compileSnapshot(new MeshIndex(resources, []), proxyOf(ingress)).gateways;
-  assert.equal(gateways.length, 1, JSON.stringify(gateways.map((g) => g.name)));
-  const l = gateways[0]!;
+  assert.deepEqual(
+    gateways.map((g) => g.port),
+    [9443, 8081],
+  );
+  // The HTTPS server names a Secret that does not exist: it refuses handshakes and says why.
+  assert.match(gateways[0]!.tls!.servers[0]!.error!, /Secret default\/cert not found/);
+  const l = gateways[1]!;
   assert.equal(l.port, 8081);
   assert.equal(l.bind, '0.0.0.0');
   assert.equal(l.name, 'default/edge:8081');

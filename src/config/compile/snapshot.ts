@@ -54,7 +54,7 @@ export function compileSnapshot(index: MeshIndex, proxy: ProxyIdentity): Compile
         return rl ? { rateLimit: rl } : {};
       })(),
     },
-    gateways: sidecar ? [] : gatewayListeners(index, proxy.labels),
+    gateways: sidecar ? [] : gatewayListeners(index, proxy.labels, proxy.namespace),
     clusters: buildClusters(index),
     security: inboundSecurity(index, proxy),
   };

@@ -14,6 +14,7 @@ import { withRouteStatus } from '../../config/route-status.js';
 import type { CaInfo, CertificateAuthority } from '../ca/authority.js';
 import { controlPlaneMetrics, metricsUrl, prometheusTargets } from './metrics.js';
 import { CONTENT_TYPES } from '../../proxy/telemetry/prom-text.js';
+import { redactSnapshot } from '../../model/redact.js';
 
 export interface AdminDeps {
   store: ConfigStore;
@@ -176,7 +177,7 @@ export function createAdminApi(deps: AdminDeps): http.Server {
         const snap = push.snapshotOf(id) ?? push.snapshotOf(`${id}.default`);
         if (!snap)
           return send(res, 404, { code: ErrorCodes.PROXY_NOT_FOUND, message: `no connected proxy "${id}"` });
-        send(res, 200, snap);
+        send(res, 200, redactSnapshot(snap));
       },
     ],
     // The CA: its mode, signing certificate and the roots of the trust bundle (weft ca show).

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { ProxyState } from '../state.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
+import { redactSnapshot } from '../../model/redact.js';
 
 export interface AdminDeps {
   state: () => ProxyState | undefined;
@@ -32,7 +33,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
       }
       case '/config_dump':
         return json(res, 200, {
-          snapshot: state?.snapshot ?? null,
+          snapshot: state ? redactSnapshot(state.snapshot) : null,
           certificate: deps.identity.ready
             ? {
                 notAfter: deps.identity.notAfter()?.toISOString(),

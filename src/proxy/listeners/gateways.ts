@@ -64,14 +64,9 @@ export class GatewayListeners {
     private readonly log: Logger = createLogger('proxy/gateway'),
   ) {
     this.handlers = createRoutedHandlers(deps, 'gateway');
-    // Requests that came over TLS: the upstream learns it from x-forwarded-proto, as from Envoy.
-    const https = (req: { headers: Record<string, unknown> }) =>
-      void (req.headers['x-forwarded-proto'] = 'https');
-    this.httpsHandlers = {
-      request: (req, res, routes) => (https(req), this.handlers.request(req, res, routes)),
-      upgrade: (req, socket, head, routes) => (https(req), this.handlers.upgrade(req, socket, head, routes)),
-      connect: (req, socket, head, routes) => (https(req), this.handlers.connect(req, socket, head, routes)),
-    };
+    // Requests that came over TLS: route `scheme` matches see https, and the upstream learns it from
+    // x-forwarded-proto (set by the gateway itself, never taken from the client).
+    this.httpsHandlers = createRoutedHandlers(deps, 'gateway', 'https');
     this.tlsDeps = {
       identity: deps.identity,
       log,

@@ -105,7 +105,8 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
       // Only a verified peer identity reaches the app; a plaintext client cannot forge one.
       if (conn.mtls) headers[XFCC] = `By=${spiffeId()};URI=${conn.peer}`;
       else delete headers[XFCC];
-      headers['x-forwarded-proto'] = 'http';
+      // A mesh peer (an ingress gateway that terminated HTTPS) knows the original scheme; others do not.
+      if (!conn.mtls || headers['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = 'http';
       for (const [k, v] of outcome.responseHeaders) res.setHeader(k, v);
       const h2 = route.protocol === 'grpc' || route.protocol === 'http2';
       forward(

@@ -40,7 +40,11 @@ export interface RoutedHandlers {
 }
 
 /** Builds the handlers shared by the outbound listener and every gateway listener. */
-export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | 'gateway'): RoutedHandlers {
+export function createRoutedHandlers(
+  deps: RoutedDeps,
+  direction: 'outbound' | 'gateway',
+  scheme: 'http' | 'https' = 'http',
+): RoutedHandlers {
   // One keep-alive pool for all peers: Node keys sockets by host:port:servername, so each peer and
   // service port gets its own connections, reused across requests. Clusters with connection limits
   // bring their own pool. HTTP/2 traffic shares one session per peer.
@@ -75,6 +79,7 @@ export function createRoutedHandlers(deps: RoutedDeps, direction: 'outbound' | '
     onDone,
     peerMetadata: () => deps.state()?.peerMetadata,
     ...(direction === 'gateway' ? { gate: () => deps.state()?.gate } : {}),
+    scheme,
   };
   const tunnels = new WeakMap<http.IncomingMessage, { socket: net.Socket; head: Buffer }>();
   const tunnelEnd = (ctx: RequestCtx) => {

@@ -17,6 +17,7 @@ export const authorize: Filter = (next, deps) => (ctx) => {
   // and it is appended for the services behind, as Envoy does with use_remote_address.
   const xff = ctx.req.headers['x-forwarded-for'];
   ctx.req.headers['x-forwarded-for'] = xff ? `${String(xff)}, ${peer}` : peer;
+  ctx.req.headers['x-forwarded-proto'] = ctx.scheme; // what the edge saw, not what the client claims
   const outcome = gate.checkHttp({
     method: ctx.req.method ?? 'GET',
     target: ctx.path,
