@@ -90,6 +90,7 @@ const OUR_KINDS = new Set([
   'PeerAuthentication',
   'AuthorizationPolicy',
   'RequestAuthentication',
+  'Telemetry',
 ]);
 // Invalid cases we cannot detect yet, by "<file>#<index>". None today; add with a reason when needed.
 const knownGaps = new Set<string>([]);

@@ -13,6 +13,7 @@ import type {
   PeerAuthentication,
   RequestAuthentication,
 } from './security-types.js';
+import type { Telemetry } from './schemas/istio-telemetry.js';
 
 export interface SourcePosition {
   file: string;
@@ -304,6 +305,7 @@ export type Resource =
   | AuthorizationPolicy
   | RequestAuthentication
   | MeshConfig
+  | Telemetry
   | Secret;
 export type Kind = Resource['kind'];
 
@@ -323,6 +325,7 @@ export const KINDS: readonly Kind[] = [
   'AuthorizationPolicy',
   'RequestAuthentication',
   'MeshConfig',
+  'Telemetry',
   'Secret',
 ];
 

@@ -45,6 +45,8 @@ const ALIASES: Record<string, Kind> = {
   ra: 'RequestAuthentication',
   meshconfig: 'MeshConfig',
   meshconfigs: 'MeshConfig',
+  telemetry: 'Telemetry',
+  telemetries: 'Telemetry',
   secret: 'Secret',
   secrets: 'Secret',
 };

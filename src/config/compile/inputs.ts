@@ -12,6 +12,7 @@ import type {
 } from '../types.js';
 import { fqdn, serviceFqdn, DEFAULT_DOMAIN } from '../hosts.js';
 import type { GatewayApiRoute, KubernetesGateway, ReferenceGrant } from '../gateway-api-types.js';
+import type { Telemetry } from '../schemas/istio-telemetry.js';
 import type {
   AuthorizationPolicy,
   MeshConfigSpec,
@@ -61,6 +62,8 @@ export class MeshIndex {
   readonly peerAuthentications: PeerAuthentication[] = [];
   readonly authorizationPolicies: AuthorizationPolicy[] = [];
   readonly requestAuthentications: RequestAuthentication[] = [];
+  /** telemetry.istio.io Telemetry (compile/tracing.ts). */
+  readonly telemetries: Telemetry[] = [];
   /** The MeshConfig named "default" (else the first by name); empty = Istio's defaults. */
   readonly meshConfig: MeshConfigSpec = {};
 
@@ -120,6 +123,9 @@ export class MeshIndex {
           break;
         case 'RequestAuthentication':
           this.requestAuthentications.push(r);
+          break;
+        case 'Telemetry':
+          this.telemetries.push(r);
           break;
         case 'MeshConfig':
           meshConfigs.push(

@@ -13,6 +13,7 @@ import {
 import { KUBERNETES_API_VERSIONS, serviceResource } from './kubernetes.js';
 import { secretResource } from './secret.js';
 import { serviceEntryResource } from './istio-service-entry.js';
+import { TELEMETRY_API_VERSIONS, telemetryResource } from './istio-telemetry.js';
 import { WEFT_API_VERSIONS, meshConfigResource, rateLimitResource, workloadResource } from './weft.js';
 import {
   SECURITY_API_VERSIONS,
@@ -61,6 +62,7 @@ export const KIND_SCHEMAS: Record<Kind, KindSchema> = {
   AuthorizationPolicy: { apiVersions: SECURITY_API_VERSIONS, schema: authorizationPolicyResource },
   RequestAuthentication: { apiVersions: SECURITY_API_VERSIONS, schema: requestAuthenticationResource },
   MeshConfig: { apiVersions: WEFT_API_VERSIONS, schema: meshConfigResource },
+  Telemetry: { apiVersions: TELEMETRY_API_VERSIONS, schema: telemetryResource },
   Secret: { apiVersions: KUBERNETES_API_VERSIONS, schema: secretResource },
 };
 
