@@ -2,6 +2,7 @@
 // one of these per proxy; the proxy knows nothing else about configuration. Plain JSON-safe data, so it
 // travels over the push stream as-is and `weft proxy-config` can print it.
 import type { InboundSecurity } from './security.js';
+import type { TracingSettings } from './tracing.js';
 
 export interface StringMatcher {
   exact?: string;
@@ -325,3 +326,5 @@ export function parseClusterSni(sni: string): { port: number; subset: string; ho
 export function clusterName(port: number, subset: string | undefined, host: string): string {
   return `outbound|${port}|${subset ?? ''}|${host}`;
 }
+  /** Distributed tracing (Telemetry / MeshConfig); absent = the proxy leaves trace headers alone. */
+  tracing?: TracingSettings;

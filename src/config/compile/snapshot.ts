@@ -6,6 +6,7 @@ import { inboundRateLimit } from './rate-limits.js';
 import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { gatewayListeners, sidecarVirtualHosts } from './virtual-hosts.js';
 import { inboundSecurity } from './security.js';
+import { compileTracing } from './tracing.js';
 
 export type CompiledSnapshot = Omit<ProxySnapshot, 'version'>;
 
@@ -57,5 +58,6 @@ export function compileSnapshot(index: MeshIndex, proxy: ProxyIdentity): Compile
     gateways: sidecar ? [] : gatewayListeners(index, proxy.labels, proxy.namespace),
     clusters: buildClusters(index),
     security: inboundSecurity(index, proxy),
+    ...compileTracing(index, proxy),
   };
 }
