@@ -7,7 +7,7 @@ import { ControlPlane } from '../control-plane/server.js';
 import { resourceKey, type Resource, type Workload } from '../config/types.js';
 import type { Logger } from '../lib/logger.js';
 import type { PluggedCaFiles } from '../control-plane/ca/material.js';
-import { INGRESS_GATEWAY } from './builtins.js';
+import { builtinResources } from './builtins.js';
 import { Instance } from './instance.js';
 
 export interface LocalMeshOptions {
@@ -45,7 +45,7 @@ export class LocalMesh {
       ...(o.caFiles ? { caFiles: o.caFiles } : {}),
     });
     const mesh = new LocalMesh(cp, o);
-    const wanted = [...o.resources, INGRESS_GATEWAY];
+    const wanted = [...o.resources, ...builtinResources(o.resources)];
     if (!o.keepState) {
       const keep = new Set(wanted.map(resourceKey));
       await cp.store.delete(

@@ -186,7 +186,35 @@ export interface Cluster {
   outlierDetection?: OutlierPolicy;
   /** Caps retries to a share of requests (Linkerd's retryRatio) so retries cannot turn into a storm. */
   retryBudget?: { ratio: number; minRetriesPerSecond: number };
+  /** DestinationRule `tls.mode` SIMPLE or MUTUAL toward a host outside the mesh: the app speaks plain
+   *  HTTP (or TCP), the proxy speaks TLS to the endpoints (Istio's TLS origination). */
+  originateTls?: OriginateTls;
 }
+
+/** Istio's ClientTLSSettings for SIMPLE and MUTUAL, ready for the proxy (files are read by the proxy). */
+export interface OriginateTls {
+  mode: 'SIMPLE' | 'MUTUAL';
+  /** SNI sent in the ClientHello, and the name the server certificate must carry (unless
+   *  `subjectAltNames` or `insecureSkipVerify`); the ServiceEntry host when the rule names none. */
+  sni: string;
+  /** Trusted CAs for the server certificate; absent = the system's (Node's) root CAs. */
+  caCertificates?: PemSource;
+  caCrl?: PemSource;
+  /** The server certificate must carry one of these SANs (DNS, URI or IP) instead of the SNI name. */
+  subjectAltNames?: string[];
+  /** Do not verify the server certificate at all (chain or name). */
+  insecureSkipVerify?: boolean;
+  /** MUTUAL: the proxy's client certificate (chain, leaf first) and its key. */
+  clientCertificate?: PemSource;
+  privateKey?: PemSource;
+  /** Why the rule cannot be applied (a missing Secret, MUTUAL without a certificate): requests to the
+   *  cluster fail with 503 UF instead of going out in plaintext. */
+  error?: string;
+}
+
+/** meshConfig.outboundTrafficPolicy.mode: what a sidecar does with a host that is neither a mesh
+ *  Service nor a ServiceEntry. ALLOW_ANY (Istio's default) passes it through; REGISTRY_ONLY answers 502 NR. */
+export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
 
 /** DestinationRule connectionPool; excess requests fail fast with 503 and flag UO. */
 export interface ConnectionPoolPolicy {
@@ -296,7 +324,11 @@ export interface ProxySnapshot {
   version: string;
   proxy: ProxyIdentity;
   trustDomain: string;
-  outbound: { virtualHosts: VirtualHost[] };
+  outbound: {
+    virtualHosts: VirtualHost[];
+    /** Sidecars: hosts outside the registry; absent = 404 NR (gateways, and control planes before it). */
+    policy?: OutboundTrafficPolicy;
+  };
   inbound: {
     routes: InboundRoute[];
     containerPorts: number[];
@@ -309,6 +341,8 @@ export interface ProxySnapshot {
   clusters: Cluster[];
   /** What this proxy enforces on requests it receives (sidecar inbound, gateway listeners). */
   security: InboundSecurity;
+  /** Distributed tracing (Telemetry / MeshConfig); absent = the proxy leaves trace headers alone. */
+  tracing?: TracingSettings;
 }
 
 /** Istio's SNI for mesh traffic to one service port and subset. */
@@ -326,5 +360,3 @@ export function parseClusterSni(sni: string): { port: number; subset: string; ho
 export function clusterName(port: number, subset: string | undefined, host: string): string {
   return `outbound|${port}|${subset ?? ''}|${host}`;
 }
-  /** Distributed tracing (Telemetry / MeshConfig); absent = the proxy leaves trace headers alone. */
-  tracing?: TracingSettings;

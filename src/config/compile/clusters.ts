@@ -1,8 +1,8 @@
 // Clusters: one per service port, plus one per DestinationRule subset, each with its endpoints.
-import type { Cluster, Endpoint, LbPolicy } from '../../model/snapshot.js';
+import type { Cluster, Endpoint, LbPolicy, OriginateTls } from '../../model/snapshot.js';
 import { clusterName, clusterSni } from '../../model/snapshot.js';
-import type { TrafficPolicy } from '../types.js';
-import { portProtocol, type InstanceView, type MeshIndex, type ServiceInfo } from './inputs.js';
+import type { DestinationRule, Subset, TrafficPolicy } from '../types.js';
+import { labelsMatch, portProtocol, type InstanceView, type MeshIndex, type ServiceInfo } from './inputs.js';
 import {
   connectionPool,
   hashPolicy,
@@ -12,7 +12,7 @@ import {
   policiesFor,
 } from './cluster-policies.js';
 import { localityOf } from '../../model/locality.js';
-import { serviceEntryClusters } from './service-entries.js';
+import { originateTls, serviceEntryClusters } from './service-entries.js';
 import { instanceMtls, portMode } from './security.js';
 
 function lbPolicy(policies: TrafficPolicy[], hash: { maglev: boolean } | undefined): LbPolicy {
@@ -41,7 +41,9 @@ function policy(port: number, ...tps: Array<TrafficPolicy | undefined>) {
 }
 
 /** Auto mTLS, as Istio: mTLS to sidecars unless the server's port is DISABLE; a DestinationRule
- *  `tls.mode` overrides (DISABLE: plaintext, ISTIO_MUTUAL: always mTLS). */
+ *  `tls.mode` overrides (DISABLE: plaintext, ISTIO_MUTUAL: always mTLS). SIMPLE and MUTUAL toward
+ *  sidecars are sent as mTLS too (the peer is in the mesh); toward hosts outside the mesh and toward
+ *  gateways they originate TLS (service-entries.ts, tlsFields). */
 function transport(
   index: MeshIndex,
   svc: ServiceInfo,
@@ -80,6 +82,83 @@ function withTransport(instances: InstanceView[], t: (i: InstanceView) => { plai
   return instances.map((i) => ({ ...endpoint(i), ...t(i) }));
 }
 
+/** The DestinationRule `tls` that applies to a cluster (port-level and subset settings first). */
+function clientTls(policies: TrafficPolicy[]): TrafficPolicy['tls'] {
+  return policies.find((p) => p.tls?.mode)?.tls;
+}
+
+/**
+ * A Service in front of gateway proxies only (Istio's `istio-egressgateway` in istio-system): every
+ * Workload it selects is a gateway (or, without Workloads, every instance). A Service that also selects
+ * sidecars never gets gateway endpoints: a gateway is not a sidecar endpoint.
+ */
+function selectsOnlyGateways(index: MeshIndex, svc: ServiceInfo): boolean {
+  const selector = svc.resource.spec.selector;
+  const ns = svc.resource.metadata.namespace;
+  if (!selector || Object.keys(selector).length === 0) return false;
+  const workloads = [...index.workloads.values()].filter(
+    (w) => w.metadata.namespace === ns && labelsMatch(selector, w.metadata.labels ?? {}),
+  );
+  if (workloads.length > 0)
+    return workloads.every((w) => w.metadata.annotations?.['weft.dev/proxy-kind'] === 'gateway');
+  const instances = index.instances.filter((i) => i.namespace === ns && labelsMatch(selector, i.labels));
+  return instances.length > 0 && instances.every((i) => i.kind === 'gateway');
+}
+
+/**
+ * The gateway proxies behind such a Service, reached on the gateway listener the Service port's
+ * targetPort names (a Gateway server port, which the gateway binds). Istio's auto mTLS never picks mTLS
+ * for gateways (their pods carry no tlsMode label): plaintext, unless a DestinationRule says
+ * ISTIO_MUTUAL (mesh certificates, the rule's SNI, the gateway's SPIFFE ID checked) or SIMPLE/MUTUAL
+ * (TLS originated with the rule's certificates, tlsFields).
+ */
+function gatewayEndpoints(
+  index: MeshIndex,
+  svc: ServiceInfo,
+  port: number,
+  policies: TrafficPolicy[],
+  subsetLabels?: Record<string, string>,
+): Endpoint[] {
+  const selector = svc.resource.spec.selector ?? {};
+  const sp = svc.resource.spec.ports.find((p) => p.port === port);
+  const t = sp?.targetPort;
+  const target = typeof t === 'number' ? t : t !== undefined && /^\d+$/.test(t) ? Number(t) : port;
+  const mode = clientTls(policies)?.mode;
+  return index.instances
+    .filter(
+      (i) =>
+        i.kind === 'gateway' &&
+        i.namespace === svc.resource.metadata.namespace &&
+        labelsMatch(selector, i.labels) &&
+        (!subsetLabels || labelsMatch(subsetLabels, i.labels)),
+    )
+    .map((i) => ({
+      ...endpoint(i),
+      port: target,
+      ...(mode === 'ISTIO_MUTUAL' || mode === 'SIMPLE' || mode === 'MUTUAL' ? {} : { plaintext: true }),
+    }));
+}
+
+/** TLS fields of a mesh Service's cluster: the SNI (a rule's ISTIO_MUTUAL `tls.sni` replaces Istio's
+ *  outbound_ name, as in Istio), and for gateway Services, TLS origination on SIMPLE/MUTUAL. */
+function tlsFields(
+  index: MeshIndex,
+  svc: ServiceInfo,
+  port: number,
+  subset: Subset | undefined,
+  dr: DestinationRule | undefined,
+  gateways: boolean,
+): { sni: string; originateTls?: OriginateTls } {
+  const sni = clusterSni(port, subset?.name, svc.fqdn);
+  const tls = clientTls(policiesFor(port, subset?.trafficPolicy, dr?.spec.trafficPolicy));
+  if (!tls) return { sni };
+  if ((tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') && gateways) {
+    const t = originateTls(index, dr, svc.fqdn, port, subset, undefined);
+    return t ? { sni: t.sni, originateTls: t } : { sni };
+  }
+  return tls.mode === 'ISTIO_MUTUAL' && tls.sni ? { sni: tls.sni.toLowerCase() } : { sni };
+}
+
 export function buildClusters(index: MeshIndex): Cluster[] {
   const out: Cluster[] = [];
   for (const svc of index.services.values()) out.push(...clustersForService(index, svc));
@@ -89,21 +168,28 @@ export function buildClusters(index: MeshIndex): Cluster[] {
 
 function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
   const dr = index.destinationRules.get(svc.fqdn);
+  const gateways = selectsOnlyGateways(index, svc);
   const out: Cluster[] = [];
   for (const p of svc.resource.spec.ports) {
+    const endpoints = (subset?: Subset): Endpoint[] => {
+      const policies = policiesFor(p.port, subset?.trafficPolicy, dr?.spec.trafficPolicy);
+      const labels = subset ? (subset.labels ?? {}) : undefined;
+      return gateways
+        ? gatewayEndpoints(index, svc, p.port, policies, labels)
+        : withTransport(index.instancesOf(svc, labels), transport(index, svc, p.port, policies));
+    };
+    const all = endpoints();
     out.push({
       name: clusterName(p.port, undefined, svc.fqdn),
       service: svc.fqdn,
       port: p.port,
       protocol: portProtocol(p),
       ...policy(p.port, dr?.spec.trafficPolicy),
-      sni: clusterSni(p.port, undefined, svc.fqdn),
-      endpoints: withTransport(
-        index.instancesOf(svc),
-        transport(index, svc, p.port, policiesFor(p.port, dr?.spec.trafficPolicy)),
-      ),
+      ...tlsFields(index, svc, p.port, undefined, dr, gateways),
+      endpoints: all,
     });
     for (const subset of dr?.spec.subsets ?? []) {
+      const eps = endpoints(subset);
       out.push({
         name: clusterName(p.port, subset.name, svc.fqdn),
         service: svc.fqdn,
@@ -111,11 +197,8 @@ function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
         subset: subset.name,
         protocol: portProtocol(p),
         ...policy(p.port, subset.trafficPolicy, dr?.spec.trafficPolicy),
-        sni: clusterSni(p.port, subset.name, svc.fqdn),
-        endpoints: withTransport(
-          index.instancesOf(svc, subset.labels ?? {}),
-          transport(index, svc, p.port, policiesFor(p.port, subset.trafficPolicy, dr?.spec.trafficPolicy)),
-        ),
+        ...tlsFields(index, svc, p.port, subset, dr, gateways),
+        endpoints: eps,
       });
     }
   }

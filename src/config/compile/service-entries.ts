@@ -1,14 +1,117 @@
 // ServiceEntry -> clusters and sidecar virtual hosts. MESH_EXTERNAL hosts are reached in plaintext
-// (TLS origination is the egress gateway's job): DNS resolution connects to the endpoint addresses or
-// the host name itself, STATIC to the endpoint addresses, NONE to the host as the client named it.
+// unless a DestinationRule for the host says `tls.mode: SIMPLE` or `MUTUAL` (Istio's TLS origination:
+// the app speaks HTTP, the proxy speaks TLS). DNS resolution connects to the endpoint addresses or the
+// host name itself, STATIC to the endpoint addresses, NONE to the host as the client named it.
 // MESH_INTERNAL entries with a workloadSelector reach the selected Workloads through their sidecars.
-import type { Cluster, Endpoint, Route, VirtualHost } from '../../model/snapshot.js';
+import type {
+  Cluster,
+  Endpoint,
+  OriginateTls,
+  OutboundTrafficPolicy,
+  PemSource,
+  Route,
+  VirtualHost,
+} from '../../model/snapshot.js';
 import { clusterName, clusterSni } from '../../model/snapshot.js';
-import type { ServiceEntry, VirtualService } from '../types.js';
+import type { DestinationRule, ServiceEntry, Subset, VirtualService } from '../types.js';
 import { fqdn } from '../hosts.js';
 import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { compileHttpRoutes } from './routes.js';
 import { ISTIO_DEFAULT_RETRY } from './http-policies.js';
+import { policiesFor } from './cluster-policies.js';
+import { secretValue } from '../schemas/secret.js';
+
+/** meshConfig.outboundTrafficPolicy.mode for sidecars; Istio's default is ALLOW_ANY. */
+export function outboundTrafficPolicy(index: MeshIndex): OutboundTrafficPolicy {
+  return index.meshConfig.outboundTrafficPolicy?.mode ?? 'ALLOW_ANY';
+}
+
+/** DestinationRule ClientTLSSettings as the schema accepts them. */
+interface ClientTls {
+  mode?: string;
+  clientCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  caCrl?: string;
+  credentialName?: string;
+  subjectAltNames?: string[];
+  sni?: string;
+  insecureSkipVerify?: boolean;
+}
+
+function secretPem(index: MeshIndex, ns: string, name: string, keys: string[]): PemSource | undefined {
+  const s = index.secrets.get(`${ns}/${name}`);
+  for (const k of keys) {
+    const v = s && secretValue(s.spec, k);
+    if (v?.length) return { pem: v.toString('utf8') };
+  }
+  return undefined;
+}
+
+/**
+ * credentialName, as Istio reads a client Secret: `tls.crt`/`cert`, `tls.key`/`key`, and the CA from a
+ * Secret `<name>-cacert` when there is one, else `ca.crt`/`cacert` of the same Secret. The Secret is
+ * looked up in the DestinationRule's namespace (Weft compiles clusters once for every proxy).
+ */
+function fromCredential(
+  index: MeshIndex,
+  ns: string,
+  name: string,
+  mode: 'SIMPLE' | 'MUTUAL',
+): Partial<OriginateTls> {
+  const where = `credentialName ${JSON.stringify(name)}: Secret ${ns}/${name}`;
+  if (!index.secrets.has(`${ns}/${name}`) && !index.secrets.has(`${ns}/${name}-cacert`))
+    return { error: `${where} not found` };
+  const out: Partial<OriginateTls> = {};
+  const caSecret = index.secrets.has(`${ns}/${name}-cacert`) ? `${name}-cacert` : name;
+  const ca = secretPem(index, ns, caSecret, ['ca.crt', 'cacert']);
+  if (ca) out.caCertificates = ca;
+  if (mode === 'MUTUAL') {
+    const cert = secretPem(index, ns, name, ['tls.crt', 'cert']);
+    const key = secretPem(index, ns, name, ['tls.key', 'key']);
+    if (!cert || !key)
+      return { error: `${where} has no client certificate (tls.crt and tls.key, or cert and key)` };
+    out.clientCertificate = cert;
+    out.privateKey = key;
+  }
+  return out;
+}
+
+/**
+ * DestinationRule `tls` with mode SIMPLE or MUTUAL for one external cluster (port-level settings and the
+ * subset's policy first, as for every other policy field): what the proxy needs to originate TLS.
+ * `subjectAltNames` of the rule replace those of the ServiceEntry, as in Istio.
+ */
+export function originateTls(
+  index: MeshIndex,
+  dr: DestinationRule | undefined,
+  host: string,
+  port: number,
+  subset: Subset | undefined,
+  entrySans: string[] | undefined,
+): OriginateTls | undefined {
+  if (!dr) return undefined;
+  const tls = policiesFor(port, subset?.trafficPolicy, dr.spec.trafficPolicy).find((p) => p.tls?.mode)
+    ?.tls as ClientTls | undefined;
+  if (tls?.mode !== 'SIMPLE' && tls?.mode !== 'MUTUAL') return undefined;
+  const out: OriginateTls = { mode: tls.mode, sni: (tls.sni ?? host).toLowerCase() };
+  if (tls.caCertificates) out.caCertificates = { file: tls.caCertificates };
+  if (tls.caCrl) out.caCrl = { file: tls.caCrl };
+  const sans = tls.subjectAltNames?.length ? tls.subjectAltNames : entrySans;
+  if (sans?.length) out.subjectAltNames = sans;
+  if (tls.insecureSkipVerify) out.insecureSkipVerify = true;
+  if (tls.credentialName) {
+    Object.assign(out, fromCredential(index, dr.metadata.namespace, tls.credentialName, tls.mode));
+  } else if (tls.mode === 'MUTUAL') {
+    if (tls.clientCertificate && tls.privateKey) {
+      out.clientCertificate = { file: tls.clientCertificate };
+      out.privateKey = { file: tls.privateKey };
+    } else {
+      out.error = 'DestinationRule tls.mode MUTUAL needs clientCertificate and privateKey, or credentialName';
+    }
+  }
+  return out;
+}
 
 interface SePort {
   number: number;
@@ -83,6 +186,12 @@ export function serviceEntryClusters(index: MeshIndex): Cluster[] {
     for (const host of hostsOf(se, index)) {
       if (index.services.has(host)) continue; // a Service of the same name wins
       const dr = index.destinationRules.get(host);
+      // Outside the mesh: plaintext, or TLS the proxy originates when a DestinationRule asks for it.
+      const outside = (port: number, subset?: Subset) => {
+        if (internal) return {};
+        const t = originateTls(index, dr, host, port, subset, se.spec.subjectAltNames);
+        return { external: true as const, ...(t ? { originateTls: t } : {}) };
+      };
       for (const p of ports(se)) {
         const base = {
           service: host,
@@ -94,7 +203,7 @@ export function serviceEntryClusters(index: MeshIndex): Cluster[] {
           ...base,
           name: clusterName(p.number, undefined, host),
           sni: clusterSni(p.number, undefined, host),
-          ...(internal ? {} : { external: true }),
+          ...outside(p.number),
           endpoints: endpoints(index, se, host, p),
         });
         for (const subset of dr?.spec.subsets ?? []) {
@@ -103,7 +212,7 @@ export function serviceEntryClusters(index: MeshIndex): Cluster[] {
             name: clusterName(p.number, subset.name, host),
             subset: subset.name,
             sni: clusterSni(p.number, subset.name, host),
-            ...(internal ? {} : { external: true }),
+            ...outside(p.number, subset),
             endpoints: endpoints(index, se, host, p, subset.labels ?? {}),
           });
         }

@@ -7,6 +7,7 @@ import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { gatewayListeners, sidecarVirtualHosts } from './virtual-hosts.js';
 import { inboundSecurity } from './security.js';
 import { compileTracing } from './tracing.js';
+import { outboundTrafficPolicy } from './service-entries.js';
 
 export type CompiledSnapshot = Omit<ProxySnapshot, 'version'>;
 
@@ -45,7 +46,12 @@ export function compileSnapshot(index: MeshIndex, proxy: ProxyIdentity): Compile
   return {
     proxy,
     trustDomain: index.mesh.trustDomain,
-    outbound: { virtualHosts: sidecar ? sidecarVirtualHosts(index, proxy.namespace, proxy.labels) : [] },
+    outbound: sidecar
+      ? {
+          virtualHosts: sidecarVirtualHosts(index, proxy.namespace, proxy.labels),
+          policy: outboundTrafficPolicy(index),
+        }
+      : { virtualHosts: [] },
     inbound: {
       routes: sidecar ? inboundRoutes(index, proxy) : [],
       containerPorts: (workload?.spec.ports ?? []).map((p) => p.containerPort),

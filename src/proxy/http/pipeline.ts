@@ -3,8 +3,9 @@
 // are composed once when a listener starts, never per request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Endpoint } from '../../model/snapshot.js';
+import type { Endpoint, OutboundTrafficPolicy } from '../../model/snapshot.js';
 import type { RequestCtx } from './context.js';
+import { addFlag } from './context.js';
 import { RouteTable } from './router.js';
 import { localReply } from './local-reply.js';
 import { applyHeaderEdits } from './header-edits.js';
@@ -18,6 +19,7 @@ import { authorize } from './filters/authorize.js';
 import type { SecurityGate } from '../security/gate.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { AttemptTarget } from '../upstream/attempt.js';
+import { BLACKHOLE, type Passthrough } from '../upstream/passthrough.js';
 
 export type Handler = (ctx: RequestCtx) => void;
 export type Filter = (next: Handler, deps: PipelineDeps) => Handler;
@@ -34,6 +36,11 @@ export interface PipelineDeps {
   gate?: () => SecurityGate | undefined;
   /** Replaces the upstream step (tests). */
   send?: Handler;
+  /** Sidecar outbound: meshConfig.outboundTrafficPolicy for hosts outside the registry. Absent or
+   *  undefined (gateways, older control planes): such a host is 404 NR. */
+  outboundPolicy?: () => OutboundTrafficPolicy | undefined;
+  /** ALLOW_ANY: where a host outside the registry is passed through to. */
+  passthrough?: Passthrough;
 }
 
 /** Requests name their destination by Host, or by an absolute URL when the app uses us as HTTP proxy. */
@@ -65,10 +72,25 @@ const requestTarget: Filter = (next, deps) => (ctx) => {
   next(ctx);
 };
 
-/** First matching route of the virtual host wins; no host or no route is 404 with flag NR. */
-const route: Filter = (next, deps) => (ctx) => {
-  const vh = ctx.routes.findHost(ctx.authority);
-  if (!vh)
+/**
+ * A host that is neither a mesh Service nor a ServiceEntry, as meshConfig.outboundTrafficPolicy says:
+ * REGISTRY_ONLY answers 502 NR (Istio's BlackHoleCluster), ALLOW_ANY passes the request through to the
+ * host it names (Istio's PassthroughCluster), and without a policy (gateways) it is 404 NR.
+ */
+function unknownHost(ctx: RequestCtx, next: Handler, deps: PipelineDeps): void {
+  const policy = deps.outboundPolicy?.();
+  if (policy === 'REGISTRY_ONLY') {
+    ctx.route = BLACKHOLE.route;
+    ctx.cluster = BLACKHOLE.cluster;
+    return localReply(
+      ctx,
+      502,
+      `no route for host "${ctx.authority}": it is neither a mesh service nor a ServiceEntry, and outboundTrafficPolicy is REGISTRY_ONLY`,
+      'NR',
+      deps.onDone,
+    );
+  }
+  if (policy !== 'ALLOW_ANY' || !deps.passthrough)
     return localReply(
       ctx,
       404,
@@ -76,6 +98,36 @@ const route: Filter = (next, deps) => (ctx) => {
       'NR',
       deps.onDone,
     );
+  const self = ctx.req.socket?.localPort;
+  void deps.passthrough.target(ctx.authority, 80, self).then((t) => {
+    if (ctx.res.destroyed || ctx.req.destroyed) {
+      // The client left while the name was being resolved.
+      ctx.status ??= 499;
+      addFlag(ctx, 'DC');
+      return deps.onDone(ctx);
+    }
+    if ('error' in t)
+      return localReply(
+        ctx,
+        404,
+        `no route for host "${ctx.authority}": it is not a mesh service or ServiceEntry, and ${t.error}`,
+        'NR',
+        deps.onDone,
+      );
+    ctx.route = t.route;
+    ctx.cluster = t.cluster;
+    try {
+      next(ctx);
+    } catch {
+      ctx.res.destroy();
+    }
+  });
+}
+
+/** First matching route of the virtual host wins; no route is 404 with flag NR. */
+const route: Filter = (next, deps) => (ctx) => {
+  const vh = ctx.routes.findHost(ctx.authority);
+  if (!vh) return unknownHost(ctx, next, deps);
   const r = RouteTable.findRoute(vh, {
     method: ctx.req.method ?? 'GET',
     path: ctx.pathOnly,
@@ -112,7 +164,8 @@ const pickCluster: Filter = (next, deps) => (ctx) => {
   const w = pickWeighted(a.clusters, ctx.route!.totalWeight);
   if (!w) return localReply(ctx, 500, 'route has no backends', 'NC', deps.onDone);
   if (w.status !== undefined) return localReply(ctx, w.status, 'backend not found', 'NC', deps.onDone);
-  const cluster = deps.clusters().get(w.cluster);
+  // A passthrough request comes with its cluster (it is not one of the snapshot's).
+  const cluster = ctx.cluster ?? deps.clusters().get(w.cluster);
   if (!cluster)
     return localReply(ctx, 503, `no cluster ${w.cluster}: unknown destination`, 'NC', deps.onDone);
   ctx.weighted = w;

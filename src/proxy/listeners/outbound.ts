@@ -5,6 +5,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { RequestCtx } from '../http/context.js';
 import { buildPipeline, type PipelineDeps } from '../http/pipeline.js';
@@ -20,6 +21,9 @@ import { sniffingServer } from '../transport/sniff.js';
 import { connectTcp, pipeSockets, relayUpgrade } from '../transport/tunnel.js';
 import { localReply } from '../http/local-reply.js';
 import { TCP_ALPN } from './inbound.js';
+import type { Cluster, Endpoint } from '../../model/snapshot.js';
+import { Passthrough } from '../upstream/passthrough.js';
+import { originationError } from '../upstream/origination.js';
 
 export interface RoutedDeps {
   identity: WorkloadIdentity;
@@ -55,10 +59,38 @@ export function createRoutedHandlers(
     deps.log(accessLogLine(direction, ctx));
     publishRequest(() => routedRecord(ctx, direction, performance.now()));
   };
+  // Why TLS origination failed (wrong CA, name mismatch, unreadable files), in the proxy log: at most
+  // once a minute per cluster and reason, since every request would hit it again.
+  const reported = new Map<string, number>();
+  const originationFailed = (c: Cluster, ep: Endpoint, err: NodeJS.ErrnoException) => {
+    const key = `${c.name}|${err.code ?? err.message}`;
+    const now = Date.now();
+    if ((reported.get(key) ?? 0) > now) return;
+    reported.set(key, now + 60_000);
+    if (reported.size > 1000) reported.clear();
+    deps.log(
+      `[${new Date().toISOString()}] ${direction} TLS origination to ${ep.address}:${ep.port} ` +
+        `(${c.name}, sni ${c.originateTls?.sni ?? '-'}) failed: ${err.message}${err.code ? ` [${err.code}]` : ''}`,
+    );
+  };
   const base: PipelineDeps = {
     clusters: () => deps.state()?.clusters ?? EMPTY,
     target: (cluster, ep, useH2) => {
       const c = cluster.cluster;
+      const o = cluster.origination;
+      if (o) {
+        // DestinationRule SIMPLE/MUTUAL: TLS to the endpoint with the rule's SNI, CAs and certificate,
+        // on the cluster's own pool. A rule that cannot be applied fails the attempt (503 UF).
+        return {
+          host: ep.address,
+          port: ep.port,
+          agent: cluster.agent!,
+          ...(useH2 && (c.protocol === 'grpc' || c.protocol === 'http2') ? { h2: o.h2 } : {}),
+          tls: o.tls ?? {},
+          ...(o.error ? { error: originationError(o.error) } : {}),
+          onConnectError: (err) => originationFailed(c, ep, err),
+        };
+      }
       // Plaintext: hosts outside the mesh, and peers whose port does not take mTLS (auto mTLS).
       const plain = c.external === true || ep.plaintext === true;
       // h2c only where the other side is known to speak it: a peer proxy, or a gRPC/HTTP/2 service.
@@ -79,6 +111,10 @@ export function createRoutedHandlers(
     onDone,
     peerMetadata: () => deps.state()?.peerMetadata,
     ...(direction === 'gateway' ? { gate: () => deps.state()?.gate } : {}),
+    // Sidecars only: hosts outside the registry (meshConfig.outboundTrafficPolicy); gateways answer 404 NR.
+    ...(direction === 'outbound'
+      ? { outboundPolicy: () => deps.state()?.snapshot.outbound.policy, passthrough: new Passthrough() }
+      : {}),
     scheme,
   };
   const tunnels = new WeakMap<http.IncomingMessage, { socket: net.Socket; head: Buffer }>();
@@ -90,12 +126,23 @@ export function createRoutedHandlers(
     ctx.endpoint = ep;
     ctx.upstreamHost = `${ep.address}:${ep.port}`;
     const target = base.target(cluster, ep, false);
+    if (target.error) {
+      target.onConnectError?.(target.error);
+      return localReply(ctx, 503, `upstream connect error: ${target.error.message}`, 'UF', onDone);
+    }
     ctx.res.detachSocket(t.socket);
     if (ctx.req.method === 'CONNECT') {
-      // Mesh peers get an mTLS stream (ALPN weft-tcp); hosts outside the mesh a plain TCP connection.
+      // Mesh peers get an mTLS stream (ALPN weft-tcp); hosts outside the mesh a plain TCP connection, or
+      // TLS the proxy originates (DestinationRule SIMPLE/MUTUAL) around the client's bytes.
       const external = target.plain === true;
-      const up = external ? net.connect(target.port, target.host) : connectTcp(target, TCP_ALPN);
+      const up = external
+        ? net.connect(target.port, target.host)
+        : cluster.origination
+          ? tls.connect({ host: target.host, port: target.port, ...target.tls })
+          : connectTcp(target, TCP_ALPN);
+      let established = false;
       up.once(external ? 'connect' : 'secureConnect', () => {
+        established = true;
         t.socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (t.head.length) up.write(t.head);
         ctx.status = 200;
@@ -124,8 +171,9 @@ export function createRoutedHandlers(
           onDone(ctx);
         });
       });
-      up.once('error', () => {
-        if (up.readyState === 'open') return;
+      up.once('error', (err: NodeJS.ErrnoException) => {
+        if (established) return; // the tunnel is up: pipeSockets ends it
+        if (cluster.origination) target.onConnectError?.(err);
         t.socket.end(
           'HTTP/1.1 503 Service Unavailable\r\nx-weft-response-flags: UF\r\ncontent-length: 0\r\n\r\n',
         );

@@ -18,9 +18,16 @@ export interface AttemptTarget {
   agent: https.Agent | http.Agent;
   /** Plaintext: outside the mesh (ServiceEntry MESH_EXTERNAL), or a peer whose port takes no mTLS. */
   plain?: boolean;
-  tls: Pick<ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity'>;
+  /** Mesh mTLS, or TLS the proxy originates toward a host outside the mesh (`rejectUnauthorized`
+   *  false only for a DestinationRule's insecureSkipVerify). */
+  tls: Pick<ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity' | 'rejectUnauthorized'>;
   /** Set for HTTP/2 upstreams (gRPC, HTTP/2 apps, or an HTTP/2 client). */
   h2?: H2Sessions;
+  /** The attempt cannot be made (TLS origination whose certificates cannot be loaded): it fails as a
+   *  connect failure without opening a connection. */
+  error?: Error;
+  /** Told why a connection failed before it was established (TLS verification, DNS, refused). */
+  onConnectError?: (err: NodeJS.ErrnoException) => void;
 }
 
 export interface AttemptRequest {
@@ -43,9 +50,17 @@ const CONNECT_ERRORS = new Set([
   'ECONNREFUSED',
   'EHOSTUNREACH',
   'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
   'ERR_WEFT_PEER_IDENTITY',
+  'ERR_WEFT_TLS_ORIGINATION',
   'ETIMEDOUT',
 ]);
+
+/** TLS handshake and certificate verification failures (OpenSSL's X509_V_ERR_* names as Node reports
+ *  them): the connection never carried the request, so these are connect failures (Envoy's UF). */
+const TLS_FAILURE =
+  /^(ERR_TLS|ERR_SSL|UNABLE_TO_|CERT_|CRL_|DEPTH_ZERO_|SELF_SIGNED_|INVALID_CA|PATH_LENGTH|INVALID_PURPOSE|HOSTNAME_MISMATCH|ERROR_IN_)/;
 
 function grpcOf(h: Record<string, unknown>): { grpcStatus?: number } {
   const g = h['grpc-status'];
@@ -66,6 +81,14 @@ export function sendAttempt(
     if (timer) clearTimeout(timer);
     cb(o, res);
   };
+  if (t.error) {
+    const err = t.error as NodeJS.ErrnoException;
+    process.nextTick(() => {
+      t.onConnectError?.(err);
+      settle({ kind: 'connect-failure' });
+    });
+    return { destroy: () => {} };
+  }
   const handle = t.h2 ? sendH2(t, r, opts, settle) : sendH1(t, r, opts, settle);
   if (opts.perTryTimeoutMs) {
     timer = setTimeout(() => {
@@ -118,6 +141,8 @@ function sendH1(
         connected = true;
         if (ct) clearTimeout(ct);
       });
+      // A socket that fails (refused, TLS verification) or closes first no longer needs the timer.
+      if (ct) s.once('close', () => clearTimeout(ct));
     }
   });
   req.on('response', (res) => {
@@ -127,7 +152,8 @@ function sendH1(
     const code = err.code ?? '';
     const neverConnected = !connected && !req.reusedSocket;
     const connectFailure =
-      neverConnected && (CONNECT_ERRORS.has(code) || code.startsWith('ERR_TLS') || code === 'ECONNRESET');
+      neverConnected && (CONNECT_ERRORS.has(code) || TLS_FAILURE.test(code) || code === 'ECONNRESET');
+    if (connectFailure) t.onConnectError?.(err);
     settle(connectFailure ? { kind: 'connect-failure' } : { kind: 'reset' });
   });
   r.body.sendTo(req, r.paced ?? true);

@@ -16,6 +16,7 @@ import { OutlierDetector } from './outlier.js';
 import { ClusterLimits } from './limits.js';
 import { RetryBudget } from './retry-budget.js';
 import { MESH_POOL_IDLE_MS } from '../listeners/idle.js';
+import { Origination } from './origination.js';
 
 export type IdentityCheck = (host: string, cert: PeerCertificate) => Error | undefined;
 
@@ -26,8 +27,11 @@ export class ClusterRuntime {
   readonly limits: ClusterLimits;
   readonly budget: RetryBudget;
   readonly outliers: OutlierDetector | undefined;
-  /** Own connection pool only when the cluster limits connections; otherwise the proxy-wide one. */
+  /** Own connection pool when the cluster limits connections or originates TLS (Node's pool keys
+   *  leave out the trusted CAs, so such connections must not mix with others); else the proxy-wide one. */
   readonly agent: https.Agent | undefined;
+  /** DestinationRule SIMPLE/MUTUAL toward a host outside the mesh: the TLS the proxy originates. */
+  readonly origination: Origination | undefined;
   private readonly balancer: Balancer;
   private readonly inflight = new Map<string, number>();
   private readonly checks = new Map<string, IdentityCheck>();
@@ -58,15 +62,16 @@ export class ClusterRuntime {
       : cluster.outlierDetection
         ? new OutlierDetector(cluster.outlierDetection)
         : undefined;
+    this.origination = cluster.originateTls ? new Origination(cluster.originateTls) : undefined;
     const pool = cluster.connectionPool;
-    if (pool?.maxConnections || pool?.maxRequestsPerConnection || pool?.idleTimeoutMs) {
+    if (pool?.maxConnections || pool?.maxRequestsPerConnection || pool?.idleTimeoutMs || this.origination) {
       this.agent = new https.Agent({
-        keepAlive: pool.maxRequestsPerConnection !== 1,
+        keepAlive: pool?.maxRequestsPerConnection !== 1,
         scheduling: 'lifo',
-        ...(pool.maxConnections
+        ...(pool?.maxConnections
           ? { maxSockets: pool.maxConnections, maxTotalSockets: pool.maxConnections }
           : {}),
-        timeout: pool.idleTimeoutMs ?? MESH_POOL_IDLE_MS,
+        timeout: pool?.idleTimeoutMs ?? MESH_POOL_IDLE_MS,
       });
     }
   }
@@ -120,6 +125,7 @@ export class ClusterRuntime {
 
   close(): void {
     this.agent?.destroy();
+    this.origination?.h2.close();
   }
 }
 
