@@ -132,14 +132,23 @@ describe("Istio's bookinfo fixtures on the demo", { timeout: 240_000 }, () => {
     ingress = `http://127.0.0.1:${port}`;
     assert.match(mesh.output, new RegExp(`http://127\\.0\\.0\\.1:${port}`));
 
-    // Log in as jason the way a browser does: POST the form, keep the cookie.
-    const res = await request(`${ingress}/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'username=jason',
-    });
-    await res.body.dump();
-    assert.equal(res.statusCode, 302);
+    // Log in as jason the way a browser does: POST the form, keep the cookie. The mesh is up when every
+    // instance is ready; the gateway may learn the endpoint a push later, so a 503 is retried briefly.
+    const login = async () => {
+      const r = await request(`${ingress}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'username=jason',
+      });
+      await r.body.dump();
+      return r;
+    };
+    let res = await login();
+    for (let i = 0; i < 20 && res.statusCode === 503; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      res = await login();
+    }
+    assert.equal(res.statusCode, 302, `flags: ${String(res.headers['x-weft-response-flags'] ?? '-')}`);
     const setCookie = [res.headers['set-cookie'] ?? []].flat().find((c) => c.startsWith('user='));
     assert.ok(setCookie, 'the login sets the user cookie');
     jason = setCookie.split(';')[0]!;
