@@ -17,6 +17,8 @@ import { AppProber } from './health/app-probe.js';
 import { closeNow, track } from './listeners/tracked.js';
 import { ProxyMetrics } from './telemetry/metrics.js';
 import { createMetricsServer } from './telemetry/metrics-server.js';
+import { Exposition } from './telemetry/prom-text.js';
+import { Tracer, withTracingMetrics } from './telemetry/tracing.js';
 
 export interface ProxyOptions {
   id: string;
@@ -60,6 +62,7 @@ export class Proxy {
   private prober: AppProber | undefined;
   private firstSnapshot!: Promise<void>;
   private metrics: ProxyMetrics | undefined;
+  private tracer: Tracer | undefined;
   ports = { outbound: 0, inbound: 0, admin: 0, metrics: 0 };
 
   constructor(private readonly opts: ProxyOptions) {}
@@ -112,7 +115,18 @@ export class Proxy {
     });
     metrics.start();
     this.metrics = metrics;
-    const metricsServer = createMetricsServer((format) => metrics.render(format));
+    // Tracing: spans from the same records, exported in the background (telemetry/tracing.ts).
+    const tracer = new Tracer({
+      snapshot: () => this.state?.snapshot,
+      outbound: () => (this.ports.outbound ? { host: '127.0.0.1', port: this.ports.outbound } : undefined),
+      address: o.bind,
+      log: (m) => o.log.warn(m),
+    });
+    tracer.start();
+    this.tracer = tracer;
+    const metricsServer = createMetricsServer((format) =>
+      withTracingMetrics(metrics.render(format), tracer, new Exposition(format)),
+    );
     this.servers.push(metricsServer);
     this.ports.metrics = await listen(metricsServer, o.metricsPort ?? 15020, '127.0.0.1');
 
@@ -179,5 +193,6 @@ export class Proxy {
     this.control?.close();
     this.gateways?.close();
     await Promise.all(this.servers.map((s) => closeNow(s)));
+    await this.tracer?.stop(); // sends what is queued, for 2 s at most
   }
 }

@@ -11,6 +11,7 @@ import { portMode } from '../../model/security.js';
 import { endToEnd } from '../http/headers.js';
 import { forward, sendLocalReply, type ForwardResult } from '../http/forward.js';
 import { publishRequest } from '../telemetry/events.js';
+import { injectServerSpan, startServerSpan } from '../telemetry/tracing.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
 import { APP_POOL_IDLE_MS } from './idle.js';
 import { upgradeToApp } from '../transport/tunnel.js';
@@ -53,6 +54,7 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
       else req.socket.destroy();
       return;
     }
+    const trace = startServerSpan(req.headers, conn.sourceIp);
     const logLine = (status: number, flags: string, r?: ForwardResult, path = req.url ?? '/') => {
       const now = performance.now();
       deps.log(
@@ -80,6 +82,7 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
         ...(peerMeta ? { peerMetadata: peerMeta } : {}),
         ...(route ? { destination: { service: route.service, port: route.port } } : {}),
         ...(r ? { upstreamHost: r.upstreamHost } : {}),
+        ...(trace ? { trace } : {}),
       }));
     };
     if (!route) {
@@ -107,6 +110,7 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
       else delete headers[XFCC];
       // A mesh peer (an ingress gateway that terminated HTTPS) knows the original scheme; others do not.
       if (!conn.mtls || headers['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = 'http';
+      if (trace) injectServerSpan(headers, trace, route.targetPort);
       for (const [k, v] of outcome.responseHeaders) res.setHeader(k, v);
       const h2 = route.protocol === 'grpc' || route.protocol === 'http2';
       forward(

@@ -3,6 +3,7 @@
 // not know Prometheus, and builds a record only when someone listens.
 import diagnostics_channel from 'node:diagnostics_channel';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { SpanStart } from './trace-context.js';
 
 export interface RequestRecord {
   /** Istio's reporter: the client side (outbound, gateway) or the server side (inbound). */
@@ -39,6 +40,9 @@ export interface RequestRecord {
   peerIdentity?: string;
   /** Destination reporter: what the caller's sidecar said about its workload (peer metadata exchange). */
   peerMetadata?: { workload: string; app?: string; version?: string };
+  /** The span this proxy created for the request, when tracing is on for its side. (Outbound and gateway
+   *  records find theirs by `requestHeaders`: see trace-context.ts `bindSpan`.) */
+  trace?: SpanStart;
 }
 
 export const httpRequests = diagnostics_channel.channel('weft:http:request');

@@ -1,9 +1,11 @@
-// Request edits on the way upstream: x-request-id, the route's header edits, then path and authority
-// rewrites (VirtualService rewrite / Gateway API URLRewrite).
+// Request edits on the way upstream: x-request-id, the trace context (this proxy's CLIENT span becomes
+// the upstream's parent), the route's header edits, then path and authority rewrites (VirtualService
+// rewrite / Gateway API URLRewrite).
 import { randomUUID } from 'node:crypto';
 import type { Filter } from '../pipeline.js';
 import { endToEnd } from '../headers.js';
 import { applyHeaderEdits } from '../header-edits.js';
+import { startClientSpan } from '../../telemetry/tracing.js';
 
 /** Replace the matched prefix; with a "/" replacement keep exactly one slash (Gateway API semantics). */
 export function replacePrefix(path: string, matched: string, replacement: string): string {
@@ -19,6 +21,7 @@ export const requestEdits: Filter = (next) => (ctx) => {
   const h = endToEnd(ctx.req.headers);
   h.host = ctx.authority;
   if (!h['x-request-id']) h['x-request-id'] = randomUUID();
+  startClientSpan(ctx.req, h);
   h['x-forwarded-proto'] ??= ctx.scheme;
   const route = ctx.route!;
   applyHeaderEdits(h, route.route.requestHeaders);
