@@ -1,11 +1,16 @@
 // Snapshots shown to people (weft proxy-config, /config_dump) never include private keys, as Envoy's
-// config dump redacts secrets: the key material stays in the proxy.
-import type { ProxySnapshot } from './snapshot.js';
+// config dump redacts secrets: the key material stays in the proxy. Gateway server keys and client keys
+// for TLS origination are replaced.
+import type { PemSource, ProxySnapshot } from './snapshot.js';
 
 export const REDACTED = '[redacted]';
 
+const hide = (k: PemSource | undefined) => (k?.pem ? { ...k, pem: REDACTED } : k);
+
 export function redactSnapshot(s: ProxySnapshot): ProxySnapshot {
-  if (!s.gateways.some((g) => g.tls?.servers.some((t) => t.privateKey?.pem))) return s;
+  const gatewayKeys = s.gateways.some((g) => g.tls?.servers.some((t) => t.privateKey?.pem));
+  const clientKeys = s.clusters.some((c) => c.originateTls?.privateKey?.pem);
+  if (!gatewayKeys && !clientKeys) return s;
   return {
     ...s,
     gateways: s.gateways.map((g) =>
@@ -15,11 +20,16 @@ export function redactSnapshot(s: ProxySnapshot): ProxySnapshot {
             tls: {
               ...g.tls,
               servers: g.tls.servers.map((t) =>
-                t.privateKey?.pem ? { ...t, privateKey: { ...t.privateKey, pem: REDACTED } } : t,
+                t.privateKey?.pem ? { ...t, privateKey: hide(t.privateKey) } : t,
               ),
             },
           }
         : g,
+    ),
+    clusters: s.clusters.map((c) =>
+      c.originateTls?.privateKey?.pem
+        ? { ...c, originateTls: { ...c.originateTls, privateKey: hide(c.originateTls.privateKey) } }
+        : c,
     ),
   };
 }
