@@ -107,13 +107,17 @@ export class Proxy {
     this.servers.push(admin);
     this.ports.admin = await listen(admin, o.adminPort, '127.0.0.1');
 
+    // WEFT_PROXY_TELEMETRY=off: no metrics, access log or tracing at all (nothing subscribes, so no
+    // request record is even built): the baseline bench/telemetry.ts measures their cost against.
+    const telemetryOff = process.env.WEFT_PROXY_TELEMETRY === 'off';
+    const accessLog = telemetryOff ? () => {} : o.accessLog;
     // Metrics: subscribe before any listener carries traffic, serve on loopback like the admin port.
     const metrics = new ProxyMetrics({
       state: getState,
       control: () => this.control.stats(),
       certificateNotAfter: () => this.identity.notAfter(),
     });
-    metrics.start();
+    if (!telemetryOff) metrics.start();
     this.metrics = metrics;
     // Tracing: spans from the same records, exported in the background (telemetry/tracing.ts).
     const tracer = new Tracer({
@@ -122,7 +126,7 @@ export class Proxy {
       address: o.bind,
       log: (m) => o.log.warn(m),
     });
-    tracer.start();
+    if (!telemetryOff) tracer.start();
     this.tracer = tracer;
     const metricsServer = createMetricsServer((format) =>
       withTracingMetrics(metrics.render(format), tracer, new Exposition(format)),
@@ -130,14 +134,14 @@ export class Proxy {
     this.servers.push(metricsServer);
     this.ports.metrics = await listen(metricsServer, o.metricsPort ?? 15020, '127.0.0.1');
 
-    const routed = { identity: this.identity, state: getState, log: o.accessLog };
+    const routed = { identity: this.identity, state: getState, log: accessLog };
     if (o.kind === 'sidecar') {
       const inbound = createInboundServer({
         identity: this.identity,
         state: getState,
         appHost: o.appHost,
         appPort: (p) => o.appPorts[p] ?? p,
-        log: o.accessLog,
+        log: accessLog,
       });
       const outbound = createOutboundServer(routed);
       this.servers.push(inbound, outbound);

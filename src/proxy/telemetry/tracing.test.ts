@@ -236,10 +236,14 @@ test('a collector that never answers costs dropped spans, counted, and never blo
     const t0 = performance.now();
     for (let i = 0; i < 100; i++) publishRequest(() => record({ requestHeaders: {} }));
     assert.ok(performance.now() - t0 < 200, 'recording does not wait for the exporter');
-    await new Promise((r) => setTimeout(r, 120));
-    const e = new Exposition('text');
-    fast.metrics(e);
-    const text = e.text();
+    const render = () => {
+      const e = new Exposition('text');
+      fast.metrics(e);
+      return e.text();
+    };
+    const failedBatch = /reason="export_failed"\} [1-9]/;
+    for (let i = 0; i < 200 && !failedBatch.test(render()); i++) await new Promise((r) => setTimeout(r, 10));
+    const text = render();
     const dropped = (reason: string) =>
       Number(
         new RegExp(`weft_tracing_spans_dropped_total\\{provider="otel",reason="${reason}"\\} (\\d+)`).exec(
@@ -260,15 +264,16 @@ test('SpanQueue: batches by size, exports on the timer, one request at a time', 
   const q = new SpanQueue(exp, {
     maxQueueSize: 100,
     maxBatchSize: 4,
-    scheduledDelayMs: 20,
+    scheduledDelayMs: 1000,
     exportTimeoutMs: 1000,
   });
   const span = {} as ReadableSpan;
   for (let i = 0; i < 10; i++) q.add(span);
-  await new Promise((r) => setTimeout(r, 5));
-  assert.equal(exp.spans.length, 8, 'two full batches go at once');
-  await new Promise((r) => setTimeout(r, 40));
-  assert.equal(exp.spans.length, 10, 'the rest after the delay');
+  for (let i = 0; i < 100 && exp.spans.length < 8; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(exp.spans.length, 8, 'full batches go at once, one after the other');
+  assert.equal(q.size, 2, 'the rest waits for the timer');
+  await q.flush();
+  assert.equal(exp.spans.length, 10);
   assert.equal(exp.calls, 3);
   assert.deepEqual(q.stats, { exported: 10, droppedQueueFull: 0, droppedExportFailed: 0 });
   const failing = new SpanQueue(new MemoryExporter((cb) => cb({ code: ExportResultCode.FAILED })));

@@ -81,7 +81,7 @@ export class Tracer {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all([...this.queues.values()].map((q) => q.queue.shutdown())),
-      new Promise((resolve) => (timer = setTimeout(resolve, graceMs).unref())),
+      new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timer);
   }
