@@ -1,0 +1,386 @@
+// What telemetry costs: requests per second through two sidecars with everything on (Istio metrics,
+// access logs, and tracing at Istio's default 1% exported over OTLP to a receiver) versus everything off
+// (WEFT_PROXY_TELEMETRY=off in the proxies: nothing subscribes to the request records, so none is even
+// built, and no access log line is written). Issue 5's target: at most 15% lower with telemetry on.
+//
+// 1. In-process: what the tracing code costs per request in a proxy at 1% (and 100%) sampling, next to
+//    the Istio metrics update, without the noise of a shared machine.
+// 2. Through the mesh: `weft up` with client -> backend (bench/lib/mesh.ts), a closed loop of 16
+//    connections into the client's outbound sidecar, each run on a fresh mesh. Off and on alternate in
+//    pairs; the headline is the median of the per-pair ratios (pairs are adjacent in time, so drift from
+//    other work on the box cancels out), with the proxies' CPU per request read from /proc.
+//
+// Run: npm run bench:telemetry  (--quick: one short pair; --breakdown: adds metrics + logs without tracing)
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startBackend } from './lib/backend.js';
+import { PROJECT_ROOT, startMesh } from './lib/mesh.js';
+import { closedLoop, type ClosedLoopResult } from './lib/load.js';
+import { ExportResultCode } from '@opentelemetry/core';
+import type { ProxySnapshot } from '../src/model/snapshot.js';
+import type { TracingSide } from '../src/model/tracing.js';
+import { ProxyMetrics } from '../src/proxy/telemetry/metrics.js';
+import { PRODUCTPAGE, record } from '../src/proxy/telemetry/testing.js';
+import {
+  injectServerSpan,
+  startClientSpan,
+  startServerSpan,
+  Tracer,
+} from '../src/proxy/telemetry/tracing.js';
+
+const QUICK = process.argv.includes('--quick');
+const DURATION_S = 6;
+const ROUNDS = 5;
+const BREAKDOWN = process.argv.includes('--breakdown'); // adds a run with metrics and logs but no tracing
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const SAMPLING = 1; // percent, Istio's default
+
+/** An OTLP/HTTP endpoint that accepts and counts export requests (the spans are not decoded: cheap). */
+async function startReceiver(): Promise<{
+  port: number;
+  requests: () => number;
+  bytes: () => number;
+  stop(): Promise<void>;
+}> {
+  let requests = 0;
+  let bytes = 0;
+  const server = http.createServer((req, res) => {
+    req.on('data', (c: Buffer) => (bytes += c.length));
+    req.on('end', () => {
+      requests++;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    requests: () => requests,
+    bytes: () => bytes,
+    stop: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+function tracingYaml(receiverPort: number): string {
+  return `apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: { name: default }
+spec:
+  extensionProviders:
+    - name: otel
+      opentelemetry: { service: 127.0.0.1, port: ${receiverPort}, http: { path: /v1/traces } }
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: { name: mesh-default, namespace: istio-system }
+spec:
+  tracing:
+    - providers: [{ name: otel }]
+      randomSamplingPercentage: ${SAMPLING}
+`;
+}
+
+function weft(args: string[], stateDir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [CLI, '--state-dir', stateDir, ...args], {
+      cwd: PROJECT_ROOT,
+      stdio: 'inherit',
+    });
+    c.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`weft ${args.join(' ')} exited ${code}`)),
+    );
+  });
+}
+
+async function logBytes(stateDir: string): Promise<number> {
+  const dir = join(stateDir, 'logs');
+  let n = 0;
+  for (const f of await readdir(dir).catch(() => [] as string[]))
+    if (f.includes('proxy')) n += (await stat(join(dir, f))).size;
+  return n;
+}
+
+type Mode = 'off' | 'on' | 'no-tracing';
+
+/** CPU seconds (user + system) the mesh's proxy processes have used so far, from /proc (Linux). */
+async function proxyCpuSeconds(stateDir: string): Promise<number> {
+  const { instances } = JSON.parse(await readFile(join(stateDir, 'instances.json'), 'utf8')) as {
+    instances: Array<{ proxyPid?: number }>;
+  };
+  let ticks = 0;
+  for (const { proxyPid } of instances) {
+    if (!proxyPid) continue;
+    const stat = await readFile(`/proc/${proxyPid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0); // utime, stime (fields 14 and 15)
+  }
+  return ticks / 100; // USER_HZ
+}
+
+interface Run {
+  mode: Mode;
+  result: ClosedLoopResult;
+  /** Proxy CPU per request in the measured window, in µs: what telemetry adds, whatever else runs. */
+  cpuUsPerRequest: number;
+  exportRequests: number;
+  logBytes: number;
+}
+
+async function measure(
+  mode: Mode,
+  backendPort: number,
+  receiver: Awaited<ReturnType<typeof startReceiver>>,
+): Promise<Run> {
+  const dir = await mkdtemp(join(tmpdir(), `weft-bench-telemetry-${mode}-`));
+  if (mode === 'off') process.env.WEFT_PROXY_TELEMETRY = 'off';
+  else delete process.env.WEFT_PROXY_TELEMETRY;
+  const mesh = await startMesh(dir, backendPort);
+  delete process.env.WEFT_PROXY_TELEMETRY;
+  try {
+    if (mode === 'on') {
+      const file = join(dir, 'tracing.yaml');
+      await writeFile(file, tracingYaml(receiver.port));
+      await weft(['apply', '-f', file], mesh.stateDir);
+      await new Promise((r) => setTimeout(r, 2_000)); // the push is debounced; let the proxies ACK
+    }
+    const target = {
+      origin: `http://127.0.0.1:${mesh.outboundPort}`,
+      host: `backend:${backendPort}`,
+      path: '/bench',
+    };
+    const exportsBefore = receiver.requests();
+    const logsBefore = await logBytes(mesh.stateDir);
+    const load = { connections: 16, warmupS: 2, durationS: QUICK ? 4 : DURATION_S };
+    // CPU is sampled at the start and end of the measured window (after the warm-up).
+    const cpuStart = new Promise<number>((resolve) =>
+      setTimeout(() => void proxyCpuSeconds(mesh.stateDir).then(resolve), load.warmupS * 1000),
+    );
+    const result = await closedLoop(target, load);
+    const cpu = (await proxyCpuSeconds(mesh.stateDir)) - (await cpuStart);
+    await new Promise((r) => setTimeout(r, 1_500)); // the last batch of spans
+    if (result.errors > 0) throw new Error(`${result.errors} errors with telemetry ${mode}`);
+    return {
+      mode,
+      result,
+      cpuUsPerRequest: (cpu * 1e6) / Math.max(1, result.ok),
+      exportRequests: receiver.requests() - exportsBefore,
+      logBytes: (await logBytes(mesh.stateDir)) - logsBefore,
+    };
+  } finally {
+    await mesh.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** ns per call of `fn`, after a warm-up, best of three runs. */
+function nsPer(fn: (i: number) => void, n = 300_000): number {
+  for (let i = 0; i < n / 5; i++) fn(i);
+  let best = Infinity;
+  for (let run = 0; run < 3; run++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) fn(i);
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / n);
+  }
+  return best;
+}
+
+/** The tracing code's own cost per request (client side + server side), and the metrics update's. */
+function inProcess(): void {
+  const side = (samplingPercentage: number): TracingSide => ({
+    samplingPercentage,
+    istioTags: true,
+    customTags: [],
+    provider: {
+      name: 'otel',
+      kind: 'opentelemetry',
+      host: '127.0.0.1',
+      port: 4318,
+      path: '/v1/traces',
+      timeoutMs: 1000,
+      headers: [],
+      maxTagLength: 256,
+    },
+  });
+  const snapshot = (pct: number) =>
+    ({
+      version: 'v1',
+      proxy: PRODUCTPAGE,
+      tracing: { client: side(pct), server: side(pct), meshId: 'cluster.local', clusterId: 'Kubernetes' },
+    }) as unknown as ProxySnapshot;
+  let snap = snapshot(SAMPLING);
+  let exported = 0;
+  const tracer = new Tracer({
+    snapshot: () => snap,
+    exporter: () => ({
+      export: (spans, cb) => {
+        exported += spans.length;
+        cb({ code: ExportResultCode.SUCCESS });
+      },
+      shutdown: () => Promise.resolve(),
+    }),
+    queue: { scheduledDelayMs: 60_000 }, // exports never run inside the timed loops
+  });
+  tracer.start();
+  const perRequest = () => {
+    // What one request through two sidecars costs in tracing code: the client span at the outbound
+    // listener (context, headers, record) and the server span at the inbound one.
+    const incoming = { host: 'reviews:9080', 'user-agent': 'bench' };
+    const upstream: Record<string, string> = { host: 'reviews:9080', 'x-request-id': 'r' };
+    startClientSpan({ headers: incoming }, upstream);
+    tracer.record(record({ requestHeaders: incoming }));
+    const server = startServerSpan(upstream, '127.0.0.1');
+    const toApp: Record<string, string> = { ...upstream };
+    if (server) injectServerSpan(toApp, server, 9080);
+    tracer.record(
+      record({ reporter: 'destination', listener: 'inbound', requestHeaders: upstream, trace: server! }),
+    );
+  };
+  const baseline = nsPer(() => {
+    record({ requestHeaders: {} });
+    record({ requestHeaders: {} });
+  });
+  const at1 = nsPer(perRequest) - baseline;
+  snap = snapshot(100);
+  const at100 = nsPer(perRequest, 50_000) - baseline;
+  void tracer.stop(0);
+  const metrics = new ProxyMetrics({ state: () => undefined });
+  const r = record({ requestHeaders: {} });
+  const metricsNs = nsPer(() => metrics.record(r));
+  console.log('In-process, per request through two sidecars (client span + server span), CPU time:');
+  console.log(`  tracing at ${SAMPLING}%:   ${(at1 / 1000).toFixed(2)} µs`);
+  console.log(
+    `  tracing at 100%: ${(at100 / 1000).toFixed(2)} µs (every span built; the queue fills and drops, as under overload)`,
+  );
+  console.log(`  Istio metrics:   ${((2 * metricsNs) / 1000).toFixed(2)} µs (one record per sidecar)`);
+  void exported;
+}
+
+/**
+ * Tracing alone, in one mesh with metrics and logs on: the Telemetry resource applied and deleted in
+ * turn, same processes, adjacent windows. What tracing adds, with the least noise a shared box allows.
+ */
+async function tracingToggled(
+  backendPort: number,
+  receiver: Awaited<ReturnType<typeof startReceiver>>,
+): Promise<Array<{ tracing: boolean; rps: number; cpu: number }>> {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-bench-telemetry-toggle-'));
+  const mesh = await startMesh(dir, backendPort);
+  const file = join(dir, 'tracing.yaml');
+  await writeFile(file, tracingYaml(receiver.port));
+  const target = {
+    origin: `http://127.0.0.1:${mesh.outboundPort}`,
+    host: `backend:${backendPort}`,
+    path: '/bench',
+  };
+  const out: Array<{ tracing: boolean; rps: number; cpu: number }> = [];
+  try {
+    await closedLoop(target, { connections: 16, warmupS: 0, durationS: 3 }); // JIT warm-up, not measured
+    for (let i = 0; i < (QUICK ? 2 : 6); i++) {
+      const tracing = i % 2 === 1;
+      if (tracing) await weft(['apply', '-f', file], mesh.stateDir);
+      else if (i > 0)
+        await weft(['delete', 'telemetry', 'mesh-default', '-n', 'istio-system'], mesh.stateDir);
+      await new Promise((r) => setTimeout(r, 1_500)); // debounced push, ACK
+      const before = await proxyCpuSeconds(mesh.stateDir);
+      const r = await closedLoop(target, { connections: 16, warmupS: 0, durationS: QUICK ? 3 : 5 });
+      const cpu = ((await proxyCpuSeconds(mesh.stateDir)) - before) * 1e6;
+      out.push({ tracing, rps: r.rps, cpu: cpu / Math.max(1, r.ok) });
+      console.error(
+        `toggle ${i + 1}, tracing ${tracing ? 'on' : 'off'}: ${Math.round(r.rps)} req/s, proxy CPU ${(cpu / Math.max(1, r.ok)).toFixed(0)} µs/request`,
+      );
+    }
+  } finally {
+    await mesh.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  inProcess();
+  const modes: Mode[] = BREAKDOWN ? ['off', 'no-tracing', 'on'] : ['off', 'on'];
+  const receiver = await startReceiver();
+  const backend = await startBackend();
+  const rounds: Run[][] = [];
+  let toggled: Array<{ tracing: boolean; rps: number; cpu: number }> = [];
+  try {
+    toggled = await tracingToggled(backend.port, receiver);
+    for (let round = 0; round < (QUICK ? 1 : ROUNDS); round++) {
+      const runs: Run[] = [];
+      // Alternate which goes first, so neither always runs on the warmer (or busier) side of a pair.
+      for (const mode of round % 2 ? [...modes].reverse() : modes) {
+        const r = await measure(mode, backend.port, receiver);
+        runs.push(r);
+        console.error(
+          `round ${round + 1}, telemetry ${mode}: ${Math.round(r.result.rps)} req/s, p50 ${r.result.latency.p50.toFixed(2)} ms, p99 ${r.result.latency.p99.toFixed(2)} ms, proxy CPU ${r.cpuUsPerRequest.toFixed(0)} µs/request`,
+        );
+      }
+      rounds.push(runs);
+    }
+  } finally {
+    await backend.stop();
+    await receiver.stop();
+  }
+  const all = rounds.flat();
+  const of = (mode: Mode) => all.filter((r) => r.mode === mode);
+  const get = (runs: Run[], mode: Mode) => runs.find((r) => r.mode === mode)!;
+  const rps = (mode: Mode) => median(of(mode).map((r) => r.result.rps));
+  const p99 = (mode: Mode) => median(of(mode).map((r) => r.result.latency.p99));
+  const cpu = (mode: Mode) => median(of(mode).map((r) => r.cpuUsPerRequest));
+  const pairRatio = (mode: Mode, f: (r: Run) => number) =>
+    median(rounds.map((runs) => f(get(runs, mode)) / f(get(runs, 'off'))));
+  const ratio = pairRatio('on', (r) => r.result.rps);
+  const cpuRatio = pairRatio('on', (r) => r.cpuUsPerRequest);
+  const on = of('on');
+  const requestsOn = on.reduce((n, r) => n + r.result.ok, 0);
+  const line = (label: string, mode: Mode, note = '') =>
+    console.log(
+      `  ${label.padEnd(16)}${Math.round(rps(mode))} req/s, p99 ${p99(mode).toFixed(2)} ms, proxy CPU ${cpu(mode).toFixed(0)} µs/request${note}`,
+    );
+  console.log(
+    `\nThrough two sidecars (closed loop, 16 connections, ${QUICK ? 4 : DURATION_S} s per run, ${rounds.length} pairs, medians):`,
+  );
+  line('telemetry off:', 'off');
+  if (BREAKDOWN)
+    line(
+      'metrics + logs:',
+      'no-tracing',
+      `  (pair ratio ${pairRatio('no-tracing', (r) => r.result.rps).toFixed(3)} req/s, ${pairRatio('no-tracing', (r) => r.cpuUsPerRequest).toFixed(3)} CPU)`,
+    );
+  line('telemetry on:', 'on', `  (Istio metrics, access logs, tracing at ${SAMPLING}% over OTLP)`);
+  console.log(
+    `  on/off, median of pair ratios: ${ratio.toFixed(3)} req/s (${((1 - ratio) * 100).toFixed(1)}% lower; target: at most 15%), ` +
+      `${cpuRatio.toFixed(3)} proxy CPU per request`,
+  );
+  const tog = (tracing: boolean, f: (x: { rps: number; cpu: number }) => number) =>
+    median(toggled.filter((x) => x.tracing === tracing).map(f));
+  console.log(
+    `\nTracing alone, toggled by applying and deleting the Telemetry in one mesh (metrics and logs on), medians:`,
+  );
+  console.log(
+    `  without tracing: ${Math.round(tog(false, (x) => x.rps))} req/s, proxy CPU ${tog(false, (x) => x.cpu).toFixed(0)} µs/request`,
+  );
+  console.log(
+    `  tracing at ${SAMPLING}%:  ${Math.round(tog(true, (x) => x.rps))} req/s, proxy CPU ${tog(true, (x) => x.cpu).toFixed(0)} µs/request ` +
+      `(ratio ${(tog(true, (x) => x.rps) / tog(false, (x) => x.rps)).toFixed(3)} req/s, ${(tog(true, (x) => x.cpu) / tog(false, (x) => x.cpu)).toFixed(3)} CPU)`,
+  );
+  console.log(
+    `  with telemetry on: ${on.reduce((n, r) => n + r.exportRequests, 0)} OTLP export requests for ${requestsOn} requests, ` +
+      `${(on.reduce((n, r) => n + r.logBytes, 0) / 1024).toFixed(0)} KiB of proxy logs; off: ${of('off').reduce((n, r) => n + r.logBytes, 0)} bytes`,
+  );
+}
+
+await main();
