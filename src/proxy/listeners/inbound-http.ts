@@ -19,7 +19,7 @@ import { limiter, RATE_LIMITED_BODY } from '../ratelimit/limiters.js';
 import { decodePeerMetadata, PEER_METADATA_HEADER } from '../telemetry/peer-metadata.js';
 import { connOf, inboundRoute, type InboundConn, type InboundReq } from './inbound-conn.js';
 import type { InboundDeps } from './inbound.js';
-import type { GateOutcome } from '../security/gate-types.js';
+import type { GateHttpRequest, GateOutcome } from '../security/gate-types.js';
 import { denyReply } from '../security/deny-reply.js';
 
 type Res = http.ServerResponse | http2.Http2ServerResponse;
@@ -126,17 +126,7 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
         (r) => logLine(r.status, r.flags, r, outcome.target),
       );
     };
-    const outcome = state.gate.checkHttp({
-      method: req.method ?? 'GET',
-      target: req.url ?? '/',
-      host,
-      headers: req.headers,
-      peer: conn.peer,
-      sourceIp: conn.sourceIp,
-      destinationIp: conn.destinationIp,
-      destinationPort: route.targetPort,
-      sni: conn.sni,
-    });
+    const outcome = state.gate.checkHttp(gateRequest(req, conn, host, route));
     if ('then' in outcome)
       outcome.then(toApp, () => {
         sendLocalReply(res, 500, 'authorization check failed', 'UAEX');
@@ -178,20 +168,25 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
         (s) => log(s),
       );
     };
-    const outcome = deps.state()!.gate.checkHttp({
-      method: req.method ?? 'GET',
-      target: req.url ?? '/',
-      host,
-      headers: req.headers,
-      peer: conn.peer,
-      sourceIp: conn.sourceIp,
-      destinationIp: conn.destinationIp,
-      destinationPort: route.targetPort,
-      sni: conn.sni,
-    });
+    const outcome = deps.state()!.gate.checkHttp(gateRequest(req, conn, host, route));
     if ('then' in outcome) outcome.then(go, () => socket.destroy());
     else go(outcome);
   };
 
   return { request, upgrade };
+}
+
+/** What the security gate is told about a request on this listener. */
+function gateRequest(req: InboundReq, conn: InboundConn, host: string, route: InboundRoute): GateHttpRequest {
+  return {
+    method: req.method ?? 'GET',
+    target: req.url ?? '/',
+    host,
+    headers: req.headers,
+    peer: conn.peer,
+    sourceIp: conn.sourceIp,
+    destinationIp: conn.destinationIp,
+    destinationPort: route.targetPort,
+    sni: conn.sni,
+  };
 }
