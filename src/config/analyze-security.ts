@@ -5,6 +5,8 @@ import { ErrorCodes } from '../lib/errors.js';
 import { fqdn } from './hosts.js';
 import type { Resource, Workload } from './types.js';
 import type { MeshConfig, PeerAuthentication } from './security-types.js';
+import { MeshIndex } from './compile/inputs.js';
+import { effectiveMtls } from './compile/security.js';
 
 type Path = Array<string | number>;
 export type SecurityReport = (
@@ -63,7 +65,7 @@ export function analyzeSecurity(resources: Resource[], report: SecurityReport): 
     }
     if (r.kind === 'PeerAuthentication') checkPorts(r, workloads, report);
   }
-  checkPlaintextToStrict(resources, workloads, root, report);
+  checkPlaintextToStrict(resources, workloads, report);
 }
 
 /** portLevelMtls is keyed by container port: a key no selected workload serves does nothing. */
@@ -88,30 +90,11 @@ function checkPorts(pa: PeerAuthentication, workloads: Workload[], report: Secur
 }
 
 /** A DestinationRule with tls.mode DISABLE toward workloads under a STRICT PeerAuthentication. */
-function checkPlaintextToStrict(
-  resources: Resource[],
-  workloads: Workload[],
-  root: string,
-  report: SecurityReport,
-) {
-  const pas = resources.filter((r): r is PeerAuthentication => r.kind === 'PeerAuthentication');
-  const modeOf = (w: Workload): string => {
-    const ns = w.metadata.namespace;
-    const bare = (p: PeerAuthentication) => Object.keys(p.spec.selector?.matchLabels ?? {}).length === 0;
-    const chain = [
-      pas.find((p) => p.metadata.namespace === root && bare(p)),
-      pas.find((p) => p.metadata.namespace === ns && bare(p)),
-      pas.find(
-        (p) =>
-          p.metadata.namespace === ns &&
-          !bare(p) &&
-          selects(p.spec.selector!.matchLabels!, w.metadata.labels),
-      ),
-    ];
-    let mode = 'PERMISSIVE';
-    for (const p of chain) if (p?.spec.mtls?.mode && p.spec.mtls.mode !== 'UNSET') mode = p.spec.mtls.mode;
-    return mode;
-  };
+function checkPlaintextToStrict(resources: Resource[], workloads: Workload[], report: SecurityReport) {
+  // The same effective-mode chain the compiler gives proxies (mesh, namespace, workload).
+  const index = new MeshIndex(resources, []);
+  const modeOf = (w: Workload) =>
+    effectiveMtls(index, { namespace: w.metadata.namespace, labels: w.metadata.labels ?? {} }).mode;
   for (const r of resources) {
     if (r.kind !== 'DestinationRule' || r.spec.trafficPolicy?.tls?.mode !== 'DISABLE') continue;
     const host = fqdn(r.spec.host, r.metadata.namespace);
