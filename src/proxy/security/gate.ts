@@ -15,6 +15,7 @@ import type { GateHttpRequest, GateOutcome, GateTcpConnection, GateTcpDecision }
 const NONE: Array<[string, string]> = [];
 const NO_NAMES: string[] = [];
 const DENIED_BODY = 'RBAC: access denied';
+const NO_JWT: JwtResult = { ok: true, setHeaders: [], removeHeaders: [] };
 
 type Deny = Extract<GateOutcome, { ok: false }>;
 
@@ -58,6 +59,8 @@ export class SecurityGate {
   checkHttp(r: GateHttpRequest): GateOutcome | Promise<GateOutcome> {
     const n = normalizePath(r.target, this.security.pathNormalization);
     if (!n.ok) return deny(400, `Bad Request: ${n.reason}`, 'DPE', n.reason);
+    // No RequestAuthentication: skip the authenticator (and its per-call result object) entirely.
+    if (!this.jwt.enabled) return this.afterAuthn(r, n.path, n.query, NO_JWT);
     const authn = this.jwt.authenticate(r.headers, n.query, r.method);
     if ('then' in authn) return authn.then((a) => this.afterAuthn(r, n.path, n.query, a));
     return this.afterAuthn(r, n.path, n.query, authn);
