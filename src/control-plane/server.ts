@@ -11,6 +11,7 @@ import { loadPluggedCa, type PluggedCaFiles } from './ca/material.js';
 import { BootstrapTokens } from './ca/tokens.js';
 import { PushServer } from './push/server.js';
 import { createAdminApi } from './api/admin.js';
+import { Dashboard, DASHBOARD_PATH } from './dashboard/routes.js';
 import { spiffeId } from '../lib/spiffe.js';
 import type { Logger } from '../lib/logger.js';
 import { WEFT_VERSION } from '../lib/version.js';
@@ -50,6 +51,7 @@ export class ControlPlane {
     /** `weft ca rotate-root`: a new root signs from now on, the old one stays trusted for the overlap, and
      * the discovery port serves a certificate from the new root (with the cross-signed root after it). */
     readonly rotateRoot: (overlapMs: number) => Promise<CaInfo>,
+    private readonly dashboard: Dashboard,
   ) {}
 
   static async start(o: ControlPlaneOptions): Promise<ControlPlane> {
@@ -104,7 +106,9 @@ export class ControlPlane {
       });
       return rotated;
     };
+    const dashboard = new Dashboard({ store, registry, push, log: o.log.child('dashboard') });
     const admin = createAdminApi({
+      dashboard,
       store,
       registry,
       push,
@@ -127,11 +131,17 @@ export class ControlPlane {
     const tmp = join(o.stateDir, `.mesh.json.${process.pid}`);
     await writeFile(tmp, JSON.stringify(info, null, 2));
     await rename(tmp, join(o.stateDir, 'mesh.json'));
-    o.log.info('control plane ready', { admin: info.admin, discovery: info.discovery, state: o.stateDir });
-    return new ControlPlane(store, registry, ca, tokens, push, admin, info, rotateRoot);
+    o.log.info('control plane ready', {
+      admin: info.admin,
+      discovery: info.discovery,
+      dashboard: `http://${info.admin}${DASHBOARD_PATH}`,
+      state: o.stateDir,
+    });
+    return new ControlPlane(store, registry, ca, tokens, push, admin, info, rotateRoot, dashboard);
   }
 
   async stop(): Promise<void> {
+    this.dashboard.stop();
     this.ca.close();
     this.registry.stop();
     await this.push.close();

@@ -15,6 +15,7 @@ import type { CaInfo, CertificateAuthority } from '../ca/authority.js';
 import { controlPlaneMetrics, metricsUrl, prometheusTargets } from './metrics.js';
 import { CONTENT_TYPES } from '../../proxy/telemetry/prom-text.js';
 import { redactSnapshot } from '../../model/redact.js';
+import type { Dashboard } from '../dashboard/routes.js';
 
 export interface AdminDeps {
   store: ConfigStore;
@@ -25,6 +26,8 @@ export interface AdminDeps {
   ca?: CertificateAuthority; // for citadel_* metrics and GET /apis/v1/ca
   /** POST /apis/v1/ca/rotate-root: replace the root, the old one trusted for the overlap. */
   rotateRoot?: (overlapMs: number) => Promise<CaInfo>;
+  /** The web dashboard (/dashboard/) and its JSON API (/api/*). */
+  dashboard?: Dashboard;
 }
 
 /** The overlap of a root rotation when none is given (Istio-style Go duration in the request). */
@@ -233,6 +236,7 @@ export function createAdminApi(deps: AdminDeps): http.Server {
   ];
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
+    if (deps.dashboard?.handle(req, res, url)) return;
     for (const [method, re, handler] of routes) {
       const m = re.exec(url.pathname);
       if (!m || method !== req.method) continue;

@@ -1,9 +1,10 @@
 // The proxy's admin endpoint, loopback only (Istio's 15000/15021): readiness, the applied snapshot,
-// clusters with endpoint health, and a graceful quit.
+// clusters with endpoint health, live tap (newline-delimited JSON, see tap.ts) and a graceful quit.
 import http from 'node:http';
 import type { ProxyState } from '../state.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import { redactSnapshot } from '../../model/redact.js';
+import { TapHub } from './tap.js';
 
 export interface AdminDeps {
   state: () => ProxyState | undefined;
@@ -20,10 +21,14 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 export function createAdminServer(deps: AdminDeps): http.Server {
-  return http.createServer((req, res) => {
+  const tap = new TapHub(() => deps.state()?.snapshot.proxy);
+  const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const state = deps.state();
     switch (url.pathname) {
+      case '/tap':
+        if (req.method !== 'GET') break;
+        return tap.serve(req, res, url.searchParams);
       case '/ready':
       case '/healthz/ready': {
         // The proxy is ready when it holds a certificate and has applied a snapshot.
@@ -63,6 +68,8 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     }
     res
       .writeHead(404, { 'content-type': 'text/plain' })
-      .end('not found: try /ready, /config_dump, /clusters\n');
+      .end('not found: try /ready, /config_dump, /clusters, /tap\n');
   });
+  server.on('close', () => tap.close());
+  return server;
 }
