@@ -1,0 +1,250 @@
+// The topology graph: a layered left-to-right layout computed here (longest path from the callers, then
+// two barycenter sweeps to untangle each column), drawn as SVG. Cheap enough for 1,000 nodes: the
+// layout runs only when the set of nodes or edges changes, and edge labels give way to tooltips when
+// the graph is large.
+/* global document, performance, window */
+import { h } from 'preact';
+import { useMemo, useRef, useState } from 'preact/hooks';
+import htm from 'htm';
+
+const html = htm.bind(h);
+const COL = 260;
+const ROW = 74;
+const LABEL_LIMIT = 150; // more edges than this: labels only on hover
+export const ERROR_THRESHOLD = 0.05;
+
+export function layout(nodes, edges) {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const preds = new Map(nodes.map((n) => [n.id, []]));
+  const succs = new Map(nodes.map((n) => [n.id, []]));
+  for (const e of edges) {
+    if (!byId.has(e.source) || !byId.has(e.target) || e.source === e.target) continue;
+    preds.get(e.target).push(e.source);
+    succs.get(e.source).push(e.target);
+  }
+  // Longest path from a node nobody calls; an edge closing a cycle is ignored.
+  const rank = new Map();
+  const onStack = new Set();
+  const rankOf = (id) => {
+    if (rank.has(id)) return rank.get(id);
+    onStack.add(id);
+    let r = 0;
+    for (const p of preds.get(id)) if (!onStack.has(p)) r = Math.max(r, rankOf(p) + 1);
+    onStack.delete(id);
+    rank.set(id, r);
+    return r;
+  };
+  const connected = nodes.filter((n) => preds.get(n.id).length || succs.get(n.id).length);
+  for (const n of connected) rankOf(n.id);
+  let maxRank = -1;
+  for (const r of rank.values()) maxRank = Math.max(maxRank, r);
+  // Nodes without traffic: their own columns at the right (workloads, then services).
+  for (const n of nodes) if (!rank.has(n.id)) rank.set(n.id, maxRank + 1 + (n.kind === 'service' ? 1 : 0));
+  const layers = [];
+  for (const n of nodes) (layers[rank.get(n.id)] ??= []).push(n.id);
+  const cols = layers.filter(Boolean);
+  const pos = new Map();
+  const place = () => cols.forEach((col) => col.forEach((id, i) => pos.set(id, i)));
+  cols.forEach((col) => col.sort());
+  place();
+  const bary = (id, nb) => {
+    const ns = nb.get(id);
+    if (!ns.length) return pos.get(id);
+    return ns.reduce((a, x) => a + pos.get(x), 0) / ns.length;
+  };
+  for (let sweep = 0; sweep < 2; sweep++) {
+    for (const col of cols) col.sort((a, b) => bary(a, preds) - bary(b, preds));
+    place();
+    for (const col of [...cols].reverse()) col.sort((a, b) => bary(a, succs) - bary(b, succs));
+    place();
+  }
+  const xy = new Map();
+  cols.forEach((col, c) =>
+    col.forEach((id, i) => xy.set(id, { x: c * COL, y: (i - (col.length - 1) / 2) * ROW })),
+  );
+  let minY = 0;
+  let maxY = 0;
+  for (const p of xy.values()) {
+    minY = Math.min(minY, p.y);
+    maxY = Math.max(maxY, p.y);
+  }
+  return { xy, width: Math.max(1, cols.length - 1) * COL, minY, maxY };
+}
+
+const fmt = (v, digits = 1) => (v === null || v === undefined ? '–' : Number(v).toFixed(digits));
+export const edgeLabel = (e) =>
+  `${fmt(e.rps)} rps · ${e.errorRate === null ? '–' : fmt(e.errorRate * 100)}% err · p99 ${fmt(e.p99, 0)} ms`;
+
+const short = (n) => (n.length > 26 ? n.slice(0, 25) + '…' : n);
+
+function Lock({ x, y }) {
+  // A padlock: mTLS on this edge.
+  return html`<g class="lock" transform="translate(${x},${y})"
+    ><title>mTLS</title
+    ><path d="M2 5 V3.5 a3 3 0 0 1 6 0 V5" fill="none" stroke="currentColor" stroke-width="1.4" /><rect
+      x="0.5"
+      y="5"
+      width="9"
+      height="7"
+      rx="1.5"
+      fill="currentColor"
+  /></g>`;
+}
+
+function Node({ n, p }) {
+  const cls = `node ${n.kind} ${n.health}${n.gateway ? ' gateway' : ''}`;
+  const title = `${n.kind} ${n.namespace ? n.namespace + '/' : ''}${n.name}\n${n.ready}/${n.instances} ready${
+    n.ejected ? `, ${n.ejected} ejected` : ''
+  }\nhealth: ${n.health}`;
+  const badge =
+    n.ejected > 0
+      ? `${n.ejected} ejected`
+      : n.instances > 0 && n.ready < n.instances
+        ? `${n.instances - n.ready} unhealthy`
+        : '';
+  return html`<g class=${cls} data-id=${n.id} transform="translate(${p.x},${p.y})">
+    <title>${title}</title>
+    ${
+      n.kind === 'service'
+        ? html`<rect x="-18" y="-14" width="36" height="28" rx="6" />`
+        : n.gateway
+          ? html`<polygon points="-17,0 -9,-15 9,-15 17,0 9,15 -9,15" />`
+          : html`<circle r="16" />`
+    }
+    <text class="kind" y="4" text-anchor="middle"
+      >${n.kind === 'service' ? 'S' : n.gateway ? 'G' : n.kind === 'external' ? '?' : 'W'}</text
+    >
+    <text class="name" y="30" text-anchor="middle">${short(n.name)}</text>
+    ${badge && html`<text class="badge" y="-20" text-anchor="middle">⚠ ${badge}</text>`}
+  </g>`;
+}
+
+function Edge({ e, a, b, showLabel }) {
+  const r = 20;
+  let d;
+  let mid;
+  if (b.x > a.x) {
+    const [x1, y1, x2, y2] = [a.x + r, a.y, b.x - r, b.y];
+    const dx = (x2 - x1) / 2;
+    d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
+    mid = { x: (x1 + x2) / 2, y: (y1 + y2) / 2 };
+  } else {
+    // Same column or backwards (a cycle): a loop below.
+    const [x1, y1, x2, y2] = [a.x, a.y + r, b.x, b.y + r];
+    d = `M${x1},${y1} C${x1 + 60},${y1 + 90} ${x2 - 60},${y2 + 90} ${x2},${y2}`;
+    mid = { x: (x1 + x2) / 2, y: (y1 + y2) / 2 + 68 };
+  }
+  const bad = e.errorRate !== null && e.errorRate > ERROR_THRESHOLD;
+  const width = Math.min(6, 1.2 + Math.log10(1 + e.rps) * 2);
+  const label = edgeLabel(e);
+  return html`<g class=${`edge${bad ? ' error' : ''}${e.mtls ? ' mtls' : ''}`} data-id=${e.id}>
+    <title>
+      ${e.source} → ${e.target}
+      ${label}${e.mtls ? '\nmTLS' : '\nplaintext'}${e.flags.length ? '\nflags: ' + e.flags.join(' ') : ''}
+    </title>
+    <path d=${d} stroke-width=${width} marker-end=${bad ? 'url(#arrow-red)' : 'url(#arrow)'} />
+    ${
+      showLabel &&
+      html`<g class="label" transform="translate(${mid.x},${mid.y - 6})">
+        <text text-anchor="middle">${label}</text>
+        ${e.mtls && html`<${Lock} x=${-label.length * 2.9 - 14} y=${-10} />`}
+      </g>`
+    }
+  </g>`;
+}
+
+export function GraphView({ graph }) {
+  const nodes = graph?.nodes ?? [];
+  const edges = graph?.edges ?? [];
+  const shape =
+    nodes.map((n) => n.id).join('|') + '#' + edges.map((e) => e.source + '>' + e.target).join('|');
+  const lay = useMemo(() => {
+    const t0 = performance.now();
+    const l = layout(nodes, edges);
+    l.ms = performance.now() - t0;
+    return l;
+  }, [shape]);
+  const [view, setView] = useState({ k: 1, x: 0, y: 0 });
+  const drag = useRef(null);
+  if (!graph) return html`<p class="muted">Waiting for the first scrape…</p>`;
+  window.__weftGraph = { nodes: nodes.length, edges: edges.length, layoutMs: lay.ms };
+  const pad = 90;
+  const vb = `${-pad - 40} ${lay.minY - pad} ${lay.width + 2 * pad + 80} ${lay.maxY - lay.minY + 2 * pad}`;
+  const showLabels = edges.length <= LABEL_LIMIT;
+  const onWheel = (ev) => {
+    ev.preventDefault();
+    const k = Math.min(20, Math.max(0.2, view.k * (ev.deltaY < 0 ? 1.15 : 1 / 1.15)));
+    setView({ ...view, k });
+  };
+  const onDown = (ev) => (drag.current = { x: ev.clientX, y: ev.clientY, v: view });
+  const onMove = (ev) => {
+    const d = drag.current;
+    if (!d) return;
+    const svg = document.querySelector('#graph svg.canvas');
+    const scale = svg ? (lay.width + 2 * pad + 80) / svg.clientWidth : 1;
+    setView({
+      ...d.v,
+      x: d.v.x + ((ev.clientX - d.x) * scale) / d.v.k,
+      y: d.v.y + ((ev.clientY - d.y) * scale) / d.v.k,
+    });
+  };
+  return html`<div id="graph" data-nodes=${nodes.length} data-edges=${edges.length}>
+    <div class="graph-bar">
+      <span
+        >${nodes.length} nodes, ${edges.length} edges with traffic in the last ${graph.windowSeconds} s</span
+      >
+      <span class="legend">
+        <span class="lg ok">healthy</span><span class="lg bad">edge error rate > 5 %</span
+        ><span class="lg"
+          ><svg width="12" height="13" viewBox="0 0 10 13"><${Lock} x=${0} y=${0} /></svg> mTLS</span
+        ><span class="lg warn">⚠ unhealthy / ejected</span>
+      </span>
+      <button onClick=${() => setView({ k: 1, x: 0, y: 0 })}>reset view</button>
+    </div>
+    <svg
+      class="canvas"
+      viewBox=${vb}
+      preserveAspectRatio="xMidYMid meet"
+      onWheel=${onWheel}
+      onMouseDown=${onDown}
+      onMouseMove=${onMove}
+      onMouseUp=${() => (drag.current = null)}
+      onMouseLeave=${() => (drag.current = null)}
+    >
+      <defs>
+        <marker
+          id="arrow"
+          viewBox="0 0 10 10"
+          refX="9"
+          refY="5"
+          markerWidth="6"
+          markerHeight="6"
+          orient="auto-start-reverse"
+        >
+          <path d="M0,0 L10,5 L0,10 z" class="arrow" />
+        </marker>
+        <marker
+          id="arrow-red"
+          viewBox="0 0 10 10"
+          refX="9"
+          refY="5"
+          markerWidth="6"
+          markerHeight="6"
+          orient="auto-start-reverse"
+        >
+          <path d="M0,0 L10,5 L0,10 z" class="arrow red" />
+        </marker>
+      </defs>
+      <g transform=${`scale(${view.k}) translate(${view.x},${view.y})`}>
+        <g class="edges">
+          ${edges.map((e) => {
+            const a = lay.xy.get(e.source);
+            const b = lay.xy.get(e.target);
+            return a && b && html`<${Edge} key=${e.id} e=${e} a=${a} b=${b} showLabel=${showLabels} />`;
+          })}
+        </g>
+        <g class="nodes">${nodes.map((n) => html`<${Node} key=${n.id} n=${n} p=${lay.xy.get(n.id)} />`)}</g>
+      </g>
+    </svg>
+  </div>`;
+}
