@@ -66,9 +66,9 @@ function StatsTab() {
       <${Status} error=${error} at=${at} />
     </h2>
     <p class="muted">
-      Current values over the last ${data?.windowSeconds ?? 10} s; charts over the last
-      ${Math.round(((items[0]?.series.length ?? 0) * (data?.intervalMs ?? REFRESH_MS)) / 1000)} s. Success =
-      not 5xx.
+      ${`Current values over the last ${data?.windowSeconds ?? 10} s; charts over the last ${Math.round(
+        ((items[0]?.series.length ?? 0) * (data?.intervalMs ?? REFRESH_MS)) / 1000,
+      )} s. Success = not 5xx.`}
     </p>
     <table class="stats">
       <thead>
@@ -360,4 +360,6 @@ function App() {
     <main><${View} /></main>`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = ''; // the "Loading…" placeholder
+render(html`<${App} />`, root);
