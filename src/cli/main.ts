@@ -13,6 +13,10 @@ import { registerDescribe } from './commands/describe.js';
 import { registerCheck } from './commands/check.js';
 import { registerCa } from './commands/ca.js';
 import { registerSecurityCommands } from './commands/security.js';
+import { registerDashboard } from './commands/dashboard.js';
+import { registerTap } from './commands/tap.js';
+import { registerTop } from './commands/top.js';
+import { registerStat } from './commands/stat.js';
 import type { MeshFlags } from './mesh-client.js';
 
 const program = new Command();
@@ -38,6 +42,10 @@ registerDescribe(program, mesh);
 registerCheck(program, mesh);
 registerCa(program, mesh);
 registerSecurityCommands(program, mesh);
+registerDashboard(program, mesh);
+registerTap(program, mesh);
+registerTop(program, mesh);
+registerStat(program, mesh);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`error: ${errorMessage(e)}\n`);
