@@ -1,47 +1,107 @@
-// `npm run bench`: request latency through two Weft sidecars (client outbound → mTLS → backend inbound)
-// against a direct connection to the same backend, in one run on one machine. See bench/README.md.
-// `node dist/bench/run.js --quick` shortens every phase for a smoke test (results are not written).
+// `npm run bench`: the side-by-side suite of issue 6. The same work through four setups in one run, on
+// one machine, over loopback, reported as ratios to direct (and, for weft, to nginx):
+//
+//   direct   client → backend (nginx answering 1 KB)
+//   nginx    client → nginx A → (mTLS) → nginx B → backend
+//   haproxy  client → HAProxy A → (mTLS) → HAProxy B → backend
+//   weft     client → outbound sidecar → (mTLS) → inbound sidecar → backend (`weft up`)
+//
+// Scenarios: latency at a fixed 1,000 req/s with 1/16/64 connections (open loop, undici); maximum
+// throughput through two hops and through one proxy without TLS (wrk for HTTP/1.1, h2load for h2c); CPU
+// and resident memory per proxy at 10/100/1,000/3,000 req/s; idle memory. See bench/README.md.
+//
+// `node dist/bench/run.js [--quick] [--no-pin] [--mesh-h2]`
+//   --quick    a few seconds per phase, every setup end to end (smoke test; results not written)
+//   --no-pin   no taskset pinning
+//   --mesh-h2  weft carries HTTP/1.1 between its proxies over HTTP/2 sessions (WEFT_MESH_PROTOCOL=h2)
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { startBackend, type Backend } from './lib/backend.js';
-import { closedLoop, openLoop, type Target } from './lib/load.js';
-import { PROJECT_ROOT, startMesh, type Mesh } from './lib/mesh.js';
-import { machine, markdown, overhead, type Results } from './lib/report.js';
+import { makeCerts } from './lib/certs.js';
+import { renderLatencyChart } from './lib/chart.js';
+import { h2check, h2load, wrk, type ThroughputResult, type ToolTarget } from './lib/closed.js';
+import { stopAll } from './lib/daemon.js';
+import { innerConf as haInner, outerConf as haOuter, startHaproxy } from './lib/haproxy.js';
+import { openLoop, type Target } from './lib/load.js';
+import { freePort, ONE_HOP_HOST, PROJECT_ROOT, startMesh, type Mesh } from './lib/mesh.js';
+import {
+  BODY_BYTES,
+  backendConf,
+  innerConf as ngInner,
+  outerConf as ngOuter,
+  startNginx,
+  type NginxPorts,
+} from './lib/nginx.js';
+import { sample, vcpu, type ProcSample } from './lib/procstat.js';
+import {
+  evaluateTargets,
+  machine,
+  markdown,
+  type ProxySetup,
+  type Results,
+  type Setup,
+} from './lib/report.js';
+import { ensureTools, versions } from './lib/tools.js';
 
 const QUICK = process.argv.includes('--quick');
-// `--mesh-h2`: carry HTTP/1.1 between the proxies over HTTP/2 sessions instead of keep-alive TLS pools
-// (the proxies inherit WEFT_MESH_PROTOCOL from `weft up`), to compare the two transports.
 const MESH_H2 = process.argv.includes('--mesh-h2');
 if (MESH_H2) process.env.WEFT_MESH_PROTOCOL = 'h2';
 const SUFFIX = MESH_H2 ? '-mesh-h2' : '';
-const CONFIG = {
-  rate: 1000, // req/s: light enough that neither setup should saturate, so we see per-request cost
-  warmupS: QUICK ? 0.5 : 2, // connections, TLS sessions and JIT settle before we record
-  durationS: QUICK ? 2 : 10,
-  bodyBytes: 1024,
-  closedLoopS: QUICK ? 2 : 10,
-};
-const CONNECTIONS = [1, 16];
-const log = (s: string): void => void process.stderr.write(`[bench] ${s}\n`);
+const PIN = !process.argv.includes('--no-pin') && os.availableParallelism() >= 2;
 
-let backend: Backend | undefined;
+const CONFIG = {
+  bodyBytes: BODY_BYTES,
+  // Scenario 1: open loop at a fixed rate (light enough that no setup should saturate).
+  rate: 1000,
+  connections: [1, 16, 64],
+  warmupS: QUICK ? 0.5 : 2,
+  durationS: QUICK ? 2 : 10,
+  // Scenario 2: closed loop, maximum throughput.
+  wrkConnections: 32,
+  h2Connections: 16,
+  h2Streams: 8,
+  throughputWarmupS: QUICK ? 0.5 : 2,
+  throughputS: QUICK ? 2 : 8,
+  // Scenario 3: CPU and memory per proxy at fixed rates (open loop, 16 connections).
+  rates: [10, 100, 1000, 3000],
+  resourceConnections: 16,
+  resourceWarmupS: QUICK ? 0.5 : 2,
+  resourceS: QUICK ? 2 : 10,
+  // Scenario 4: idle memory, sampled after this long with no traffic.
+  idleSettleS: QUICK ? 1 : 5,
+};
+
+// Pinning on 2 cores: CPU 0 for the proxies under test only; CPU 1 for everything else (this process,
+// which is the open-loop generator, wrk and h2load, the nginx backend, weft's control plane and its idle
+// ingress gateway). A proxy then has a core to itself and never competes with the generator.
+const CPU = PIN
+  ? { proxies: '0', generator: '1', backend: '1', controlPlane: '1' }
+  : { proxies: undefined, generator: undefined, backend: undefined, controlPlane: undefined };
+
+const SETUPS: Setup[] = ['direct', 'nginx', 'haproxy', 'weft'];
+const PROXY_SETUPS: ProxySetup[] = ['nginx', 'haproxy', 'weft'];
+
+const log = (s: string): void =>
+  void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
 let mesh: Mesh | undefined;
 let cleaning: Promise<void> | undefined;
 const cleanup = () =>
   (cleaning ??= (async () => {
     await mesh?.stop();
-    await backend?.stop();
+    await stopAll();
   })());
 
 // Ctrl-C or a stuck phase must not leave proxies behind: stop what we started, then exit.
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.on(sig, () => void cleanup().then(() => process.exit(130)));
+const WATCHDOG_S = QUICK ? 300 : 900;
 setTimeout(() => {
-  log('watchdog: still running after 4 min, giving up');
+  log(`watchdog: still running after ${WATCHDOG_S} s, giving up`);
   void cleanup().then(() => process.exit(1));
-}, 240_000).unref();
+}, WATCHDOG_S * 1000).unref();
 
 /** GET once and check we really reach the backend (200, full body); retried while config settles. */
 async function check(t: Target): Promise<void> {
@@ -56,7 +116,8 @@ async function check(t: Target): Promise<void> {
         });
         const n = (await res.body.arrayBuffer()).byteLength;
         if (res.statusCode === 200 && n === CONFIG.bodyBytes) return;
-        if (attempt >= 25) throw new Error(`${t.origin}: HTTP ${res.statusCode}, ${n} bytes`);
+        if (attempt >= 25)
+          throw new Error(`${t.origin} (${t.host ?? ''}): HTTP ${res.statusCode}, ${n} bytes`);
       } catch (e) {
         if (attempt >= 25) throw e;
       }
@@ -72,55 +133,253 @@ function today(): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
 
+const tool = (t: Target): ToolTarget => ({ url: t.origin + t.path, host: t.host });
+const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
+const taskset = (cpus: string, pid: number) =>
+  execFileSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
+
+interface SetupInfo {
+  twoHop: Target;
+  twoHopH2: ToolTarget;
+  oneHop?: Target;
+  oneHopH2?: ToolTarget;
+  /** The proxy processes: outer (A, the client side) and inner (B, the server side). */
+  proxies: Array<{ role: 'outer' | 'inner'; pids: () => number[] }>;
+}
+
 async function main(): Promise<void> {
   const pkg = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string };
-  const m = machine(pkg.version); // before we start anything, so loadavg reflects the idle box
+  const m = machine(pkg.version); // before we start anything, so loadavg reflects the box without us
+  const installed = ensureTools(log);
+  m.tools = versions();
+  if (PIN) taskset(CPU.generator!, process.pid);
   const dir = await mkdtemp(join(os.tmpdir(), 'weft-bench-'));
+  log(
+    `temp dir ${dir}; pinning ${PIN ? 'proxies on CPU 0, generator/backend/control plane on CPU 1' : 'off'}`,
+  );
 
-  backend = await startBackend();
-  log(`backend on 127.0.0.1:${backend.port}; starting weft up (state in ${dir})`);
-  const t0 = Date.now();
-  mesh = await startMesh(dir, backend.port);
-  log(`mesh ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; outbound sidecar on ${mesh.outboundPort}`);
-
-  const targets: Record<'direct' | 'weft', Target> = {
-    direct: { origin: `http://127.0.0.1:${backend.port}`, path: '/' },
-    weft: { origin: `http://127.0.0.1:${mesh.outboundPort}`, host: `backend:${backend.port}`, path: '/' },
+  const certs = makeCerts(dir);
+  const port = async () => freePort();
+  const np: NginxPorts = {
+    backend: await port(),
+    backendH2c: await port(),
+    outer: await port(),
+    outerH2c: await port(),
+    inner: await port(),
+    one: await port(),
+    oneH2c: await port(),
   };
-  await check(targets.direct);
-  await check(targets.weft);
+  const hp = { backend: np.backend, outer: await port(), inner: await port(), one: await port() };
 
-  const results: Results = { date: today(), machine: m, config: CONFIG, open: [], closed: [], overhead: [] };
-  // Interleave direct and weft per connection count so slow drift (thermal, noisy neighbours) hits both.
-  for (const connections of CONNECTIONS) {
-    for (const setup of ['direct', 'weft'] as const) {
-      log(`open loop ${setup}, ${connections} conn, ${CONFIG.rate} req/s × ${CONFIG.durationS} s`);
-      results.open.push({ setup, ...(await openLoop(targets[setup], { connections, ...CONFIG })) });
-    }
+  await startNginx(dir, 'backend', backendConf(dir, np), np.backend, CPU.backend);
+  const ngB = await startNginx(dir, 'nginx-inner', ngInner(dir, np, certs), np.inner, CPU.proxies);
+  const ngA = await startNginx(dir, 'nginx-outer', ngOuter(dir, np, certs), np.outer, CPU.proxies);
+  const haB = await startHaproxy(dir, 'haproxy-inner', haInner(hp, certs), hp.inner, CPU.proxies);
+  const haA = await startHaproxy(dir, 'haproxy-outer', haOuter(hp, certs), hp.outer, CPU.proxies);
+  log(
+    `nginx backend on ${np.backend}; nginx A ${np.outer} → B ${np.inner}; HAProxy A ${hp.outer} → B ${hp.inner}`,
+  );
+
+  const t0 = Date.now();
+  mesh = await startMesh(join(dir, 'weft'), np.backend, { cpus: CPU.proxies, oneHop: true });
+  const ids = Object.keys(mesh.proxies);
+  const client = ids.find((i) => i.startsWith('client-'));
+  const server = ids.find((i) => i.startsWith('backend-'));
+  if (!client || !server) throw new Error(`weft proxies not found in instances.json: ${ids.join(', ')}`);
+  if (PIN) {
+    // The proxies inherited CPU 0 from `weft up`; move the control plane and the (idle) gateway away.
+    taskset(CPU.controlPlane!, mesh.pid);
+    for (const id of ids.filter((i) => i !== client && i !== server))
+      taskset(CPU.controlPlane!, mesh.proxies[id]!);
   }
-  // Closed loop: the most each setup serves. With 1 connection (no pipelining) that is 1 / round trip,
-  // which tells whether the open-loop rate above was within capacity; 16 connections shows CPU limits.
-  for (const connections of CONNECTIONS) {
-    for (const setup of ['direct', 'weft'] as const) {
-      log(`closed loop ${setup}, ${connections} conn × ${CONFIG.closedLoopS} s`);
-      const r = await closedLoop(targets[setup], { connections, warmupS: 1, durationS: CONFIG.closedLoopS });
-      results.closed.push({ setup, ...r });
-    }
+  log(
+    `weft up ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; outbound sidecar on ${mesh.outboundPort}`,
+  );
+  const wp = { client: mesh.proxies[client]!, server: mesh.proxies[server]! };
+
+  const local = (p: number, host?: string): Target => ({ origin: `http://127.0.0.1:${p}`, host, path: '/' });
+  const weftTwo = local(mesh.outboundPort, `backend:${np.backend}`);
+  const weftOne = local(mesh.outboundPort, ONE_HOP_HOST);
+  const setups: Record<Setup, SetupInfo> = {
+    direct: { twoHop: local(np.backend), twoHopH2: tool(local(np.backendH2c)), proxies: [] },
+    nginx: {
+      twoHop: local(np.outer),
+      twoHopH2: tool(local(np.outerH2c)),
+      oneHop: local(np.one),
+      oneHopH2: tool(local(np.oneH2c)),
+      proxies: [
+        { role: 'outer', pids: ngA.pids },
+        { role: 'inner', pids: ngB.pids },
+      ],
+    },
+    haproxy: {
+      twoHop: local(hp.outer),
+      twoHopH2: tool(local(hp.outer)),
+      oneHop: local(hp.one),
+      oneHopH2: tool(local(hp.one)),
+      proxies: [
+        { role: 'outer', pids: () => [haA.pid] },
+        { role: 'inner', pids: () => [haB.pid] },
+      ],
+    },
+    weft: {
+      twoHop: weftTwo,
+      twoHopH2: tool(weftTwo),
+      oneHop: weftOne,
+      oneHopH2: tool(weftOne),
+      proxies: [
+        { role: 'outer', pids: () => [wp.client] },
+        { role: 'inner', pids: () => [wp.server] },
+      ],
+    },
+  };
+  for (const s of SETUPS) {
+    const x = setups[s];
+    for (const t of [x.twoHop, x.oneHop]) if (t) await check(t);
+    for (const t of [x.twoHopH2, x.oneHopH2]) if (t) await h2check(t);
   }
-  results.overhead = overhead(results.open);
+  log('every setup answers 200 with 1 KB (HTTP/1.1 and h2c)');
+
+  const results: Results = {
+    date: today(),
+    machine: m,
+    config: CONFIG,
+    quick: QUICK,
+    meshProtocol: MESH_H2 ? 'h2' : 'http/1.1 pools',
+    pinning: PIN ? { ...CPU } : undefined,
+    installed,
+    phases: [],
+    idle: [],
+    latency: [],
+    throughput: [],
+    resources: [],
+    targets: [],
+  };
+  const phase = (name: string) => {
+    results.phases.push({ name, at: new Date().toISOString(), loadavg1: os.loadavg()[0]! });
+    log(`${name} (load average ${os.loadavg()[0]!.toFixed(2)})`);
+  };
+
+  // Scenario 4 (part): idle memory, before any load.
+  phase('idle memory after start');
+  await sleep(CONFIG.idleSettleS);
+  for (const s of PROXY_SETUPS)
+    for (const p of setups[s].proxies) {
+      const x = sample(p.pids());
+      results.idle.push({ setup: s, role: p.role, when: 'start', rssMB: x.rssMB, pids: p.pids() });
+    }
+
+  // Scenario 1: latency at a fixed rate. Setups interleaved per connection count so slow drift
+  // (noisy neighbours) hits all of them.
+  phase(`latency: open loop ${CONFIG.rate} req/s`);
+  for (const connections of CONFIG.connections)
+    for (const setup of SETUPS) {
+      log(`  ${setup}, ${connections} conn × ${CONFIG.durationS} s`);
+      const r = await openLoop(setups[setup].twoHop, {
+        connections,
+        rate: CONFIG.rate,
+        warmupS: CONFIG.warmupS,
+        durationS: CONFIG.durationS,
+      });
+      results.latency.push({ setup, ...r });
+    }
+
+  // Scenario 2: maximum throughput, closed loop. Two hops (the mesh path) and one proxy without TLS.
+  phase('throughput: wrk (HTTP/1.1) and h2load (h2c)');
+  const tp = { warmupS: CONFIG.throughputWarmupS, durationS: CONFIG.throughputS, cpus: CPU.generator };
+  const runTp = async (setup: Setup, hops: 0 | 1 | 2, proto: 'h1' | 'h2', r: Promise<ThroughputResult>) => {
+    const x = await r;
+    log(`  ${setup} ${hops} hop(s) ${proto}: ${x.rps.toFixed(0)} req/s, ${x.errors} errors`);
+    results.throughput.push({ setup, hops, proto, ...x });
+  };
+  for (const setup of SETUPS) {
+    const x = setups[setup];
+    await runTp(
+      setup,
+      setup === 'direct' ? 0 : 2,
+      'h1',
+      wrk(tool(x.twoHop), { connections: CONFIG.wrkConnections, ...tp }),
+    );
+    if (x.oneHop)
+      await runTp(setup, 1, 'h1', wrk(tool(x.oneHop), { connections: CONFIG.wrkConnections, ...tp }));
+  }
+  const h2o = { connections: CONFIG.h2Connections, streams: CONFIG.h2Streams, ...tp };
+  for (const setup of SETUPS) {
+    const x = setups[setup];
+    await runTp(setup, setup === 'direct' ? 0 : 2, 'h2', h2load(x.twoHopH2, h2o));
+    if (x.oneHopH2) await runTp(setup, 1, 'h2', h2load(x.oneHopH2, h2o));
+  }
+
+  // Scenario 3: CPU and memory per proxy at fixed rates through the two hops.
+  phase('resources: CPU and RSS per proxy at fixed rates');
+  for (const rate of CONFIG.rates)
+    for (const setup of PROXY_SETUPS) {
+      const x = setups[setup];
+      let a: ProcSample[] = [];
+      let b: ProcSample[] = [];
+      const r = await openLoop(x.twoHop, {
+        connections: CONFIG.resourceConnections,
+        rate,
+        warmupS: CONFIG.resourceWarmupS,
+        durationS: CONFIG.resourceS,
+        onWindow: (edge) => {
+          const s = x.proxies.map((p) => sample(p.pids()));
+          if (edge === 'start') a = s;
+          else b = s;
+        },
+      });
+      const proxies = x.proxies.map((p, i) => ({
+        role: p.role,
+        cpuS: b[i]!.cpuS - a[i]!.cpuS,
+        vcpu: vcpu(a[i]!, b[i]!),
+        rssMB: b[i]!.rssMB,
+        hwmMB: b[i]!.hwmMB,
+      }));
+      log(
+        `  ${setup} ${rate} req/s: ${r.achievedRps.toFixed(0)} served; ` +
+          proxies.map((p) => `${p.role} ${p.vcpu.toFixed(3)} vCPU ${p.rssMB.toFixed(1)} MB`).join(', '),
+      );
+      results.resources.push({
+        setup,
+        rate,
+        achievedRps: r.achievedRps,
+        errors: r.errors,
+        p99: r.latency.p99,
+        peakInflight: r.peakInflight,
+        proxies,
+      });
+    }
+
+  // Scenario 4 (rest): idle memory again, after all that traffic (heaps, pools and buffers have grown).
+  phase('idle memory after load');
+  await sleep(CONFIG.idleSettleS);
+  for (const s of PROXY_SETUPS)
+    for (const p of setups[s].proxies) {
+      const x = sample(p.pids());
+      results.idle.push({ setup: s, role: p.role, when: 'after load', rssMB: x.rssMB, pids: p.pids() });
+    }
   results.machine.loadavg1End = os.loadavg()[0]!;
+  results.targets = evaluateTargets(results);
 
   await cleanup();
   await rm(dir, { recursive: true, force: true }); // only on success: a failed run keeps its logs
 
   const md = markdown(results);
   process.stdout.write(md);
-  if (QUICK) return log('--quick: results not written');
   const out = join(PROJECT_ROOT, 'bench', 'results');
+  const base = `${results.date}${SUFFIX}${QUICK ? '-quick' : ''}`;
+  const svg = renderLatencyChart(results);
+  if (QUICK) {
+    // Smoke test: the chart goes to the temp dir only, nothing under bench/results.
+    const tmp = join(os.tmpdir(), `weft-bench-quick-latency.svg`);
+    await writeFile(tmp, svg);
+    return log(`--quick: results not written (chart: ${tmp})`);
+  }
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, `${results.date}${SUFFIX}.md`), md);
-  await writeFile(join(out, `${results.date}${SUFFIX}.json`), JSON.stringify(results, null, 2) + '\n');
-  log(`wrote bench/results/${results.date}${SUFFIX}.md and .json`);
+  await writeFile(join(out, `${base}.md`), md.replace('](CHART)', `](${base}-latency.svg)`));
+  await writeFile(join(out, `${base}.json`), JSON.stringify(results, null, 2) + '\n');
+  await writeFile(join(out, `${base}-latency.svg`), svg);
+  log(`wrote bench/results/${base}.md, .json and -latency.svg`);
 }
 
 main().then(

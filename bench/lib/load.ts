@@ -57,7 +57,14 @@ async function get(pool: Pool, t: Target): Promise<number> {
 
 export async function openLoop(
   t: Target,
-  o: { connections: number; rate: number; warmupS: number; durationS: number },
+  o: {
+    connections: number;
+    rate: number;
+    warmupS: number;
+    durationS: number;
+    /** Called when the first measured request is sent and when the last one is (e.g. to sample CPU). */
+    onWindow?: (edge: 'start' | 'end') => void;
+  },
 ): Promise<OpenLoopResult> {
   const pool = makePool(t, o.connections);
   const interval = 1e9 / o.rate;
@@ -107,8 +114,14 @@ export async function openLoop(
   await new Promise<void>((resolve) => {
     const tick = () => {
       const now = nowNs();
-      while (i < total && start + i * interval <= now) fire(i++);
-      if (i >= total) return resolve();
+      while (i < total && start + i * interval <= now) {
+        if (i === warm) o.onWindow?.('start');
+        fire(i++);
+      }
+      if (i >= total) {
+        o.onWindow?.('end');
+        return resolve();
+      }
       setTimeout(tick, Math.max(0, ms(start + i * interval - nowNs())));
     };
     setTimeout(tick, ms(start - nowNs()));

@@ -24,8 +24,26 @@ interface InstanceInfo {
 export interface Mesh {
   outboundPort: number;
   stateDir: string;
+  /** Pid of the `weft up` process (control plane). */
+  pid: number;
+  /** Proxy pids by instance id (e.g. `client-…`, `backend-…`, the ingress gateway), once ready. */
+  proxies: Record<string, number>;
   stop(): Promise<void>;
 }
+
+export interface MeshOptions {
+  timeoutMs?: number;
+  /** `taskset -c` CPU list for `weft up`; the proxies it starts inherit it. */
+  cpus?: string;
+  /**
+   * Also declare a MESH_EXTERNAL ServiceEntry `direct.bench` (port 80 → the backend port on 127.0.0.1):
+   * a request for it crosses only the client's outbound sidecar, in plaintext (one hop, no TLS).
+   */
+  oneHop?: boolean;
+}
+
+/** Host header that reaches the backend through one sidecar (see MeshOptions.oneHop). */
+export const ONE_HOP_HOST = 'one-hop.bench.test'; // three labels: weft would expand a two-label host (x.y) as namespace-qualified
 
 /** A port the OS says is free right now (bind to 0, close). Racy in theory; fine on a quiet box. */
 export function freePort(): Promise<number> {
@@ -39,7 +57,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-function config(backendPort: number, outboundPort: number): string {
+function config(backendPort: number, outboundPort: number, oneHop = false): string {
   // The Service port equals the backend's containerPort, so clients address it as backend:<port>.
   return `apiVersion: weft.dev/v1alpha1
 kind: Workload
@@ -59,7 +77,21 @@ kind: Workload
 metadata: { name: client, namespace: default, labels: { app: client } }
 spec:
   sidecar: { outboundPort: ${outboundPort} }
-`;
+${
+  oneHop
+    ? `---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: direct, namespace: default }
+spec:
+  hosts: [${ONE_HOP_HOST}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: ${backendPort} }]
+  endpoints: [{ address: 127.0.0.1 }]
+`
+    : ''
+}`;
 }
 
 async function readInstances(stateDir: string): Promise<InstanceInfo[] | undefined> {
@@ -75,12 +107,13 @@ async function readInstances(stateDir: string): Promise<InstanceInfo[] | undefin
 
 const isUp = (i: InstanceInfo) => i.state === 'ready' || (i.kind === 'gateway' && i.state === 'running');
 
-export async function startMesh(dir: string, backendPort: number, timeoutMs = 60_000): Promise<Mesh> {
+export async function startMesh(dir: string, backendPort: number, opts: MeshOptions = {}): Promise<Mesh> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   const cfgDir = join(dir, 'config');
   const stateDir = join(dir, 'state');
   await mkdir(cfgDir, { recursive: true });
   const outboundPort = await freePort();
-  await writeFile(join(cfgDir, 'mesh.yaml'), config(backendPort, outboundPort));
+  await writeFile(join(cfgDir, 'mesh.yaml'), config(backendPort, outboundPort, opts.oneHop));
 
   const args = [
     CLI,
@@ -94,7 +127,10 @@ export async function startMesh(dir: string, backendPort: number, timeoutMs = 60
     '--discovery-port',
     '0',
   ];
-  const child: ChildProcess = spawn(process.execPath, args, {
+  const [cmd, argv] = opts.cpus
+    ? ['taskset', ['-c', opts.cpus, process.execPath, ...args]]
+    : [process.execPath, args];
+  const child: ChildProcess = spawn(cmd, argv, {
     cwd: PROJECT_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -103,6 +139,7 @@ export async function startMesh(dir: string, backendPort: number, timeoutMs = 60
   child.stderr!.on('data', (d: Buffer) => (output += d));
 
   let proxyPids: number[] = [];
+  let proxies: Record<string, number> = {};
   const stop = async () => {
     // One SIGTERM only: a second one makes `weft up` force-exit without stopping its proxies.
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -115,6 +152,7 @@ export async function startMesh(dir: string, backendPort: number, timeoutMs = 60
   for (;;) {
     const inst = await readInstances(stateDir);
     if (inst) proxyPids = inst.flatMap((i) => (i.proxyPid ? [i.proxyPid] : []));
+    if (inst) proxies = Object.fromEntries(inst.flatMap((i) => (i.proxyPid ? [[i.id, i.proxyPid]] : [])));
     const bad = inst?.find((i) => ['exited', 'failed', 'stopped'].includes(i.state));
     let why = '';
     if (child.exitCode !== null) why = `weft up exited (code ${child.exitCode})`;
@@ -128,5 +166,5 @@ export async function startMesh(dir: string, backendPort: number, timeoutMs = 60
     if (inst && inst.length >= 3 && inst.every(isUp)) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { outboundPort, stateDir, stop };
+  return { outboundPort, stateDir, pid: child.pid ?? -1, proxies, stop };
 }

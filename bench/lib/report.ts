@@ -1,18 +1,12 @@
-// Turns results into the markdown report (stdout + bench/results/<date>.md) and computes the
-// weft-vs-direct comparison. Numbers are ms unless a column says otherwise.
+// Turns the suite's results into the markdown report (stdout + bench/results/<date>.md): ratios to direct
+// for every setup, weft against nginx, and the issue's targets met or not with the numbers behind them.
+// Latencies are ms, memory MB (10^6 bytes), CPU in vCPU (CPU seconds per wall-clock second).
 import os from 'node:os';
-import type { ClosedLoopResult, OpenLoopResult } from './load.js';
+import type { ThroughputResult } from './closed.js';
+import type { OpenLoopResult } from './load.js';
 
-export type Setup = 'direct' | 'weft';
-
-export interface Results {
-  date: string;
-  machine: Machine;
-  config: { rate: number; warmupS: number; durationS: number; bodyBytes: number; closedLoopS: number };
-  open: Array<{ setup: Setup } & OpenLoopResult>;
-  closed: Array<{ setup: Setup } & ClosedLoopResult>;
-  overhead: Overhead[];
-}
+export type Setup = 'direct' | 'nginx' | 'haproxy' | 'weft';
+export type ProxySetup = Exclude<Setup, 'direct'>;
 
 export interface Machine {
   nproc: number;
@@ -23,13 +17,59 @@ export interface Machine {
   loadavg1: number; // at start: other work on the box skews everything
   loadavg1End?: number;
   weft: string;
+  tools?: Record<string, string>;
 }
 
-export interface Overhead {
-  connections: number;
-  saturated: boolean; // weft fell behind the offered rate (see saturated()): its latency is mostly queueing
-  delta: { p50: number; p90: number; p99: number };
-  ratio: { p50: number; p90: number; p99: number };
+export interface Results {
+  date: string;
+  machine: Machine;
+  config: {
+    bodyBytes: number;
+    rate: number;
+    connections: number[];
+    warmupS: number;
+    durationS: number;
+    wrkConnections: number;
+    h2Connections: number;
+    h2Streams: number;
+    throughputWarmupS: number;
+    throughputS: number;
+    rates: number[];
+    resourceConnections: number;
+    resourceWarmupS: number;
+    resourceS: number;
+    idleSettleS: number;
+  };
+  quick: boolean;
+  meshProtocol: string;
+  pinning?: Record<string, string | undefined>;
+  installed: string[];
+  phases: Array<{ name: string; at: string; loadavg1: number }>;
+  idle: Array<{ setup: ProxySetup; role: Role; when: 'start' | 'after load'; rssMB: number; pids: number[] }>;
+  latency: Array<{ setup: Setup } & OpenLoopResult>;
+  /** hops: 0 = direct, 1 = one proxy without TLS, 2 = the two hops with mTLS. */
+  throughput: Array<{ setup: Setup; hops: 0 | 1 | 2; proto: 'h1' | 'h2' } & ThroughputResult>;
+  resources: Array<{
+    setup: ProxySetup;
+    rate: number;
+    achievedRps: number;
+    errors: number;
+    p99: number;
+    peakInflight: number;
+    proxies: Array<{ role: Role; cpuS: number; vcpu: number; rssMB: number; hwmMB: number }>;
+  }>;
+  targets: Target[];
+}
+
+export type Role = 'outer' | 'inner';
+
+export interface Target {
+  name: string;
+  goal: string;
+  weft: string;
+  reference: string;
+  met: boolean | undefined; // undefined: could not be evaluated
+  note?: string;
 }
 
 export function machine(weftVersion: string): Machine {
@@ -45,56 +85,161 @@ export function machine(weftVersion: string): Machine {
   };
 }
 
-export function overhead(open: Results['open']): Overhead[] {
-  const out: Overhead[] = [];
-  for (const d of open.filter((r) => r.setup === 'direct')) {
-    const w = open.find((r) => r.setup === 'weft' && r.connections === d.connections);
-    if (!w) continue;
-    const k = (['p50', 'p90', 'p99'] as const).map((p) => [
-      p,
-      w.latency[p] - d.latency[p],
-      w.latency[p] / d.latency[p],
-    ]);
+/**
+ * Overloaded, at least for a while: it served under 98% of the offered rate, or a backlog of 100+
+ * requests built up, or requests failed. Then the latency measures time spent waiting in that queue,
+ * not the cost of one request.
+ */
+export const saturated = (o: { achievedRps: number; rate: number; peakInflight: number; errors: number }) =>
+  o.achievedRps < 0.98 * o.rate || o.peakInflight >= 100 || o.errors > 0;
+
+type Pct = 'p50' | 'p90' | 'p99' | 'max';
+const PCTS: Pct[] = ['p50', 'p90', 'p99', 'max'];
+
+/** Latency added over direct at the same connection count, per percentile (ms). */
+export function added(r: Results, setup: Setup, connections: number): Record<Pct, number> | undefined {
+  const d = r.latency.find((x) => x.setup === 'direct' && x.connections === connections);
+  const s = r.latency.find((x) => x.setup === setup && x.connections === connections);
+  if (!d || !s) return undefined;
+  return Object.fromEntries(PCTS.map((p) => [p, s.latency[p] - d.latency[p]])) as Record<Pct, number>;
+}
+
+const tput = (r: Results, setup: Setup, hops: number, proto: 'h1' | 'h2') =>
+  r.throughput.find((x) => x.setup === setup && x.hops === hops && x.proto === proto);
+
+const f = (n: number | undefined, d = 2) => (n !== undefined && Number.isFinite(n) ? n.toFixed(d) : '-');
+const x2 = (n: number | undefined) => (n !== undefined && Number.isFinite(n) ? `${n.toFixed(2)}×` : '-');
+
+export function evaluateTargets(r: Results): Target[] {
+  const out: Target[] = [];
+  // 1. Added p99 at 1,000 req/s through two hops: weft at most 1.5 × nginx, per connection count.
+  for (const c of r.config.connections) {
+    const w = added(r, 'weft', c);
+    const n = added(r, 'nginx', c);
+    const wl = r.latency.find((x) => x.setup === 'weft' && x.connections === c);
+    if (!w || !n || !wl) continue;
+    const limit = 1.5 * Math.max(n.p99, 0);
     out.push({
-      connections: d.connections,
-      saturated: saturated(w),
-      delta: Object.fromEntries(k.map(([p, dl]) => [p, dl])) as Overhead['delta'],
-      ratio: Object.fromEntries(k.map(([p, , r]) => [p, r])) as Overhead['ratio'],
+      name: `added p99, ${r.config.rate} req/s, ${c} conn${c > 1 ? 's' : ''}`,
+      goal: '≤ 1.5 × nginx',
+      weft: `+${f(w.p99, 3)} ms`,
+      reference:
+        `nginx +${f(n.p99, 3)} ms → limit ${f(limit, 3)} ms` +
+        (n.p99 > 0 ? `; weft is ${x2(w.p99 / n.p99)} nginx` : ''),
+      met: !saturated(wl) && w.p99 <= limit,
+      note: saturated(wl) ? 'weft overloaded at this rate' : undefined,
+    });
+  }
+  // 2. Throughput through one proxy on one core, HTTP/1.1 keep-alive: at least 50 % of nginx (1 worker).
+  for (const proto of ['h1', 'h2'] as const) {
+    const w = tput(r, 'weft', 1, proto);
+    const n = tput(r, 'nginx', 1, proto);
+    if (!w || !n) continue;
+    out.push({
+      name: `one proxy, one core, ${proto === 'h1' ? 'HTTP/1.1 (wrk)' : 'h2c (h2load)'}`,
+      goal: '≥ 0.50 × nginx',
+      weft: `${f(w.rps, 0)} req/s`,
+      reference: `nginx ${f(n.rps, 0)} req/s; weft is ${x2(w.rps / n.rps)} nginx`,
+      met: w.errors === 0 && w.rps >= 0.5 * n.rps,
+      note: proto === 'h2' ? 'the issue states the target for HTTP/1.1; h2c shown for reference' : undefined,
+    });
+  }
+  // 3 and 4. CPU and memory per proxy at 1,000 req/s; idle memory.
+  const at1k = r.resources.find((x) => x.setup === 'weft' && x.rate === 1000);
+  const ng1k = r.resources.find((x) => x.setup === 'nginx' && x.rate === 1000);
+  if (at1k) {
+    const per1k = at1k.proxies.map((p) => p.vcpu / (at1k.achievedRps / 1000));
+    const worst = Math.max(...per1k);
+    const ngPer1k = ng1k ? Math.max(...ng1k.proxies.map((p) => p.vcpu / (ng1k.achievedRps / 1000))) : NaN;
+    out.push({
+      name: 'CPU per proxy per 1,000 req/s',
+      goal: '≤ 0.20 vCPU',
+      weft: at1k.proxies.map((p, i) => `${p.role} ${f(per1k[i], 3)}`).join(', ') + ' vCPU',
+      reference: `nginx (worst proxy) ${f(ngPer1k, 3)} vCPU`,
+      met: !saturated({ ...at1k, rate: at1k.rate }) && worst <= 0.2,
+    });
+    const rss = Math.max(...at1k.proxies.map((p) => p.rssMB));
+    out.push({
+      name: 'resident memory per proxy at 1,000 req/s',
+      goal: '≤ 60 MB',
+      weft: at1k.proxies.map((p) => `${p.role} ${f(p.rssMB, 1)}`).join(', ') + ' MB',
+      reference: ng1k ? `nginx ${ng1k.proxies.map((p) => `${p.role} ${f(p.rssMB, 1)}`).join(', ')} MB` : '-',
+      met: rss <= 60,
+    });
+  }
+  const idle = r.idle.filter((x) => x.setup === 'weft');
+  if (idle.length) {
+    const show = (w: 'start' | 'after load', s: ProxySetup) =>
+      r.idle
+        .filter((x) => x.setup === s && x.when === w)
+        .map((x) => `${x.role} ${f(x.rssMB, 1)}`)
+        .join(', ');
+    const worst = Math.max(...idle.map((x) => x.rssMB));
+    out.push({
+      name: 'idle resident memory per proxy',
+      goal: '≤ 45 MB',
+      weft: `after start: ${show('start', 'weft')} MB; idle after load: ${show('after load', 'weft')} MB`,
+      reference: `nginx after start: ${show('start', 'nginx')} MB`,
+      met: worst <= 45,
+      note: 'judged on the worse of the two idle samples',
     });
   }
   return out;
 }
 
-/**
- * Overloaded, at least for a while: it served under 98% of the offered rate, or a backlog of 100+
- * requests built up (≥ 100 ms of work at 1000 req/s; a request costs ~1 ms here). Then the latency
- * measures time spent waiting in that queue, not the cost of one request.
- */
-export const saturated = (o: OpenLoopResult) =>
-  o.achievedRps < 0.98 * o.rate || o.peakInflight >= 100 || o.errors > 0;
-
-const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
-const head = (cells: string[]) => [row(cells), row(cells.map((c) => (c === cells[0] ? '---' : '--:')))];
+const head = (cells: string[]) => [row(cells), row(cells.map((_, i) => (i === 0 ? '---' : '--:')))];
+const metText = (m: boolean | undefined) => (m === undefined ? 'n/a' : m ? '**met**' : '**not met**');
 
 export function markdown(r: Results): string {
   const m = r.machine;
   const c = r.config;
+  const pin = r.pinning
+    ? `Pinned with \`taskset\`: the four proxy processes under test (nginx A and B, HAProxy A and B, weft's two ` +
+      `sidecars) on CPU ${r.pinning.proxies}; the load generators (this Node process for the open loop, wrk, ` +
+      `h2load), the nginx backend, weft's control plane (\`weft up\`) and its idle ingress gateway on CPU ` +
+      `${r.pinning.generator}. Only one setup carries traffic at a time, so each proxy pair has CPU ` +
+      `${r.pinning.proxies} to itself (apart from other users of the machine).`
+    : 'Not pinned (`--no-pin` or a single CPU): generator, backend and proxies share every core.';
   const L: string[] = [
-    `# Weft benchmark ${r.date}: latency through two proxies vs direct`,
+    `# Weft benchmark ${r.date}: direct vs nginx vs HAProxy vs weft${r.quick ? ' (--quick smoke run)' : ''}`,
     '',
-    `Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memGiB} GiB, ${m.os}, Node ${m.node}, weft ${m.weft}, ` +
-      `1-min load average ${f(m.loadavg1)} at start, ${f(m.loadavg1End ?? NaN)} at end.`,
-    `The load generator, backend, \`weft up\` (control plane) and both sidecars all share these ` +
-      `${m.nproc} cores (no taskset/CPU pinning yet), so the figures include CPU contention.`,
+    `Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memGiB} GiB, ${m.os}, Node ${m.node}, weft ${m.weft} (working tree). ` +
+      `Tools: ${Object.entries(m.tools ?? {})
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}.`,
     '',
-    `## Open loop: ${c.rate} req/s for ${c.durationS} s (after ${c.warmupS} s warm-up), ${c.bodyBytes} B body`,
+    `1-minute load average ${f(m.loadavg1)} at start, ${f(m.loadavg1End)} at end; per phase: ` +
+      r.phases.map((p) => `${p.name} ${f(p.loadavg1)}`).join('; ') +
+      '. This is a shared machine: other people’s tests run at the same time, so every figure is noisy ' +
+      '(expect ±2× between runs on the weft rows, less on the others).',
     '',
-    'Latency from handing the request to the pool until the last body byte. `sched p99` is the same',
-    "measured from each request's due time (includes the generator's own send lag).",
+    pin,
     '',
-    '`peak` is the most requests outstanding at once. `overloaded`: under 98% of the offered rate served,',
-    'or a backlog of 100+ requests: the latency is then mostly time spent queued, not per-request cost.',
+    'Setups (same nginx backend answering 1 KB for all):',
+    '',
+    '- **direct**: client → backend.',
+    '- **nginx**: client → nginx A → (mTLS, keep-alive pool of 64) → nginx B → backend (keep-alive pool). One ' +
+      'worker each, access log off.',
+    '- **haproxy**: the same two hops with HAProxy (`nbthread 1`, `http-reuse always`, `verify required` both ' +
+      'ways), no logging.',
+    `- **weft**: client → outbound sidecar → (mTLS, ${r.meshProtocol}) → inbound sidecar → backend, from ` +
+      '`weft up` with its default telemetry (metrics and access logs on).',
+    '- **one hop** (scenario 2): client → proxy → backend, plain HTTP, no TLS: nginx A’s second server, ' +
+      'HAProxy A’s second frontend, weft’s outbound sidecar to a MESH_EXTERNAL ServiceEntry on the backend.',
+    '',
+    `![latency percentiles per setup](CHART)`,
+    '',
+    '## Targets (issue 6)',
+    '',
+    ...head(['target', 'goal', 'weft', 'reference', 'result', 'note']),
+    ...r.targets.map((t) => row([t.name, t.goal, t.weft, t.reference, metText(t.met), t.note ?? ''])),
+    '',
+    `## 1. Latency at a fixed ${c.rate} req/s, HTTP/1.1, ${c.bodyBytes} B (open loop, ${c.durationS} s after ${c.warmupS} s warm-up)`,
+    '',
+    'Time from handing the request to the client pool until the last body byte, every request recorded ' +
+      '(exact percentiles, no histogram). Requests are sent on a fixed schedule whatever the responses do ' +
+      '(no coordinated omission). `overloaded`: under 98 % of the rate served, a backlog of 100+, or errors.',
     '',
     ...head([
       'setup',
@@ -103,14 +248,12 @@ export function markdown(r: Results): string {
       'p90',
       'p99',
       'max',
-      'achieved req/s',
-      'peak',
+      'served req/s',
+      'peak in flight',
       'errors',
-      'sched p99',
-      'lag p99',
       'note',
     ]),
-    ...r.open.map((o) =>
+    ...r.latency.map((o) =>
       row([
         o.setup,
         o.connections,
@@ -121,48 +264,140 @@ export function markdown(r: Results): string {
         f(o.achievedRps, 0),
         o.peakInflight,
         o.errors,
-        f(o.fromSchedule.p99, 3),
-        f(o.sendLag.p99, 3),
         saturated(o) ? 'overloaded' : '',
       ]),
     ),
     '',
-    '## Added latency of weft over direct (open loop)',
+    '### Added over direct (ms, and × direct)',
     '',
-    ...head(['conns', 'Δp50 ms', 'Δp90 ms', 'Δp99 ms', 'p50 ×', 'p90 ×', 'p99 ×', 'note']),
-    ...r.overhead.map((o) =>
-      row([
-        o.connections,
-        f(o.delta.p50, 3),
-        f(o.delta.p90, 3),
-        f(o.delta.p99, 3),
-        f(o.ratio.p50, 1),
-        f(o.ratio.p90, 1),
-        f(o.ratio.p99, 1),
-        o.saturated ? 'weft overloaded: queueing, not per-request cost' : '',
-      ]),
-    ),
+    ...head(['setup', 'conns', 'Δp50', 'Δp90', 'Δp99', 'Δmax', 'p50 ×', 'p99 ×', 'Δp99 vs nginx']),
   ];
-  if (r.closed.length) {
-    L.push(
-      '',
-      `## Closed loop: max throughput, ${c.closedLoopS} s (each connection keeps one request outstanding)`,
-      '',
-      ...head(['setup', 'conns', 'req/s', 'vs direct', 'p50', 'p99', 'max', 'errors']),
-      ...r.closed.map((x) => {
-        const d = r.closed.find((y) => y.setup === 'direct' && y.connections === x.connections);
-        return row([
-          x.setup,
-          x.connections,
-          f(x.rps, 0),
-          d ? f(x.rps / d.rps, 2) : '-',
-          f(x.latency.p50, 3),
-          f(x.latency.p99, 3),
-          f(x.latency.max),
-          x.errors,
-        ]);
-      }),
-    );
+  for (const conns of c.connections) {
+    const d = r.latency.find((x) => x.setup === 'direct' && x.connections === conns);
+    const n = added(r, 'nginx', conns);
+    for (const s of ['nginx', 'haproxy', 'weft'] as const) {
+      const a = added(r, s, conns);
+      const o = r.latency.find((x) => x.setup === s && x.connections === conns);
+      if (!a || !d || !o) continue;
+      L.push(
+        row([
+          s,
+          conns,
+          f(a.p50, 3),
+          f(a.p90, 3),
+          f(a.p99, 3),
+          f(a.max),
+          f(o.latency.p50 / d.latency.p50, 1),
+          f(o.latency.p99 / d.latency.p99, 1),
+          n && n.p99 > 0 ? x2(a.p99 / n.p99) : '-',
+        ]),
+      );
+    }
   }
+  L.push(
+    '',
+    'Istio 1.20 publishes +0.228 ms p90 and +0.298 ms p99 for two sidecars at 1,000 req/s (16 connections, ' +
+      'on dedicated cores); the rows above are from 2 shared cores.',
+    '',
+    `## 2. Maximum throughput (closed loop)`,
+    '',
+    `HTTP/1.1: \`wrk -t1 -c${c.wrkConnections}\` (keep-alive). h2c: \`h2load -t1 -c${c.h2Connections} ` +
+      `-m${c.h2Streams}\` (prior knowledge). ${c.throughputS} s each after a ${c.throughputWarmupS} s warm-up. ` +
+      'Hops 0 = direct, 1 = one proxy without TLS, 2 = two proxies with mTLS between them. The generator and the ' +
+      'backend share CPU 1, so direct is capped by that core too: read it as the ceiling of the rig.',
+    '',
+    'nginx 1.22 speaks h2c only on a `listen … http2` port of its own (no HTTP/1.1 there), so its h2c rows use ' +
+      'extra ports on A (two hops and one hop) and on the backend (direct). HAProxy detects the HTTP/2 preface ' +
+      'on its HTTP/1.1 ports; weft’s outbound listener does the same. Behind the first proxy every setup ' +
+      'speaks HTTP/1.1 (nginx cannot proxy to an HTTP/2 upstream), so h2c measures the client side only.',
+    '',
+  );
+  for (const proto of ['h1', 'h2'] as const) {
+    const rows = r.throughput.filter((x) => x.proto === proto);
+    if (!rows.length) continue;
+    const d = tput(r, 'direct', 0, proto);
+    L.push(
+      `### ${proto === 'h1' ? 'HTTP/1.1 (wrk)' : 'h2c (h2load)'}`,
+      '',
+      ...head(['setup', 'hops', 'req/s', '× direct', '× nginx (same hops)', 'p50', 'p99', 'errors']),
+    );
+    for (const hops of [0, 1, 2] as const)
+      for (const x of rows.filter((y) => y.hops === hops)) {
+        const n = tput(r, 'nginx', hops, proto);
+        L.push(
+          row([
+            x.setup,
+            hops,
+            f(x.rps, 0),
+            d ? f(x.rps / d.rps, 2) : '-',
+            n && hops > 0 ? f(x.rps / n.rps, 2) : '-',
+            x.latency ? f(x.latency.p50, 3) : x.meanMs !== undefined ? `mean ${f(x.meanMs, 3)}` : '-',
+            x.latency ? f(x.latency.p99, 3) : '-',
+            x.errors,
+          ]),
+        );
+      }
+    L.push('');
+  }
+  L.push(
+    `## 3. CPU and memory per proxy at fixed rates (two hops, ${c.resourceConnections} connections, ${c.resourceS} s)`,
+    '',
+    'CPU from `/proc/PID/stat` (utime + stime, all threads) between the first and last measured request; ' +
+      'resident memory (`VmRSS`, and the peak `VmHWM`) from `/proc/PID/status` at the end. nginx counts master + ' +
+      'worker. `outer` is the client-side proxy (A, weft’s outbound sidecar), `inner` the server side (B, the ' +
+      'inbound sidecar). vCPU = CPU seconds per second; per 1k = per 1,000 req/s served.',
+    '',
+    ...head([
+      'setup',
+      'req/s',
+      'served',
+      'proxy',
+      'vCPU',
+      'vCPU per 1k',
+      'RSS MB',
+      'peak RSS MB',
+      'p99 ms',
+      'note',
+    ]),
+  );
+  for (const x of r.resources)
+    for (const p of x.proxies)
+      L.push(
+        row([
+          x.setup,
+          x.rate,
+          f(x.achievedRps, 0),
+          p.role,
+          f(p.vcpu, 3),
+          f(p.vcpu / (x.achievedRps / 1000), 3),
+          f(p.rssMB, 1),
+          f(p.hwmMB, 1),
+          f(x.p99, 3),
+          saturated(x) ? 'overloaded' : '',
+        ]),
+      );
+  L.push(
+    '',
+    'Per 1k at 10 req/s is dominated by fixed costs (timers, heartbeats, GC) and by the 10 ms resolution of ' +
+      'the CPU counters: read the 1,000 and 3,000 rows for per-request cost.',
+    '',
+    '## 4. Idle memory per proxy (MB resident)',
+    '',
+    `Sampled ${c.idleSettleS} s after everything was up and before any traffic, and again ${c.idleSettleS} s ` +
+      'after the last load phase.',
+    '',
+    ...head(['setup', 'proxy', 'after start', 'idle after load']),
+  );
+  for (const s of ['nginx', 'haproxy', 'weft'] as const)
+    for (const role of ['outer', 'inner'] as const) {
+      const a = r.idle.find((x) => x.setup === s && x.role === role && x.when === 'start');
+      const b = r.idle.find((x) => x.setup === s && x.role === role && x.when === 'after load');
+      if (a || b) L.push(row([s, role, f(a?.rssMB, 1), f(b?.rssMB, 1)]));
+    }
+  L.push(
+    '',
+    'Not measured yet: HTTP/2 latency at a fixed rate, new mTLS connections per second, gRPC (issue 6 ' +
+      'scenarios 1-h2, 4a and 5).',
+  );
   return L.join('\n') + '\n';
 }

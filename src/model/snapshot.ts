@@ -3,6 +3,7 @@
 // travels over the push stream as-is and `weft proxy-config` can print it.
 import type { InboundSecurity } from './security.js';
 import type { TracingSettings } from './tracing.js';
+import type { AccessLogSettings } from './access-log.js';
 
 export interface StringMatcher {
   exact?: string;
@@ -343,6 +344,8 @@ export interface ProxySnapshot {
   security: InboundSecurity;
   /** Distributed tracing (Telemetry / MeshConfig); absent = the proxy leaves trace headers alone. */
   tracing?: TracingSettings;
+  /** Access logs (Telemetry / MeshConfig); absent = Weft's compact line on the proxy's output. */
+  accessLog?: AccessLogSettings;
 }
 
 /** Istio's SNI for mesh traffic to one service port and subset. */

@@ -19,6 +19,7 @@ import { ProxyMetrics } from './telemetry/metrics.js';
 import { createMetricsServer } from './telemetry/metrics-server.js';
 import { Exposition } from './telemetry/prom-text.js';
 import { Tracer, withTracingMetrics } from './telemetry/tracing.js';
+import { AccessLogs } from './telemetry/access-log/logger.js';
 
 export interface ProxyOptions {
   id: string;
@@ -63,6 +64,8 @@ export class Proxy {
   private firstSnapshot!: Promise<void>;
   private metrics: ProxyMetrics | undefined;
   private tracer: Tracer | undefined;
+  /** Access logs (Telemetry / MeshConfig); undefined when telemetry is off. */
+  private accessLogs: AccessLogs | undefined;
   ports = { outbound: 0, inbound: 0, admin: 0, metrics: 0 };
 
   constructor(private readonly opts: ProxyOptions) {}
@@ -128,6 +131,8 @@ export class Proxy {
     });
     if (!telemetryOff) tracer.start();
     this.tracer = tracer;
+    // Access logs: another subscriber of the request records, compiled per snapshot (apply).
+    if (!telemetryOff) this.accessLogs = new AccessLogs({ stdout: o.accessLog, warn: (m) => o.log.warn(m) });
     const metricsServer = createMetricsServer((format) =>
       withTracingMetrics(metrics.render(format), tracer, new Exposition(format)),
     );
@@ -176,12 +181,14 @@ export class Proxy {
 
   /** Compile, open any new gateway ports, then swap. Throws to NACK; the old state stays. */
   private async apply(s: ProxySnapshot): Promise<void> {
+    const logs = this.accessLogs?.prepare(s);
     const next = new ProxyState(s, this.state, {
       outbound: () => (this.ports.outbound ? { host: '127.0.0.1', port: this.ports.outbound } : undefined),
     });
     if (this.gateways) await this.gateways.prepare(next);
     const previous = this.state;
     this.state = next;
+    if (logs) this.accessLogs?.commit(logs);
     previous?.gate.close();
     this.gateways?.prune(next);
     this.opts.log.info('applied config', {
@@ -197,6 +204,7 @@ export class Proxy {
     this.control?.close();
     this.gateways?.close();
     await Promise.all(this.servers.map((s) => closeNow(s)));
+    this.accessLogs?.stop(); // writes what is batched
     await this.tracer?.stop(); // sends what is queued, for 2 s at most
   }
 }

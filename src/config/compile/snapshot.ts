@@ -7,6 +7,7 @@ import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { gatewayListeners, sidecarVirtualHosts } from './virtual-hosts.js';
 import { inboundSecurity } from './security.js';
 import { compileTracing } from './tracing.js';
+import { compileAccessLog } from './access-log.js';
 import { outboundTrafficPolicy } from './service-entries.js';
 
 export type CompiledSnapshot = Omit<ProxySnapshot, 'version'>;
@@ -65,5 +66,6 @@ export function compileSnapshot(index: MeshIndex, proxy: ProxyIdentity): Compile
     clusters: buildClusters(index),
     security: inboundSecurity(index, proxy),
     ...compileTracing(index, proxy),
+    ...compileAccessLog(index, proxy),
   };
 }

@@ -51,21 +51,30 @@ function targetsProxy(t: Telemetry, proxy: ProxyIdentity): boolean {
   );
 }
 
-/** The tracing rules that apply to a proxy, least specific first (istiod's applicableTelemetries). */
-export function applicableTracing(index: MeshIndex, proxy: ProxyIdentity): TelemetryTracing[] {
+/** The Telemetry resources that apply to a proxy, least specific first (istiod's applicableTelemetries):
+ *  the root namespace's namespace-wide one, the proxy namespace's, then those selecting the workload. */
+export function applicableTelemetries(index: MeshIndex, proxy: ProxyIdentity): Telemetry[] {
   const root = rootNamespace(index.meshConfig);
   const sorted = [...index.telemetries].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   const namespaceWide = (ns: string) => sorted.find((t) => t.metadata.namespace === ns && !hasTarget(t));
-  const out: TelemetryTracing[] = [...(namespaceWide(root)?.spec.tracing ?? [])];
-  if (proxy.namespace !== root) out.push(...(namespaceWide(proxy.namespace)?.spec.tracing ?? []));
+  const out: Telemetry[] = [];
+  const rootWide = namespaceWide(root);
+  if (rootWide) out.push(rootWide);
+  const nsWide = proxy.namespace !== root ? namespaceWide(proxy.namespace) : undefined;
+  if (nsWide) out.push(nsWide);
   for (const t of sorted) {
     if (t.metadata.namespace !== proxy.namespace || !hasTarget(t)) continue;
     const sel = t.spec.selector?.matchLabels;
     const matches =
       sel && Object.keys(sel).length > 0 ? labelsMatch(sel, proxy.labels) : targetsProxy(t, proxy);
-    if (matches) out.push(...(t.spec.tracing ?? []));
+    if (matches) out.push(t);
   }
   return out;
+}
+
+/** The tracing rules that apply to a proxy, least specific first. */
+export function applicableTracing(index: MeshIndex, proxy: ProxyIdentity): TelemetryTracing[] {
+  return applicableTelemetries(index, proxy).flatMap((t) => t.spec.tracing ?? []);
 }
 
 /** defaultConfig.tracing.sampling, as istiod reads it: 0 or unset = the default, above 100 = 1. */

@@ -1,9 +1,11 @@
 // telemetry.istio.io (v1, v1alpha1 share one schema): Telemetry. Every upstream field is listed
 // (telemetry/v1/telemetry.proto) so that strict validation accepts real Istio YAML; the checks follow
 // Istio's CRD schema (min lengths, ranges, CEL rules) and its webhook (ValidateTelemetry). Weft acts on
-// `tracing` (config/compile/tracing.ts); `metrics` and `accessLogging` are validated and kept.
+// `tracing` (config/compile/tracing.ts) and `accessLogging` (config/compile/access-log.ts); `metrics` is
+// validated and kept.
 import { z } from 'zod';
 import type { ObjectMeta } from '../types.js';
+import { filterProblem } from '../../proxy/telemetry/access-log/filter.js';
 import { duration, labelMap, nonEmptyString, numberRange, resource, show, strict } from './common.js';
 
 export const TELEMETRY_API_VERSIONS = ['telemetry.istio.io/v1', 'telemetry.istio.io/v1alpha1'] as const;
@@ -212,11 +214,18 @@ const metrics = strict({
   reportingInterval: duration.optional(),
 });
 
+// The filter is compiled here too, so that an expression Weft cannot evaluate is refused at apply time
+// with its file and field rather than NACKed by every proxy.
 const accessLogging = strict({
   match: strict({ mode: workloadMode.optional() }).optional(),
   providers: providers.optional(),
   disabled: z.boolean().optional(),
   filter: strict({ expression: z.string().optional() }).optional(),
+}).superRefine((l, ctx) => {
+  const expr = l.filter?.expression;
+  if (expr === undefined) return;
+  const problem = filterProblem(expr);
+  if (problem) issue(ctx, ['filter', 'expression'], problem);
 });
 
 export const telemetrySpec = strict({

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { RateLimitSpec, WorkloadSpec } from '../types.js';
 import type { MeshConfigSpec } from '../security-types.js';
 import { tryParseDuration } from '../duration.js';
+import { formatProblem, jsonLabels } from '../../proxy/telemetry/access-log/format.js';
 import {
   dnsLabel,
   dnsSubdomain,
@@ -305,6 +306,70 @@ const OTHER_MESH_FIELDS = [
 ];
 const KNOWN_MESH_FIELDS = [...Object.keys(MESH_FIELDS), ...OTHER_MESH_FIELDS];
 
+type Issues = { addIssue: (i: { code: 'custom'; path: Array<string | number>; message: string }) => void };
+
+/** Access log settings Weft cannot act on are refused here (file, line, field), not NACKed later. */
+function accessLogProblems(spec: Record<string, unknown>, ctx: Issues): void {
+  const add = (path: Array<string | number>, message: string) =>
+    ctx.addIssue({ code: 'custom', path, message });
+  const enc = spec.accessLogEncoding;
+  if (enc !== undefined && enc !== 'TEXT' && enc !== 'JSON')
+    add(['accessLogEncoding'], `must be TEXT or JSON (got ${show(enc)})`);
+  if (spec.accessLogFile !== undefined && typeof spec.accessLogFile !== 'string')
+    add(['accessLogFile'], 'must be a path such as /dev/stdout, or "" for no access log');
+  const format = spec.accessLogFormat;
+  if (format !== undefined && typeof format !== 'string') add(['accessLogFormat'], 'must be a string');
+  else if (typeof format === 'string' && format !== '') {
+    if (enc === 'JSON') {
+      const labels = jsonLabels(format);
+      if (!labels) add(['accessLogFormat'], 'with accessLogEncoding JSON, must be a JSON object of labels');
+      else {
+        const problem = formatProblem(labels);
+        if (problem) add(['accessLogFormat'], problem);
+      }
+    } else {
+      const problem = formatProblem(format);
+      if (problem) add(['accessLogFormat'], problem);
+    }
+  }
+  const providers = Array.isArray(spec.extensionProviders) ? spec.extensionProviders : [];
+  providers.forEach((p: unknown, i: number) => {
+    const file = (p as Record<string, unknown> | undefined)?.envoyFileAccessLog as
+      Record<string, unknown> | undefined;
+    if (file === undefined || file === null) return;
+    const at = ['extensionProviders', i, 'envoyFileAccessLog'];
+    if (typeof file !== 'object') return add(at, 'must be an object: { path, logFormat: { text | labels } }');
+    for (const k of Object.keys(file)) {
+      if (k !== 'path' && k !== 'logFormat') add([...at, k], unknownFieldMessage(k, ['path', 'logFormat']));
+    }
+    if (file.path !== undefined && typeof file.path !== 'string') add([...at, 'path'], 'must be a file path');
+    const lf = file.logFormat as Record<string, unknown> | undefined;
+    if (lf === undefined || lf === null) return;
+    if (typeof lf !== 'object') return add([...at, 'logFormat'], 'must be { text: "…" } or { labels: {…} }');
+    for (const k of Object.keys(lf)) {
+      if (k !== 'text' && k !== 'labels')
+        add([...at, 'logFormat', k], unknownFieldMessage(k, ['text', 'labels']));
+    }
+    if (lf.text !== undefined && lf.labels !== undefined)
+      add([...at, 'logFormat', 'labels'], 'set text or labels, not both');
+    if (lf.text !== undefined) {
+      if (typeof lf.text !== 'string') add([...at, 'logFormat', 'text'], 'must be an Envoy format string');
+      else {
+        const problem = formatProblem(lf.text);
+        if (problem) add([...at, 'logFormat', 'text'], problem);
+      }
+    }
+    if (lf.labels !== undefined) {
+      if (typeof lf.labels !== 'object' || lf.labels === null || Array.isArray(lf.labels))
+        add([...at, 'logFormat', 'labels'], 'must be a map of JSON keys to Envoy format strings');
+      else {
+        const problem = formatProblem(lf.labels as Record<string, unknown>);
+        if (problem) add([...at, 'logFormat', 'labels'], problem);
+      }
+    }
+  });
+}
+
 export const meshConfigSpec = z.looseObject(MESH_FIELDS).superRefine((spec, ctx) => {
   // Fields newer than this list are accepted, but a near miss of a known field is a typo worth reporting:
   // a misspelt trustDomain would otherwise be ignored without a word.
@@ -313,6 +378,7 @@ export const meshConfigSpec = z.looseObject(MESH_FIELDS).superRefine((spec, ctx)
     const message = unknownFieldMessage(key, KNOWN_MESH_FIELDS);
     if (message.includes('did you mean')) ctx.addIssue({ code: 'custom', path: [key], message });
   }
+  accessLogProblems(spec as Record<string, unknown>, ctx);
   const seen = new Set<string>();
   spec.extensionProviders?.forEach((p, i) => {
     if (seen.has(p.name)) {

@@ -57,10 +57,7 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
     const trace = startServerSpan(req.headers, conn.sourceIp);
     const logLine = (status: number, flags: string, r?: ForwardResult, path = req.url ?? '/') => {
       const now = performance.now();
-      deps.log(
-        `[${new Date().toISOString()}] inbound "${req.method} ${path} HTTP/${req.httpVersion}" ${status} ${flags || '-'} ` +
-          `${Math.round(now - start)} "${conn.peer || '-'}" "${conn.sni || '-'}" "${host}"`,
-      );
+      // Access logs subscribe to this record (telemetry/access-log/logger.ts).
       publishRequest(() => ({
         reporter: 'destination',
         listener: 'inbound',
@@ -83,6 +80,7 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
         ...(route ? { destination: { service: route.service, port: route.port } } : {}),
         ...(r ? { upstreamHost: r.upstreamHost } : {}),
         ...(trace ? { trace } : {}),
+        downstream: req.socket,
       }));
     };
     if (!route) {

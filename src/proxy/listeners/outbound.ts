@@ -9,7 +9,6 @@ import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { RequestCtx } from '../http/context.js';
 import { buildPipeline, type PipelineDeps } from '../http/pipeline.js';
-import { accessLogLine } from '../telemetry/access-log.js';
 import { publishRequest, publishTcp } from '../telemetry/events.js';
 import { routedRecord } from '../telemetry/records.js';
 import { MESH_POOL_IDLE_MS, longIdle } from './idle.js';
@@ -56,7 +55,7 @@ export function createRoutedHandlers(
   const h2 = new H2Sessions();
   const plainAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: MESH_POOL_IDLE_MS });
   const onDone = (ctx: RequestCtx) => {
-    deps.log(accessLogLine(direction, ctx));
+    // Access logs subscribe to this record (telemetry/access-log/logger.ts).
     publishRequest(() => routedRecord(ctx, direction, performance.now()));
   };
   // Why TLS origination failed (wrong CA, name mismatch, unreadable files), in the proxy log: at most

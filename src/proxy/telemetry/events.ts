@@ -43,6 +43,24 @@ export interface RequestRecord {
   /** The span this proxy created for the request, when tracing is on for its side. (Outbound and gateway
    *  records find theirs by `requestHeaders`: see trace-context.ts `bindSpan`.) */
   trace?: SpanStart;
+  // For access logs (telemetry/access-log/): references, not copies, so that building a record stays
+  // cheap; the formatter reads them only when its format asks for them.
+  /** The downstream connection (addresses, SNI, TLS version). May already be closed: then unknown. */
+  downstream?: DownstreamSocket;
+  /** Outbound and gateway: the headers sent upstream, after route edits (x-request-id the proxy added). */
+  upstreamRequestHeaders?: OutgoingHttpHeaders;
+  /** Envoy's UPSTREAM_TRANSPORT_FAILURE_REASON, when a connection to the upstream failed and why is known. */
+  upstreamTransportFailureReason?: string;
+  /** Envoy's UPSTREAM_LOCAL_ADDRESS, when known. */
+  upstreamLocalAddress?: string;
+}
+
+/** What access logs read from a downstream socket (net.Socket, tls.TLSSocket, an HTTP/2 socket proxy). */
+export interface DownstreamSocket {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
 }
 
 export const httpRequests = diagnostics_channel.channel('weft:http:request');

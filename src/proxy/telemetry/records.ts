@@ -49,6 +49,9 @@ export function routedRecord(ctx: RequestCtx, listener: 'outbound' | 'gateway', 
     attempts: ctx.attempts,
   };
   if (ctx.grpcStatus !== undefined) r.grpcStatus = ctx.grpcStatus;
+  // For access logs: references only (the formatter reads addresses and edited headers when asked).
+  if (ctx.req.socket) r.downstream = ctx.req.socket;
+  r.upstreamRequestHeaders = ctx.headers;
   if (ctx.route) r.route = ctx.route.route.name;
   if (c) r.upstreamCluster = c.name;
   if (ctx.upstreamHost) r.upstreamHost = ctx.upstreamHost;

@@ -1,0 +1,30 @@
+// What a proxy writes to its access logs, compiled from Istio's Telemetry `accessLogging` and MeshConfig
+// (config/compile/access-log.ts) into the snapshot's `accessLog` field. Plain JSON-safe data: the proxy
+// compiles the formats and filters once per snapshot (proxy/telemetry/access-log/).
+
+/** How a log entry is written. */
+export type AccessLogFormat =
+  /** Weft's compact line (what a proxy prints when no access log is configured at all). */
+  | { kind: 'weft' }
+  /** An Envoy format string (`%START_TIME%`, `%REQ(:METHOD)%`, …); one line per request; '' = Istio's default. */
+  | { kind: 'text'; text: string }
+  /** A JSON object per request: keys -> Envoy format strings (Istio's `labels`); {} = Istio's default keys. */
+  | { kind: 'json'; labels: Record<string, unknown> };
+
+export interface AccessLogSink {
+  /** The provider that asked for it (`envoy`, an extensionProviders name, or `mesh` for accessLogFile). */
+  provider: string;
+  /** `/dev/stdout` (the proxy's own output), `/dev/stderr`, or a file the proxy appends to. */
+  path: string;
+  format: AccessLogFormat;
+  /** CEL filter (Telemetry `filter.expression`): only requests it accepts are written. */
+  filter?: string;
+}
+
+/** Per side; empty = that side writes no access log (and costs nothing). */
+export interface AccessLogSettings {
+  /** Outbound and gateway listeners (Istio's CLIENT mode). */
+  client: AccessLogSink[];
+  /** Inbound listener (SERVER mode). */
+  server: AccessLogSink[];
+}

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { record } from '../testing.js';
+import { compileFilter, filterProblem } from './filter.js';
+
+const ok = record({ status: 200, requestHeaders: { 'x-user': 'alice', 'user-agent': 'curl/8' } });
+const err = record({ status: 503, flags: 'UF', requestHeaders: {} });
+const notFound = record({ status: 404, flags: 'NR', requestHeaders: { 'x-user': 'bob' } });
+
+const run = (e: string) => [ok, err, notFound].map(compileFilter(e));
+
+test('response.code comparisons', () => {
+  assert.deepEqual(run('response.code >= 400'), [false, true, true]);
+  assert.deepEqual(run('response.code == 503'), [false, true, false]);
+  assert.deepEqual(run('response.code != 200'), [false, true, true]);
+  assert.deepEqual(run('response.code < 300'), [true, false, false]);
+  assert.deepEqual(run('400 <= response.code'), [false, true, true]);
+});
+
+test('headers, strings and logic', () => {
+  assert.deepEqual(run("request.headers['x-user'] == 'alice'"), [true, false, false]);
+  assert.deepEqual(run('request.headers["X-User"] != "alice"'), [false, false, true]); // missing header: no
+  assert.deepEqual(run("response.code >= 500 || request.headers['x-user'] == 'alice'"), [true, true, false]);
+  assert.deepEqual(run("!(response.code >= 400) && request.method == 'GET'"), [true, false, false]);
+  assert.deepEqual(run("request.url_path.startsWith('/reviews')"), [true, true, true]);
+  assert.deepEqual(run("request.headers['user-agent'].contains('curl')"), [true, false, false]);
+});
+
+test('response.flags as a string and as Envoy bits', () => {
+  assert.deepEqual(run("response.flags != '-'"), [false, true, true]);
+  assert.deepEqual(run("response.flags == 'UF'"), [false, true, false]);
+  assert.deepEqual(run('response.flags == 0'), [true, false, false]);
+  assert.deepEqual(run('response.flags == 32'), [false, true, false]); // UF is bit 5
+});
+
+test('errors are config errors with a reason', () => {
+  assert.match(filterProblem('response.cod >= 400') ?? '', /unknown attribute response\.cod/);
+  assert.match(filterProblem('response.code >=') ?? '', /ends too early/);
+  assert.match(filterProblem("response.code == '503'") ?? '', /cannot compare number with string/);
+  assert.match(filterProblem('size(request.path) > 3') ?? '', /unknown attribute size|unexpected/);
+  assert.match(filterProblem("request.path.matches('x')") ?? '', /unsupported function matches/);
+  assert.match(filterProblem('') ?? '', /empty/);
+  assert.match(filterProblem("request.headers['x") ?? '', /unterminated string/);
+  assert.equal(filterProblem("response.code >= 400 && request.headers['x'] == 'y'"), undefined);
+});

@@ -1,0 +1,214 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { record } from '../testing.js';
+import type { RequestRecord } from '../events.js';
+import {
+  compileJson,
+  compileText,
+  compileWeftLine,
+  formatProblem,
+  FormatError,
+  ISTIO_DEFAULT_JSON_LABELS,
+  ISTIO_DEFAULT_TEXT_FORMAT,
+  parseFormat,
+} from './format.js';
+
+const socket = (remote: string, remotePort: number, local: string, localPort: number) => ({
+  remoteAddress: remote,
+  remotePort,
+  localAddress: local,
+  localPort,
+});
+
+/** The request of Istio's access log task (istio.io, "Envoy Access Logs"), as a Weft record. */
+function httpbin418(over: Partial<RequestRecord> = {}): RequestRecord {
+  return record({
+    startTime: Date.parse('2020-11-25T21:26:18.409Z'),
+    durationMs: 4.6,
+    method: 'GET',
+    path: '/status/418',
+    authority: 'httpbin:8000',
+    status: 418,
+    requestBytes: 0,
+    responseBytes: 135,
+    requestHeaders: {
+      'user-agent': 'curl/7.73.0-DEV',
+      'x-request-id': '84961386-6d84-929d-98bd-c5aee93b5c88',
+    },
+    responseHeaders: { 'x-envoy-upstream-service-time': '4' },
+    upstreamHost: '10.44.1.27:80',
+    upstreamCluster: 'outbound|8000||httpbin.foo.svc.cluster.local',
+    upstreamLocalAddress: '10.44.1.23:37652',
+    route: 'default',
+    downstream: socket('::ffff:10.44.1.23', 46520, '10.0.45.184', 8000),
+    ...over,
+  });
+}
+
+test("Istio's default text format, byte for byte against the line in Istio's access log task", () => {
+  const line = compileText(ISTIO_DEFAULT_TEXT_FORMAT)(httpbin418());
+  assert.equal(
+    line,
+    '[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" ' +
+      '"curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" ' +
+      'outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default',
+  );
+});
+
+test('a 503 UF with no upstream answer: flags, details, unknown values as -', () => {
+  const line = compileText(ISTIO_DEFAULT_TEXT_FORMAT)(
+    httpbin418({
+      status: 503,
+      flags: 'UF',
+      responseBytes: 91,
+      responseHeaders: {},
+      upstreamLocalAddress: undefined,
+      upstreamTransportFailureReason: 'delayed_connect_error:_Connection_refused',
+    }),
+  );
+  assert.match(
+    line,
+    / 503 UF upstream_reset_before_response_started\{remote_connection_failure\} - "delayed_connect_error:_Connection_refused" 0 91 4 - "-" /,
+  );
+  assert.match(line, / outbound\|8000\|\|httpbin\.foo\.svc\.cluster\.local - 10\.0\.45\.184:8000 /);
+});
+
+test('Istio default JSON: sorted keys, typed numbers, null for unknown, "-" flags', () => {
+  const json = JSON.parse(compileJson(ISTIO_DEFAULT_JSON_LABELS)(httpbin418())) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(json), Object.keys(ISTIO_DEFAULT_JSON_LABELS).sort());
+  assert.equal(json.response_code, 418);
+  assert.equal(json.bytes_sent, 135);
+  assert.equal(json.duration, 4);
+  assert.equal(json.response_flags, '-');
+  assert.equal(json.response_code_details, 'via_upstream');
+  assert.equal(json.x_forwarded_for, null);
+  assert.equal(json.connection_termination_details, null);
+  assert.equal(json.upstream_service_time, '4');
+  assert.equal(json.start_time, '2020-11-25T21:26:18.409Z');
+  assert.equal(json.downstream_remote_address, '10.44.1.23:46520');
+  assert.equal(json.path, '/status/418');
+});
+
+test('custom JSON labels: literals, mixed text, truncation', () => {
+  const f = compileJson({
+    svc: 'reviews',
+    n: 3,
+    line: '%REQ(:METHOD)% %RESPONSE_CODE%',
+    ua: '%REQ(USER-AGENT):4%',
+  });
+  assert.equal(f(httpbin418()), '{"line":"GET 418","n":3,"svc":"reviews","ua":"curl"}');
+});
+
+test('each operator', () => {
+  const r = httpbin418({
+    requestHeaders: {
+      'x-forwarded-for': '1.2.3.4',
+      'user-agent': 'curl/8',
+      'x-envoy-original-path': '/orig',
+      'set-cookie': ['a', 'b'],
+    },
+    upstreamRequestHeaders: { 'x-request-id': 'generated' },
+    responseHeaders: { 'content-type': 'text/plain' },
+    grpcStatus: 14,
+    attempts: 2,
+    peerIdentity: 'spiffe://cluster.local/ns/default/sa/x',
+    httpVersion: '2.0',
+  });
+  const one = (op: string) => compileText(op)(r);
+  assert.equal(one('%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%'), '/orig');
+  assert.equal(one('%REQ(X-MISSING?:PATH)%'), '/status/418');
+  assert.equal(one('%REQ(:PATH):7%'), '/status');
+  assert.equal(one('%REQ(X-REQUEST-ID)%'), 'generated');
+  assert.equal(one('%REQ(SET-COOKIE)%'), 'a,b');
+  assert.equal(one('%REQ(X-FORWARDED-FOR)%'), '1.2.3.4');
+  assert.equal(one('%RESP(CONTENT-TYPE)%'), 'text/plain');
+  assert.equal(one('%RESP(X-NONE)%'), '-');
+  assert.equal(one('%TRAILER(GRPC-STATUS)%'), '14');
+  assert.equal(one('%TRAILER(X-OTHER)%'), '-');
+  assert.equal(one('%PROTOCOL%'), 'HTTP/2');
+  assert.equal(one('%GRPC_STATUS%'), 'Unavailable');
+  assert.equal(one('%GRPC_STATUS(SNAKE_STRING)%'), 'UNAVAILABLE');
+  assert.equal(one('%GRPC_STATUS(NUMBER)%'), '14');
+  assert.equal(one('%UPSTREAM_REQUEST_ATTEMPT_COUNT%'), '2');
+  assert.equal(one('%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%'), '10.44.1.23');
+  assert.equal(one('%DOWNSTREAM_LOCAL_ADDRESS%'), '10.0.45.184:8000');
+  assert.equal(one('%DOWNSTREAM_PEER_URI_SAN%'), 'spiffe://cluster.local/ns/default/sa/x');
+  assert.equal(one('%DOWNSTREAM_TLS_VERSION%'), '-');
+  assert.equal(one('%REQUESTED_SERVER_NAME%'), '-');
+  assert.equal(one('%HOSTNAME%'), os.hostname());
+  assert.equal(one('%ROUTE_NAME%'), 'default');
+  assert.equal(one('%REQUEST_DURATION% %RESPONSE_DURATION%'), '- -');
+  assert.equal(one('%START_TIME(%Y/%m/%d %H:%M:%S.%3f)%'), '2020/11/25 21:26:18.409');
+  assert.equal(one('%START_TIME(%s)%'), '1606339578');
+  assert.equal(one('100%% %RESPONSE_CODE%'), '100% 418');
+  const tls = httpbin418({
+    downstream: Object.assign(socket('10.0.0.1', 1, '10.0.0.2', 2), {
+      encrypted: true,
+      servername: 'outbound_.9080_._.reviews.default.svc.cluster.local',
+      getProtocol: () => 'TLSv1.3',
+    }),
+  });
+  assert.equal(
+    compileText('%DOWNSTREAM_TLS_VERSION% %REQUESTED_SERVER_NAME%')(tls),
+    'TLSv1.3 outbound_.9080_._.reviews.default.svc.cluster.local',
+  );
+});
+
+test('response flags print in Envoy order, Weft-only ones last', () => {
+  const f = compileText('%RESPONSE_FLAGS%');
+  assert.equal(f(record({ flags: '' })), '-');
+  assert.equal(f(record({ flags: 'URX,UF' })), 'UF,URX');
+  assert.equal(f(record({ flags: 'DC,DI' })), 'DI,DC');
+  assert.equal(f(record({ flags: 'RBAC' })), 'RBAC');
+});
+
+test('response code details follow the flags', () => {
+  const d = compileText('%RESPONSE_CODE_DETAILS%');
+  const cases: Array<[Partial<RequestRecord>, string]> = [
+    [{ flags: 'NR', status: 404, upstreamHost: undefined }, 'route_not_found'],
+    [{ flags: 'UH', status: 503, upstreamHost: undefined }, 'no_healthy_upstream'],
+    [{ flags: 'UO', status: 503 }, 'upstream_reset_before_response_started{overflow}'],
+    [{ flags: 'UT', status: 504 }, 'upstream_response_timeout'],
+    [{ flags: 'FI', status: 500 }, 'fault_filter_abort'],
+    [{ flags: 'RL', status: 429 }, 'local_rate_limited'],
+    [{ flags: 'DC', status: 499 }, 'downstream_remote_disconnect'],
+    [{ flags: 'RBAC', status: 403 }, 'rbac_access_denied_matched_policy[none]'],
+    [{ flags: '', status: 200, upstreamHost: '1.2.3.4:80' }, 'via_upstream'],
+    [{ flags: 'URX', status: 503, upstreamHost: '1.2.3.4:80' }, 'via_upstream'],
+  ];
+  for (const [over, want] of cases) assert.equal(d(record(over)), want, JSON.stringify(over));
+});
+
+test("Weft's compact lines (the default without access log config) keep their shape", () => {
+  const out = compileWeftLine('client')(httpbin418({ listener: 'outbound', flags: 'UF', status: 503 }));
+  assert.equal(
+    out,
+    '[2020-11-25T21:26:18.409Z] outbound "GET /status/418 HTTP/1.1" 503 UF 4 "httpbin:8000" "10.44.1.27:80" outbound|8000||httpbin.foo.svc.cluster.local default',
+  );
+  const inbound = compileWeftLine('server')(
+    httpbin418({
+      reporter: 'destination',
+      listener: 'inbound',
+      httpVersion: '2.0',
+      peerIdentity: 'spiffe://x',
+    }),
+  );
+  assert.equal(
+    inbound,
+    '[2020-11-25T21:26:18.409Z] inbound "GET /status/418 HTTP/2.0" 418 - 4 "spiffe://x" "-" "httpbin:8000"',
+  );
+});
+
+test('errors name the operator', () => {
+  assert.throws(
+    () => parseFormat('%NOPE%'),
+    (e: FormatError) => e.operator === 'NOPE' && /unknown access log operator %NOPE%/.test(e.message),
+  );
+  assert.throws(() => parseFormat('%REQ%'), /REQ needs a header name/);
+  assert.throws(() => parseFormat('%RESPONSE_CODE(x)%'), /takes no argument/);
+  assert.throws(() => parseFormat('50% off'), /lone %|malformed/);
+  assert.throws(() => parseFormat('%START_TIME(%Q)%'), /unsupported time specifier %Q/);
+  assert.match(formatProblem({ a: '%BAD_ONE%' }) ?? '', /^a: unknown access log operator %BAD_ONE%/);
+  assert.equal(formatProblem(ISTIO_DEFAULT_TEXT_FORMAT), undefined);
+});
