@@ -77,6 +77,9 @@ export class Instance {
     };
     const sidecar = w.spec.sidecar ?? {};
     const args = [
+      // Node flags for the proxy processes only, e.g. WEFT_PROXY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"
+      // to profile sidecars (Node refuses --cpu-prof in NODE_OPTIONS).
+      ...(process.env.WEFT_PROXY_NODE_ARGS ?? '').split(' ').filter(Boolean),
       CLI,
       'proxy',
       '--id',

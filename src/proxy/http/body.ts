@@ -60,6 +60,11 @@ export class RequestBody {
     return this.ended && !this.overflowed;
   }
 
+  /** The whole body, once `complete`. */
+  buffered(): Buffer {
+    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+  }
+
   /**
    * Send the body to an upstream request: what was kept, then the rest as it arrives. `paced` sinks
    * slow the client down when they cannot keep up (the real attempt); mirrors never do.

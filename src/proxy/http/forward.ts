@@ -2,18 +2,21 @@
 // HTTP/2 cleartext (h2c) when the service port speaks gRPC or HTTP/2. Failures map to Envoy's status
 // codes, bodies and response flags, so a user reading a 503 can tell why: UF (connect failure), UC
 // (connection closed), UT (timeout), DC (downstream went away).
-import http from 'node:http';
 import http2 from 'node:http2';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { endToEnd } from './headers.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
-import { fromH1, fromH2, type UpstreamResponse } from '../upstream/response.js';
+import { fromH2, type UpstreamResponse } from '../upstream/response.js';
+import type { H1Pools } from '../upstream/h1-pools.js';
+import { sendH1 } from '../upstream/h1-request.js';
+import { RequestBody } from './body.js';
 import { respondHeadersOnly } from './trailers-only.js';
 
 export interface ForwardTarget {
   host: string;
   port: number;
-  agent: http.Agent;
+  /** HTTP/1.1 keep-alive pools to the app. */
+  pools: H1Pools;
   /** h2c to the app when set. */
   h2?: H2Sessions;
 }
@@ -62,7 +65,8 @@ export function sendLocalReply(
   res.end(body);
 }
 
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH']);
+/** The app is on loopback: a connection that takes this long will not come. */
+const APP_CONNECT_TIMEOUT_MS = 10_000;
 
 export function forward(
   req: IncomingMessage | http2.Http2ServerRequest,
@@ -102,25 +106,25 @@ export function forward(
     finish(503, flags);
   };
   const onResponse = (up: UpstreamResponse) => {
-    if (finished) return void up.body.resume();
+    if (finished) return void up.discard();
     if (timer) clearTimeout(timer);
     if (up.headers['grpc-status'] !== undefined) grpcStatus = Number(up.headers['grpc-status']);
     if (up.endedWithHeaders && respondHeadersOnly(res, up.status, endToEnd(up.headers))) {
-      up.body.resume();
+      up.discard();
       return finish(up.status, '');
     }
     res.writeHead(up.status, endToEnd(up.headers));
-    if (up.headers['grpc-status'] !== undefined) grpcStatus = Number(up.headers['grpc-status']);
-    up.body.on('data', (c: Buffer) => (responseBytes += c.length));
-    up.onTrailers((t) => {
-      if (t['grpc-status'] !== undefined) grpcStatus = Number(t['grpc-status']);
-      if (Object.keys(t).length) res.addTrailers(t as Record<string, string>);
-    });
-    up.body.pipe(res as NodeJS.WritableStream);
-    up.body.on('end', () => finish(up.status, ''));
-    up.body.on('error', () => {
-      res.destroy();
-      finish(up.status, 'UC');
+    up.pipeTo(res, {
+      data: (n) => (responseBytes += n),
+      trailers: (t) => {
+        if (t['grpc-status'] !== undefined) grpcStatus = Number(t['grpc-status']);
+        if (Object.keys(t).length) res.addTrailers(t as Record<string, string>);
+      },
+      end: () => finish(up.status, ''),
+      error: () => {
+        res.destroy();
+        finish(up.status, 'UC');
+      },
     });
   };
   const headers = opts.headers ?? endToEnd(req.headers);
@@ -141,19 +145,25 @@ export function forward(
     req.pipe(stream);
     cancel = () => stream.close(http2.constants.NGHTTP2_CANCEL);
   } else {
-    const upReq = http.request({
-      host: target.host,
-      port: target.port,
-      method: req.method,
-      path: opts.path,
-      headers,
-      agent: target.agent,
-    });
-    upReq.on('response', (up) => onResponse(fromH1(up)));
-    upReq.on('error', (err: NodeJS.ErrnoException) =>
-      fail(!upReq.reusedSocket && CONNECT_ERRORS.has(err.code ?? ''), err.code),
+    const pool = target.pools.get(
+      { host: target.host, port: target.port, plain: true },
+      APP_CONNECT_TIMEOUT_MS,
     );
-    req.pipe(upReq);
+    const upReq = sendH1(
+      pool,
+      {
+        method: req.method ?? 'GET',
+        path: opts.path,
+        headers,
+        body: RequestBody.start(req, 0),
+        paced: true,
+      },
+      {
+        onResponse,
+        // Refused before the request was written: the app is not listening (yet).
+        onError: (err, started) => fail(!started, err.code),
+      },
+    );
     cancel = () => upReq.destroy();
   }
   req.on('data', (c: Buffer) => (requestBytes += c.length));

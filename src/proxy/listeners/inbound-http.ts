@@ -14,6 +14,7 @@ import { publishRequest } from '../telemetry/events.js';
 import { injectServerSpan, startServerSpan } from '../telemetry/tracing.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
 import { APP_POOL_IDLE_MS } from './idle.js';
+import { H1Pools } from '../upstream/h1-pools.js';
 import { upgradeToApp } from '../transport/tunnel.js';
 import { limiter, RATE_LIMITED_BODY } from '../ratelimit/limiters.js';
 import { decodePeerMetadata, PEER_METADATA_HEADER } from '../telemetry/peer-metadata.js';
@@ -27,7 +28,7 @@ type Res = http.ServerResponse | http2.Http2ServerResponse;
 const XFCC = 'x-forwarded-client-cert';
 
 export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
-  const appAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: APP_POOL_IDLE_MS });
+  const appPools = new H1Pools({ idleTimeoutMs: APP_POOL_IDLE_MS });
   const spiffeId = () => deps.state()!.snapshot.proxy.spiffeId;
 
   /** Route and mTLS mode; on plaintext to a STRICT port the connection is reset, as Istio does. */
@@ -117,7 +118,7 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
         {
           host: deps.appHost,
           port: deps.appPort(route.targetPort),
-          agent: appAgent,
+          pools: appPools,
           ...(h2 ? { h2: appH2 } : {}),
         },
         { path: outcome.target, headers },

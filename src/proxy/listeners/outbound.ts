@@ -22,6 +22,7 @@ import { localReply } from '../http/local-reply.js';
 import { TCP_ALPN } from './inbound.js';
 import type { Cluster, Endpoint } from '../../model/snapshot.js';
 import { Passthrough } from '../upstream/passthrough.js';
+import { H1Pools } from '../upstream/h1-pools.js';
 import { originationError } from '../upstream/origination.js';
 
 export interface RoutedDeps {
@@ -48,12 +49,11 @@ export function createRoutedHandlers(
   direction: 'outbound' | 'gateway',
   scheme: 'http' | 'https' = 'http',
 ): RoutedHandlers {
-  // One keep-alive pool for all peers: Node keys sockets by host:port:servername, so each peer and
-  // service port gets its own connections, reused across requests. Clusters with connection limits
-  // bring their own pool. HTTP/2 traffic shares one session per peer.
-  const meshAgent = new https.Agent({ keepAlive: true, scheduling: 'lifo', timeout: MESH_POOL_IDLE_MS });
+  // Keep-alive pools for all peers, one per peer address, service port (SNI) and identity, reused
+  // across requests. Clusters with connection limits bring their own pools. HTTP/2 traffic shares one
+  // session per peer.
+  const meshPools = new H1Pools({ idleTimeoutMs: MESH_POOL_IDLE_MS });
   const h2 = new H2Sessions();
-  const plainAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: MESH_POOL_IDLE_MS });
   const onDone = (ctx: RequestCtx) => {
     // Access logs subscribe to this record (telemetry/access-log/logger.ts).
     publishRequest(() => routedRecord(ctx, direction, performance.now()));
@@ -83,7 +83,7 @@ export function createRoutedHandlers(
         return {
           host: ep.address,
           port: ep.port,
-          agent: cluster.agent!,
+          pools: cluster.pools!,
           ...(useH2 && (c.protocol === 'grpc' || c.protocol === 'http2') ? { h2: o.h2 } : {}),
           tls: o.tls ?? {},
           ...(o.error ? { error: originationError(o.error) } : {}),
@@ -98,7 +98,8 @@ export function createRoutedHandlers(
         ...(plain ? { plain: true } : {}),
         host: ep.address,
         port: ep.port,
-        agent: plain ? plainAgent : (cluster.agent ?? meshAgent),
+        ...(plain ? {} : { key: ep.identity }),
+        pools: cluster.pools ?? meshPools,
         ...(h2ok ? { h2 } : {}),
         tls: {
           secureContext: deps.identity.clientContext,

@@ -2,20 +2,19 @@
 // connections) or HTTP/2 (one multiplexed session per peer, for gRPC and HTTP/2 traffic). It reports
 // how the attempt ended (response headers, connect failure, reset, per-try timeout) and never touches
 // the downstream response: retrying or answering is the caller's decision.
-import http from 'node:http';
-import https from 'node:https';
 import http2 from 'node:http2';
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import type { AttemptOutcome } from './retry.js';
 import type { RequestBody } from '../http/body.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
-import { fromH1, fromH2, type UpstreamResponse } from './response.js';
+import { fromH2, type UpstreamResponse } from './response.js';
+import type { H1Origin, H1Pools } from './h1-pools.js';
+import { sendH1 as sendPooled } from './h1-request.js';
 
-export interface AttemptTarget {
-  host: string;
-  port: number;
-  agent: https.Agent | http.Agent;
+export interface AttemptTarget extends H1Origin {
+  /** HTTP/1.1 keep-alive pools to take the connection from. */
+  pools: H1Pools;
   /** Plaintext: outside the mesh (ServiceEntry MESH_EXTERNAL), or a peer whose port takes no mTLS. */
   plain?: boolean;
   /** Mesh mTLS, or TLS the proxy originates toward a host outside the mesh (`rejectUnauthorized`
@@ -46,21 +45,8 @@ export interface Cancellable {
   destroy(): void;
 }
 
-const CONNECT_ERRORS = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ERR_WEFT_PEER_IDENTITY',
-  'ERR_WEFT_TLS_ORIGINATION',
-  'ETIMEDOUT',
-]);
-
-/** TLS handshake and certificate verification failures (OpenSSL's X509_V_ERR_* names as Node reports
- *  them): the connection never carried the request, so these are connect failures (Envoy's UF). */
-const TLS_FAILURE =
-  /^(ERR_TLS|ERR_SSL|UNABLE_TO_|CERT_|CRL_|DEPTH_ZERO_|SELF_SIGNED_|INVALID_CA|PATH_LENGTH|INVALID_PURPOSE|HOSTNAME_MISMATCH|ERROR_IN_)/;
+/** Istio's default connect timeout. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 function grpcOf(h: Record<string, unknown>): { grpcStatus?: number } {
   const g = h['grpc-status'];
@@ -105,59 +91,19 @@ function sendH1(
   opts: { connectTimeoutMs?: number },
   settle: (o: AttemptOutcome, res?: UpstreamResponse) => void,
 ): Cancellable {
-  const req = t.plain
-    ? http.request({
-        host: t.host,
-        port: t.port,
-        method: r.method,
-        path: r.path,
-        headers: r.headers,
-        agent: t.agent,
-      })
-    : https.request({
-        host: t.host,
-        port: t.port,
-        method: r.method,
-        path: r.path,
-        headers: r.headers,
-        agent: t.agent as https.Agent,
-        ...t.tls,
-      });
-  let connected = false;
-  req.on('socket', (s) => {
-    const tlsSocket = s as TLSSocket;
-    // A reused keep-alive socket is already connected; a new one must finish its handshake in time.
-    if (!tlsSocket.connecting && (t.plain || (tlsSocket.encrypted && !tlsSocket.pending))) connected = true;
-    else {
-      const ct = opts.connectTimeoutMs
-        ? setTimeout(() => {
-            if (!connected) {
-              settle({ kind: 'connect-failure' });
-              req.destroy();
-            }
-          }, opts.connectTimeoutMs)
-        : undefined;
-      s.once(t.plain ? 'connect' : 'secureConnect', () => {
-        connected = true;
-        if (ct) clearTimeout(ct);
-      });
-      // A socket that fails (refused, TLS verification) or closes first no longer needs the timer.
-      if (ct) s.once('close', () => clearTimeout(ct));
-    }
-  });
-  req.on('response', (res) => {
-    settle({ kind: 'response', status: res.statusCode ?? 502, ...grpcOf(res.headers) }, fromH1(res));
-  });
-  req.on('error', (err: NodeJS.ErrnoException) => {
-    const code = err.code ?? '';
-    const neverConnected = !connected && !req.reusedSocket;
-    const connectFailure =
-      neverConnected && (CONNECT_ERRORS.has(code) || TLS_FAILURE.test(code) || code === 'ECONNRESET');
-    if (connectFailure) t.onConnectError?.(err);
-    settle(connectFailure ? { kind: 'connect-failure' } : { kind: 'reset' });
-  });
-  r.body.sendTo(req, r.paced ?? true);
-  return req;
+  const pool = t.pools.get(t, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  return sendPooled(
+    pool,
+    { method: r.method, path: r.path, headers: r.headers, body: r.body, paced: r.paced ?? true },
+    {
+      onResponse: (res) => settle({ kind: 'response', status: res.status, ...grpcOf(res.headers) }, res),
+      onError: (err, started) => {
+        // Never written: the connection could not be made (refused, TLS verification, connect timeout).
+        if (!started) t.onConnectError?.(err);
+        settle(started ? { kind: 'reset' } : { kind: 'connect-failure' });
+      },
+    },
+  );
 }
 
 function sendH2(

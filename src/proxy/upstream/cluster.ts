@@ -1,7 +1,6 @@
 // A cluster as the data path uses it: healthy endpoints, a balancer, outlier detection, circuit
 // breakers, a retry budget, and per endpoint the identity check its TLS peer must pass. Built once per
 // snapshot (and kept across snapshots when the cluster did not change).
-import https from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import type { Cluster, Endpoint, Locality } from '../../model/snapshot.js';
 import { RingHash } from './balancers/ring-hash.js';
@@ -17,6 +16,7 @@ import { ClusterLimits } from './limits.js';
 import { RetryBudget } from './retry-budget.js';
 import { MESH_POOL_IDLE_MS } from '../listeners/idle.js';
 import { Origination } from './origination.js';
+import { H1Pools } from './h1-pools.js';
 
 export type IdentityCheck = (host: string, cert: PeerCertificate) => Error | undefined;
 
@@ -27,9 +27,9 @@ export class ClusterRuntime {
   readonly limits: ClusterLimits;
   readonly budget: RetryBudget;
   readonly outliers: OutlierDetector | undefined;
-  /** Own connection pool when the cluster limits connections or originates TLS (Node's pool keys
-   *  leave out the trusted CAs, so such connections must not mix with others); else the proxy-wide one. */
-  readonly agent: https.Agent | undefined;
+  /** Own connection pools when the cluster limits connections or originates TLS (the pool keys leave
+   *  out the trusted CAs, so such connections must not mix with others); else the proxy-wide ones. */
+  readonly pools: H1Pools | undefined;
   /** DestinationRule SIMPLE/MUTUAL toward a host outside the mesh: the TLS the proxy originates. */
   readonly origination: Origination | undefined;
   private readonly balancer: Balancer;
@@ -65,13 +65,12 @@ export class ClusterRuntime {
     this.origination = cluster.originateTls ? new Origination(cluster.originateTls) : undefined;
     const pool = cluster.connectionPool;
     if (pool?.maxConnections || pool?.maxRequestsPerConnection || pool?.idleTimeoutMs || this.origination) {
-      this.agent = new https.Agent({
-        keepAlive: pool?.maxRequestsPerConnection !== 1,
-        scheduling: 'lifo',
-        ...(pool?.maxConnections
-          ? { maxSockets: pool.maxConnections, maxTotalSockets: pool.maxConnections }
+      this.pools = new H1Pools({
+        idleTimeoutMs: pool?.idleTimeoutMs ?? MESH_POOL_IDLE_MS,
+        ...(pool?.maxConnections ? { maxConnections: pool.maxConnections } : {}),
+        ...(pool?.maxRequestsPerConnection
+          ? { maxRequestsPerConnection: pool.maxRequestsPerConnection }
           : {}),
-        timeout: pool?.idleTimeoutMs ?? MESH_POOL_IDLE_MS,
       });
     }
   }
@@ -124,7 +123,7 @@ export class ClusterRuntime {
   }
 
   close(): void {
-    this.agent?.destroy();
+    this.pools?.close();
     this.origination?.h2.close();
   }
 }

@@ -24,7 +24,7 @@ export function sendMirrors(ctx: RequestCtx, deps: PipelineDeps): void {
       deps.target(cluster, ep, ctx.req.httpVersion === '2.0'),
       { method: ctx.req.method ?? 'GET', path: ctx.upstreamPath, headers, body: ctx.body, paced: false },
       { perTryTimeoutMs: 30_000 },
-      (_o, res) => res?.body.resume(),
+      (_o, res) => res?.discard(),
     );
   }
 }

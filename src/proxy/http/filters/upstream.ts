@@ -8,7 +8,7 @@ import { endToEnd } from '../headers.js';
 import { applyHeaderEdits } from '../header-edits.js';
 import { localReply } from '../local-reply.js';
 import { RETRY_BUFFER_LIMIT, RequestBody } from '../body.js';
-import { sendAttempt, type Cancellable } from '../../upstream/attempt.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, sendAttempt, type Cancellable } from '../../upstream/attempt.js';
 import type { UpstreamResponse } from '../../upstream/response.js';
 import { backoffMs, isRetriable, type AttemptOutcome } from '../../upstream/retry.js';
 import { sendMirrors } from './mirror.js';
@@ -21,8 +21,6 @@ import { PEER_METADATA_HEADER } from '../../telemetry/peer-metadata.js';
  * it exists so `npm run bench` can compare both transports in one run (bench/README.md).
  */
 const MESH_H2 = process.env.WEFT_MESH_PROTOCOL === 'h2';
-
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 function failure(o: AttemptOutcome): { status: number; flag: string; body: string } {
   switch (o.kind) {
@@ -114,7 +112,7 @@ export function upstream(deps: PipelineDeps): Handler {
         },
         (o, res) => {
           cluster.finished(ep);
-          if (finished) return void res?.body.resume();
+          if (finished) return void res?.discard();
           cluster.record(ep, o.kind === 'response' ? o.status : 503);
           const canRetry =
             retry !== undefined &&
@@ -125,7 +123,7 @@ export function upstream(deps: PipelineDeps): Handler {
             if (!cluster.budget.tryRetry() || !cluster.limits.tryRetry()) {
               addFlag(ctx, 'URX'); // out of retry budget: answer with what we have
             } else {
-              res?.body.resume();
+              res?.discard();
               setTimeout(
                 () => {
                   cluster.limits.retryDone();
@@ -167,21 +165,22 @@ function respond(ctx: RequestCtx, up: UpstreamResponse, done: () => void): void 
   const grpc = up.headers['grpc-status'];
   if (grpc !== undefined) ctx.grpcStatus = Number(grpc);
   if (up.endedWithHeaders && respondHeadersOnly(ctx.res, ctx.status, h)) {
-    up.body.resume();
+    up.discard();
     return done();
   }
   ctx.res.writeHead(ctx.status, h);
-  up.body.on('data', (c: Buffer) => (ctx.responseBytes += c.length));
-  // Trailers (gRPC's status) go on before pipe() ends the downstream response.
-  up.onTrailers((t) => {
-    if (t['grpc-status'] !== undefined) ctx.grpcStatus = Number(t['grpc-status']);
-    if (Object.keys(t).length) ctx.res.addTrailers(t as Record<string, string>);
-  });
-  up.body.pipe(ctx.res);
-  up.body.on('end', done);
-  up.body.on('error', () => {
-    addFlag(ctx, 'UC');
-    ctx.res.destroy();
-    done();
+  up.pipeTo(ctx.res, {
+    data: (n) => (ctx.responseBytes += n),
+    // Trailers (gRPC's status) go on before the downstream response is ended.
+    trailers: (t) => {
+      if (t['grpc-status'] !== undefined) ctx.grpcStatus = Number(t['grpc-status']);
+      if (Object.keys(t).length) ctx.res.addTrailers(t as Record<string, string>);
+    },
+    end: done,
+    error: () => {
+      addFlag(ctx, 'UC');
+      ctx.res.destroy();
+      done();
+    },
   });
 }

@@ -1,0 +1,182 @@
+// One HTTP/1.1 request on an undici pool (h1-pools.ts), with the answer handed over as an
+// UpstreamResponse whose body is written straight into the downstream response, Buffer by Buffer, with
+// backpressure: no intermediate Readable, no pipe().
+import type { OutgoingHttpHeaders } from 'node:http';
+import { PassThrough } from 'node:stream';
+import { util, type Dispatcher } from 'undici';
+import type { RequestBody } from '../http/body.js';
+import type { BodySink, PipeEvents, Trailers, UpstreamResponse } from './response.js';
+
+export interface H1Callbacks {
+  /** The connection is established and the request is being written. */
+  onStart?: () => void;
+  /** Response headers arrived (1xx informational answers are skipped). */
+  onResponse: (res: UpstreamResponse) => void;
+  /** The request failed before a response; `started` says whether it had been written. */
+  onError: (err: NodeJS.ErrnoException, started: boolean) => void;
+}
+
+export interface H1Request {
+  method: string;
+  path: string;
+  headers: OutgoingHttpHeaders;
+  body: RequestBody | undefined;
+  paced: boolean;
+}
+
+/** Request headers undici sends itself or refuses; Node answers `Expect: 100-continue` downstream. */
+function sendable(h: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  if (h.expect === undefined && h.connection === undefined) return h;
+  const { expect: _e, connection: _c, ...rest } = h;
+  return rest;
+}
+
+/** The request body as undici takes it: nothing, the whole kept body, or a stream fed as it arrives. */
+function bodyOf(b: RequestBody | undefined, paced: boolean): Buffer | PassThrough | null {
+  if (!b || (b.ended && b.size === 0)) return null;
+  if (b.complete) return b.buffered();
+  const s = new PassThrough();
+  b.sendTo(s, paced);
+  return s;
+}
+
+export function sendH1(pool: Dispatcher, r: H1Request, cb: H1Callbacks): { destroy(): void } {
+  let abort: ((err?: Error) => void) | undefined;
+  let cancelled = false;
+  let started = false;
+  let response: H1Response | undefined;
+  const handler: Dispatcher.DispatchHandler = {
+    onConnect(a) {
+      abort = a;
+      // Cancelled while queued or connecting: drop it as soon as undici hands it to a connection.
+      if (cancelled) return a(new Error('cancelled'));
+      started = true;
+      cb.onStart?.();
+    },
+    onHeaders(status, raw, resume) {
+      if (status < 200) return true;
+      response = new H1Response(status, util.parseHeaders(raw as unknown as Buffer[]), resume);
+      cb.onResponse(response);
+      return true;
+    },
+    onData(chunk) {
+      return response!.data(chunk);
+    },
+    onComplete(trailers) {
+      response!.end(trailers ? util.parseHeaders(trailers as unknown as Buffer[]) : {});
+    },
+    onError(err) {
+      if (response) response.fail();
+      else if (!cancelled) cb.onError(err as NodeJS.ErrnoException, started);
+    },
+  };
+  try {
+    pool.dispatch(
+      {
+        path: r.path,
+        method: r.method,
+        headers: sendable(r.headers) as Record<string, string>,
+        body: bodyOf(r.body, r.paced),
+      },
+      handler,
+    );
+  } catch (err) {
+    // Invalid header names or values: nothing was sent.
+    process.nextTick(() => cb.onError(err as NodeJS.ErrnoException, false));
+  }
+  return {
+    destroy() {
+      if (cancelled) return;
+      cancelled = true;
+      abort?.(new Error('cancelled'));
+      response?.discard();
+    },
+  };
+}
+
+/** An HTTP/1.1 answer from undici: body chunks are written to the sink as they come. */
+class H1Response implements UpstreamResponse {
+  readonly endedWithHeaders = false;
+  private sink: BodySink | undefined;
+  private ev: PipeEvents | undefined;
+  private pending: Buffer[] | undefined;
+  private trailers: Trailers | undefined;
+  private failed = false;
+  private discarded = false;
+  /** Reading stopped: chunks came before anyone claimed the body, or the sink is full. */
+  private held = false;
+  private waitingDrain = false;
+
+  constructor(
+    readonly status: number,
+    readonly headers: Record<string, string | string[] | undefined>,
+    private readonly resumeUpstream: () => void,
+  ) {}
+
+  pipeTo(sink: BodySink, ev: PipeEvents): void {
+    this.sink = sink;
+    this.ev = ev;
+    if (this.pending) {
+      for (const c of this.pending) this.write(c);
+      this.pending = undefined;
+    }
+    if (this.failed) ev.error();
+    else if (this.trailers) this.finish(this.trailers);
+    else this.release();
+  }
+
+  discard(): void {
+    this.discarded = true;
+    this.pending = undefined;
+    this.release();
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.discarded) return true;
+    if (!this.sink) {
+      // Not claimed yet (the caller decides between answering and retrying): hold the chunk and stop
+      // reading until it is.
+      (this.pending ??= []).push(chunk);
+      this.held = true;
+      return false;
+    }
+    return this.write(chunk);
+  }
+
+  private write(chunk: Buffer): boolean {
+    this.ev!.data?.(chunk.length);
+    if (this.sink!.write(chunk)) return true;
+    if (!this.waitingDrain) {
+      this.waitingDrain = true;
+      this.sink!.once('drain', () => {
+        this.waitingDrain = false;
+        if (!this.held) this.resumeUpstream();
+      });
+    }
+    return false;
+  }
+
+  private release(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (!this.waitingDrain) this.resumeUpstream();
+  }
+
+  end(trailers: Trailers): void {
+    if (this.discarded) return;
+    if (!this.sink) this.trailers = trailers;
+    else this.finish(trailers);
+  }
+
+  private finish(trailers: Trailers): void {
+    this.ev!.trailers?.(trailers);
+    this.sink!.end();
+    this.ev!.end();
+  }
+
+  fail(): void {
+    if (this.discarded) return;
+    if (!this.sink) this.failed = true;
+    else this.ev!.error();
+  }
+}
