@@ -135,6 +135,7 @@ const TAP_ROWS = 300;
 
 function TapTab() {
   const [filter, setFilter] = useState({ source: '', destination: '', path: '', status: '' });
+  const [draft, setDraft] = useState(filter);
   const [running, setRunning] = useState(true);
   const [rows, setRows] = useState([]);
   const [info, setInfo] = useState('');
@@ -145,8 +146,12 @@ function TapTab() {
     for (const k of TAP_FIELDS) if (filter[k]) q.set(k, filter[k]);
     const src = new EventSource(`../api/tap?${q}`);
     es.current = src;
-    setInfo('connecting…');
-    src.addEventListener('ready', (ev) => setInfo(`tapping ${JSON.parse(ev.data).proxies} proxies`));
+    const desc = [...q].map(([k, v]) => `${k}=${v}`).join(' ') || 'everything';
+    setRows([]);
+    setInfo(`connecting… (${desc})`);
+    src.addEventListener('ready', (ev) =>
+      setInfo(`tapping ${JSON.parse(ev.data).proxies} proxies (${desc})`),
+    );
     src.addEventListener('dropped', (ev) =>
       setInfo(`dropped ${JSON.parse(ev.data).dropped} events (too slow)`),
     );
@@ -159,17 +164,24 @@ function TapTab() {
   }, [running, JSON.stringify(filter)]);
   return html`<section id="tap">
     <h2>Live tap <span class="status">${info}</span></h2>
-    <form class="filters" onSubmit=${(e) => e.preventDefault()}>
+    <form
+      class="filters"
+      onSubmit=${(e) => {
+        e.preventDefault();
+        setFilter({ ...draft });
+      }}
+    >
       ${TAP_FIELDS.map(
         (k) =>
           html`<label
             >${k}<input
               name=${k}
-              value=${filter[k]}
+              value=${draft[k]}
               placeholder=${k === 'status' ? '500 or 5xx' : k === 'path' ? '/prefix' : 'workload/service'}
-              onChange=${(e) => setFilter({ ...filter, [k]: e.target.value.trim() })}
+              onInput=${(e) => setDraft({ ...draft, [k]: e.target.value.trim() })}
           /></label>`,
       )}
+      <button type="submit">Apply</button>
       <button type="button" onClick=${() => setRunning(!running)}>${running ? 'Stop' : 'Start'}</button>
       <button type="button" onClick=${() => setRows([])}>Clear</button>
     </form>
