@@ -10,6 +10,7 @@ import htm from 'htm';
 const html = htm.bind(h);
 const COL = 260;
 const ROW = 74;
+const SUB = 120; // between the sub-columns of a wrapped column
 const LABEL_LIMIT = 150; // more edges than this: labels only on hover
 export const ERROR_THRESHOLD = 0.05;
 
@@ -58,24 +59,37 @@ export function layout(nodes, edges) {
     for (const col of [...cols].reverse()) col.sort((a, b) => bary(a, succs) - bary(b, succs));
     place();
   }
+  // A tall column wraps into sub-columns, so a big mesh keeps a usable aspect ratio.
+  const rowsMax = Math.max(15, Math.ceil(Math.sqrt(nodes.length) * 1.2));
   const xy = new Map();
-  cols.forEach((col, c) =>
-    col.forEach((id, i) => xy.set(id, { x: c * COL, y: (i - (col.length - 1) / 2) * ROW })),
-  );
+  let x = 0;
+  let width = 0;
+  cols.forEach((col, c) => {
+    const sub = Math.ceil(col.length / rowsMax);
+    const rows = Math.ceil(col.length / sub);
+    col.forEach((id, i) => {
+      const s = Math.floor(i / rows);
+      const r = i % rows;
+      const inThis = Math.min(rows, col.length - s * rows);
+      xy.set(id, { c, x: x + s * SUB, y: (r - (inThis - 1) / 2) * ROW + (s % 2 ? ROW / 2 : 0) });
+    });
+    width = x + (sub - 1) * SUB;
+    x = width + COL;
+  });
   let minY = 0;
   let maxY = 0;
   for (const p of xy.values()) {
     minY = Math.min(minY, p.y);
     maxY = Math.max(maxY, p.y);
   }
-  return { xy, width: Math.max(1, cols.length - 1) * COL, minY, maxY };
+  return { xy, width: Math.max(COL, width), minY, maxY, dense: nodes.length > 300 };
 }
 
 const fmt = (v, digits = 1) => (v === null || v === undefined ? '–' : Number(v).toFixed(digits));
 export const edgeLabel = (e) =>
   `${fmt(e.rps)} rps · ${e.errorRate === null ? '–' : fmt(e.errorRate * 100)}% err · p99 ${fmt(e.p99, 0)} ms`;
 
-const short = (n) => (n.length > 26 ? n.slice(0, 25) + '…' : n);
+const short = (n, max = 26) => (n.length > max ? n.slice(0, max - 1) + '…' : n);
 
 function Lock({ x, y }) {
   // A padlock: mTLS on this edge.
@@ -91,7 +105,7 @@ function Lock({ x, y }) {
   /></g>`;
 }
 
-function Node({ n, p }) {
+function Node({ n, p, dense }) {
   const cls = `node ${n.kind} ${n.health}${n.gateway ? ' gateway' : ''}`;
   const title = `${n.kind} ${n.namespace ? n.namespace + '/' : ''}${n.name}\n${n.ready}/${n.instances} ready${
     n.ejected ? `, ${n.ejected} ejected` : ''
@@ -114,7 +128,7 @@ function Node({ n, p }) {
     <text class="kind" y="4" text-anchor="middle"
       >${n.kind === 'service' ? 'S' : n.gateway ? 'G' : n.kind === 'external' ? '?' : 'W'}</text
     >
-    <text class="name" y="30" text-anchor="middle">${short(n.name)}</text>
+    <text class="name" y="30" text-anchor="middle">${short(n.name, dense ? 16 : 26)}</text>
     ${badge && html`<text class="badge" y="-20" text-anchor="middle">⚠ ${badge}</text>`}
   </g>`;
 }
@@ -126,8 +140,10 @@ function Edge({ e, a, b, showLabel }) {
   if (b.x > a.x) {
     const [x1, y1, x2, y2] = [a.x + r, a.y, b.x - r, b.y];
     const dx = (x2 - x1) / 2;
-    d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
-    mid = { x: (x1 + x2) / 2, y: (y1 + y2) / 2 };
+    // An edge that skips a layer bows away from the nodes in between.
+    const bow = b.c - a.c > 1 ? -Math.min(160, 0.25 * (x2 - x1)) : 0;
+    d = `M${x1},${y1} C${x1 + dx},${y1 + bow} ${x2 - dx},${y2 + bow} ${x2},${y2}`;
+    mid = { x: (x1 + x2) / 2, y: (y1 + y2) / 2 + 0.75 * bow };
   } else {
     // Same column or backwards (a cycle): a loop below.
     const [x1, y1, x2, y2] = [a.x, a.y + r, b.x, b.y + r];
@@ -243,7 +259,9 @@ export function GraphView({ graph }) {
             return a && b && html`<${Edge} key=${e.id} e=${e} a=${a} b=${b} showLabel=${showLabels} />`;
           })}
         </g>
-        <g class="nodes">${nodes.map((n) => html`<${Node} key=${n.id} n=${n} p=${lay.xy.get(n.id)} />`)}</g>
+        <g class="nodes">
+          ${nodes.map((n) => html`<${Node} key=${n.id} n=${n} p=${lay.xy.get(n.id)} dense=${lay.dense} />`)}
+        </g>
       </g>
     </svg>
   </div>`;
