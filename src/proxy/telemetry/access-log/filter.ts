@@ -56,7 +56,7 @@ const ATTRIBUTES: Record<string, Node> = {
   'connection.uri_san_peer_certificate': (r) => str(v.downstreamPeerUriSan(r)),
   'upstream.address': (r) => str(r.upstreamHost),
   'xds.cluster_name': (r) => str(v.upstreamCluster(r)),
-  'xds.route_name': (r) => str(r.route),
+  'xds.route_name': (r) => str(v.routeName(r)),
 };
 const FLAGS = 'response.flags';
 const NUMERIC = new Set([

@@ -210,7 +210,7 @@ const SIMPLE: Record<string, Getter> = {
   DOWNSTREAM_PEER_URI_SAN: v.downstreamPeerUriSan,
   DOWNSTREAM_TLS_VERSION: v.downstreamTlsVersion,
   REQUESTED_SERVER_NAME: v.requestedServerName,
-  ROUTE_NAME: (r) => known(r.route),
+  ROUTE_NAME: v.routeName,
   GRPC_STATUS_NUMBER: (r) => r.grpcStatus,
 };
 

@@ -190,11 +190,17 @@ export function downstreamPeerUriSan(r: RequestRecord): string | undefined {
 /** Envoy's cluster name: `outbound|port|subset|host`, or `inbound|port||` for the local app. */
 export function upstreamCluster(r: RequestRecord): string | undefined {
   if (r.upstreamCluster !== undefined) return r.upstreamCluster;
-  if (r.reporter === 'destination' && r.upstreamHost !== undefined) {
-    const colon = r.upstreamHost.lastIndexOf(':');
-    return `inbound|${r.upstreamHost.slice(colon + 1)}||`;
-  }
+  // Inbound: Istio names the local app's cluster by the service port's target (equal to the service
+  // port in most meshes; the record carries the service port).
+  if (r.reporter === 'destination' && r.upstreamHost !== undefined && r.destination)
+    return `inbound|${r.destination.port}||`;
   return undefined;
+}
+
+/** The route name; the inbound side's is Istio's `default`. */
+export function routeName(r: RequestRecord): string | undefined {
+  if (r.route) return r.route;
+  return r.reporter === 'destination' && r.upstreamHost !== undefined ? 'default' : undefined;
 }
 
 /** A request header (lower-case name) as the upstream got it, else as the downstream sent it. */
