@@ -82,7 +82,10 @@ export function layout(nodes, edges) {
     minY = Math.min(minY, p.y);
     maxY = Math.max(maxY, p.y);
   }
-  return { xy, width: Math.max(COL, width), minY, maxY, dense: nodes.length > 300 };
+  // The top of each layer, so an edge that skips layers can pass above them.
+  const colTop = cols.map(() => Infinity);
+  for (const p of xy.values()) colTop[p.c] = Math.min(colTop[p.c], p.y);
+  return { xy, colTop, width: Math.max(COL, width), minY, maxY, dense: nodes.length > 300 };
 }
 
 const fmt = (v, digits = 1) => (v === null || v === undefined ? '–' : Number(v).toFixed(digits));
@@ -133,7 +136,7 @@ function Node({ n, p, dense }) {
   </g>`;
 }
 
-function Edge({ e, a, b, showLabel }) {
+function Edge({ e, a, b, showLabel, colTop }) {
   const r = 20;
   let d;
   let mid;
@@ -141,7 +144,11 @@ function Edge({ e, a, b, showLabel }) {
     const [x1, y1, x2, y2] = [a.x + r, a.y, b.x - r, b.y];
     const dx = (x2 - x1) / 2;
     // An edge that skips a layer bows away from the nodes in between.
-    const bow = b.c - a.c > 1 ? -Math.min(160, 0.25 * (x2 - x1)) : 0;
+    let bow = 0;
+    if (b.c - a.c > 1) {
+      const top = Math.min(...colTop.slice(a.c + 1, b.c));
+      bow = Math.min(0, (top - 75 - (y1 + y2) / 2) / 0.75);
+    }
     d = `M${x1},${y1} C${x1 + dx},${y1 + bow} ${x2 - dx},${y2 + bow} ${x2},${y2}`;
     mid = { x: (x1 + x2) / 2, y: (y1 + y2) / 2 + 0.75 * bow };
   } else {
@@ -233,8 +240,9 @@ export function GraphView({ graph }) {
           viewBox="0 0 10 10"
           refX="9"
           refY="5"
-          markerWidth="6"
-          markerHeight="6"
+          markerWidth="10"
+          markerHeight="10"
+          markerUnits="userSpaceOnUse"
           orient="auto-start-reverse"
         >
           <path d="M0,0 L10,5 L0,10 z" class="arrow" />
@@ -244,8 +252,9 @@ export function GraphView({ graph }) {
           viewBox="0 0 10 10"
           refX="9"
           refY="5"
-          markerWidth="6"
-          markerHeight="6"
+          markerWidth="10"
+          markerHeight="10"
+          markerUnits="userSpaceOnUse"
           orient="auto-start-reverse"
         >
           <path d="M0,0 L10,5 L0,10 z" class="arrow red" />
@@ -256,7 +265,11 @@ export function GraphView({ graph }) {
           ${edges.map((e) => {
             const a = lay.xy.get(e.source);
             const b = lay.xy.get(e.target);
-            return a && b && html`<${Edge} key=${e.id} e=${e} a=${a} b=${b} showLabel=${showLabels} />`;
+            return (
+              a &&
+              b &&
+              html`<${Edge} key=${e.id} e=${e} a=${a} b=${b} showLabel=${showLabels} colTop=${lay.colTop} />`
+            );
           })}
         </g>
         <g class="nodes">
