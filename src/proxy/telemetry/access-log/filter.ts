@@ -274,8 +274,9 @@ class Parser {
     } else {
       const a = ATTRIBUTES[path];
       if (!a) {
+        const near = nearest(path, [...Object.keys(ATTRIBUTES), FLAGS]);
         throw new FilterError(
-          `unknown attribute ${path} at position ${t.at} (Weft knows ${[...Object.keys(ATTRIBUTES), FLAGS, "request.headers['x']", "response.headers['x']"].join(', ')})`,
+          `unknown attribute ${path} at position ${t.at}${near ? ` (did you mean ${near}?)` : ''} (Weft knows ${[...Object.keys(ATTRIBUTES), FLAGS, "request.headers['x']", "response.headers['x']"].join(', ')})`,
         );
       }
       node = a;
@@ -315,6 +316,27 @@ class Parser {
       return typeof x === 'string' ? test(x) : ERR;
     };
   }
+}
+
+/** The known name within two edits of a misspelt one, if any (config errors only). */
+function nearest(name: string, known: string[]): string | undefined {
+  const dist = (a: string, b: string) => {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const cur = [i];
+      for (let j = 1; j <= b.length; j++)
+        cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+    return prev[b.length]!;
+  };
+  let best: string | undefined;
+  let bestD = 3;
+  for (const k of known) {
+    const d = dist(name, k);
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best;
 }
 
 function compare(op: string, l: Operand, r: Operand): Node {
