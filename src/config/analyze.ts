@@ -5,7 +5,8 @@ import { ErrorCodes } from '../lib/errors.js';
 import { DEFAULT_DOMAIN, fqdn, serviceFqdn } from './hosts.js';
 import { problem } from './issues.js';
 import { fieldLine } from './positions.js';
-import { analyzeSecurity } from './analyze-security.js';
+import { analyzeSecurity, type SecurityReport } from './analyze-security.js';
+import { analyzeTelemetry } from './analyze-telemetry.js';
 import type { ConfigProblem, Destination, Resource, Service, VirtualService, Workload } from './types.js';
 
 const NOT_FOUND = '(IST0101 ReferencedResourceNotFound)';
@@ -21,6 +22,8 @@ interface Index {
   subsets: Map<string, Set<string>>; // DestinationRule host FQDN -> subset names
   gateways: Set<string>; // ns/name
   workloads: Workload[];
+  /** Labels of WorkloadEntries, by namespace: Services select them like Workloads. */
+  entryLabels: Array<{ ns: string; labels: Record<string, string> | undefined }>;
 }
 
 /** Cross-reference checks over a whole set of resources, like `istioctl analyze`. */
@@ -43,7 +46,7 @@ export function analyze(resources: Resource[]): ConfigProblem[] {
     else if (r.kind === 'Service') checkServiceSelector(r, ix, report);
     else if (r.kind === 'Gateway') checkGatewaySelector(r.spec.selector, ix, report);
   }
-  analyzeSecurity(resources, (r, code, message, path, severity = 'error') => {
+  const crossReport: SecurityReport = (r, code, message, path, severity = 'error') => {
     const line = fieldLine(r, path);
     const source = r.source ? { file: r.source.file, line: line ?? r.source.line } : undefined;
     out.push(
@@ -55,7 +58,9 @@ export function analyze(resources: Resource[]): ConfigProblem[] {
         severity,
       ),
     );
-  });
+  };
+  analyzeSecurity(resources, crossReport);
+  analyzeTelemetry(resources, crossReport);
   return out;
 }
 
@@ -68,6 +73,7 @@ function buildIndex(resources: Resource[]): Index {
     subsets: new Map(),
     gateways: new Set(),
     workloads: [],
+    entryLabels: [],
   };
   for (const r of resources) {
     const ns = r.metadata.namespace;
@@ -75,6 +81,7 @@ function buildIndex(resources: Resource[]): Index {
     if (r.kind === 'Service') ix.services.set(serviceFqdn(r.metadata.name, ns), r);
     else if (r.kind === 'Gateway') ix.gateways.add(`${ns}/${r.metadata.name}`);
     else if (r.kind === 'Workload') ix.workloads.push(r);
+    else if (r.kind === 'WorkloadEntry') ix.entryLabels.push({ ns, labels: r.spec.labels });
     else if (r.kind === 'DestinationRule') {
       const host = fqdn(r.spec.host, ns);
       const set = ix.subsets.get(host) ?? new Set<string>();
@@ -223,6 +230,7 @@ function checkServiceSelector(svc: Service, ix: Index, report: Report) {
   if (!selector || Object.keys(selector).length === 0) return; // no selector: endpoints are managed elsewhere
   const ns = svc.metadata.namespace;
   if (ix.workloads.some((w) => w.metadata.namespace === ns && selects(selector, w.metadata.labels))) return;
+  if (ix.entryLabels.some((e) => e.ns === ns && selects(selector, e.labels))) return;
   const sel = Object.entries(selector)
     .map(([k, v]) => `${k}=${v}`)
     .join(',');

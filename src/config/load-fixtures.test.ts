@@ -87,6 +87,7 @@ const OUR_KINDS = new Set([
   'DestinationRule',
   'Gateway',
   'ServiceEntry',
+  'WorkloadEntry',
   'PeerAuthentication',
   'AuthorizationPolicy',
   'RequestAuthentication',

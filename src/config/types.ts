@@ -286,6 +286,8 @@ export interface ServiceEntrySpec {
   subjectAltNames?: string[];
 }
 export type ServiceEntry = ResourceBase<'ServiceEntry', ServiceEntrySpec>;
+/** A workload Weft does not run (a VM, a process elsewhere), selected by ServiceEntries and Services. */
+export type WorkloadEntry = ResourceBase<'WorkloadEntry', WorkloadEntrySpec>;
 
 // Kubernetes Gateway API kinds live in gateway-api-types.ts; its Gateway is stored as `KubernetesGateway`
 // (see there) so it never collides with Istio's `Gateway`.
@@ -297,6 +299,7 @@ export type Resource =
   | DestinationRule
   | Gateway
   | ServiceEntry
+  | WorkloadEntry
   | HTTPRouteResource
   | GRPCRouteResource
   | KubernetesGateway
@@ -317,6 +320,7 @@ export const KINDS: readonly Kind[] = [
   'DestinationRule',
   'Gateway',
   'ServiceEntry',
+  'WorkloadEntry',
   'HTTPRoute',
   'GRPCRoute',
   'KubernetesGateway',

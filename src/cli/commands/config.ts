@@ -165,6 +165,8 @@ function summary(r: Resource): string {
       return `class=${r.spec.gatewayClassName} listeners=${r.spec.listeners.map((l) => `${l.protocol}/${l.port}`).join(',')}`;
     case 'ServiceEntry':
       return `hosts=${r.spec.hosts.join(',')} ${r.spec.location ?? 'MESH_EXTERNAL'} ${r.spec.resolution ?? 'NONE'}`;
+    case 'WorkloadEntry':
+      return `address=${r.spec.address ?? '-'} ports=${JSON.stringify(r.spec.ports ?? {})} labels=${JSON.stringify(r.spec.labels ?? {})}`;
     case 'RateLimit':
       return `bucket=${r.spec.tokenBucket.maxTokens}/${r.spec.tokenBucket.fillInterval} ${r.spec.selector ? `selector=${JSON.stringify(r.spec.selector.matchLabels)}` : `routes=${(r.spec.routes ?? []).map((x) => `${x.virtualService}#${x.route}`).join(',')}`}`;
     default:

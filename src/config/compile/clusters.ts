@@ -14,6 +14,7 @@ import {
 import { localityOf } from '../../model/locality.js';
 import { originateTls, serviceEntryClusters } from './service-entries.js';
 import { instanceMtls, portMode } from './security.js';
+import { workloadEntryEndpoints } from './workload-entries.js';
 
 function lbPolicy(policies: TrafficPolicy[], hash: { maglev: boolean } | undefined): LbPolicy {
   if (hash) return hash.maglev ? 'MAGLEV' : 'RING_HASH';
@@ -174,9 +175,22 @@ function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
     const endpoints = (subset?: Subset): Endpoint[] => {
       const policies = policiesFor(p.port, subset?.trafficPolicy, dr?.spec.trafficPolicy);
       const labels = subset ? (subset.labels ?? {}) : undefined;
-      return gateways
-        ? gatewayEndpoints(index, svc, p.port, policies, labels)
-        : withTransport(index.instancesOf(svc, labels), transport(index, svc, p.port, policies));
+      if (gateways) return gatewayEndpoints(index, svc, p.port, policies, labels);
+      const selector = svc.resource.spec.selector;
+      return [
+        ...withTransport(index.instancesOf(svc, labels), transport(index, svc, p.port, policies)),
+        // Services select WorkloadEntries by label too (Istio's VM workloads).
+        ...(selector && Object.keys(selector).length
+          ? workloadEntryEndpoints(index, {
+              namespace: svc.resource.metadata.namespace,
+              selector,
+              subset: labels,
+              portName: p.name,
+              port: typeof p.targetPort === 'number' ? p.targetPort : p.port,
+              tlsMode: clientTls(policies)?.mode,
+            })
+          : []),
+      ];
     };
     const all = endpoints();
     out.push({

@@ -4,6 +4,7 @@ import type {
   Gateway,
   Resource,
   ServiceEntry,
+  WorkloadEntry,
   Service,
   VirtualService,
   Workload,
@@ -53,6 +54,7 @@ export class MeshIndex {
   readonly gateways: Gateway[] = [];
   readonly rateLimits: RateLimit[] = [];
   readonly serviceEntries: ServiceEntry[] = [];
+  readonly workloadEntries: WorkloadEntry[] = [];
   // Kubernetes Gateway API (compile/gateway-api.ts): HTTPRoutes and GRPCRoutes together, in load order.
   readonly gatewayApiRoutes: GatewayApiRoute[] = [];
   readonly kubernetesGateways: KubernetesGateway[] = [];
@@ -101,6 +103,9 @@ export class MeshIndex {
           break;
         case 'ServiceEntry':
           this.serviceEntries.push(r);
+          break;
+        case 'WorkloadEntry':
+          this.workloadEntries.push(r);
           break;
         case 'HTTPRoute':
         case 'GRPCRoute':

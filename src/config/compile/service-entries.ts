@@ -20,6 +20,7 @@ import { compileHttpRoutes } from './routes.js';
 import { ISTIO_DEFAULT_RETRY } from './http-policies.js';
 import { policiesFor } from './cluster-policies.js';
 import { secretValue } from '../schemas/secret.js';
+import { workloadEntryEndpoints } from './workload-entries.js';
 
 /** meshConfig.outboundTrafficPolicy.mode for sidecars; Istio's default is ALLOW_ANY. */
 export function outboundTrafficPolicy(index: MeshIndex): OutboundTrafficPolicy {
@@ -130,9 +131,18 @@ function endpoints(
   host: string,
   p: SePort,
   subset?: Record<string, string>,
+  tlsMode?: string,
 ): Endpoint[] {
   const sel = se.spec.workloadSelector?.labels;
   if (sel) {
+    const entries = workloadEntryEndpoints(index, {
+      namespace: se.metadata.namespace,
+      selector: sel,
+      subset,
+      portName: p.name,
+      port: p.targetPort ?? p.number,
+      tlsMode,
+    });
     return index.instances
       .filter(
         (i) => i.kind === 'sidecar' && i.namespace === se.metadata.namespace && labelsMatch(sel, i.labels),
@@ -145,7 +155,8 @@ function endpoints(
         instance: i.id,
         labels: i.labels,
         healthy: i.ready,
-      }));
+      }))
+      .concat(entries);
   }
   const listed = (se.spec.endpoints ?? []).filter((e) => !subset || labelsMatch(subset, e.labels ?? {}));
   const resolution = se.spec.resolution ?? 'NONE';
@@ -170,6 +181,10 @@ function endpoints(
     labels: e.labels ?? {},
     healthy: true,
   }));
+}
+
+function tlsModeOf(dr: DestinationRule | undefined, port: number, subset?: Subset): string | undefined {
+  return policiesFor(port, subset?.trafficPolicy, dr?.spec.trafficPolicy).find((t) => t.tls?.mode)?.tls?.mode;
 }
 
 /** SE hosts are fully qualified as written (short names are expanded like VirtualService hosts). */
@@ -204,7 +219,7 @@ export function serviceEntryClusters(index: MeshIndex): Cluster[] {
           name: clusterName(p.number, undefined, host),
           sni: clusterSni(p.number, undefined, host),
           ...outside(p.number),
-          endpoints: endpoints(index, se, host, p),
+          endpoints: endpoints(index, se, host, p, undefined, tlsModeOf(dr, p.number)),
         });
         for (const subset of dr?.spec.subsets ?? []) {
           out.push({
@@ -213,7 +228,7 @@ export function serviceEntryClusters(index: MeshIndex): Cluster[] {
             subset: subset.name,
             sni: clusterSni(p.number, subset.name, host),
             ...outside(p.number, subset),
-            endpoints: endpoints(index, se, host, p, subset.labels ?? {}),
+            endpoints: endpoints(index, se, host, p, subset.labels ?? {}, tlsModeOf(dr, p.number, subset)),
           });
         }
       }

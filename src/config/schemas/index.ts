@@ -12,7 +12,7 @@ import {
 } from './istio-networking.js';
 import { KUBERNETES_API_VERSIONS, serviceResource } from './kubernetes.js';
 import { secretResource } from './secret.js';
-import { serviceEntryResource } from './istio-service-entry.js';
+import { serviceEntryResource, workloadEntryResource } from './istio-service-entry.js';
 import { TELEMETRY_API_VERSIONS, telemetryResource } from './istio-telemetry.js';
 import { WEFT_API_VERSIONS, meshConfigResource, rateLimitResource, workloadResource } from './weft.js';
 import {
@@ -54,6 +54,7 @@ export const KIND_SCHEMAS: Record<Kind, KindSchema> = {
     ),
   },
   ServiceEntry: { apiVersions: ISTIO_NETWORKING_API_VERSIONS, schema: serviceEntryResource },
+  WorkloadEntry: { apiVersions: ISTIO_NETWORKING_API_VERSIONS, schema: workloadEntryResource },
   HTTPRoute: { apiVersions: GATEWAY_API_VERSIONS, schema: httpRouteResource },
   GRPCRoute: { apiVersions: GRPC_ROUTE_API_VERSIONS, schema: grpcRouteResource },
   KubernetesGateway: { apiVersions: GATEWAY_API_VERSIONS, schema: kubernetesGatewayResource },

@@ -1,7 +1,7 @@
 // networking.istio.io ServiceEntry: hosts outside the registry (MESH_EXTERNAL) or workloads Weft does
 // not run (MESH_INTERNAL, by endpoints or workloadSelector). Checks follow Istio's webhook.
 import { z } from 'zod';
-import type { ServiceEntrySpec } from '../types.js';
+import type { ServiceEntrySpec, WorkloadEntrySpec } from '../types.js';
 import { exportTo, intRange, labelMap, nonEmptyString, port, resource, strict } from './common.js';
 
 function ipv6FromYamlKey(v: unknown): unknown {
@@ -21,6 +21,50 @@ const workloadEntry = strict({
   weight: intRange(0, 4294967295).optional(),
   serviceAccount: z.string().optional(),
 });
+
+/** Unix domain socket addresses, as Istio's validation checks them. */
+function checkAddress(
+  e: { address?: string | undefined; ports?: Record<string, number> | undefined },
+  ctx: z.RefinementCtx,
+  path: Array<string | number>,
+): void {
+  const a = e.address;
+  if (!a?.startsWith('unix://')) return;
+  const at = (message: string) => ctx.addIssue({ code: 'custom', path: [...path, 'address'], message });
+  const p = a.slice('unix://'.length);
+  if (!p.startsWith('/') && !p.startsWith('@')) at('UDS must be an absolute path or abstract socket');
+  else if (p.endsWith('/')) at('UDS may not be a dir');
+  if (e.ports && Object.keys(e.ports).length) at('UDS may not include ports');
+}
+
+/** Port names in an entry's `ports` map are DNS labels, as Istio's CRD requires. */
+const PORT_NAME = /^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+function checkPortNames(
+  e: { ports?: Record<string, number> | undefined },
+  ctx: z.RefinementCtx,
+  path: Array<string | number>,
+): void {
+  for (const k of Object.keys(e.ports ?? {}))
+    if (k.length > 63 || !PORT_NAME.test(k))
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'ports'],
+        message: `Invalid value: port name ${JSON.stringify(k)} must be a DNS label (letters, digits and '-')`,
+      });
+}
+
+/** networking.istio.io WorkloadEntry: a workload Weft does not run, with its address and labels. */
+export const workloadEntrySpec = workloadEntry.superRefine((we, ctx) => {
+  if (!we.address && !we.network)
+    ctx.addIssue({ code: 'custom', path: ['address'], message: 'Address is required' });
+  checkAddress(we, ctx, []);
+  checkPortNames(we, ctx, []);
+});
+
+const _checkWe: z.ZodType<WorkloadEntrySpec> = workloadEntrySpec;
+void _checkWe;
+
+export const workloadEntryResource = resource('WorkloadEntry', workloadEntrySpec);
 
 export const serviceEntrySpec = strict({
   hosts: z.array(nonEmptyString).min(1, { error: 'a ServiceEntry needs at least one host' }),
@@ -106,6 +150,8 @@ export const serviceEntrySpec = strict({
     });
   }
   (se.endpoints ?? []).forEach((e, i) => {
+    checkAddress(e, ctx, ['endpoints', i]);
+    checkPortNames(e, ctx, ['endpoints', i]);
     if (se.resolution === 'STATIC' && !e.address) {
       ctx.addIssue({
         code: 'custom',
