@@ -134,9 +134,15 @@ export class Aggregator {
     return this.timer !== undefined;
   }
 
+  /** Stops scraping and forgets the baselines: counters read after a pause must not count as one tick. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.proxies.clear();
+    this.edges.clear();
+    this.ticks.clear();
+    this.tickCount = 0;
+    this.lastTick = 0;
   }
 
   async tick(): Promise<void> {

@@ -80,6 +80,9 @@ export class Ring<T> {
   all(): T[] {
     return this.items.slice();
   }
+  clear(): void {
+    this.items.length = 0;
+  }
   get size(): number {
     return this.items.length;
   }
