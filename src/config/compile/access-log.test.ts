@@ -182,3 +182,23 @@ spec: { accessLogFile: /dev/stdout, accessLogEncoding: YAML }
     /accessLogging\[0\]\.filter\.expression: .*unknown attribute response\.status/,
   );
 });
+
+test('weft analyze warns about access log providers that write nothing', async () => {
+  const { analyze } = await import('../analyze.js');
+  const problems = analyze(
+    parse(
+      MESH +
+        tel(
+          'mesh-default',
+          'istio-system',
+          `  accessLogging:\n  - providers: [{ name: envoy }, { name: missing }, { name: als }, { name: json-file }]`,
+        ),
+    ),
+  ).map(formatProblem);
+  assert.equal(problems.length, 2, problems.join('\n'));
+  assert.match(
+    problems[0]!,
+    /providers\[1\]\.name: access log provider "missing" is neither the built-in envoy/,
+  );
+  assert.match(problems[1]!, /providers\[2\]\.name: access log provider "als" is of kind envoyOtelAls;/);
+});
