@@ -34,7 +34,15 @@ import {
   startNginx,
   type NginxPorts,
 } from './lib/nginx.js';
-import { sample, vcpu, type ProcSample } from './lib/procstat.js';
+import {
+  cpuShares,
+  cpuTimes,
+  sample,
+  vcpu,
+  withDescendants,
+  type CpuTimes,
+  type ProcSample,
+} from './lib/procstat.js';
 import {
   evaluateTargets,
   machine,
@@ -56,19 +64,19 @@ const CONFIG = {
   // Scenario 1: open loop at a fixed rate (light enough that no setup should saturate).
   rate: 1000,
   connections: [1, 16, 64],
-  warmupS: QUICK ? 0.5 : 2,
-  durationS: QUICK ? 2 : 10,
+  warmupS: QUICK ? 0.5 : 1.5,
+  durationS: QUICK ? 2 : 8,
   // Scenario 2: closed loop, maximum throughput.
   wrkConnections: 32,
   h2Connections: 16,
   h2Streams: 8,
-  throughputWarmupS: QUICK ? 0.5 : 2,
-  throughputS: QUICK ? 2 : 8,
+  throughputWarmupS: 1,
+  throughputS: QUICK ? 2 : 6,
   // Scenario 3: CPU and memory per proxy at fixed rates (open loop, 16 connections).
   rates: [10, 100, 1000, 3000],
   resourceConnections: 16,
-  resourceWarmupS: QUICK ? 0.5 : 2,
-  resourceS: QUICK ? 2 : 10,
+  resourceWarmupS: QUICK ? 0.5 : 1.5,
+  resourceS: QUICK ? 2 : 8,
   // Scenario 4: idle memory, sampled after this long with no traffic.
   idleSettleS: QUICK ? 1 : 5,
 };
@@ -134,6 +142,10 @@ function today(): string {
 }
 
 const tool = (t: Target): ToolTarget => ({ url: t.origin + t.path, host: t.host });
+const fromTool = (t: ToolTarget): Target => {
+  const u = new URL(t.url);
+  return { origin: u.origin, path: u.pathname, host: t.host };
+};
 const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
 const taskset = (cpus: string, pid: number) =>
   execFileSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
@@ -208,8 +220,8 @@ async function main(): Promise<void> {
       oneHop: local(np.one),
       oneHopH2: tool(local(np.oneH2c)),
       proxies: [
-        { role: 'outer', pids: ngA.pids },
-        { role: 'inner', pids: ngB.pids },
+        { role: 'outer', pids: () => withDescendants(ngA.daemon.pid) },
+        { role: 'inner', pids: () => withDescendants(ngB.daemon.pid) },
       ],
     },
     haproxy: {
@@ -218,8 +230,8 @@ async function main(): Promise<void> {
       oneHop: local(hp.one),
       oneHopH2: tool(local(hp.one)),
       proxies: [
-        { role: 'outer', pids: () => [haA.pid] },
-        { role: 'inner', pids: () => [haB.pid] },
+        { role: 'outer', pids: () => withDescendants(haA.pid) },
+        { role: 'inner', pids: () => withDescendants(haB.pid) },
       ],
     },
     weft: {
@@ -228,8 +240,8 @@ async function main(): Promise<void> {
       oneHop: weftOne,
       oneHopH2: tool(weftOne),
       proxies: [
-        { role: 'outer', pids: () => [wp.client] },
-        { role: 'inner', pids: () => [wp.server] },
+        { role: 'outer', pids: () => withDescendants(wp.client) },
+        { role: 'inner', pids: () => withDescendants(wp.server) },
       ],
     },
   };
@@ -255,7 +267,16 @@ async function main(): Promise<void> {
     resources: [],
     targets: [],
   };
+  // Each phase records the load average when it starts and, when it ends, how busy each CPU was and how
+  // much time the hypervisor stole: the context every number of that phase needs on a shared box.
+  let phaseStart: CpuTimes | undefined;
+  const endPhase = () => {
+    const last = results.phases.at(-1);
+    if (last && phaseStart) last.cpus = cpuShares(phaseStart, cpuTimes());
+  };
   const phase = (name: string) => {
+    endPhase();
+    phaseStart = cpuTimes();
     results.phases.push({ name, at: new Date().toISOString(), loadavg1: os.loadavg()[0]! });
     log(`${name} (load average ${os.loadavg()[0]!.toFixed(2)})`);
   };
@@ -266,23 +287,77 @@ async function main(): Promise<void> {
   for (const s of PROXY_SETUPS)
     for (const p of setups[s].proxies) {
       const x = sample(p.pids());
-      results.idle.push({ setup: s, role: p.role, when: 'start', rssMB: x.rssMB, pids: p.pids() });
+      results.idle.push({
+        setup: s,
+        role: p.role,
+        when: 'start',
+        rssMB: x.rssMB,
+        pssMB: x.pssMB,
+        pids: p.pids(),
+      });
     }
 
-  // Scenario 1: latency at a fixed rate. Setups interleaved per connection count so slow drift
-  // (noisy neighbours) hits all of them.
-  phase(`latency: open loop ${CONFIG.rate} req/s`);
-  for (const connections of CONFIG.connections)
-    for (const setup of SETUPS) {
-      log(`  ${setup}, ${connections} conn × ${CONFIG.durationS} s`);
-      const r = await openLoop(setups[setup].twoHop, {
-        connections,
-        rate: CONFIG.rate,
-        warmupS: CONFIG.warmupS,
-        durationS: CONFIG.durationS,
+  // Scenario 3: CPU and memory per proxy at fixed rates through the two hops. First, so that the memory
+  // figures are those of a proxy that has seen only this load (the throughput runs grow buffers and pools).
+  phase('resources: CPU and RSS per proxy at fixed rates');
+  for (const rate of CONFIG.rates)
+    for (const setup of PROXY_SETUPS) {
+      const x = setups[setup];
+      let a: ProcSample[] = [];
+      let b: ProcSample[] = [];
+      const r = await openLoop(x.twoHop, {
+        connections: CONFIG.resourceConnections,
+        rate,
+        warmupS: CONFIG.resourceWarmupS,
+        durationS: CONFIG.resourceS,
+        onWindow: (edge) => {
+          const s = x.proxies.map((p) => sample(p.pids()));
+          if (edge === 'start') a = s;
+          else b = s;
+        },
       });
-      results.latency.push({ setup, ...r });
+      const proxies = x.proxies.map((p, i) => ({
+        role: p.role,
+        cpuS: b[i]!.cpuS - a[i]!.cpuS,
+        vcpu: vcpu(a[i]!, b[i]!),
+        rssMB: b[i]!.rssMB,
+        hwmMB: b[i]!.hwmMB,
+        pssMB: b[i]!.pssMB,
+      }));
+      log(
+        `  ${setup} ${rate} req/s: ${r.achievedRps.toFixed(0)} served; ` +
+          proxies.map((p) => `${p.role} ${p.vcpu.toFixed(3)} vCPU ${p.rssMB.toFixed(1)} MB`).join(', '),
+      );
+      results.resources.push({
+        setup,
+        rate,
+        achievedRps: r.achievedRps,
+        errors: r.errors,
+        p99: r.latency.p99,
+        peakInflight: r.peakInflight,
+        proxies,
+      });
     }
+
+  // Scenario 1: latency at a fixed rate, HTTP/1.1 then h2c. Setups interleaved per connection count so
+  // slow drift (noisy neighbours) hits all of them.
+  for (const proto of ['h1', 'h2'] as const) {
+    phase(`latency: open loop ${CONFIG.rate} req/s, ${proto === 'h1' ? 'HTTP/1.1' : 'h2c'}`);
+    for (const connections of CONFIG.connections)
+      for (const setup of SETUPS) {
+        log(`  ${setup}, ${proto}, ${connections} conn × ${CONFIG.durationS} s`);
+        const x = setups[setup];
+        const t = proto === 'h1' ? x.twoHop : fromTool(x.twoHopH2);
+        const r = await openLoop(t, {
+          connections,
+          rate: CONFIG.rate,
+          warmupS: CONFIG.warmupS,
+          durationS: CONFIG.durationS,
+          protocol: proto,
+        });
+        results.latency.push({ setup, proto, ...r });
+      }
+  }
 
   // Scenario 2: maximum throughput, closed loop. Two hops (the mesh path) and one proxy without TLS.
   phase('throughput: wrk (HTTP/1.1) and h2load (h2c)');
@@ -310,54 +385,22 @@ async function main(): Promise<void> {
     if (x.oneHopH2) await runTp(setup, 1, 'h2', h2load(x.oneHopH2, h2o));
   }
 
-  // Scenario 3: CPU and memory per proxy at fixed rates through the two hops.
-  phase('resources: CPU and RSS per proxy at fixed rates');
-  for (const rate of CONFIG.rates)
-    for (const setup of PROXY_SETUPS) {
-      const x = setups[setup];
-      let a: ProcSample[] = [];
-      let b: ProcSample[] = [];
-      const r = await openLoop(x.twoHop, {
-        connections: CONFIG.resourceConnections,
-        rate,
-        warmupS: CONFIG.resourceWarmupS,
-        durationS: CONFIG.resourceS,
-        onWindow: (edge) => {
-          const s = x.proxies.map((p) => sample(p.pids()));
-          if (edge === 'start') a = s;
-          else b = s;
-        },
-      });
-      const proxies = x.proxies.map((p, i) => ({
-        role: p.role,
-        cpuS: b[i]!.cpuS - a[i]!.cpuS,
-        vcpu: vcpu(a[i]!, b[i]!),
-        rssMB: b[i]!.rssMB,
-        hwmMB: b[i]!.hwmMB,
-      }));
-      log(
-        `  ${setup} ${rate} req/s: ${r.achievedRps.toFixed(0)} served; ` +
-          proxies.map((p) => `${p.role} ${p.vcpu.toFixed(3)} vCPU ${p.rssMB.toFixed(1)} MB`).join(', '),
-      );
-      results.resources.push({
-        setup,
-        rate,
-        achievedRps: r.achievedRps,
-        errors: r.errors,
-        p99: r.latency.p99,
-        peakInflight: r.peakInflight,
-        proxies,
-      });
-    }
-
   // Scenario 4 (rest): idle memory again, after all that traffic (heaps, pools and buffers have grown).
   phase('idle memory after load');
   await sleep(CONFIG.idleSettleS);
   for (const s of PROXY_SETUPS)
     for (const p of setups[s].proxies) {
       const x = sample(p.pids());
-      results.idle.push({ setup: s, role: p.role, when: 'after load', rssMB: x.rssMB, pids: p.pids() });
+      results.idle.push({
+        setup: s,
+        role: p.role,
+        when: 'after load',
+        rssMB: x.rssMB,
+        pssMB: x.pssMB,
+        pids: p.pids(),
+      });
     }
+  endPhase();
   results.machine.loadavg1End = os.loadavg()[0]!;
   results.targets = evaluateTargets(results);
 

@@ -1,6 +1,6 @@
-// The latency chart of the report, as a hand-written SVG (no dependencies): one panel per connection
-// count, latency percentiles p50/p90/p99/max of each setup at the fixed rate, on a log scale (the setups
-// differ by orders of magnitude). A dashed line marks a setup that was overloaded in that phase.
+// The latency chart of the report, as a hand-written SVG (no dependencies): one row per protocol
+// (HTTP/1.1, h2c), one panel per connection count, latency percentiles p50/p90/p99/max of each setup at
+// the fixed rate, on a log scale (the setups differ by orders of magnitude). A dashed line marks a setup that was overloaded in that phase.
 import { saturated, type Results, type Setup } from './report.js';
 
 const COLORS: Record<Setup, string> = {
@@ -28,22 +28,21 @@ export function renderLatencyChart(r: Results): string {
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...values, 1))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...values, 1))));
 
+  const protos = (['h1', 'h2'] as const).filter((p) => r.latency.some((x) => (x.proto ?? 'h1') === p));
   const W = 1000;
-  const H = 470;
-  const top = 70;
-  const bottom = 60;
+  const top0 = 70;
+  const rowH = 360;
+  const plotH = rowH - 90;
+  const H = top0 + rowH * protos.length;
   const left = 70;
   const gap = 30;
   const panelW = (W - left - 20 - gap * (conns.length - 1)) / conns.length;
-  const plotH = H - top - bottom;
-  const y = (v: number) =>
-    top + plotH * (1 - (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / Math.log10(hi / lo));
 
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">${esc(
-      `Latency at ${r.config.rate} req/s, HTTP/1.1, ${r.config.bodyBytes} B — two hops with mTLS (weft ${r.machine.weft}, ${r.date})`,
+      `Latency at ${r.config.rate} req/s, ${r.config.bodyBytes} B, two hops with mTLS (weft ${r.machine.weft}, ${r.date})`,
     )}</text>`,
     `<text x="${W / 2}" y="40" text-anchor="middle" fill="#555">${esc(
       `log scale; ${r.machine.nproc} shared CPUs, load average ${r.machine.loadavg1.toFixed(1)}–${(r.machine.loadavg1End ?? NaN).toFixed(1)}; dashed = overloaded (queueing)`,
@@ -62,48 +61,56 @@ export function renderLatencyChart(r: Results): string {
   const ticks: number[] = [];
   for (let d = lo; d <= hi * 1.0001; d *= 10)
     for (const k of [1, 2, 5]) if (d * k <= hi * 1.0001) ticks.push(d * k);
-  out.push(
-    `<text transform="translate(16 ${top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#333">latency</text>`,
-  );
-  conns.forEach((c, pi) => {
-    const x0 = left + pi * (panelW + gap);
-    const x = (i: number) => x0 + 30 + (i * (panelW - 60)) / (PCTS.length - 1);
-    out.push(`<rect x="${x0}" y="${top}" width="${panelW}" height="${plotH}" fill="#fafafa" stroke="#bbb"/>`);
-    for (const t of ticks) {
-      const major = Math.abs(Math.log10(t) - Math.round(Math.log10(t))) < 1e-9;
-      out.push(
-        `<line x1="${x0}" y1="${y(t).toFixed(1)}" x2="${x0 + panelW}" y2="${y(t).toFixed(1)}" stroke="${major ? '#ccc' : '#eee'}"/>`,
-      );
-      if (pi === 0)
-        out.push(
-          `<text x="${x0 - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end" fill="${major ? '#333' : '#888'}">${label(t)}</text>`,
-        );
-    }
-    PCTS.forEach((p, i) =>
-      out.push(`<text x="${x(i)}" y="${top + plotH + 18}" text-anchor="middle">${p}</text>`),
-    );
+  protos.forEach((proto, ri) => {
+    const top = top0 + ri * rowH + 30;
+    const y = (v: number) =>
+      top + plotH * (1 - (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / Math.log10(hi / lo));
     out.push(
-      `<text x="${x0 + panelW / 2}" y="${top + plotH + 40}" text-anchor="middle" font-weight="bold">${c} connection${c > 1 ? 's' : ''}</text>`,
+      `<text x="${left}" y="${top - 10}" font-size="14" font-weight="bold">${proto === 'h1' ? 'HTTP/1.1 (keep-alive connections)' : 'h2c (HTTP/2 sessions, prior knowledge)'}</text>`,
+      `<text transform="translate(16 ${top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#333">latency</text>`,
     );
-    for (const s of setups) {
-      const o = r.latency.find((z) => z.setup === s && z.connections === c);
-      if (!o) continue;
-      const pts = PCTS.map((p, i) => `${x(i).toFixed(1)},${y(o.latency[p]).toFixed(1)}`);
-      const dash = saturated(o) ? ' stroke-dasharray="6 4"' : '';
+    conns.forEach((c, pi) => {
+      const x0 = left + pi * (panelW + gap);
+      const x = (i: number) => x0 + 30 + (i * (panelW - 60)) / (PCTS.length - 1);
       out.push(
-        `<polyline points="${pts.join(' ')}" fill="none" stroke="${COLORS[s]}" stroke-width="2.5"${dash}/>`,
-        ...PCTS.map(
-          (p, i) =>
-            `<circle cx="${x(i).toFixed(1)}" cy="${y(o.latency[p]).toFixed(1)}" r="3.5" fill="${COLORS[s]}"><title>${esc(
-              `${s}, ${c} conns, ${p}: ${o.latency[p].toFixed(3)} ms`,
-            )}</title></circle>`,
-        ),
+        `<rect x="${x0}" y="${top}" width="${panelW}" height="${plotH}" fill="#fafafa" stroke="#bbb"/>`,
       );
-      // p99 value printed next to the point, the figure the targets are about.
+      for (const t of ticks) {
+        const major = Math.abs(Math.log10(t) - Math.round(Math.log10(t))) < 1e-9;
+        out.push(
+          `<line x1="${x0}" y1="${y(t).toFixed(1)}" x2="${x0 + panelW}" y2="${y(t).toFixed(1)}" stroke="${major ? '#ccc' : '#eee'}"/>`,
+        );
+        if (pi === 0)
+          out.push(
+            `<text x="${x0 - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end" fill="${major ? '#333' : '#888'}">${label(t)}</text>`,
+          );
+      }
+      PCTS.forEach((p, i) =>
+        out.push(`<text x="${x(i)}" y="${top + plotH + 18}" text-anchor="middle">${p}</text>`),
+      );
       out.push(
-        `<text x="${(x(2) + 6).toFixed(1)}" y="${(y(o.latency.p99) - 5).toFixed(1)}" font-size="10" fill="${COLORS[s]}">${o.latency.p99.toFixed(2)}</text>`,
+        `<text x="${x0 + panelW / 2}" y="${top + plotH + 36}" text-anchor="middle" font-weight="bold">${c} ${proto === 'h1' ? 'connection' : 'session'}${c > 1 ? 's' : ''}</text>`,
       );
-    }
+      for (const s of setups) {
+        const o = r.latency.find((z) => z.setup === s && z.connections === c && (z.proto ?? 'h1') === proto);
+        if (!o) continue;
+        const pts = PCTS.map((p, i) => `${x(i).toFixed(1)},${y(o.latency[p]).toFixed(1)}`);
+        const dash = saturated(o) ? ' stroke-dasharray="6 4"' : '';
+        out.push(
+          `<polyline points="${pts.join(' ')}" fill="none" stroke="${COLORS[s]}" stroke-width="2.5"${dash}/>`,
+          ...PCTS.map(
+            (p, i) =>
+              `<circle cx="${x(i).toFixed(1)}" cy="${y(o.latency[p]).toFixed(1)}" r="3.5" fill="${COLORS[s]}"><title>${esc(
+                `${s}, ${c} conns, ${p}: ${o.latency[p].toFixed(3)} ms`,
+              )}</title></circle>`,
+          ),
+        );
+        // p99 value printed next to the point, the figure the targets are about.
+        out.push(
+          `<text x="${(x(2) + 6).toFixed(1)}" y="${(y(o.latency.p99) - 5).toFixed(1)}" font-size="10" fill="${COLORS[s]}">${o.latency.p99.toFixed(2)}</text>`,
+        );
+      }
+    });
   });
   out.push('</svg>');
   return out.join('\n') + '\n';

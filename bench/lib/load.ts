@@ -9,6 +9,7 @@
 //    2-core box is partly our own event loop, hence reported separately rather than as the headline.
 // closedLoop runs N workers back to back for maximum throughput.
 import { Pool } from 'undici';
+import { h2Client } from './h2client.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface Target {
@@ -64,9 +65,21 @@ export async function openLoop(
     durationS: number;
     /** Called when the first measured request is sent and when the last one is (e.g. to sample CPU). */
     onWindow?: (edge: 'start' | 'end') => void;
+    /** 'h2': h2c with prior knowledge over `connections` HTTP/2 sessions (node:http2) instead of undici. */
+    protocol?: 'h1' | 'h2';
   },
 ): Promise<OpenLoopResult> {
-  const pool = makePool(t, o.connections);
+  let send: () => Promise<number>;
+  let close: () => Promise<void>;
+  if (o.protocol === 'h2') {
+    const c = await h2Client(t.origin, t.path, t.host, o.connections);
+    send = c.get;
+    close = c.close;
+  } else {
+    const pool = makePool(t, o.connections);
+    send = () => get(pool, t);
+    close = () => pool.destroy();
+  }
   const interval = 1e9 / o.rate;
   const warm = Math.round(o.warmupS * o.rate);
   const total = warm + Math.round(o.durationS * o.rate);
@@ -88,7 +101,7 @@ export async function openLoop(
     const measured = i >= warm;
     inflight++;
     if (measured) peakInflight = Math.max(peakInflight, inflight);
-    get(pool, t)
+    send()
       .then((status) => {
         if (!measured) return;
         const end = nowNs();
@@ -129,7 +142,7 @@ export async function openLoop(
   // Drain: give stragglers up to 10 s (the request timeouts), then count what is left as errors.
   const drainUntil = Date.now() + 11_000;
   while (inflight > 0 && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 10));
-  await pool.destroy();
+  await close();
 
   const windowEnd = Math.max(lastEnd, windowStart + o.durationS * 1e9);
   return {

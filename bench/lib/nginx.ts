@@ -7,7 +7,7 @@
 //              `listen … http2` port of its own) → proxy_pass over mTLS to B, keep-alive pool.
 //              Also the one-hop server: plain HTTP in → backend, no TLS, keep-alive pool.
 //   inner (B): mTLS in (client certificate required) → backend, keep-alive pool.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Certs } from './certs.js';
 import { startDaemon, waitPort, type Daemon } from './daemon.js';
@@ -16,8 +16,6 @@ export const BODY_BYTES = 1024;
 
 export interface Nginx {
   daemon: Daemon;
-  /** Master and worker pids (the worker does the work). */
-  pids(): number[];
 }
 
 // Benchmark-friendly settings shared by every nginx: no access log, keep-alive connections are not
@@ -153,18 +151,5 @@ export async function startNginx(
     },
   );
   await waitPort(port, daemon);
-  return { daemon, pids: () => [daemon.pid, ...children(daemon.pid)] };
-}
-
-/** Child pids of `pid` (nginx's workers), from /proc. */
-export function children(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
+  return { daemon };
 }

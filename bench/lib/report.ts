@@ -44,9 +44,22 @@ export interface Results {
   meshProtocol: string;
   pinning?: Record<string, string | undefined>;
   installed: string[];
-  phases: Array<{ name: string; at: string; loadavg1: number }>;
-  idle: Array<{ setup: ProxySetup; role: Role; when: 'start' | 'after load'; rssMB: number; pids: number[] }>;
-  latency: Array<{ setup: Setup } & OpenLoopResult>;
+  /** cpus: per CPU, the share of the phase's wall time it was busy (anyone) and stolen by the hypervisor. */
+  phases: Array<{
+    name: string;
+    at: string;
+    loadavg1: number;
+    cpus?: Array<{ busy: number; steal: number }>;
+  }>;
+  idle: Array<{
+    setup: ProxySetup;
+    role: Role;
+    when: 'start' | 'after load';
+    rssMB: number;
+    pssMB: number;
+    pids: number[];
+  }>;
+  latency: Array<{ setup: Setup; proto: 'h1' | 'h2' } & OpenLoopResult>;
   /** hops: 0 = direct, 1 = one proxy without TLS, 2 = the two hops with mTLS. */
   throughput: Array<{ setup: Setup; hops: 0 | 1 | 2; proto: 'h1' | 'h2' } & ThroughputResult>;
   resources: Array<{
@@ -56,7 +69,7 @@ export interface Results {
     errors: number;
     p99: number;
     peakInflight: number;
-    proxies: Array<{ role: Role; cpuS: number; vcpu: number; rssMB: number; hwmMB: number }>;
+    proxies: Array<{ role: Role; cpuS: number; vcpu: number; rssMB: number; hwmMB: number; pssMB: number }>;
   }>;
   targets: Target[];
 }
@@ -97,12 +110,20 @@ type Pct = 'p50' | 'p90' | 'p99' | 'max';
 const PCTS: Pct[] = ['p50', 'p90', 'p99', 'max'];
 
 /** Latency added over direct at the same connection count, per percentile (ms). */
-export function added(r: Results, setup: Setup, connections: number): Record<Pct, number> | undefined {
-  const d = r.latency.find((x) => x.setup === 'direct' && x.connections === connections);
-  const s = r.latency.find((x) => x.setup === setup && x.connections === connections);
+export function added(
+  r: Results,
+  setup: Setup,
+  connections: number,
+  proto: 'h1' | 'h2' = 'h1',
+): Record<Pct, number> | undefined {
+  const d = lat(r, 'direct', connections, proto);
+  const s = lat(r, setup, connections, proto);
   if (!d || !s) return undefined;
   return Object.fromEntries(PCTS.map((p) => [p, s.latency[p] - d.latency[p]])) as Record<Pct, number>;
 }
+
+export const lat = (r: Results, setup: Setup, connections: number, proto: 'h1' | 'h2' = 'h1') =>
+  r.latency.find((x) => x.setup === setup && x.connections === connections && (x.proto ?? 'h1') === proto);
 
 const tput = (r: Results, setup: Setup, hops: number, proto: 'h1' | 'h2') =>
   r.throughput.find((x) => x.setup === setup && x.hops === hops && x.proto === proto);
@@ -116,7 +137,7 @@ export function evaluateTargets(r: Results): Target[] {
   for (const c of r.config.connections) {
     const w = added(r, 'weft', c);
     const n = added(r, 'nginx', c);
-    const wl = r.latency.find((x) => x.setup === 'weft' && x.connections === c);
+    const wl = lat(r, 'weft', c);
     if (!w || !n || !wl) continue;
     const limit = 1.5 * Math.max(n.p99, 0);
     out.push({
@@ -209,10 +230,28 @@ export function markdown(r: Results): string {
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}.`,
     '',
-    `1-minute load average ${f(m.loadavg1)} at start, ${f(m.loadavg1End)} at end; per phase: ` +
-      r.phases.map((p) => `${p.name} ${f(p.loadavg1)}`).join('; ') +
-      '. This is a shared machine: other people’s tests run at the same time, so every figure is noisy ' +
-      '(expect ±2× between runs on the weft rows, less on the others).',
+    `1-minute load average ${f(m.loadavg1)} at start, ${f(m.loadavg1End)} at end. This is a shared machine ` +
+      '(a VM): other people’s tests run at the same time and the hypervisor steals time, so every figure is ' +
+      'noisy. Per phase, the load average at its start and how each CPU was used during it (busy = by anyone, ' +
+      'us included; steal = taken by the hypervisor):',
+    '',
+    ...head([
+      'phase',
+      'started',
+      'load avg',
+      ...(r.phases[0]?.cpus ?? []).flatMap((_, i) => [`CPU ${i} busy`, `CPU ${i} steal`]),
+    ]),
+    ...r.phases.map((p) =>
+      row([
+        p.name,
+        p.at.slice(11, 19),
+        f(p.loadavg1),
+        ...(p.cpus ?? []).flatMap((c) => [
+          `${(c.busy * 100).toFixed(0)} %`,
+          `${(c.steal * 100).toFixed(0)} %`,
+        ]),
+      ]),
+    ),
     '',
     pin,
     '',
@@ -235,67 +274,80 @@ export function markdown(r: Results): string {
     ...head(['target', 'goal', 'weft', 'reference', 'result', 'note']),
     ...r.targets.map((t) => row([t.name, t.goal, t.weft, t.reference, metText(t.met), t.note ?? ''])),
     '',
-    `## 1. Latency at a fixed ${c.rate} req/s, HTTP/1.1, ${c.bodyBytes} B (open loop, ${c.durationS} s after ${c.warmupS} s warm-up)`,
+    `## 1. Latency at a fixed ${c.rate} req/s, ${c.bodyBytes} B, two hops (open loop, ${c.durationS} s after ${c.warmupS} s warm-up)`,
     '',
-    'Time from handing the request to the client pool until the last body byte, every request recorded ' +
+    'Time from handing the request to the client until the last body byte, every request recorded ' +
       '(exact percentiles, no histogram). Requests are sent on a fixed schedule whatever the responses do ' +
-      '(no coordinated omission). `overloaded`: under 98 % of the rate served, a backlog of 100+, or errors.',
+      '(no coordinated omission). `overloaded`: under 98 % of the rate served, a backlog of 100+, or errors. ' +
+      '`gen. lag p99`: how late the generator itself sent (ms); large values mean CPU 1 was starved. ' +
+      'HTTP/1.1 through an undici pool of N keep-alive connections; h2c (prior knowledge) through N node:http2 ' +
+      'sessions, requests spread round-robin.',
     '',
-    ...head([
-      'setup',
-      'conns',
-      'p50',
-      'p90',
-      'p99',
-      'max',
-      'served req/s',
-      'peak in flight',
-      'errors',
-      'note',
-    ]),
-    ...r.latency.map((o) =>
-      row([
-        o.setup,
-        o.connections,
-        f(o.latency.p50, 3),
-        f(o.latency.p90, 3),
-        f(o.latency.p99, 3),
-        f(o.latency.max),
-        f(o.achievedRps, 0),
-        o.peakInflight,
-        o.errors,
-        saturated(o) ? 'overloaded' : '',
-      ]),
-    ),
-    '',
-    '### Added over direct (ms, and × direct)',
-    '',
-    ...head(['setup', 'conns', 'Δp50', 'Δp90', 'Δp99', 'Δmax', 'p50 ×', 'p99 ×', 'Δp99 vs nginx']),
   ];
-  for (const conns of c.connections) {
-    const d = r.latency.find((x) => x.setup === 'direct' && x.connections === conns);
-    const n = added(r, 'nginx', conns);
-    for (const s of ['nginx', 'haproxy', 'weft'] as const) {
-      const a = added(r, s, conns);
-      const o = r.latency.find((x) => x.setup === s && x.connections === conns);
-      if (!a || !d || !o) continue;
-      L.push(
+  for (const proto of ['h1', 'h2'] as const) {
+    const rows = r.latency.filter((x) => (x.proto ?? 'h1') === proto);
+    if (!rows.length) continue;
+    L.push(
+      `### ${proto === 'h1' ? 'HTTP/1.1' : 'h2c'}`,
+      '',
+      ...head([
+        'setup',
+        'conns',
+        'p50',
+        'p90',
+        'p99',
+        'max',
+        'served req/s',
+        'peak in flight',
+        'errors',
+        'gen. lag p99',
+        'note',
+      ]),
+      ...rows.map((o) =>
         row([
-          s,
-          conns,
-          f(a.p50, 3),
-          f(a.p90, 3),
-          f(a.p99, 3),
-          f(a.max),
-          f(o.latency.p50 / d.latency.p50, 1),
-          f(o.latency.p99 / d.latency.p99, 1),
-          n && n.p99 > 0 ? x2(a.p99 / n.p99) : '-',
+          o.setup,
+          o.connections,
+          f(o.latency.p50, 3),
+          f(o.latency.p90, 3),
+          f(o.latency.p99, 3),
+          f(o.latency.max),
+          f(o.achievedRps, 0),
+          o.peakInflight,
+          o.errors,
+          f(o.sendLag.p99, 1),
+          saturated(o) ? 'overloaded' : '',
         ]),
-      );
+      ),
+      '',
+      `Added over direct, ${proto === 'h1' ? 'HTTP/1.1' : 'h2c'} (ms, and × direct):`,
+      '',
+      ...head(['setup', 'conns', 'Δp50', 'Δp90', 'Δp99', 'Δmax', 'p50 ×', 'p99 ×', 'Δp99 vs nginx']),
+    );
+    for (const conns of c.connections) {
+      const d = lat(r, 'direct', conns, proto);
+      const n = added(r, 'nginx', conns, proto);
+      for (const s of ['nginx', 'haproxy', 'weft'] as const) {
+        const a = added(r, s, conns, proto);
+        const o = lat(r, s, conns, proto);
+        if (!a || !d || !o) continue;
+        L.push(
+          row([
+            s,
+            conns,
+            f(a.p50, 3),
+            f(a.p90, 3),
+            f(a.p99, 3),
+            f(a.max),
+            f(o.latency.p50 / d.latency.p50, 1),
+            f(o.latency.p99 / d.latency.p99, 1),
+            n && n.p99 > 0 ? x2(a.p99 / n.p99) : '-',
+          ]),
+        );
+      }
     }
+    L.push('');
   }
   L.push(
-    '',
     'Istio 1.20 publishes +0.228 ms p90 and +0.298 ms p99 for two sidecars at 1,000 req/s (16 connections, ' +
       'on dedicated cores); the rows above are from 2 shared cores.',
     '',
@@ -343,8 +395,9 @@ export function markdown(r: Results): string {
     `## 3. CPU and memory per proxy at fixed rates (two hops, ${c.resourceConnections} connections, ${c.resourceS} s)`,
     '',
     'CPU from `/proc/PID/stat` (utime + stime, all threads) between the first and last measured request; ' +
-      'resident memory (`VmRSS`, and the peak `VmHWM`) from `/proc/PID/status` at the end. nginx counts master + ' +
-      'worker. `outer` is the client-side proxy (A, weft’s outbound sidecar), `inner` the server side (B, the ' +
+      'resident memory (`VmRSS`, and the peak `VmHWM`) from `/proc/PID/status` and PSS from `/proc/PID/smaps_rollup` ' +
+      'at the end. Each proxy counts its process and any children (nginx: master + worker; RSS counts their ' +
+      'shared pages twice, PSS splits them). `outer` is the client-side proxy (A, weft’s outbound sidecar), `inner` the server side (B, the ' +
       'inbound sidecar). vCPU = CPU seconds per second; per 1k = per 1,000 req/s served.',
     '',
     ...head([
@@ -371,6 +424,7 @@ export function markdown(r: Results): string {
           f(p.vcpu, 3),
           f(p.vcpu / (x.achievedRps / 1000), 3),
           f(p.rssMB, 1),
+          f(p.pssMB, 1),
           f(p.hwmMB, 1),
           f(x.p99, 3),
           saturated(x) ? 'overloaded' : '',
@@ -386,18 +440,25 @@ export function markdown(r: Results): string {
     `Sampled ${c.idleSettleS} s after everything was up and before any traffic, and again ${c.idleSettleS} s ` +
       'after the last load phase.',
     '',
-    ...head(['setup', 'proxy', 'after start', 'idle after load']),
+    ...head([
+      'setup',
+      'proxy',
+      'RSS after start',
+      'PSS after start',
+      'RSS idle after load',
+      'PSS idle after load',
+    ]),
   );
   for (const s of ['nginx', 'haproxy', 'weft'] as const)
     for (const role of ['outer', 'inner'] as const) {
       const a = r.idle.find((x) => x.setup === s && x.role === role && x.when === 'start');
       const b = r.idle.find((x) => x.setup === s && x.role === role && x.when === 'after load');
-      if (a || b) L.push(row([s, role, f(a?.rssMB, 1), f(b?.rssMB, 1)]));
+      if (a || b) L.push(row([s, role, f(a?.rssMB, 1), f(a?.pssMB, 1), f(b?.rssMB, 1), f(b?.pssMB, 1)]));
     }
   L.push(
     '',
-    'Not measured yet: HTTP/2 latency at a fixed rate, new mTLS connections per second, gRPC (issue 6 ' +
-      'scenarios 1-h2, 4a and 5).',
+    'Not measured yet: new mTLS connections per second and gRPC (issue 6 scenarios 4a and 5), and the ' +
+      '3,000 req/s rate through h2c.',
   );
   return L.join('\n') + '\n';
 }
