@@ -90,6 +90,12 @@ test('Istio default JSON: sorted keys, typed numbers, null for unknown, "-" flag
   assert.equal(json.path, '/status/418');
 });
 
+test('JSON escapes what needs escaping', () => {
+  const f = compileJson({ ua: '%REQ(USER-AGENT)%', p: 'x %REQ(:PATH)%' });
+  const r = record({ path: '/a"b\\c\n', requestHeaders: { 'user-agent': 'q"\u0001\ud800' } });
+  assert.deepEqual(JSON.parse(f(r)), { p: 'x /a"b\\c\n', ua: 'q"\u0001\ud800' });
+});
+
 test('custom JSON labels: literals, mixed text, truncation', () => {
   const f = compileJson({
     svc: 'reviews',
@@ -198,6 +204,13 @@ test("Weft's compact lines (the default without access log config) keep their sh
     inbound,
     '[2020-11-25T21:26:18.409Z] inbound "GET /status/418 HTTP/2.0" 418 - 4 "spiffe://x" "-" "httpbin:8000"',
   );
+});
+
+test('START_TIME is ISO 8601 in UTC with milliseconds, across seconds', () => {
+  const f = compileText('%START_TIME%');
+  for (const t of [0, 999, 1000, 1606339578409, 1606339578009.7, 1606339579050, 1606339578409]) {
+    assert.equal(f(record({ startTime: t })), new Date(Math.floor(t)).toISOString());
+  }
 });
 
 test('errors name the operator', () => {

@@ -167,8 +167,20 @@ function fraction(ms: number, digits: number): string {
   return frac.slice(0, digits);
 }
 
-/** Envoy's default START_TIME: 2026-11-22T05:46:22.123Z. */
-const isoTime = (r: RequestRecord) => new Date(Math.floor(r.startTime)).toISOString();
+// Envoy's default START_TIME: 2026-11-22T05:46:22.123Z. Date#toISOString costs ~1.5 µs, most of a
+// line's cost: the part up to the second is kept and only the milliseconds are appended per request.
+let isoSecond = NaN;
+let isoPrefix = '';
+export function isoTime(r: RequestRecord): string {
+  const ms = Math.floor(r.startTime);
+  const sec = Math.floor(ms / 1000);
+  if (sec !== isoSecond) {
+    isoSecond = sec;
+    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20); // "2026-11-22T05:46:22."
+  }
+  const f = ms - sec * 1000;
+  return isoPrefix + (f < 10 ? '00' : f < 100 ? '0' : '') + f + 'Z';
+}
 
 // ---- Operators ---------------------------------------------------------------------------------------
 
@@ -352,6 +364,15 @@ export function compileText(format: string): (r: RequestRecord) => string {
 
 type JsonField = { key: string; literal?: unknown; pieces?: Piece[] };
 
+/** JSON string literal; most values need no escaping, which a scan finds faster than JSON.stringify. */
+function jsonString(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return '"' + s + '"';
+}
+
 /**
  * A compiled JSON format (Istio's `labels`): one object per record, keys sorted. A value that is one
  * operator keeps its type (`null` when unknown); other strings are text formats; non-strings are kept.
@@ -388,7 +409,7 @@ export function compileJson(labels: Readonly<Record<string, unknown>>): (r: Requ
         const x = p.get!(r);
         if (x === undefined) out += 'null';
         else if (typeof x === 'number' && p.max === undefined) out += String(x);
-        else out += JSON.stringify(cut(String(x), p.max));
+        else out += jsonString(cut(String(x), p.max));
       } else {
         let s = '';
         for (const p of ps) {
@@ -398,7 +419,7 @@ export function compileJson(labels: Readonly<Record<string, unknown>>): (r: Requ
             s += x === undefined ? '-' : cut(String(x), p.max);
           }
         }
-        out += JSON.stringify(s);
+        out += jsonString(s);
       }
     }
     return out + '}';
