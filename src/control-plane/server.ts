@@ -28,6 +28,9 @@ export interface ControlPlaneOptions {
   certTtlMs?: number;
   /** A plugged-in CA (Istio's cacerts files); absent: the CA in <stateDir>/ca, or a new self-signed root. */
   caFiles?: PluggedCaFiles;
+  /** The dashboard reads metrics from this Prometheus instead of scraping the proxies (default: the
+   *  WEFT_PROMETHEUS_URL environment variable; unset: scrape the proxies). */
+  prometheusUrl?: string;
   log: Logger;
 }
 
@@ -106,7 +109,14 @@ export class ControlPlane {
       });
       return rotated;
     };
-    const dashboard = new Dashboard({ store, registry, push, log: o.log.child('dashboard') });
+    const prometheusUrl = o.prometheusUrl ?? process.env.WEFT_PROMETHEUS_URL;
+    const dashboard = new Dashboard({
+      store,
+      registry,
+      push,
+      log: o.log.child('dashboard'),
+      ...(prometheusUrl ? { prometheusUrl } : {}),
+    });
     const admin = createAdminApi({
       dashboard,
       store,

@@ -63,3 +63,65 @@ test('edges from counter deltas between scrapes: rate, error rate, p99, mTLS; a 
     server.close();
   }
 });
+
+test('with a Prometheus URL the edges come from rate() queries and the proxy gauges from its samples', async () => {
+  const queries: string[] = [];
+  const edge = {
+    reporter: 'source',
+    source_workload: 'productpage-v1',
+    source_workload_namespace: 'default',
+    destination_service: 'ratings.default.svc.cluster.local',
+    destination_workload: 'ratings-v1',
+    destination_workload_namespace: 'default',
+    connection_security_policy: 'mutual_tls',
+  };
+  const prom = http.createServer((req, res) => {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams.get('query') ?? '';
+    queries.push(q);
+    let result: unknown[] = [];
+    if (q.includes('rate(istio_requests_total'))
+      result = [
+        { metric: { ...edge, response_code: '200', response_flags: '-' }, value: [0, '3'] },
+        { metric: { ...edge, response_code: '503', response_flags: 'UF' }, value: [0, '1'] },
+      ];
+    else if (q.includes('rate(istio_request_duration_milliseconds_bucket'))
+      result = ['10', '+Inf'].map((le) => ({ metric: { ...edge, le }, value: [0, '4'] }));
+    else if (q.includes('__name__'))
+      result = [
+        {
+          metric: {
+            __name__: 'weft_proxy_certificate_expiry_timestamp_seconds',
+            proxy: 'productpage-v1-0.default',
+            workload: 'productpage-v1',
+            namespace: 'default',
+          },
+          value: [0, '2000000000'],
+        },
+      ];
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
+  });
+  await new Promise<void>((r) => prom.listen(0, '127.0.0.1', r));
+  const agg = new Aggregator({
+    statuses: () => [],
+    log: createLogger('test', { write: () => {} }),
+    prometheus: `http://127.0.0.1:${(prom.address() as AddressInfo).port}/`,
+  });
+  try {
+    await agg.tick();
+    assert.equal(agg.source, 'prometheus');
+    assert.equal(agg.prometheusError, undefined);
+    assert.ok(queries.some((q) => q.startsWith('sum by (reporter,source_workload,')));
+    const e = agg.graphEdges(1).find((x) => x.target === 'svc:ratings.default.svc.cluster.local')!;
+    assert.equal(e.rps, 4); // rate() per second, whatever the tick length
+    assert.equal(e.errorRate, 0.25);
+    assert.ok(e.mtls);
+    assert.ok(e.p99! > 0 && e.p99! <= 10);
+    const [p] = agg.proxyScrapes();
+    assert.equal(p!.id, 'productpage-v1-0.default');
+    assert.equal(p!.certExpiry, 2e12);
+  } finally {
+    agg.stop();
+    prom.close();
+  }
+});

@@ -84,9 +84,21 @@ export interface AggregatorDeps {
   /** Stop scraping after this long without an API call (default 10 minutes). */
   idleMs?: number;
   scrapeTimeoutMs?: number;
+  /** Read the proxies' metrics from this Prometheus (base URL) instead of scraping them. */
+  prometheus?: string;
 }
 
 const isError = (code: string) => code === '0' || code.startsWith('5');
+/** The labels that tell an edge apart (and its mTLS), for Prometheus queries. */
+const EDGE_LABELS = [
+  'reporter',
+  'source_workload',
+  'source_workload_namespace',
+  'destination_service',
+  'destination_workload',
+  'destination_workload_namespace',
+  'connection_security_policy',
+];
 
 export class Aggregator {
   readonly intervalMs: number;
@@ -102,6 +114,8 @@ export class Aggregator {
   /** Resolves after the next completed tick (for callers that just woke the aggregator). */
   private waiters: Array<() => void> = [];
   tickCount = 0;
+  /** The last Prometheus query failure, when reading from Prometheus. */
+  prometheusError: string | undefined;
 
   constructor(private readonly deps: AggregatorDeps) {
     this.intervalMs = deps.intervalMs ?? 2000;
@@ -115,7 +129,15 @@ export class Aggregator {
   async touch(maxWaitMs = 0): Promise<void> {
     this.lastUse = Date.now();
     if (!this.timer) {
-      this.deps.log.info('dashboard metrics: scraping proxies', { intervalMs: this.intervalMs });
+      this.deps.log.info(
+        this.deps.prometheus
+          ? 'dashboard metrics: querying Prometheus'
+          : 'dashboard metrics: scraping proxies',
+        {
+          intervalMs: this.intervalMs,
+          ...(this.deps.prometheus ? { prometheus: this.deps.prometheus } : {}),
+        },
+      );
       this.timer = setInterval(() => void this.tick(), this.intervalMs);
       this.timer.unref();
       void this.tick();
@@ -128,6 +150,10 @@ export class Aggregator {
           new Promise((r) => setTimeout(r, deadline - Date.now()).unref()),
         ]);
     }
+  }
+
+  get source(): 'proxies' | 'prometheus' {
+    return this.deps.prometheus ? 'prometheus' : 'proxies';
   }
 
   get active(): boolean {
@@ -160,23 +186,45 @@ export class Aggregator {
     const now = Date.now();
     const seconds = this.lastTick ? (now - this.lastTick) / 1000 : this.intervalMs / 1000;
     this.lastTick = now;
+    if (this.deps.prometheus) await this.fromPrometheus(this.deps.prometheus, now, seconds);
+    else await this.scrapeProxies(now, seconds);
+    // Close the tick: every edge gets a window (zero when idle); edges idle for the whole ring go.
+    this.ticks.push({ t: now, seconds });
+    for (const [k, e] of this.edges) {
+      e.ring.push(e.current);
+      e.current = emptyWindow(BOUNDS.length);
+      if (e.ring.size >= this.capacity && e.ring.all().every((w) => w.requests === 0)) this.edges.delete(k);
+    }
+    this.tickCount++;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const r of w) r();
+  }
+
+  private proxyState(s: Pick<ProxyStatus, 'id' | 'workload' | 'namespace'>): ProxyScrape {
+    let p = this.proxies.get(s.id);
+    if (!p) {
+      p = {
+        id: s.id,
+        workload: s.workload,
+        namespace: s.namespace,
+        authz: [],
+        ejections: new Map(),
+        healthy: new Map(),
+      };
+      this.proxies.set(s.id, p);
+    }
+    return p;
+  }
+
+  /** Every connected proxy's /stats/prometheus, as counter deltas since its previous scrape. */
+  private async scrapeProxies(now: number, seconds: number): Promise<void> {
     const statuses = this.deps.statuses().filter((s) => s.metricsPort);
     const seen = new Set<string>();
     await Promise.all(
       statuses.map(async (s) => {
         seen.add(s.id);
-        let p = this.proxies.get(s.id);
-        if (!p) {
-          p = {
-            id: s.id,
-            workload: s.workload,
-            namespace: s.namespace,
-            authz: [],
-            ejections: new Map(),
-            healthy: new Map(),
-          };
-          this.proxies.set(s.id, p);
-        }
+        const p = this.proxyState(s);
         try {
           const res = await request(`http://127.0.0.1:${s.metricsPort}/stats/prometheus`, {
             headersTimeout: this.deps.scrapeTimeoutMs ?? 1500,
@@ -193,17 +241,59 @@ export class Aggregator {
       }),
     );
     for (const id of this.proxies.keys()) if (!seen.has(id)) this.proxies.delete(id);
-    // Close the tick: every edge gets a window (zero when idle); edges idle for the whole ring go.
-    this.ticks.push({ t: now, seconds });
-    for (const [k, e] of this.edges) {
-      e.ring.push(e.current);
-      e.current = emptyWindow(BOUNDS.length);
-      if (e.ring.size >= this.capacity && e.ring.all().every((w) => w.requests === 0)) this.edges.delete(k);
+  }
+
+  /**
+   * The same edges from a Prometheus server that scrapes the proxies (through /prometheus/targets, whose
+   * `proxy` label names each one): per-second rates over the last minute, as the requests of this tick,
+   * so a scrape interval longer than the tick does not make the numbers jump. Proxy gauges (certificate
+   * expiry, ejections, authorization decisions) come from the latest samples.
+   */
+  private async fromPrometheus(base: string, now: number, seconds: number): Promise<void> {
+    const query = async (q: string) => {
+      const res = await request(`${base.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(q)}`, {
+        headersTimeout: this.deps.scrapeTimeoutMs ?? 1500,
+        bodyTimeout: this.deps.scrapeTimeoutMs ?? 1500,
+      });
+      const body = (await res.body.json()) as {
+        status: string;
+        error?: string;
+        data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+      };
+      if (body.status !== 'success') throw new Error(`Prometheus: ${body.error ?? `HTTP ${res.statusCode}`}`);
+      return body.data?.result ?? [];
+    };
+    const by = EDGE_LABELS.join(',');
+    try {
+      const [requests, buckets, gauges] = await Promise.all([
+        query(`sum by (${by},response_code,response_flags) (rate(${REQUESTS}[1m]))`),
+        query(`sum by (${by},le) (rate(${DURATION}[1m]))`),
+        query(`{__name__=~"${[...WANTED].filter((n) => n.startsWith('weft_')).join('|')}"}`),
+      ]);
+      for (const r of requests) this.route(REQUESTS, r.metric, Number(r.value[1]) * seconds);
+      for (const r of buckets) this.route(DURATION, r.metric, Number(r.value[1]) * seconds);
+      const perProxy = new Map<string, Sample[]>();
+      for (const g of gauges) {
+        const id = g.metric.proxy ?? g.metric.instance ?? 'unknown';
+        const { __name__: name = '', ...labels } = g.metric;
+        const key = Object.entries(labels)
+          .map(([k, v]) => `${k}="${v}"`)
+          .join(',');
+        perProxy.set(id, [...(perProxy.get(id) ?? []), { name, key, labels, value: Number(g.value[1]) }]);
+      }
+      const seen = new Set<string>();
+      for (const [id, samples] of perProxy) {
+        const l = samples[0]!.labels;
+        const p = this.proxyState({ id, workload: l.workload ?? id, namespace: l.namespace ?? '' });
+        this.ingest(p, samples, seconds);
+        p.lastScrape = now;
+        seen.add(id);
+      }
+      for (const id of this.proxies.keys()) if (!seen.has(id)) this.proxies.delete(id);
+      this.prometheusError = undefined;
+    } catch (e) {
+      this.prometheusError = (e as Error).message;
     }
-    this.tickCount++;
-    const w = this.waiters;
-    this.waiters = [];
-    for (const r of w) r();
   }
 
   private edge(source: string, target: string): EdgeSeries {
@@ -225,6 +315,30 @@ export class Aggregator {
     return e;
   }
 
+  /** One request (or duration bucket) sample's increase, into the edges it belongs to. */
+  private route(name: string, l: Record<string, string>, delta: number): void {
+    if (!(delta > 0)) return;
+    const src = workloadNode(l.source_workload_namespace ?? '', l.source_workload ?? 'unknown');
+    // The client side reports every request it sends (fault aborts included, which the server never
+    // sees); the server side only counts for callers outside the mesh.
+    if (l.reporter !== 'source' && src !== UNKNOWN_NODE) return;
+    const svc = serviceNode(l.destination_service ?? 'unknown');
+    const dst = workloadNode(l.destination_workload_namespace ?? '', l.destination_workload ?? 'unknown');
+    const edges = [this.edge(src, svc)];
+    if (dst !== UNKNOWN_NODE) edges.push(this.edge(svc, dst));
+    for (const e of edges) {
+      if (name === REQUESTS) {
+        e.current.requests += delta;
+        if (isError(l.response_code ?? '')) e.current.errors += delta;
+        if (l.connection_security_policy === 'mutual_tls') e.mtls = true;
+        if (l.response_flags && l.response_flags !== '-') e.flags.add(l.response_flags);
+      } else {
+        const i = BOUND_INDEX.get(l.le === '+Inf' ? Infinity : Number(l.le));
+        if (i !== undefined) e.current.buckets[i]! += delta;
+      }
+    }
+  }
+
   /** Counter deltas since this proxy's previous scrape, into the edges they belong to. */
   private ingest(p: ProxyScrape, samples: Sample[], seconds: number): void {
     const prev = p.prev;
@@ -242,34 +356,10 @@ export class Aggregator {
       })();
       switch (s.name) {
         case REQUESTS:
-        case DURATION: {
+        case DURATION:
           next.set(id, s.value);
-          if (delta <= 0) break;
-          const l = s.labels;
-          const src = workloadNode(l.source_workload_namespace ?? '', l.source_workload ?? 'unknown');
-          // The client side reports every request it sends (fault aborts included, which the server never
-          // sees); the server side only counts for callers outside the mesh.
-          if (l.reporter !== 'source' && src !== UNKNOWN_NODE) break;
-          const svc = serviceNode(l.destination_service ?? 'unknown');
-          const dst = workloadNode(
-            l.destination_workload_namespace ?? '',
-            l.destination_workload ?? 'unknown',
-          );
-          const edges = [this.edge(src, svc)];
-          if (dst !== UNKNOWN_NODE) edges.push(this.edge(svc, dst));
-          for (const e of edges) {
-            if (s.name === REQUESTS) {
-              e.current.requests += delta;
-              if (isError(l.response_code ?? '')) e.current.errors += delta;
-              if (l.connection_security_policy === 'mutual_tls') e.mtls = true;
-              if (l.response_flags && l.response_flags !== '-') e.flags.add(l.response_flags);
-            } else {
-              const i = BOUND_INDEX.get(l.le === '+Inf' ? Infinity : Number(l.le));
-              if (i !== undefined) e.current.buckets[i]! += delta;
-            }
-          }
+          if (delta > 0) this.route(s.name, s.labels, delta);
           break;
-        }
         case 'weft_authz_decisions_total':
           next.set(id, s.value);
           authz.push({

@@ -21,6 +21,8 @@ export interface DashboardDeps {
   push: PushServer;
   log: Logger;
   intervalMs?: number;
+  /** Read metrics from this Prometheus (base URL) instead of scraping the proxies. */
+  prometheusUrl?: string;
 }
 
 /** The package root (where package.json is), from this file in src/ or dist/src/. */
@@ -78,6 +80,7 @@ export class Dashboard {
       statuses: () => deps.push.statuses(),
       log: deps.log,
       ...(deps.intervalMs ? { intervalMs: deps.intervalMs } : {}),
+      ...(deps.prometheusUrl ? { prometheus: deps.prometheusUrl } : {}),
     });
     this.views = new DashboardViews({ ...deps, aggregator: this.aggregator });
   }

@@ -41,6 +41,8 @@ export interface GraphNode {
 
 export interface Graph {
   generatedAt: string;
+  /** Where the numbers come from: the proxies' own metrics endpoints, or a Prometheus server. */
+  metrics: { source: 'proxies' | 'prometheus'; error?: string };
   windowSeconds: number;
   nodes: GraphNode[];
   edges: EdgeView[];
@@ -140,8 +142,13 @@ export class DashboardViews {
           health: 'unknown',
         });
       }
+    const agg = this.d.aggregator;
     return {
       generatedAt: new Date().toISOString(),
+      metrics: {
+        source: agg.source,
+        ...(agg.prometheusError ? { error: agg.prometheusError } : {}),
+      },
       windowSeconds: (ticks * this.d.aggregator.intervalMs) / 1000,
       nodes: [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id)),
       edges: edges.filter((e) => e.requests > 0),

@@ -214,8 +214,13 @@ export function GraphView({ graph }) {
   return html`<div id="graph" data-nodes=${nodes.length} data-edges=${edges.length}>
     <div class="graph-bar">
       <span
-        >${nodes.length} nodes, ${edges.length} edges with traffic in the last ${graph.windowSeconds} s</span
+        >${`${nodes.length} nodes, ${edges.length} edges with traffic in the last ${graph.windowSeconds} s`}${
+          graph.metrics
+            ? ` · metrics from ${graph.metrics.source === 'prometheus' ? 'Prometheus' : 'the proxies'}`
+            : ''
+        }</span
       >
+      ${graph.metrics?.error && html`<span class="bad">⚠ ${graph.metrics.error}</span>`}
       <span class="legend">
         <span class="lg ok">healthy</span><span class="lg bad">edge error rate > 5 %</span
         ><span class="lg"
