@@ -410,7 +410,7 @@ async function main(): Promise<void> {
   const md = markdown(results);
   process.stdout.write(md);
   const out = join(PROJECT_ROOT, 'bench', 'results');
-  const base = `${results.date}${SUFFIX}${QUICK ? '-quick' : ''}`;
+  const base = `${results.date}${SUFFIX}${PIN ? '' : '-nopin'}${QUICK ? '-quick' : ''}`;
   const svg = renderLatencyChart(results);
   if (QUICK) {
     // Smoke test: the chart goes to the temp dir only, nothing under bench/results.

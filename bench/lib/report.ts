@@ -129,6 +129,7 @@ const tput = (r: Results, setup: Setup, hops: number, proto: 'h1' | 'h2') =>
   r.throughput.find((x) => x.setup === setup && x.hops === hops && x.proto === proto);
 
 const f = (n: number | undefined, d = 2) => (n !== undefined && Number.isFinite(n) ? n.toFixed(d) : '-');
+const sg = (n: number, d = 3) => (n >= 0 ? `+${f(n, d)}` : f(n, d));
 const x2 = (n: number | undefined) => (n !== undefined && Number.isFinite(n) ? `${n.toFixed(2)}×` : '-');
 
 export function evaluateTargets(r: Results): Target[] {
@@ -143,9 +144,9 @@ export function evaluateTargets(r: Results): Target[] {
     out.push({
       name: `added p99, ${r.config.rate} req/s, ${c} conn${c > 1 ? 's' : ''}`,
       goal: '≤ 1.5 × nginx',
-      weft: `+${f(w.p99, 3)} ms`,
+      weft: `${sg(w.p99)} ms`,
       reference:
-        `nginx +${f(n.p99, 3)} ms → limit ${f(limit, 3)} ms` +
+        `nginx ${sg(n.p99)} ms → limit ${f(limit, 3)} ms` +
         (n.p99 > 0 ? `; weft is ${x2(w.p99 / n.p99)} nginx` : ''),
       met: !saturated(wl) && w.p99 <= limit,
       note: saturated(wl) ? 'weft overloaded at this rate' : undefined,
@@ -408,6 +409,7 @@ export function markdown(r: Results): string {
       'vCPU',
       'vCPU per 1k',
       'RSS MB',
+      'PSS MB',
       'peak RSS MB',
       'p99 ms',
       'note',
