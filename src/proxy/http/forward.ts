@@ -34,6 +34,8 @@ export type ForwardResult = {
   requestBytes: number;
   responseBytes: number;
   grpcStatus?: number;
+  /** Why the connection to the app failed (access logs' UPSTREAM_TRANSPORT_FAILURE_REASON). */
+  transportFailure?: string;
 };
 
 type Res = ServerResponse | http2.Http2ServerResponse;
@@ -91,10 +93,13 @@ export function forward(
       requestBytes,
       responseBytes,
       ...(grpcStatus !== undefined ? { grpcStatus } : {}),
+      ...(transportFailure !== undefined ? { transportFailure } : {}),
     });
   };
+  let transportFailure: string | undefined;
   const fail = (connectFailure: boolean, code?: string) => {
     if (finished) return;
+    if (connectFailure && code) transportFailure = `connect_error:_${code}`;
     const flags = connectFailure ? 'UF' : 'UC';
     const reason = connectFailure ? 'connection failure' : 'connection termination';
     sendLocalReply(

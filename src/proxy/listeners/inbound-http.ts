@@ -82,6 +82,7 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
         ...(r ? { upstreamHost: r.upstreamHost } : {}),
         ...(trace ? { trace } : {}),
         downstream: req.socket,
+        ...(r?.transportFailure ? { upstreamTransportFailureReason: r.transportFailure } : {}),
       }));
     };
     if (!route) {
