@@ -102,7 +102,7 @@ export class Dashboard {
     }
     if (!p.startsWith('/api/') || req.method !== 'GET') return false;
     const ticks = windowTicks(url, this.aggregator.intervalMs);
-    const api: Record<string, (minTicks: number) => Promise<unknown>> = {
+    const api: Record<string, () => Promise<unknown>> = {
       '/api/graph': async () => (await this.aggregator.touch(5000), this.views.graph(ticks)),
       '/api/stats': async () => {
         await this.aggregator.touch(5000);
@@ -119,7 +119,7 @@ export class Dashboard {
     }
     const h = api[p];
     if (!h) return false;
-    h(0).then(
+    h().then(
       (body) => json(res, 200, body),
       (e: Error) => json(res, 500, { message: e.message }),
     );
