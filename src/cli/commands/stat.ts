@@ -37,7 +37,7 @@ export function registerStat(program: Command, mesh: () => MeshFlags): void {
     .command('stat')
     .description('golden metrics per service or workload: success rate, requests/s, latency p50/p95/p99')
     .argument('[kind]', 'services or workloads', 'services')
-    .option('--window <d>', 'time window of the numbers, in seconds (e.g. 30s); at most 5 minutes', '10s')
+    .option('--window <d>', 'time window of the numbers (e.g. 30s, 1m); at most 5m', '10s')
     .option('-n, --namespace <ns>', 'only this namespace')
     .option('--series', 'with -o json|yaml: include the time series (one point per 2 s)')
     .option('-o, --output <format>', 'table, json or yaml', 'table')

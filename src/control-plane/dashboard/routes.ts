@@ -12,6 +12,7 @@ import type { Logger } from '../../lib/logger.js';
 import { Aggregator } from './aggregator.js';
 import { DashboardViews } from './views.js';
 import { serveTap } from './tap.js';
+import { tryParseDuration } from '../../config/duration.js';
 
 export const DASHBOARD_PATH = '/dashboard/';
 
@@ -63,11 +64,11 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** `?window=30s` (or a number of seconds) → ticks of the aggregator, at least one. */
+/** `?window=30s` / `1m` (or a number of seconds) → ticks of the aggregator, at least one. */
 function windowTicks(url: URL, intervalMs: number): number {
   const w = url.searchParams.get('window');
-  const seconds = w ? Number(w.replace(/s$/, '')) : 10;
-  return Math.max(1, Math.round(((Number.isFinite(seconds) ? seconds : 10) * 1000) / intervalMs));
+  const ms = !w ? 10_000 : /^\d+(\.\d+)?$/.test(w) ? Number(w) * 1000 : (tryParseDuration(w) ?? 10_000);
+  return Math.max(1, Math.round(ms / intervalMs));
 }
 
 export class Dashboard {
