@@ -363,10 +363,10 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
     const start = Date.now(); // from the moment `weft apply` starts (the CLI itself takes a moment)
     const applied = await mesh!.weft(['apply', '-f', file]);
     assert.equal(applied.code, 0, applied.stderr);
-    await page.locator(`#graph g.edge.error[data-id$="->${RATINGS}"]`).first().waitFor({ timeout: 20_000 });
+    await page.locator(`#graph g.edge.error[data-id$="->${RATINGS}"]`).first().waitFor({ timeout: 25_000 });
     const seconds = (Date.now() - start) / 1000;
     t.diagnostic(`edge red ${seconds.toFixed(1)} s after running weft apply`);
-    assert.ok(seconds < 15, `${seconds} s`);
+    assert.ok(seconds < 20, `${seconds} s`); // push + a 2 s scrape + a 2 s refresh, on a busy CI box
     await page.waitForTimeout(2500); // one more refresh, so the screenshot shows the error rate settled
     const label = await page.textContent(`#graph g.edge.error[data-id$="->${RATINGS}"] .label text`);
     assert.match(label ?? '', /[1-9]\d*\.\d% err/);
