@@ -7,9 +7,9 @@ export type AccessLogFormat =
   /** Weft's compact line (what a proxy prints when no access log is configured at all). */
   | { kind: 'weft' }
   /** An Envoy format string (`%START_TIME%`, `%REQ(:METHOD)%`, …); one line per request; '' = Istio's default. */
-  | { kind: 'text'; text: string }
+  | { kind: 'text'; text: string; omitEmptyValues?: boolean }
   /** A JSON object per request: keys -> Envoy format strings (Istio's `labels`); {} = Istio's default keys. */
-  | { kind: 'json'; labels: Record<string, unknown> };
+  | { kind: 'json'; labels: Record<string, unknown>; omitEmptyValues?: boolean };
 
 export interface AccessLogSink {
   /** The provider that asked for it (`envoy`, an extensionProviders name, or `mesh` for accessLogFile). */

@@ -37,7 +37,7 @@ spec:
   - name: text-file
     envoyFileAccessLog:
       path: /tmp/weft-access.log
-      logFormat: { text: '%RESPONSE_CODE% %REQ(:PATH)%' }
+      logFormat: { text: '%RESPONSE_CODE% %REQ(:PATH)%', omitEmptyValues: true }
   - name: als
     envoyOtelAls: { service: otel.example.com, port: 4317 }
 `;
@@ -161,6 +161,11 @@ test('disabled: per workload, per side, and of the default line', () => {
 test('defaultProviders.accessLogging, and providers Weft cannot write are skipped', () => {
   const d = MESH.replace('spec:\n', 'spec:\n  defaultProviders: { accessLogging: [text-file, als] }\n');
   assert.deepEqual(providers(d), { client: ['text-file'], server: ['text-file'] });
+  assert.deepEqual(compile(d)?.client[0]?.format, {
+    kind: 'text',
+    text: '%RESPONSE_CODE% %REQ(:PATH)%',
+    omitEmptyValues: true,
+  });
 });
 
 test('bad formats and filters are refused at load with the field', () => {

@@ -67,7 +67,10 @@ function providerSink(index: MeshIndex, name: string): AccessLogSink | undefined
   const logFormat = obj(file.logFormat);
   const labels = obj(logFormat?.labels);
   const text = str(logFormat?.text);
-  const format: AccessLogFormat = labels ? { kind: 'json', labels } : { kind: 'text', text: text ?? '' };
+  const omit = logFormat?.omitEmptyValues === true ? { omitEmptyValues: true } : {};
+  const format: AccessLogFormat = labels
+    ? { kind: 'json', labels, ...omit }
+    : { kind: 'text', text: text ?? '', ...omit };
   return { provider: p.name, path: str(file.path) ?? STDOUT, format };
 }
 

@@ -347,9 +347,11 @@ function accessLogProblems(spec: Record<string, unknown>, ctx: Issues): void {
     if (lf === undefined || lf === null) return;
     if (typeof lf !== 'object') return add([...at, 'logFormat'], 'must be { text: "…" } or { labels: {…} }');
     for (const k of Object.keys(lf)) {
-      if (k !== 'text' && k !== 'labels')
-        add([...at, 'logFormat', k], unknownFieldMessage(k, ['text', 'labels']));
+      if (k !== 'text' && k !== 'labels' && k !== 'omitEmptyValues')
+        add([...at, 'logFormat', k], unknownFieldMessage(k, ['text', 'labels', 'omitEmptyValues']));
     }
+    if (lf.omitEmptyValues !== undefined && typeof lf.omitEmptyValues !== 'boolean')
+      add([...at, 'logFormat', 'omitEmptyValues'], 'must be true or false');
     if (lf.text !== undefined && lf.labels !== undefined)
       add([...at, 'logFormat', 'labels'], 'set text or labels, not both');
     if (lf.text !== undefined) {

@@ -96,6 +96,19 @@ test('JSON escapes what needs escaping', () => {
   assert.deepEqual(JSON.parse(f(r)), { p: 'x /a"b\\c\n', ua: 'q"\u0001\ud800' });
 });
 
+test('omitEmptyValues: empty text instead of -, unknown JSON keys left out', () => {
+  const r = httpbin418();
+  assert.equal(compileText('[%REQ(X-NONE)%] %RESPONSE_CODE%', { omitEmptyValues: true })(r), '[] 418');
+  assert.equal(
+    compileJson(
+      { a: '%REQ(X-NONE)%', b: '%RESPONSE_CODE%', c: 'x%REQ(X-NONE)%' },
+      { omitEmptyValues: true },
+    )(r),
+    '{"b":418,"c":"x"}',
+  );
+  assert.equal(compileJson({ a: '%REQ(X-NONE)%' }, { omitEmptyValues: true })(r), '{}');
+});
+
 test('custom JSON labels: literals, mixed text, truncation', () => {
   const f = compileJson({
     svc: 'reviews',

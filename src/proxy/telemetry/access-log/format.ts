@@ -344,7 +344,13 @@ function cut(s: string, max: number | undefined): string {
 }
 
 /** A compiled text format: one line per record (trailing newlines of the format are the sink's job). */
-export function compileText(format: string): (r: RequestRecord) => string {
+export interface FormatOptions {
+  /** Envoy's omit_empty_values: unknown values print '' in text and leave their key out in JSON. */
+  omitEmptyValues?: boolean;
+}
+
+export function compileText(format: string, o: FormatOptions = {}): (r: RequestRecord) => string {
+  const empty = o.omitEmptyValues ? '' : '-';
   const pieces = parseFormat(format.replace(/\n+$/, ''));
   const n = pieces.length;
   return (r) => {
@@ -356,7 +362,7 @@ export function compileText(format: string): (r: RequestRecord) => string {
         continue;
       }
       const x = p.get!(r);
-      out += x === undefined ? '-' : p.max !== undefined ? cut(String(x), p.max) : x;
+      out += x === undefined ? empty : p.max !== undefined ? cut(String(x), p.max) : x;
     }
     return out;
   };
@@ -377,7 +383,11 @@ function jsonString(s: string): string {
  * A compiled JSON format (Istio's `labels`): one object per record, keys sorted. A value that is one
  * operator keeps its type (`null` when unknown); other strings are text formats; non-strings are kept.
  */
-export function compileJson(labels: Readonly<Record<string, unknown>>): (r: RequestRecord) => string {
+export function compileJson(
+  labels: Readonly<Record<string, unknown>>,
+  o: FormatOptions = {},
+): (r: RequestRecord) => string {
+  const omit = o.omitEmptyValues === true;
   const fields: JsonField[] = [];
   for (const key of Object.keys(labels).sort()) {
     const value = labels[key];
@@ -396,31 +406,34 @@ export function compileJson(labels: Readonly<Record<string, unknown>>): (r: Requ
   }
   return (r) => {
     let out = '{';
+    let sep = '';
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i]!;
-      if (i > 0) out += ',';
-      out += f.key;
-      out += ':';
       const ps = f.pieces;
+      let value: string;
       if (ps === undefined) {
-        out += f.literal as string;
+        value = f.literal as string;
       } else if (ps.length === 1 && ps[0]!.get) {
         const p = ps[0]!;
         const x = p.get!(r);
-        if (x === undefined) out += 'null';
-        else if (typeof x === 'number' && p.max === undefined) out += String(x);
-        else out += jsonString(cut(String(x), p.max));
+        if (x === undefined) {
+          if (omit) continue;
+          value = 'null';
+        } else if (typeof x === 'number' && p.max === undefined) value = String(x);
+        else value = jsonString(cut(String(x), p.max));
       } else {
         let s = '';
         for (const p of ps) {
           if (p.text !== undefined) s += p.text;
           else {
             const x = p.get!(r);
-            s += x === undefined ? '-' : cut(String(x), p.max);
+            s += x === undefined ? (omit ? '' : '-') : cut(String(x), p.max);
           }
         }
-        out += jsonString(s);
+        value = jsonString(s);
       }
+      out += sep + f.key + ':' + value;
+      sep = ',';
     }
     return out + '}';
   };

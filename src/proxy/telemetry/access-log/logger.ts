@@ -107,8 +107,8 @@ function compileSink(s: AccessLogSink, side: 'client' | 'server'): CompiledLog {
       f.kind === 'weft'
         ? compileWeftLine(side)
         : f.kind === 'text'
-          ? compileText(f.text || ISTIO_DEFAULT_TEXT_FORMAT)
-          : compileJson(Object.keys(f.labels).length ? f.labels : ISTIO_DEFAULT_JSON_LABELS);
+          ? compileText(f.text || ISTIO_DEFAULT_TEXT_FORMAT, f)
+          : compileJson(Object.keys(f.labels).length ? f.labels : ISTIO_DEFAULT_JSON_LABELS, f);
     return {
       provider: s.provider,
       filter: s.filter ? compileFilter(s.filter) : undefined,
