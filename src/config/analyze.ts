@@ -6,6 +6,7 @@ import { DEFAULT_DOMAIN, fqdn, serviceFqdn } from './hosts.js';
 import { problem } from './issues.js';
 import { fieldLine } from './positions.js';
 import { analyzeSecurity, type SecurityReport } from './analyze-security.js';
+import { checkGatewaysWithoutRoutes, checkMeshHostConflicts, checkRouteRules } from './analyze-routes.js';
 import { analyzeTelemetry } from './analyze-telemetry.js';
 import type { ConfigProblem, Destination, Resource, Service, VirtualService, Workload } from './types.js';
 
@@ -59,6 +60,10 @@ export function analyze(resources: Resource[]): ConfigProblem[] {
       ),
     );
   };
+  const vss = resources.filter((r): r is VirtualService => r.kind === 'VirtualService');
+  for (const vs of vss) checkRouteRules(vs, crossReport);
+  checkMeshHostConflicts(vss, crossReport);
+  checkGatewaysWithoutRoutes(resources, crossReport);
   analyzeSecurity(resources, crossReport);
   analyzeTelemetry(resources, crossReport);
   return out;

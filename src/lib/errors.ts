@@ -29,6 +29,10 @@ export const ErrorCodes = {
   ANALYZE_UNKNOWN_PROVIDER: 'WEFT_ERR_ANALYZE_UNKNOWN_PROVIDER', // CUSTOM policy names an undefined extension provider
   ANALYZE_UNKNOWN_PORT: 'WEFT_ERR_ANALYZE_UNKNOWN_PORT', // portLevelMtls on a port the workload does not serve
   ANALYZE_MTLS_CONFLICT: 'WEFT_ERR_ANALYZE_MTLS_CONFLICT', // plaintext forced toward a STRICT server
+  ANALYZE_UNREACHABLE_RULE: 'WEFT_ERR_ANALYZE_UNREACHABLE_RULE', // IST0130: a route rule no request can reach
+  ANALYZE_INEFFECTIVE_MATCH: 'WEFT_ERR_ANALYZE_INEFFECTIVE_MATCH', // IST0131: a match an earlier one shadows
+  ANALYZE_HOST_CONFLICT: 'WEFT_ERR_ANALYZE_HOST_CONFLICT', // IST0109: mesh VirtualServices sharing a host
+  ANALYZE_GATEWAY_NO_ROUTES: 'WEFT_ERR_ANALYZE_GATEWAY_NO_ROUTES', // a Gateway no route binds: 404 only
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
