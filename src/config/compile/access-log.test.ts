@@ -207,3 +207,21 @@ test('weft analyze warns about access log providers that write nothing', async (
   );
   assert.match(problems[1]!, /providers\[2\]\.name: access log provider "als" is of kind envoyOtelAls;/);
 });
+
+test("Istio's Telemetry validation fixture (telemetry-valid.yaml): CLIENT-only, filter 'true', provider stdout", async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { fixture } = await import('../testing.js');
+  const yaml = await readFile(fixture('istio-validation/crds/telemetry-valid.yaml'), 'utf8');
+  const withProvider = `apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: { name: default }
+spec:
+  extensionProviders:
+  - name: stdout
+    envoyFileAccessLog: { path: /dev/stdout }
+---
+${yaml}`;
+  assert.deepEqual(providers(withProvider), { client: ['stdout if true'], server: [] });
+  // Without the provider defined, istiod (and Weft) write nothing for it.
+  assert.deepEqual(providers(yaml), { client: [], server: [] });
+});
