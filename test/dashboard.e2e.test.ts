@@ -229,6 +229,9 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
     assert.match(label ?? '', /^\d+\.\d rps · 0\.0% err · p99 \d+ ms$/);
     assert.equal(await page.locator(`#graph g.edge.mtls[data-id="${expected[1]}"] .lock`).count(), 1);
     assert.equal(await page.locator('#graph g.edge.error').count(), 0, 'no red edge before the fault');
+    await page.click('#graph g.node[data-id="wl:default/productpage-v1"]');
+    const details = (await page.locator('#graph aside.details').textContent()) ?? '';
+    assert.match(details, /productpage-v1.*healthy.*1\/1 ready.*Inbound.*Outbound.*reviews\.default.*mTLS/s);
     await page.screenshot({ path: SHOT('graph') });
     t.diagnostic(`${nodes.length} nodes; screenshot ${SHOT('graph')}`);
   });

@@ -108,8 +108,8 @@ function Lock({ x, y }) {
   /></g>`;
 }
 
-function Node({ n, p, dense }) {
-  const cls = `node ${n.kind} ${n.health}${n.gateway ? ' gateway' : ''}`;
+function Node({ n, p, dense, selected, onSelect }) {
+  const cls = `node ${n.kind} ${n.health}${n.gateway ? ' gateway' : ''}${selected ? ' selected' : ''}`;
   const title = `${n.kind} ${n.namespace ? n.namespace + '/' : ''}${n.name}\n${n.ready}/${n.instances} ready${
     n.ejected ? `, ${n.ejected} ejected` : ''
   }\nhealth: ${n.health}`;
@@ -119,7 +119,12 @@ function Node({ n, p, dense }) {
       : n.instances > 0 && n.ready < n.instances
         ? `${n.instances - n.ready} unhealthy`
         : '';
-  return html`<g class=${cls} data-id=${n.id} transform="translate(${p.x},${p.y})">
+  return html`<g
+    class=${cls}
+    data-id=${n.id}
+    transform="translate(${p.x},${p.y})"
+    onClick=${() => onSelect(n.id)}
+  >
     <title>${title}</title>
     ${
       n.kind === 'service'
@@ -176,6 +181,45 @@ function Edge({ e, a, b, showLabel, colTop }) {
   </g>`;
 }
 
+function EdgeRows({ title, list, other }) {
+  if (!list.length) return null;
+  return html`<h4>${title}</h4>
+    <table>
+      <tbody>
+        ${list.map(
+          (e) =>
+            html`<tr key=${e.id} class=${e.errorRate > ERROR_THRESHOLD ? 'bad' : ''}>
+              <td>${other(e).replace(/^(wl|svc):/, '')}</td>
+              <td>${fmt(e.rps)} rps</td>
+              <td>${e.errorRate === null ? '–' : fmt(e.errorRate * 100)}%</td>
+              <td>p99 ${fmt(e.p99, 0)} ms</td>
+              <td>${e.mtls ? 'mTLS' : 'plaintext'}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>`;
+}
+
+function Details({ node, edges, onClose }) {
+  const inbound = edges.filter((e) => e.target === node.id);
+  const outbound = edges.filter((e) => e.source === node.id);
+  return html`<aside class="details">
+    <button class="close" onClick=${onClose}>×</button>
+    <h3>${node.name}</h3>
+    <p class="muted">
+      ${node.kind}${node.gateway ? ' (gateway)' : ''}${node.namespace ? ' · ' + node.namespace : ''}
+    </p>
+    <p>
+      health: <b class=${node.health}>${node.health}</b>${` · ${node.ready}/${node.instances} ready`}${
+        node.ejected ? html`${' · '}<span class="warn">${node.ejected} ejected</span>` : ''
+      }
+    </p>
+    <${EdgeRows} title="Inbound" list=${inbound} other=${(e) => e.source} />
+    <${EdgeRows} title="Outbound" list=${outbound} other=${(e) => e.target} />
+    ${!inbound.length && !outbound.length && html`<p class="muted">No traffic in this window.</p>`}
+  </aside>`;
+}
+
 export function GraphView({ graph }) {
   const nodes = graph?.nodes ?? [];
   const edges = graph?.edges ?? [];
@@ -188,6 +232,7 @@ export function GraphView({ graph }) {
     return l;
   }, [shape]);
   const [view, setView] = useState({ k: 1, x: 0, y: 0 });
+  const [selected, setSelected] = useState(null);
   const drag = useRef(null);
   if (!graph) return html`<p class="muted">Waiting for the first scrape…</p>`;
   window.__weftGraph = { nodes: nodes.length, edges: edges.length, layoutMs: lay.ms };
@@ -278,9 +323,28 @@ export function GraphView({ graph }) {
           })}
         </g>
         <g class="nodes">
-          ${nodes.map((n) => html`<${Node} key=${n.id} n=${n} p=${lay.xy.get(n.id)} dense=${lay.dense} />`)}
+          ${nodes.map(
+            (n) =>
+              html`<${Node}
+                key=${n.id}
+                n=${n}
+                p=${lay.xy.get(n.id)}
+                dense=${lay.dense}
+                selected=${n.id === selected}
+                onSelect=${setSelected}
+              />`,
+          )}
         </g>
       </g>
     </svg>
+    ${
+      selected &&
+      nodes.some((n) => n.id === selected) &&
+      html`<${Details}
+        node=${nodes.find((n) => n.id === selected)}
+        edges=${edges}
+        onClose=${() => setSelected(null)}
+      />`
+    }
   </div>`;
 }
