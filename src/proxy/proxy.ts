@@ -39,7 +39,8 @@ export interface ProxyOptions {
   metricsPort?: number;
   appHost: string;
   appPorts: Record<number, number>; // container port -> where the app really listens
-  accessLog: (line: string) => void;
+  /** The proxy's own output for access logs (`/dev/stdout`): one or more lines joined by '\n', no final newline. */
+  accessLog: (lines: string) => void;
   log: Logger;
 }
 
