@@ -287,3 +287,44 @@ export function checkGatewaysWithoutRoutes(resources: Resource[], report: Resour
     );
   }
 }
+
+/**
+ * A VirtualService bound to a Gateway none of whose server hosts matches any of the VirtualService's
+ * hosts (or to a Gateway that does not exist): the gateway never routes by it. A server host "ns/host"
+ * counts only for VirtualServices in that namespace ("." = the Gateway's, "*" = any).
+ */
+export function checkHostsInGateways(resources: Resource[], report: ResourceReport): void {
+  const servers = new Map<string, string[]>();
+  for (const r of resources)
+    if (r.kind === 'Gateway')
+      servers.set(
+        `${r.metadata.namespace}/${r.metadata.name}`,
+        (r.spec.servers ?? []).flatMap((s) => s?.hosts ?? []),
+      );
+  const overlap = (a: string, b: string) =>
+    a === b || a === '*' || b === '*' || hostMatches(a, b) || hostMatches(b, a);
+  for (const vs of resources) {
+    if (vs.kind !== 'VirtualService') continue;
+    const ns = vs.metadata.namespace;
+    (vs.spec.gateways ?? []).forEach((g, i) => {
+      if (g === 'mesh') return;
+      const key = gatewayRef(g, ns);
+      const gwNs = key.split('/')[0]!;
+      const hosts = (servers.get(key) ?? []).flatMap((h) => {
+        const slash = h.indexOf('/');
+        if (slash < 0) return [h];
+        const scope = h.slice(0, slash);
+        const visible = scope === '*' || scope === ns || (scope === '.' && gwNs === ns);
+        return visible ? [h.slice(slash + 1)] : [];
+      });
+      if ((vs.spec.hosts ?? []).some((h) => hosts.some((gh) => overlap(gh, h)))) return;
+      report(
+        vs,
+        ErrorCodes.ANALYZE_HOST_NOT_IN_GATEWAY,
+        `none of the hosts ${(vs.spec.hosts ?? []).join(', ') || '(none)'} is served by gateway ${key}${servers.has(key) ? ` (its servers take ${hosts.join(', ') || 'no hosts'})` : ''}: the gateway never routes by this VirtualService (IST0132 VirtualServiceHostNotFoundInGateway)`,
+        ['spec', 'gateways', i],
+        'warning',
+      );
+    });
+  }
+}

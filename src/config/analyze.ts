@@ -6,7 +6,12 @@ import { DEFAULT_DOMAIN, fqdn, serviceFqdn } from './hosts.js';
 import { problem } from './issues.js';
 import { fieldLine } from './positions.js';
 import { analyzeSecurity, type SecurityReport } from './analyze-security.js';
-import { checkGatewaysWithoutRoutes, checkMeshHostConflicts, checkRouteRules } from './analyze-routes.js';
+import {
+  checkGatewaysWithoutRoutes,
+  checkHostsInGateways,
+  checkMeshHostConflicts,
+  checkRouteRules,
+} from './analyze-routes.js';
 import { analyzeTelemetry } from './analyze-telemetry.js';
 import type { ConfigProblem, Destination, Resource, Service, VirtualService, Workload } from './types.js';
 
@@ -64,6 +69,7 @@ export function analyze(resources: Resource[]): ConfigProblem[] {
   for (const vs of vss) checkRouteRules(vs, crossReport);
   checkMeshHostConflicts(vss, crossReport);
   checkGatewaysWithoutRoutes(resources, crossReport);
+  checkHostsInGateways(resources, crossReport);
   analyzeSecurity(resources, crossReport);
   analyzeTelemetry(resources, crossReport);
   return out;
@@ -180,6 +186,10 @@ function checkVirtualService(vs: VirtualService, ix: Index, report: Report) {
       }
       const port = dest.port?.number;
       const ports = (svc.spec.ports ?? []).map((p) => p.port); // `??`: analyze also runs on raw, unvalidated input
+      if (port === undefined && ports.length > 1) {
+        const msg = `${what} "${host}" names no port, and Service ${svc.metadata.name} has several (${ports.join(', ')}): set destination.port.number (IST0112 VirtualServiceDestinationPortSelectorRequired)`;
+        report(ErrorCodes.ANALYZE_PORT_REQUIRED, msg, path);
+      }
       if (port !== undefined && ports.length && !ports.includes(port)) {
         const msg = `${what} "${host}" has no port ${port}; Service ${svc.metadata.name} has ${ports.join(', ')} ${NOT_FOUND}`;
         report(ErrorCodes.ANALYZE_UNKNOWN_HOST, msg, [...path, 'port', 'number']);
