@@ -1,5 +1,5 @@
-// Typed Kubernetes Gateway API resources (gateway.networking.k8s.io): Gateway, HTTPRoute, GRPCRoute and
-// ReferenceGrant, after schema validation. Field names follow the upstream Go types (apis/v1/*.go) so
+// Typed Kubernetes Gateway API resources (gateway.networking.k8s.io): Gateway, HTTPRoute, GRPCRoute,
+// TLSRoute, TCPRoute and ReferenceGrant, after schema validation. Field names follow the upstream Go types (apis/v1/*.go) so
 // users' YAML maps one to one; defaults the API server would fill in are applied by the compiler.
 //
 // Two kinds are called `Gateway` in user YAML: Istio's (networking.istio.io) and the Gateway API's. They
@@ -18,6 +18,13 @@ export const GRPC_ROUTE_API_VERSIONS = [
   'gateway.networking.k8s.io/v1',
   'gateway.networking.k8s.io/v1alpha2',
 ] as const;
+/** TLSRoute: experimental v1alpha2 (rules without limits on hostnames) and v1alpha3 / v1 (the same spec). */
+export const TLS_ROUTE_API_VERSIONS = [
+  'gateway.networking.k8s.io/v1',
+  'gateway.networking.k8s.io/v1alpha3',
+  'gateway.networking.k8s.io/v1alpha2',
+] as const;
+export const TCP_ROUTE_API_VERSIONS = ['gateway.networking.k8s.io/v1alpha2'] as const;
 export const REFERENCE_GRANT_API_VERSIONS = [
   'gateway.networking.k8s.io/v1',
   'gateway.networking.k8s.io/v1beta1',
@@ -244,6 +251,34 @@ export type GRPCRouteResource = GatewayApiResource<'GRPCRoute', GRPCRouteSpec>;
 
 export type GatewayApiRoute = HTTPRouteResource | GRPCRouteResource;
 
+// ---- TLSRoute, TCPRoute --------------------------------------------------------------------------
+
+/** A rule of a TLSRoute or TCPRoute: where the bytes go, by weight (no matches: the listener decides). */
+export interface L4RouteRule {
+  name?: string;
+  backendRefs: BackendRef[];
+}
+
+export interface TLSRouteSpec {
+  parentRefs?: ParentReference[];
+  hostnames?: string[]; // SNI names; required from v1alpha3 on
+  rules: L4RouteRule[];
+  useDefaultGateways?: string;
+}
+export type TLSRouteResource = GatewayApiResource<'TLSRoute', TLSRouteSpec>;
+
+export interface TCPRouteSpec {
+  parentRefs?: ParentReference[];
+  rules: L4RouteRule[];
+  useDefaultGateways?: string;
+}
+export type TCPRouteResource = GatewayApiResource<'TCPRoute', TCPRouteSpec>;
+
+/** Routes that carry bytes, not requests: routed by the listener (and SNI), never by content. */
+export type L4Route = TLSRouteResource | TCPRouteResource;
+/** Every route kind that attaches to parents (status, references). */
+export type AnyGatewayApiRoute = GatewayApiRoute | L4Route;
+
 // ---- Gateway -------------------------------------------------------------------------------------
 
 export interface LabelSelector {
@@ -304,4 +339,9 @@ export interface ReferenceGrantSpec {
 export type ReferenceGrant = GatewayApiResource<'ReferenceGrant', ReferenceGrantSpec>;
 
 export type GatewayApiResourceKind =
-  HTTPRouteResource | GRPCRouteResource | KubernetesGateway | ReferenceGrant;
+  | HTTPRouteResource
+  | GRPCRouteResource
+  | TLSRouteResource
+  | TCPRouteResource
+  | KubernetesGateway
+  | ReferenceGrant;

@@ -193,12 +193,19 @@ test("Istio's invalid routes: the same Accepted and ResolvedRefs reasons as Isti
   assert.ok(compared >= 8, `compared ${compared} routes`);
 });
 
-test('withRouteStatus: the admin API adds status to routes only', async () => {
+test('withRouteStatus: the admin API adds status to routes and Gateway API Gateways only', async () => {
   const rs = await load(
     fixture('gateway-api/base-manifests.yaml'),
     fixture('gateway-api/tests/httproute-matching.yaml'),
   );
   const out = withRouteStatus(rs, rs);
-  assert.ok(out.filter((r) => r.kind === 'HTTPRoute').every((r) => r.status?.parents.length === 1));
-  assert.ok(out.filter((r) => r.kind !== 'HTTPRoute').every((r) => r.status === undefined));
+  const routes = out.filter((r) => r.kind === 'HTTPRoute');
+  assert.ok(routes.every((r) => r.status && 'parents' in r.status && r.status.parents.length === 1));
+  const gateways = out.filter((r) => r.kind === 'KubernetesGateway');
+  assert.ok(gateways.length > 0 && gateways.every((r) => r.status && 'listeners' in r.status));
+  assert.ok(
+    out
+      .filter((r) => r.kind !== 'HTTPRoute' && r.kind !== 'KubernetesGateway')
+      .every((r) => r.status === undefined),
+  );
 });

@@ -5,6 +5,8 @@ import type {
   GRPCRouteResource,
   HTTPRouteResource,
   KubernetesGateway,
+  TCPRouteResource,
+  TLSRouteResource,
   ReferenceGrant,
 } from './gateway-api-types.js';
 import type {
@@ -302,6 +304,8 @@ export type Resource =
   | WorkloadEntry
   | HTTPRouteResource
   | GRPCRouteResource
+  | TLSRouteResource
+  | TCPRouteResource
   | KubernetesGateway
   | ReferenceGrant
   | PeerAuthentication
@@ -323,6 +327,8 @@ export const KINDS: readonly Kind[] = [
   'WorkloadEntry',
   'HTTPRoute',
   'GRPCRoute',
+  'TLSRoute',
+  'TCPRoute',
   'KubernetesGateway',
   'ReferenceGrant',
   'PeerAuthentication',

@@ -30,6 +30,10 @@ const ALIASES: Record<string, Kind> = {
   httproutes: 'HTTPRoute',
   grpcroute: 'GRPCRoute',
   grpcroutes: 'GRPCRoute',
+  tlsroute: 'TLSRoute',
+  tlsroutes: 'TLSRoute',
+  tcproute: 'TCPRoute',
+  tcproutes: 'TCPRoute',
   // The Gateway API's Gateway (stored as KubernetesGateway): kubectl's short name, or the group-qualified name.
   kubernetesgateway: 'KubernetesGateway',
   kubernetesgateways: 'KubernetesGateway',

@@ -1,18 +1,45 @@
-// Kubernetes Gateway API routes (HTTPRoute, GRPCRoute) compiled into the snapshot model, beside Istio's
-// VirtualServices. Two places take them:
-//  - sidecars (GAMMA): routes whose parentRef is a Service replace that service's default route on the
-//    ports they name, unless a VirtualService already binds the host (Istio's precedence);
+// Kubernetes Gateway API routes (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute) compiled into the snapshot
+// model, beside Istio's VirtualServices. Two places take them:
+//  - sidecars (GAMMA): HTTP and gRPC routes whose parentRef is a Service replace that service's default
+//    route on the ports they name, unless a VirtualService already binds the host (Istio's precedence);
 //  - the ingress gateway `weft up` runs (labels istio: ingressgateway) serves every Gateway API Gateway,
-//    whatever its gatewayClassName: each HTTP listener port becomes a GatewayListener on 127.0.0.1.
-// Pieces: gateway-api/refs.ts (parents, hostnames, backends), matches.ts (matches and precedence),
-// actions.ts (filters and backends -> route actions).
-import type { GatewayListener, Route, VirtualHost } from '../../model/snapshot.js';
-import type { GatewayApiRoute, KubernetesGateway, Listener } from '../gateway-api-types.js';
+//    whatever its gatewayClassName, on 127.0.0.1: HTTP listeners share a route table per port; HTTPS
+//    listeners terminate TLS with their certificateRefs and route their own HTTPRoutes/GRPCRoutes; TLS
+//    listeners in Passthrough route by SNI with TLSRoutes; TLS listeners in Terminate send the bytes
+//    inside to a TLSRoute or TCPRoute. Every HTTPS/TLS listener is one SNI server of the port, the same
+//    model Istio Gateway servers compile to (gateway-tls.ts), so the proxy needs nothing of its own.
+//    Plain TCP listeners are not served yet (their status says so).
+// Pieces: gateway-api/refs.ts (parents, hostnames, backends, listener kinds), tls.ts (certificateRefs),
+// matches.ts (matches and precedence), actions.ts (filters and backends -> route actions).
+import type {
+  GatewayListener,
+  GatewayTlsServer,
+  Route,
+  TlsRoute,
+  VirtualHost,
+  WeightedCluster,
+} from '../../model/snapshot.js';
+import type {
+  AnyGatewayApiRoute,
+  GatewayApiRoute,
+  KubernetesGateway,
+  L4Route,
+  Listener,
+} from '../gateway-api-types.js';
 import { hostMatches } from '../hosts.js';
 import { labelsMatch, type MeshIndex, type ServiceInfo } from './inputs.js';
 import { compileEntry } from './gateway-api/actions.js';
 import { comparePrecedence, ruleEntries, type RuleEntry } from './gateway-api/matches.js';
-import { resolveParents, type ListenerAttachment } from './gateway-api/refs.js';
+import {
+  listenerKind,
+  listenerKinds,
+  listenerServed,
+  resolveBackend,
+  resolveParents,
+  type ListenerAttachment,
+  type ListenerKind,
+} from './gateway-api/refs.js';
+import { listenerCertificate, type ListenerCertificate } from './gateway-api/tls.js';
 
 /** The proxy that serves Gateway API Gateways: the ingress gateway `weft up` always runs. */
 export const GATEWAY_API_PROXY_LABELS: Record<string, string> = { istio: 'ingressgateway' };
@@ -62,11 +89,34 @@ export function gammaRoutes(
   return entries.map((e) => compileEntry(e, { index, port }));
 }
 
-const isHttp = (l: Listener) => l.protocol.toUpperCase() === 'HTTP';
+/** One Gateway API listener as the ingress gateway serves it (or not), for the compiler and for status. */
+export interface ListenerPlan {
+  gateway: KubernetesGateway;
+  listener: Listener;
+  kind: ListenerKind;
+  /** Route kinds it takes (status supportedKinds) and the allowedRoutes.kinds it cannot take. */
+  kinds: string[];
+  invalidKinds: string[];
+  /** Routes attached to it (Accepted for this listener). */
+  attachedRoutes: number;
+  /** Opened on the gateway proxy: a served protocol, and no conflict with an earlier listener. */
+  served: boolean;
+  conflict?: { reason: 'ProtocolConflict' | 'HostnameConflict'; message: string };
+  /** Terminate listeners: the certificate served and what is wrong with certificateRefs. */
+  certificate?: ListenerCertificate;
+}
+
+export interface GatewayApiPlan {
+  listeners: GatewayListener[];
+  /** By Gateway, then listener name. */
+  byGateway: Map<KubernetesGateway, Map<string, ListenerPlan>>;
+}
 
 /**
- * Add the Gateway API's HTTP listeners to a gateway proxy's listeners (by port), when this proxy is the
- * one that serves them. HTTPS and TLS listeners accept routes (see route status) but are not served yet.
+ * Add the Gateway API's listeners to a gateway proxy's listeners (by port), when this proxy is the one
+ * that serves them. Istio Gateway servers come first: a port they hold as plain HTTP takes Gateway API
+ * HTTP listeners into its route table, a TLS port takes their TLS servers; a port of the other kind is
+ * left to Istio's Gateway.
  */
 export function addGatewayApiListeners(
   byPort: Map<number, GatewayListener>,
@@ -76,48 +126,218 @@ export function addGatewayApiListeners(
   if (!labelsMatch(GATEWAY_API_PROXY_LABELS, labels)) return;
   for (const l of gatewayApiListeners(index)) {
     const existing = byPort.get(l.port);
-    if (existing) existing.virtualHosts.push(...l.virtualHosts);
-    else byPort.set(l.port, l);
+    if (!existing) byPort.set(l.port, l);
+    else if ((existing.tls === undefined) !== (l.tls === undefined)) continue;
+    else {
+      existing.virtualHosts.push(...l.virtualHosts);
+      if (existing.tls && l.tls) existing.tls.servers.push(...l.tls.servers);
+    }
   }
 }
 
 interface Attached extends ListenerAttachment {
-  route: GatewayApiRoute;
+  route: AnyGatewayApiRoute;
 }
 
-/** One GatewayListener per port of an HTTP listener, across all Gateway API Gateways (merged by port). */
+/** One GatewayListener per port across all Gateway API Gateways (listeners merged by port). */
 export function gatewayApiListeners(index: MeshIndex): GatewayListener[] {
+  return gatewayApiPlan(index).listeners;
+}
+
+const planCache = new WeakMap<MeshIndex, GatewayApiPlan>();
+
+/** Oldest first, then by namespace and name: the spec's order for conflicting routes. */
+function byAge(a: AnyGatewayApiRoute, b: AnyGatewayApiRoute): number {
+  const ta = a.metadata.creationTimestamp ?? '';
+  const tb = b.metadata.creationTimestamp ?? '';
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  const ka = `${a.metadata.namespace}/${a.metadata.name}`;
+  const kb = `${b.metadata.namespace}/${b.metadata.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/**
+ * Every Gateway API listener, decided once per MeshIndex: which are opened, with which routes and
+ * certificates. Gateways in order, listeners in order; on one port, plain HTTP listeners share a route
+ * table, TLS listeners (HTTPS, TLS) are SNI servers; a listener of the other kind than the port's first
+ * is ProtocolConflict, a second TLS listener with the same hostname on a port is HostnameConflict.
+ */
+export function gatewayApiPlan(index: MeshIndex): GatewayApiPlan {
+  const cached = planCache.get(index);
+  if (cached) return cached;
   const attached: Attached[] = [];
-  for (const route of index.gatewayApiRoutes) {
-    for (const p of resolveParents(route, index)) {
-      for (const a of p.listeners) if (isHttp(a.listener)) attached.push({ ...a, route });
-    }
-  }
-  const ports = new Map<number, Array<{ gateway: KubernetesGateway; listener: Listener }>>();
+  const routes: AnyGatewayApiRoute[] = [...index.gatewayApiRoutes, ...index.gatewayApiL4Routes];
+  for (const route of routes)
+    for (const p of resolveParents(route, index)) for (const a of p.listeners) attached.push({ ...a, route });
+  const attachedTo = (p: { gateway: KubernetesGateway; listener: Listener }) =>
+    attached.filter((a) => a.gateway === p.gateway && a.listener === p.listener);
+
+  const byGateway = new Map<KubernetesGateway, Map<string, ListenerPlan>>();
+  const portMode = new Map<number, 'plain' | 'tls'>();
+  const sniTaken = new Map<number, Set<string>>();
+  const served: ListenerPlan[] = [];
   for (const gateway of index.kubernetesGateways) {
-    for (const listener of gateway.spec.listeners.filter(isHttp)) {
-      ports.set(listener.port, [...(ports.get(listener.port) ?? []), { gateway, listener }]);
+    const plans = new Map<string, ListenerPlan>();
+    byGateway.set(gateway, plans);
+    for (const listener of gateway.spec.listeners) {
+      const kind = listenerKind(listener);
+      const { kinds, invalid } = listenerKinds(listener);
+      const plan: ListenerPlan = {
+        gateway,
+        listener,
+        kind,
+        kinds,
+        invalidKinds: invalid,
+        attachedRoutes: new Set(attachedTo({ gateway, listener }).map((a) => a.route)).size,
+        served: false,
+      };
+      plans.set(listener.name, plan);
+      if (kind === 'https' || kind === 'tls-terminate')
+        plan.certificate = listenerCertificate(gateway, listener, index);
+      if (!listenerServed(listener)) continue;
+      const mode = kind === 'http' ? 'plain' : 'tls';
+      const held = portMode.get(listener.port);
+      if (held && held !== mode) {
+        plan.conflict = {
+          reason: 'ProtocolConflict',
+          message: `port ${listener.port} already serves ${held === 'plain' ? 'plain HTTP' : 'TLS'} for another listener`,
+        };
+        continue;
+      }
+      if (mode === 'tls') {
+        const taken = sniTaken.get(listener.port) ?? new Set<string>();
+        const host = listener.hostname ?? '*';
+        if (taken.has(host)) {
+          plan.conflict = {
+            reason: 'HostnameConflict',
+            message: `another TLS listener on port ${listener.port} already has hostname "${host}"`,
+          };
+          continue;
+        }
+        taken.add(host);
+        sniTaken.set(listener.port, taken);
+      }
+      portMode.set(listener.port, mode);
+      plan.served = true;
+      served.push(plan);
     }
   }
+
   const out: GatewayListener[] = [];
-  for (const [port, listeners] of ports) {
-    const first = listeners[0]!.gateway.metadata;
-    const onPort = attached.filter((a) => a.listener.port === port);
-    // A vhost for every listener hostname too: a host that belongs to a listener without routes gets 404,
-    // rather than falling through to another listener's catch-all (listener isolation).
-    const domains = new Set([
-      ...listeners.map((l) => l.listener.hostname ?? '*'),
-      ...onPort.flatMap((a) => a.hostnames),
-    ]);
-    const listenerHosts = listeners.map((l) => l.listener.hostname ?? '');
-    out.push({
+  const ports = [...new Set(served.map((p) => p.listener.port))].sort((a, b) => a - b);
+  for (const port of ports) {
+    const onPort = served.filter((p) => p.listener.port === port);
+    const first = onPort[0]!.gateway.metadata;
+    const listener: GatewayListener = {
       name: `${first.namespace}/${first.name}:${port}`,
       bind: '127.0.0.1',
       port,
-      virtualHosts: [...domains].sort().map((d) => virtualHost(d, port, onPort, listenerHosts, index)),
-    });
+      virtualHosts: [],
+    };
+    if (portMode.get(port) === 'plain') {
+      const att = attached.filter((a) => onPort.some((p) => p.listener === a.listener));
+      // A vhost for every listener hostname too: a host that belongs to a listener without routes gets
+      // 404, rather than falling through to another listener's catch-all (listener isolation).
+      const domains = new Set([
+        ...onPort.map((p) => p.listener.hostname ?? '*'),
+        ...att.flatMap((a) => a.hostnames),
+      ]);
+      const listenerHosts = onPort.map((p) => p.listener.hostname ?? '');
+      listener.virtualHosts = [...domains]
+        .sort()
+        .map((d) => virtualHost(d, port, att as HttpAttached[], listenerHosts, index));
+    } else {
+      listener.tls = { servers: [] };
+      const httpsHosts = onPort.filter((p) => p.kind === 'https').map((p) => p.listener.hostname ?? '');
+      for (const p of onPort) {
+        const server = tlsServer(p, attachedTo(p), httpsHosts, index);
+        listener.tls.servers.push(server.tls);
+        listener.virtualHosts.push(...server.virtualHosts);
+      }
+    }
+    out.push(listener);
   }
-  return out.sort((a, b) => a.port - b.port);
+  const plan = { listeners: out, byGateway };
+  planCache.set(index, plan);
+  return plan;
+}
+
+type HttpAttached = Attached & { route: GatewayApiRoute };
+const isHttpRoute = (a: Attached): a is HttpAttached =>
+  a.route.kind === 'HTTPRoute' || a.route.kind === 'GRPCRoute';
+
+/** The backends of a TLSRoute or TCPRoute as weighted clusters; a backend that does not resolve keeps its weight and refuses. */
+function l4Clusters(route: L4Route, index: MeshIndex): WeightedCluster[] {
+  const out: WeightedCluster[] = [];
+  route.spec.rules.forEach((rule, i) =>
+    rule.backendRefs.forEach((b, j) => {
+      const r = resolveBackend(b, route, index);
+      out.push({
+        // Spec: connections for an invalid backend are rejected, in proportion to its weight.
+        cluster: r.ok
+          ? r.cluster
+          : `invalid|${route.kind}/${route.metadata.namespace}/${route.metadata.name}#${i}.${j}`,
+        weight: b.weight ?? 1,
+      });
+    }),
+  );
+  return out;
+}
+
+/** The TLS server of one HTTPS or TLS listener, and the virtual hosts its handshakes reach. */
+function tlsServer(
+  p: ListenerPlan,
+  att: Attached[],
+  httpsHosts: string[],
+  index: MeshIndex,
+): { tls: GatewayTlsServer; virtualHosts: VirtualHost[] } {
+  const { gateway, listener } = p;
+  const name = `${gateway.metadata.namespace}/${gateway.metadata.name}/${listener.name}`;
+  const sniHosts = listener.hostname ? [listener.hostname.toLowerCase()] : [];
+  if (p.kind === 'tls-passthrough') {
+    const l4 = att.map((a) => ({ ...a, route: a.route as L4Route })).sort((a, b) => byAge(a.route, b.route));
+    const tlsRoutes: TlsRoute[] = l4.map((a) => ({
+      name: `${a.route.kind}/${a.route.metadata.namespace}/${a.route.metadata.name}`,
+      sniHosts: a.hostnames.map((h) => h.toLowerCase()),
+      clusters: l4Clusters(a.route, index),
+    }));
+    return { tls: { name, sniHosts, mode: 'PASSTHROUGH', tlsRoutes }, virtualHosts: [] };
+  }
+  const server: GatewayTlsServer = {
+    name,
+    sniHosts,
+    mode: 'SIMPLE',
+    minVersion: 'TLSv1.2',
+    maxVersion: 'TLSv1.3',
+  };
+  const cert = p.certificate?.certificate;
+  if (cert) Object.assign(server, cert);
+  else server.error = p.certificate?.problems.map((x) => x.message).join('; ') ?? 'no certificate';
+  if (p.kind === 'tls-terminate') {
+    // The bytes inside the TLS go to one route: the oldest attached TLSRoute or TCPRoute.
+    const route = att.map((a) => a.route as L4Route).sort(byAge)[0];
+    if (route)
+      server.tcpRoute = {
+        name: `${route.kind}/${route.metadata.namespace}/${route.metadata.name}`,
+        clusters: l4Clusters(route, index),
+      };
+    return { tls: server, virtualHosts: [] };
+  }
+  // HTTPS: this listener's routes only; other listeners' hostnames on the port get 404 here.
+  const http = att.filter(isHttpRoute);
+  const port = listener.port;
+  const domains = new Set([
+    listener.hostname ?? '*',
+    ...http.flatMap((a) => a.hostnames),
+    ...httpsHosts.map((h) => h || '*'),
+  ]);
+  const virtualHosts = [...domains].sort().map((d) => {
+    const vh = virtualHost(d, port, http, httpsHosts, index);
+    vh.name = `${vh.name}@${name}`;
+    return vh;
+  });
+  server.virtualHosts = virtualHosts.map((vh) => vh.name);
+  return { tls: server, virtualHosts };
 }
 
 /** Specificity of a hostname that matched: exact names before wildcards, longer before shorter. */
@@ -139,7 +359,7 @@ function owningListenerHost(domain: string, listenerHosts: string[]): string {
 function virtualHost(
   domain: string,
   port: number,
-  attached: Attached[],
+  attached: HttpAttached[],
   listenerHosts: string[],
   index: MeshIndex,
 ): VirtualHost {

@@ -12,7 +12,7 @@ import type {
   Secret,
 } from '../types.js';
 import { fqdn, serviceFqdn, DEFAULT_DOMAIN } from '../hosts.js';
-import type { GatewayApiRoute, KubernetesGateway, ReferenceGrant } from '../gateway-api-types.js';
+import type { GatewayApiRoute, KubernetesGateway, L4Route, ReferenceGrant } from '../gateway-api-types.js';
 import type { Telemetry } from '../schemas/istio-telemetry.js';
 import type {
   AuthorizationPolicy,
@@ -57,6 +57,8 @@ export class MeshIndex {
   readonly workloadEntries: WorkloadEntry[] = [];
   // Kubernetes Gateway API (compile/gateway-api.ts): HTTPRoutes and GRPCRoutes together, in load order.
   readonly gatewayApiRoutes: GatewayApiRoute[] = [];
+  /** TLSRoutes and TCPRoutes, in load order (gateway listeners only). */
+  readonly gatewayApiL4Routes: L4Route[] = [];
   readonly kubernetesGateways: KubernetesGateway[] = [];
   readonly referenceGrants: ReferenceGrant[] = [];
   /** core/v1 Secrets by ns/name: certificates for gateway servers (credentialName). */
@@ -110,6 +112,10 @@ export class MeshIndex {
         case 'HTTPRoute':
         case 'GRPCRoute':
           this.gatewayApiRoutes.push(r);
+          break;
+        case 'TLSRoute':
+        case 'TCPRoute':
+          this.gatewayApiL4Routes.push(r);
           break;
         case 'KubernetesGateway':
           this.kubernetesGateways.push(r);

@@ -63,6 +63,8 @@ const needsPort = (
 };
 const backendObjectReference = strict(backendObjectRef).superRefine(needsPort);
 const backendRefFields = { ...backendObjectRef, weight: intRange(0, 1000000).optional() };
+/** BackendRef of a TLSRoute or TCPRoute (no filters). */
+export const backendRef = strict(backendRefFields).superRefine(needsPort);
 
 // ---- filters ---------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-// gateway.networking.k8s.io: Gateway, HTTPRoute, GRPCRoute, ReferenceGrant. Every upstream field is listed
+// gateway.networking.k8s.io: Gateway, HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, ReferenceGrant. Every upstream field is listed
 // (standard and experimental channels, apis/v1/*_types.go) so strict validation accepts real manifests;
 // the checks are the CRDs' OpenAPI patterns and CEL rules, so YAML the API server rejects is rejected here.
 import { z } from 'zod';
@@ -8,9 +8,12 @@ import type {
   HTTPRouteSpec,
   KubernetesGatewaySpec,
   ReferenceGrantSpec,
+  TCPRouteSpec,
+  TLSRouteSpec,
 } from '../gateway-api-types.js';
 import { dnsLabel, dnsSubdomain, labelMap, loose, port, show, strict, stringMap } from './common.js';
 import {
+  backendRef,
   group,
   grpcRouteRule,
   hostname,
@@ -91,6 +94,35 @@ export const grpcRouteSpec = strict({
   ...commonRouteSpec,
   rules: z.array(grpcRouteRule).min(1).max(16).optional(),
 }).superRefine((s, ctx) => rulesCheck(s.rules ?? [], ctx));
+
+// TLSRoute and TCPRoute (apis/v1alpha2/tlsroute_types.go, tcproute_types.go; apis/v1/tlsroute_types.go,
+// which v1alpha3 aliases): rules carry only backends, at least one each.
+const l4Rule = strict({
+  name: sectionName.optional(),
+  backendRefs: z.array(backendRef).min(1).max(16),
+});
+
+/** TLSRoute v1alpha2: hostnames optional (at most 16), up to 16 rules. */
+export const tlsRouteSpecV1alpha2 = strict({
+  ...commonRouteSpec,
+  rules: z.array(l4Rule).min(1).max(16),
+}).superRefine((s, ctx) => rulesCheck(s.rules, ctx));
+
+/** TLSRoute v1alpha3 and v1: at least one hostname (at most 1024), exactly one rule. */
+export const tlsRouteSpecV1 = strict({
+  ...commonRouteSpec,
+  hostnames: z
+    .array(hostname)
+    .min(1, { error: 'a TLSRoute needs at least one hostname (the SNI names it takes)' })
+    .max(1024),
+  rules: z.array(l4Rule).min(1).max(1, { error: 'a TLSRoute has exactly one rule' }),
+}).superRefine((s, ctx) => rulesCheck(s.rules, ctx));
+
+export const tcpRouteSpec = strict({
+  parentRefs: commonRouteSpec.parentRefs,
+  useDefaultGateways: commonRouteSpec.useDefaultGateways,
+  rules: z.array(l4Rule).min(1).max(16),
+}).superRefine((s, ctx) => rulesCheck(s.rules, ctx));
 
 // ---- Gateway -------------------------------------------------------------------------------------
 
@@ -186,8 +218,21 @@ export const kubernetesGatewaySpec = strict({
       issue(ctx, ['listeners', i, 'hostname'], `hostname must not be specified for protocol ${l.protocol}`);
     if (proto === 'HTTPS' && l.tls?.mode === 'Passthrough')
       issue(ctx, ['listeners', i, 'tls', 'mode'], 'tls mode must be Terminate for protocol HTTPS');
-    if (proto === 'TLS' && !l.tls?.mode)
+    if ((proto === 'HTTPS' || proto === 'TLS') && !l.tls)
+      issue(ctx, ['listeners', i, 'tls'], `tls must be specified for protocol ${l.protocol}`);
+    else if (proto === 'TLS' && !l.tls?.mode)
       issue(ctx, ['listeners', i, 'tls'], 'tls mode must be set for protocol TLS');
+    if (
+      l.tls &&
+      (l.tls.mode ?? 'Terminate') === 'Terminate' &&
+      !l.tls.certificateRefs?.length &&
+      !Object.keys(l.tls.options ?? {}).length
+    )
+      issue(
+        ctx,
+        ['listeners', i, 'tls'],
+        'certificateRefs or options must be specified when mode is Terminate',
+      );
   });
 });
 
@@ -207,9 +252,20 @@ export const referenceGrantSpec = strict({
 const _checks: [
   z.ZodType<HTTPRouteSpec>,
   z.ZodType<GRPCRouteSpec>,
+  z.ZodType<TLSRouteSpec>,
+  z.ZodType<TLSRouteSpec>,
+  z.ZodType<TCPRouteSpec>,
   z.ZodType<KubernetesGatewaySpec>,
   z.ZodType<ReferenceGrantSpec>,
-] = [httpRouteSpec, grpcRouteSpec, kubernetesGatewaySpec, referenceGrantSpec];
+] = [
+  httpRouteSpec,
+  grpcRouteSpec,
+  tlsRouteSpecV1alpha2,
+  tlsRouteSpecV1,
+  tcpRouteSpec,
+  kubernetesGatewaySpec,
+  referenceGrantSpec,
+];
 void _checks;
 
 export const httpRouteResource = resource('HTTPRoute', httpRouteSpec);
@@ -220,18 +276,34 @@ export const kubernetesGatewayResource = resource('KubernetesGateway', kubernete
   'KubernetesGateway',
 ]);
 export const referenceGrantResource = resource('ReferenceGrant', referenceGrantSpec);
+export const tcpRouteResource = resource('TCPRoute', tcpRouteSpec);
+/** TLSRoute's spec differs by version: v1alpha2 is looser than v1alpha3 and v1. */
+export const tlsRouteResource = byApiVersion(
+  { 'gateway.networking.k8s.io/v1alpha2': resource('TLSRoute', tlsRouteSpecV1alpha2) },
+  resource('TLSRoute', tlsRouteSpecV1),
+);
 
 /**
  * One `kind` served by different schemas per API group (`Gateway`: Istio's or the Gateway API's). The
  * chosen schema's issues are passed through unchanged, so paths and messages read as if parsed directly.
  */
 export function byApiGroup<T>(schemas: Record<string, z.ZodType<T>>, fallback: z.ZodType<T>): z.ZodType<T> {
+  return dispatch((v) => v.slice(0, Math.max(0, v.lastIndexOf('/'))), schemas, fallback);
+}
+
+/** One kind whose spec differs by apiVersion (TLSRoute v1alpha2 against v1alpha3 and v1). */
+export function byApiVersion<T>(schemas: Record<string, z.ZodType<T>>, fallback: z.ZodType<T>): z.ZodType<T> {
+  return dispatch((v) => v, schemas, fallback);
+}
+
+function dispatch<T>(
+  keyOf: (apiVersion: string) => string,
+  schemas: Record<string, z.ZodType<T>>,
+  fallback: z.ZodType<T>,
+): z.ZodType<T> {
   return z.unknown().transform((value, ctx): T => {
     const apiVersion = (value as { apiVersion?: unknown } | null)?.apiVersion;
-    const schema =
-      (typeof apiVersion === 'string' &&
-        schemas[apiVersion.slice(0, Math.max(0, apiVersion.lastIndexOf('/')))]) ||
-      fallback;
+    const schema = (typeof apiVersion === 'string' && schemas[keyOf(apiVersion)]) || fallback;
     const r = schema.safeParse(value, { reportInput: true });
     if (r.success) return r.data;
     for (const iss of r.error.issues) ctx.issues.push(iss as z.core.$ZodRawIssue);

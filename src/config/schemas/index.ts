@@ -26,6 +26,8 @@ import {
   GATEWAY_API_VERSIONS,
   GRPC_ROUTE_API_VERSIONS,
   REFERENCE_GRANT_API_VERSIONS,
+  TCP_ROUTE_API_VERSIONS,
+  TLS_ROUTE_API_VERSIONS,
 } from '../gateway-api-types.js';
 import {
   byApiGroup,
@@ -33,6 +35,8 @@ import {
   httpRouteResource,
   kubernetesGatewayResource,
   referenceGrantResource,
+  tcpRouteResource,
+  tlsRouteResource,
 } from './gateway-api.js';
 
 export interface KindSchema {
@@ -57,6 +61,8 @@ export const KIND_SCHEMAS: Record<Kind, KindSchema> = {
   WorkloadEntry: { apiVersions: ISTIO_NETWORKING_API_VERSIONS, schema: workloadEntryResource },
   HTTPRoute: { apiVersions: GATEWAY_API_VERSIONS, schema: httpRouteResource },
   GRPCRoute: { apiVersions: GRPC_ROUTE_API_VERSIONS, schema: grpcRouteResource },
+  TLSRoute: { apiVersions: TLS_ROUTE_API_VERSIONS, schema: tlsRouteResource },
+  TCPRoute: { apiVersions: TCP_ROUTE_API_VERSIONS, schema: tcpRouteResource },
   KubernetesGateway: { apiVersions: GATEWAY_API_VERSIONS, schema: kubernetesGatewayResource },
   ReferenceGrant: { apiVersions: REFERENCE_GRANT_API_VERSIONS, schema: referenceGrantResource },
   PeerAuthentication: { apiVersions: SECURITY_API_VERSIONS, schema: peerAuthenticationResource },

@@ -4,8 +4,8 @@
 import { clusterName } from '../../../model/snapshot.js';
 import {
   GATEWAY_API_GROUP,
+  type AnyGatewayApiRoute,
   type BackendObjectReference,
-  type GatewayApiRoute,
   type KubernetesGateway,
   type LabelSelector,
   type Listener,
@@ -23,7 +23,12 @@ export interface ListenerAttachment {
 export interface ParentOutcome {
   parentRef: ParentReference;
   accepted: boolean;
-  reason: 'Accepted' | 'NoMatchingParent' | 'NotAllowedByListeners' | 'NoMatchingListenerHostname';
+  reason:
+    | 'Accepted'
+    | 'NoMatchingParent'
+    | 'NotAllowedByListeners'
+    | 'NoMatchingListenerHostname'
+    | 'UnsupportedValue';
   message: string;
   listeners: ListenerAttachment[];
   /** GAMMA: the Service this route configures, on which ports; consumer = route in another namespace. */
@@ -47,7 +52,7 @@ const fail = (
 });
 
 /** Every parentRef of a route, resolved (spec: CommonRouteSpec.parentRefs, ParentReference). */
-export function resolveParents(route: GatewayApiRoute, index: MeshIndex): ParentOutcome[] {
+export function resolveParents(route: AnyGatewayApiRoute, index: MeshIndex): ParentOutcome[] {
   return (route.spec.parentRefs ?? []).map((ref) => {
     if (isServiceRef(ref)) return serviceParent(route, ref, index);
     if (isGatewayRef(ref)) return gatewayParent(route, ref, index);
@@ -61,7 +66,7 @@ export function resolveParents(route: GatewayApiRoute, index: MeshIndex): Parent
   });
 }
 
-function serviceParent(route: GatewayApiRoute, ref: ParentReference, index: MeshIndex): ParentOutcome {
+function serviceParent(route: AnyGatewayApiRoute, ref: ParentReference, index: MeshIndex): ParentOutcome {
   const ns = ref.namespace ?? route.metadata.namespace;
   const info = index.services.get(serviceFqdn(ref.name, ns, index.mesh.domain));
   if (!info) return fail(ref, 'NoMatchingParent', `service ${ns}/${ref.name} not found`);
@@ -85,7 +90,7 @@ function serviceParent(route: GatewayApiRoute, ref: ParentReference, index: Mesh
   };
 }
 
-function gatewayParent(route: GatewayApiRoute, ref: ParentReference, index: MeshIndex): ParentOutcome {
+function gatewayParent(route: AnyGatewayApiRoute, ref: ParentReference, index: MeshIndex): ParentOutcome {
   const ns = ref.namespace ?? route.metadata.namespace;
   const gateway = index.kubernetesGateways.find(
     (g) => g.metadata.namespace === ns && g.metadata.name === ref.name,
@@ -110,29 +115,85 @@ function gatewayParent(route: GatewayApiRoute, ref: ParentReference, index: Mesh
       'NotAllowedByListeners',
       `no listener of gateway ${ns}/${ref.name} allows this ${route.kind}`,
     );
-  const listeners = allowed
-    .map((listener) => ({
-      gateway,
-      listener,
-      hostnames: intersectHostnames(listener.hostname, route.spec.hostnames),
-    }))
+  const hostnames = 'hostnames' in route.spec ? route.spec.hostnames : undefined;
+  const matched = allowed
+    .map((listener) => ({ gateway, listener, hostnames: intersectHostnames(listener.hostname, hostnames) }))
     .filter((a) => a.hostnames.length > 0);
-  if (listeners.length === 0) {
+  if (matched.length === 0) {
     const names = allowed.map((l) => `"${l.hostname ?? ''}"`).join(', ');
     return fail(ref, 'NoMatchingListenerHostname', `no hostnames matched parent hostname ${names}`);
+  }
+  const listeners = matched.filter((a) => listenerServed(a.listener));
+  if (listeners.length === 0) {
+    const names = matched.map((a) => a.listener.name).join(', ');
+    return fail(
+      ref,
+      'UnsupportedValue',
+      `${listenerKind(matched[0]!.listener) === 'tcp' ? 'TCP' : 'these'} listeners are not served yet by Weft (gateway ${ns}/${ref.name}, listener ${names})`,
+    );
   }
   return { parentRef: ref, accepted: true, reason: 'Accepted', message: 'Route was valid', listeners };
 }
 
-/** Route kinds a listener takes: allowedRoutes.kinds, else what its protocol carries. */
-function kindAllowed(l: Listener, kind: GatewayApiRoute['kind']): boolean {
-  const kinds = l.allowedRoutes?.kinds;
-  if (kinds?.length)
-    return kinds.some((k) => (k.group ?? GATEWAY_API_GROUP) === GATEWAY_API_GROUP && k.kind === kind);
-  return ['HTTP', 'HTTPS'].includes(l.protocol.toUpperCase());
+/** What a listener does with connections, from its protocol and tls.mode. */
+export type ListenerKind = 'http' | 'https' | 'tls-passthrough' | 'tls-terminate' | 'tcp' | 'other';
+
+/** Core protocol names are case-sensitive (as Istio reads them: a listener with protocol "http" is unsupported). */
+export function listenerKind(l: Listener): ListenerKind {
+  switch (l.protocol) {
+    case 'HTTP':
+      return 'http';
+    case 'HTTPS':
+      return 'https';
+    case 'TLS':
+      return l.tls?.mode === 'Passthrough' ? 'tls-passthrough' : 'tls-terminate';
+    case 'TCP':
+      return 'tcp';
+    default:
+      return 'other';
+  }
 }
 
-function namespaceAllowed(l: Listener, gw: KubernetesGateway, route: GatewayApiRoute): boolean {
+/** Plain TCP (and UDP, and domain-prefixed protocols) listeners are not served: the gateway opens no port. */
+export function listenerServed(l: Listener): boolean {
+  const k = listenerKind(l);
+  return k !== 'tcp' && k !== 'other';
+}
+
+/** Route kinds a protocol carries (Istio's choice for TLS: Passthrough takes TLSRoute, Terminate TCPRoute too). */
+const KINDS_BY_LISTENER: Record<ListenerKind, readonly string[]> = {
+  http: ['HTTPRoute', 'GRPCRoute'],
+  https: ['HTTPRoute', 'GRPCRoute'],
+  'tls-passthrough': ['TLSRoute'],
+  'tls-terminate': ['TLSRoute', 'TCPRoute'],
+  tcp: ['TCPRoute'],
+  other: [],
+};
+
+/**
+ * The route kinds a listener takes (its status' supportedKinds): allowedRoutes.kinds that its protocol
+ * can carry, else every kind its protocol carries; `invalid` are the listed kinds it cannot take.
+ */
+export function listenerKinds(l: Listener): { kinds: string[]; invalid: string[] } {
+  const carried = KINDS_BY_LISTENER[listenerKind(l)];
+  const listed = l.allowedRoutes?.kinds;
+  if (!listed?.length) return { kinds: [...carried], invalid: [] };
+  const kinds: string[] = [];
+  const invalid: string[] = [];
+  for (const k of listed) {
+    const ok = (k.group ?? GATEWAY_API_GROUP) === GATEWAY_API_GROUP && carried.includes(k.kind);
+    const list = ok ? kinds : invalid;
+    if (!list.includes(k.kind)) list.push(k.kind);
+  }
+  return { kinds, invalid };
+}
+
+/** Route kinds a listener takes: allowedRoutes.kinds its protocol carries, else what its protocol carries. */
+function kindAllowed(l: Listener, kind: AnyGatewayApiRoute['kind']): boolean {
+  return listenerKinds(l).kinds.includes(kind);
+}
+
+function namespaceAllowed(l: Listener, gw: KubernetesGateway, route: AnyGatewayApiRoute): boolean {
   const from = l.allowedRoutes?.namespaces?.from ?? 'Same';
   if (from === 'All') return true;
   if (from === 'Same') return route.metadata.namespace === gw.metadata.namespace;
@@ -191,7 +252,7 @@ export type BackendResolution =
  */
 export function resolveBackend(
   ref: BackendObjectReference,
-  route: GatewayApiRoute,
+  route: AnyGatewayApiRoute,
   index: MeshIndex,
 ): BackendResolution {
   const group = ref.group ?? '';
@@ -225,14 +286,14 @@ export function resolveBackend(
   return { ok: true, cluster: clusterName(port, undefined, fqdn) };
 }
 
-function isParentService(route: GatewayApiRoute, ns: string, name: string): boolean {
+function isParentService(route: AnyGatewayApiRoute, ns: string, name: string): boolean {
   return (route.spec.parentRefs ?? []).some(
     (p) => isServiceRef(p) && (p.namespace ?? route.metadata.namespace) === ns && p.name === name,
   );
 }
 
 /** ReferenceGrant (GEP-709): a grant in the target namespace names the route's kind and namespace. */
-function granted(index: MeshIndex, route: GatewayApiRoute, ns: string, name: string): boolean {
+function granted(index: MeshIndex, route: AnyGatewayApiRoute, ns: string, name: string): boolean {
   return index.referenceGrants.some(
     (g) =>
       g.metadata.namespace === ns &&
@@ -247,9 +308,15 @@ function granted(index: MeshIndex, route: GatewayApiRoute, ns: string, name: str
 }
 
 /** Every backend reference of a route with its field path: backendRefs and RequestMirror targets. */
-export function backendRefsOf(route: GatewayApiRoute): Array<{ ref: BackendObjectReference; path: string }> {
+export function backendRefsOf(
+  route: AnyGatewayApiRoute,
+): Array<{ ref: BackendObjectReference; path: string }> {
   const out: Array<{ ref: BackendObjectReference; path: string }> = [];
-  (route.spec.rules ?? []).forEach((rule, i) => {
+  const rules = (route.spec.rules ?? []) as Array<{
+    filters?: Array<{ requestMirror?: { backendRef: BackendObjectReference } }>;
+    backendRefs?: BackendObjectReference[];
+  }>;
+  rules.forEach((rule, i) => {
     (rule.filters ?? []).forEach((f, j) => {
       if (f.requestMirror)
         out.push({ ref: f.requestMirror.backendRef, path: `spec.rules[${i}].filters[${j}]` });
