@@ -15,6 +15,7 @@ const CODES: Record<string, string> = {
   ConflictingMeshGatewayVirtualServiceHosts: 'WEFT_ERR_ANALYZE_HOST_CONFLICT',
   VirtualServiceHostNotFoundInGateway: 'WEFT_ERR_ANALYZE_HOST_NOT_IN_GATEWAY',
   VirtualServiceDestinationPortSelectorRequired: 'WEFT_ERR_ANALYZE_PORT_REQUIRED',
+  ConflictingGateways: 'WEFT_ERR_ANALYZE_GATEWAY_CONFLICT',
 };
 const TYPES = Object.fromEntries(Object.entries(CODES).map(([t, c]) => [c, t]));
 
@@ -46,6 +47,7 @@ for (const analyzer of [
   'virtualservice.ConflictingMeshGatewayHostsAnalyzer',
   'virtualservice.GatewayAnalyzer',
   'virtualservice.DestinationHostAnalyzer',
+  'gateway.ConflictingGatewayAnalyzer',
 ]) {
   test(`Istio's analyzer cases: ${analyzer}`, async () => {
     const dir = fixture('istio-validation/analyzers');

@@ -328,3 +328,43 @@ export function checkHostsInGateways(resources: Resource[], report: ResourceRepo
     });
   }
 }
+
+/**
+ * Gateways that select the same gateway proxies and put servers with overlapping hosts on the same port
+ * (IST0145 ConflictingGateways; Istio calls it an error, Weft merges such servers, so a warning).
+ */
+export function checkConflictingGateways(resources: Resource[], report: ResourceReport): void {
+  type Entry = { gw: Resource & { kind: 'Gateway' }; port: number; hosts: string[] };
+  const groups = new Map<string, Entry[]>();
+  for (const r of resources) {
+    if (r.kind !== 'Gateway') continue;
+    const sel = JSON.stringify(Object.entries(r.spec.selector ?? {}).sort());
+    for (const s of r.spec.servers ?? []) {
+      const port = s?.port?.number;
+      if (port === undefined) continue;
+      const hosts = (s.hosts ?? []).map((h) => h.slice(h.indexOf('/') + 1));
+      const k = `${sel}|${port}`;
+      groups.set(k, [...(groups.get(k) ?? []), { gw: r, port, hosts }]);
+    }
+  }
+  const overlap = (a: string, b: string) =>
+    a === b || a === '*' || b === '*' || hostMatches(a, b) || hostMatches(b, a);
+  const reported = new Set<Resource>();
+  for (const entries of groups.values()) {
+    for (const a of entries) {
+      const clash = entries.filter(
+        (b) => b.gw !== a.gw && a.hosts.some((h) => b.hosts.some((g) => overlap(h, g))),
+      );
+      if (clash.length === 0 || reported.has(a.gw)) continue;
+      reported.add(a.gw);
+      const others = [...new Set(clash.map((b) => `${b.gw.metadata.namespace}/${b.gw.metadata.name}`))];
+      report(
+        a.gw,
+        ErrorCodes.ANALYZE_GATEWAY_CONFLICT,
+        `port ${a.port} with hosts ${a.hosts.join(', ')} is also served by gateway ${others.join(', ')} on the same gateway proxies (selector ${JSON.stringify(a.gw.spec.selector ?? {})}): their routes share one listener and which server's TLS and settings apply depends on order; give them distinct hosts or ports (IST0145 ConflictingGateways)`,
+        ['spec', 'servers'],
+        'warning',
+      );
+    }
+  }
+}

@@ -7,6 +7,7 @@ import { problem } from './issues.js';
 import { fieldLine } from './positions.js';
 import { analyzeSecurity, type SecurityReport } from './analyze-security.js';
 import {
+  checkConflictingGateways,
   checkGatewaysWithoutRoutes,
   checkHostsInGateways,
   checkMeshHostConflicts,
@@ -70,6 +71,7 @@ export function analyze(resources: Resource[]): ConfigProblem[] {
   checkMeshHostConflicts(vss, crossReport);
   checkGatewaysWithoutRoutes(resources, crossReport);
   checkHostsInGateways(resources, crossReport);
+  checkConflictingGateways(resources, crossReport);
   analyzeSecurity(resources, crossReport);
   analyzeTelemetry(resources, crossReport);
   return out;

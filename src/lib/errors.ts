@@ -34,6 +34,7 @@ export const ErrorCodes = {
   ANALYZE_HOST_CONFLICT: 'WEFT_ERR_ANALYZE_HOST_CONFLICT', // IST0109: mesh VirtualServices sharing a host
   ANALYZE_PORT_REQUIRED: 'WEFT_ERR_ANALYZE_PORT_REQUIRED', // IST0112: destination of a multi-port Service without a port
   ANALYZE_HOST_NOT_IN_GATEWAY: 'WEFT_ERR_ANALYZE_HOST_NOT_IN_GATEWAY', // IST0132: no VirtualService host is served by the Gateway
+  ANALYZE_GATEWAY_CONFLICT: 'WEFT_ERR_ANALYZE_GATEWAY_CONFLICT', // IST0145: two Gateways claim one port and host
   ANALYZE_GATEWAY_NO_ROUTES: 'WEFT_ERR_ANALYZE_GATEWAY_NO_ROUTES', // a Gateway no route binds: 404 only
 } as const;
 
