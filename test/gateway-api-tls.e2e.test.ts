@@ -1,0 +1,381 @@
+// Gateway API listeners with TLS, live: one `weft up` mesh whose ingress serves a Gateway API Gateway
+// (gateway.networking.k8s.io/v1) asked by real TLS clients (Node tls/https, curl --resolve):
+//  - HTTPS listeners terminating with certificates from Secrets (certificateRefs), routing HTTPRoutes to
+//    a mesh service; two hostnames on one port, the SNI picks the certificate;
+//  - TLS Passthrough with a TLSRoute to a TLS server in the mesh that keeps its own certificate;
+//  - TLS Terminate with a TCPRoute: the bytes inside go to a mesh service;
+//  - a certificateRef to another namespace: refused (RefNotPermitted in `weft get gtw`) until a
+//    ReferenceGrant allows it, then served;
+//  - route and Gateway status through `weft get tlsroute|httproute|gtw -o json|yaml`.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { RunningMesh, tempDir, waitFor } from './support/weft.js';
+import { changeConfig } from './support/config-sync.js';
+import { freePort } from '../src/local/ports.js';
+import { testCa, testLeaf, type TestCert } from '../src/proxy/listeners/gateway-testing.js';
+
+const INGRESS = 'istio-ingressgateway-0.istio-system';
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+let mesh: RunningMesh;
+let dir: string;
+const port = { https: 0, pass: 0, tcp: 0, cross: 0 };
+const certs: Record<string, TestCert> = {};
+const files = { ca: '', backendCa: '' };
+
+function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile('curl', ['-sS', '--max-time', '10', ...args], (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  );
+}
+const haveCurl = await new Promise<boolean>((r) => execFile('curl', ['--version'], (e) => r(!e)));
+
+interface Reply {
+  status: number;
+  body: string;
+  peerCn: string;
+}
+
+function httpsGet(p: number, o: { sni: string; host?: string; path?: string; ca?: string }): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port: p,
+        path: o.path ?? '/get',
+        servername: o.sni,
+        headers: { host: o.host ?? o.sni },
+        ca: o.ca ?? certs.ca!.certPem,
+        agent: false,
+        timeout: 10_000,
+      },
+      (res) => {
+        const peerCn = String((res.socket as tls.TLSSocket).getPeerCertificate().subject?.CN ?? '');
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, peerCn }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The TLS handshake alone: the certificate a client is shown for a server name. */
+function peerCertificate(p: number, sni: string, ca: string): Promise<tls.PeerCertificate> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: p, servername: sni, ca }, () => {
+      const c = s.getPeerCertificate();
+      s.end();
+      resolve(c);
+    });
+    s.on('error', reject);
+  });
+}
+
+const secret = (name: string, ns: string, c: TestCert) => `
+apiVersion: v1
+kind: Secret
+metadata: {name: ${name}, namespace: ${ns}}
+type: kubernetes.io/tls
+data: {tls.crt: ${b64(c.certPem)}, tls.key: ${b64(c.keyPem)}}
+---`;
+
+function meshYaml(): string {
+  return `
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: web, labels: {app: web}}
+spec:
+  serviceAccount: web
+  ports: [{name: http, containerPort: 8080}]
+  command: [node, dist/test/support/echo-server.js]
+  readinessProbe: {httpGet: {path: /health}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  ports: [{port: 8080, name: http}]
+  selector: {app: web}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: tls-backend, labels: {app: tls-backend}}
+spec:
+  serviceAccount: tls-backend
+  ports: [{name: tls, containerPort: 8443}]
+  command: [node, ${join(dir, 'backend.mjs')}]
+  env: {CERT: ${join(dir, 'backend.crt')}, KEY: ${join(dir, 'backend.key')}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tls-backend}
+spec:
+  ports: [{port: 8443, name: tls}]
+  selector: {app: tls-backend}
+---
+${secret('a-cert', 'default', certs.a!)}
+${secret('b-cert', 'default', certs.b!)}
+${secret('cross-cert', 'certs', certs.cross!)}
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: default}
+spec:
+  gatewayClassName: weft
+  listeners:
+  - name: https-a
+    port: ${port.https}
+    protocol: HTTPS
+    hostname: a.example.com
+    tls: {mode: Terminate, certificateRefs: [{kind: Secret, group: "", name: a-cert}]}
+  - name: https-b
+    port: ${port.https}
+    protocol: HTTPS
+    hostname: b.example.com
+    tls: {certificateRefs: [{name: b-cert}]}
+  - name: tls-pass
+    port: ${port.pass}
+    protocol: TLS
+    hostname: backend.example.com
+    tls: {mode: Passthrough}
+  - name: tls-tcp
+    port: ${port.tcp}
+    protocol: TLS
+    hostname: a.example.com
+    tls: {mode: Terminate, certificateRefs: [{name: a-cert}]}
+  - name: https-cross
+    port: ${port.cross}
+    protocol: HTTPS
+    hostname: cross.example.com
+    tls: {certificateRefs: [{name: cross-cert, namespace: certs}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{name: edge, sectionName: https-a}, {name: edge, sectionName: https-b}, {name: edge, sectionName: https-cross}]
+  hostnames: [a.example.com, b.example.com, cross.example.com]
+  rules: [{backendRefs: [{name: web, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: backend}
+spec:
+  parentRefs: [{name: edge, sectionName: tls-pass}]
+  hostnames: [backend.example.com]
+  rules: [{backendRefs: [{name: tls-backend, port: 8443}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: raw-web}
+spec:
+  parentRefs: [{name: edge, sectionName: tls-tcp}]
+  rules: [{backendRefs: [{name: web, port: 8080}]}]
+`;
+}
+
+const GRANT = `
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: gateways-read-certs, namespace: certs}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: Gateway, namespace: default}]
+  to: [{group: "", kind: Secret, name: cross-cert}]
+`;
+
+// A TLS server that keeps its own certificate, standing in for an app that terminates TLS itself.
+const BACKEND = `
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+const s = https.createServer({ cert: readFileSync(process.env.CERT), key: readFileSync(process.env.KEY) }, (req, res) => {
+  res.writeHead(200, { 'content-type': 'text/plain' });
+  res.end('backend ' + req.headers.host);
+});
+s.listen(Number(process.env.PORT), '127.0.0.1');
+process.on('SIGTERM', () => s.close(() => process.exit(0)));
+`;
+
+before(async () => {
+  dir = await tempDir('weft-gwapi-tls-e2e-');
+  const ca = await testCa('Gateway API Test CA');
+  const backendCa = await testCa('Backend CA');
+  Object.assign(certs, {
+    ca: { certPem: ca.certPem, keyPem: ca.keyPem },
+    a: await testLeaf(ca, { cn: 'cert-a', dns: ['a.example.com'] }),
+    b: await testLeaf(ca, { cn: 'cert-b', dns: ['b.example.com'] }),
+    cross: await testLeaf(ca, { cn: 'cert-cross', dns: ['cross.example.com'] }),
+    backend: await testLeaf(backendCa, { cn: 'backend-own', dns: ['backend.example.com'] }),
+  });
+  files.ca = join(dir, 'ca.crt');
+  files.backendCa = join(dir, 'backend-ca.crt');
+  await writeFile(files.ca, ca.certPem);
+  await writeFile(files.backendCa, backendCa.certPem);
+  await writeFile(join(dir, 'backend.crt'), certs.backend!.certPem);
+  await writeFile(join(dir, 'backend.key'), certs.backend!.keyPem);
+  await writeFile(join(dir, 'backend.mjs'), BACKEND);
+  await writeFile(join(dir, 'grant.yaml'), GRANT);
+  for (const k of ['https', 'pass', 'tcp', 'cross'] as const) port[k] = await freePort();
+  await writeFile(join(dir, 'mesh.yaml'), meshYaml());
+  mesh = await RunningMesh.up([join(dir, 'mesh.yaml')]);
+  await waitFor(
+    'the HTTPS listener',
+    async () => (await httpsGet(port.https, { sni: 'a.example.com' })).status === 200,
+  );
+});
+
+after(async () => {
+  await mesh?.stop();
+});
+
+async function getJson<T>(kind: string, name: string): Promise<T> {
+  const r = await mesh.weft(['get', kind, name, '-o', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as T;
+}
+
+interface Cond {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+interface GatewayJson {
+  status: { listeners: Array<{ name: string; attachedRoutes: number; conditions: Cond[] }> };
+}
+const listener = (g: GatewayJson, name: string) => g.status.listeners.find((l) => l.name === name)!;
+const condition = (cs: Cond[], type: string) => cs.find((c) => c.type === type)!;
+
+describe('Gateway API TLS', () => {
+  test('HTTPS listener: the Secret certificate, HTTPRoute to a mesh service (Node https and curl --resolve)', async () => {
+    const r = await httpsGet(port.https, { sni: 'a.example.com', path: '/get?x=1' });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.peerCn, 'cert-a');
+    assert.deepEqual(
+      [(JSON.parse(r.body) as { pod: string }).pod, (JSON.parse(r.body) as { path: string }).path],
+      ['web-0', '/get?x=1'],
+    );
+    if (haveCurl) {
+      const c = await curl([
+        '--resolve',
+        `a.example.com:${port.https}:127.0.0.1`,
+        '--cacert',
+        files.ca,
+        `https://a.example.com:${port.https}/curl`,
+      ]);
+      assert.equal(c.code, 0, c.stderr);
+      assert.equal((JSON.parse(c.stdout) as { path: string }).path, '/curl');
+    }
+  });
+
+  test('two hostnames on one port: the SNI picks the certificate; an unknown name gets no connection', async () => {
+    assert.equal(
+      (await peerCertificate(port.https, 'a.example.com', certs.ca!.certPem)).subject.CN,
+      'cert-a',
+    );
+    assert.equal(
+      (await peerCertificate(port.https, 'b.example.com', certs.ca!.certPem)).subject.CN,
+      'cert-b',
+    );
+    const b = await httpsGet(port.https, { sni: 'b.example.com' });
+    assert.deepEqual([b.status, b.peerCn], [200, 'cert-b']);
+    await assert.rejects(peerCertificate(port.https, 'c.example.com', certs.ca!.certPem));
+    // Listener isolation: a's handshake does not reach b's host.
+    const cross = await httpsGet(port.https, { sni: 'a.example.com', host: 'b.example.com' });
+    assert.equal(cross.status, 404);
+    if (haveCurl) {
+      const c = await curl([
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--resolve',
+        `b.example.com:${port.https}:127.0.0.1`,
+        '--cacert',
+        files.ca,
+        `https://b.example.com:${port.https}/status`,
+      ]);
+      assert.equal(c.stdout, '200', c.stderr);
+    }
+  });
+
+  test('TLS Passthrough + TLSRoute: raw TLS by SNI to a backend that keeps its own certificate', async () => {
+    const backendCa = await readFile(files.backendCa, 'utf8');
+    assert.equal(
+      (await peerCertificate(port.pass, 'backend.example.com', backendCa)).subject.CN,
+      'backend-own',
+    );
+    const r = await httpsGet(port.pass, { sni: 'backend.example.com', path: '/', ca: backendCa });
+    assert.deepEqual([r.status, r.body], [200, 'backend backend.example.com']);
+    if (haveCurl) {
+      const c = await curl([
+        '--resolve',
+        `backend.example.com:${port.pass}:127.0.0.1`,
+        '--cacert',
+        files.backendCa,
+        `https://backend.example.com:${port.pass}/`,
+      ]);
+      assert.equal(c.stdout, `backend backend.example.com:${port.pass}`, c.stderr);
+    }
+    await assert.rejects(peerCertificate(port.pass, 'other.example.com', backendCa));
+  });
+
+  test('TLS Terminate + TCPRoute: the gateway ends TLS, the bytes inside go to the mesh service', async () => {
+    const r = await httpsGet(port.tcp, { sni: 'a.example.com', path: '/raw' });
+    assert.deepEqual(
+      [r.status, r.peerCn, (JSON.parse(r.body) as { path: string }).path],
+      [200, 'cert-a', '/raw'],
+    );
+  });
+
+  test('route status: weft get tlsroute / tcproute / httproute', async () => {
+    const tlsRoute = await getJson<{ status: { parents: Array<{ conditions: Cond[] }> } }>(
+      'tlsroute',
+      'backend',
+    );
+    assert.deepEqual(
+      tlsRoute.status.parents[0]!.conditions.map((c) => `${c.type}:${c.status}`),
+      ['Accepted:True', 'ResolvedRefs:True'],
+    );
+    const tcp = await getJson<{ status: { parents: Array<{ conditions: Cond[] }> } }>('tcproutes', 'raw-web');
+    assert.equal(condition(tcp.status.parents[0]!.conditions, 'Accepted').status, 'True');
+    const web = await getJson<{ status: { parents: unknown[] } }>('httproute', 'web');
+    assert.equal(web.status.parents.length, 3);
+    const yaml = await mesh.weft(['get', 'tlsroute', 'backend', '-o', 'yaml']);
+    assert.match(yaml.stdout, /reason: Accepted/);
+  });
+
+  test('a certificateRef to another namespace: refused with RefNotPermitted until a ReferenceGrant allows it', async () => {
+    await assert.rejects(peerCertificate(port.cross, 'cross.example.com', certs.ca!.certPem));
+    const before = await getJson<GatewayJson>('gtw', 'edge');
+    const refs = condition(listener(before, 'https-cross').conditions, 'ResolvedRefs');
+    assert.deepEqual([refs.status, refs.reason], ['False', 'RefNotPermitted']);
+    assert.equal(condition(listener(before, 'https-cross').conditions, 'Programmed').status, 'False');
+    assert.equal(condition(listener(before, 'https-a').conditions, 'Programmed').status, 'True');
+    assert.equal(listener(before, 'https-a').attachedRoutes, 1);
+    const yaml = await mesh.weft(['get', 'gtw', 'edge', '-o', 'yaml']);
+    assert.match(yaml.stdout, /reason: RefNotPermitted/);
+
+    await changeConfig(mesh, ['apply', '-f', join(dir, 'grant.yaml')], [INGRESS]);
+    await waitFor(
+      'the granted certificate',
+      async () =>
+        (await peerCertificate(port.cross, 'cross.example.com', certs.ca!.certPem)).subject.CN ===
+        'cert-cross',
+    );
+    const r = await httpsGet(port.cross, { sni: 'cross.example.com' });
+    assert.deepEqual([r.status, r.peerCn], [200, 'cert-cross']);
+    const after = await getJson<GatewayJson>('gtw', 'edge');
+    assert.equal(condition(listener(after, 'https-cross').conditions, 'ResolvedRefs').status, 'True');
+  });
+});
