@@ -364,12 +364,55 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
     const file = join(work, 'fault.yaml');
     await writeFile(file, FAULT);
     const start = Date.now(); // from the moment `weft apply` starts (the CLI itself takes a moment)
+    // Where the time goes: the CLI, the push to the proxies, the scrape, the page's refresh.
+    const marks: string[] = [];
+    const mark = (what: string) => marks.push(`${what} ${((Date.now() - start) / 1000).toFixed(1)} s`);
+    const before = (
+      (await (await fetch(`http://${admin}/api/proxies`)).json()) as {
+        items: Array<{ id: string; acked?: string }>;
+      }
+    ).items.find((p) => p.id === 'reviews-v2-0.default')?.acked;
+    let watching = true;
+    const watch = (async () => {
+      let synced = false;
+      let apiRed = false;
+      while (watching && !(synced && apiRed)) {
+        if (!synced) {
+          const r = (await (await fetch(`http://${admin}/api/proxies`)).json()) as {
+            items: Array<{ id: string; served?: string; acked?: string }>;
+          };
+          const rv = r.items.find((p) => p.id === 'reviews-v2-0.default');
+          if (rv && rv.served === rv.acked && rv.served !== before) {
+            synced = true;
+            mark('proxy acked');
+          }
+        }
+        if (!apiRed) {
+          const g = (await (await fetch(`http://${admin}/api/graph`)).json()) as {
+            edges: Array<{ target: string; errorRate: number | null }>;
+          };
+          if (g.edges.some((e) => e.target === RATINGS && (e.errorRate ?? 0) > 0.05)) {
+            apiRed = true;
+            mark('API red');
+          }
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
     const applied = await mesh!.weft(['apply', '-f', file]);
     assert.equal(applied.code, 0, applied.stderr);
+    mark('weft apply done');
+    const applyDone = Date.now();
     await page.locator(`#graph g.edge.error[data-id$="->${RATINGS}"]`).first().waitFor({ timeout: 25_000 });
-    const seconds = (Date.now() - start) / 1000;
-    t.diagnostic(`edge red ${seconds.toFixed(1)} s after running weft apply`);
-    assert.ok(seconds < 20, `${seconds} s`); // push + a 2 s scrape + a 2 s refresh, on a busy CI box
+    mark('page red');
+    watching = false;
+    await watch;
+    const seconds = (Date.now() - applyDone) / 1000;
+    t.diagnostic(
+      `edge red ${seconds.toFixed(1)} s after weft apply returned (from its start: ${marks.join(', ')})`,
+    );
+    // The dashboard's share: a 2 s scrape and a 2 s page refresh (the CLI's own start-up is not its doing).
+    assert.ok(seconds < 10, `${seconds} s`);
     await page.waitForTimeout(2500); // one more refresh, so the screenshot shows the error rate settled
     const label = await page.textContent(`#graph g.edge.error[data-id$="->${RATINGS}"] .label text`);
     assert.match(label ?? '', /[1-9]\d*\.\d% err/);
