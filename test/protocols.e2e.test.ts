@@ -42,9 +42,10 @@ async function waitForText(get: () => Promise<string>, needle: string): Promise<
 describe('protocols through the mesh', { timeout: 180_000 }, () => {
   let mesh: RunningMesh;
   let outbound: number;
+  let dir: string;
 
   before(async () => {
-    const dir = await tempDir();
+    dir = await tempDir();
     outbound = await freePort();
     const file = join(dir, 'mesh.yaml');
     await writeFile(
@@ -53,6 +54,7 @@ describe('protocols through the mesh', { timeout: 180_000 }, () => {
         wl('echo', 8080, ['node', 'dist/test/support/echo-server.js']),
         wl('ws-echo', 8081, ['node', 'dist/test/support/stream-servers.js', 'ws']),
         wl('tcp-echo', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
+        wl('tcp-echo-canary', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
         `
 apiVersion: weft.dev/v1alpha1
 kind: Workload
@@ -230,5 +232,50 @@ spec:
       setTimeout(() => s.destroy(), 3000);
     });
     assert.match(answer, /^HTTP\/1\.1 404/);
+  });
+
+  test('a VirtualService tcp rule moves CONNECT streams by weight (TCP traffic shifting)', async () => {
+    const banner = () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(outbound, '127.0.0.1');
+        let buf = '';
+        socket.on('data', (d: Buffer) => {
+          buf += d.toString();
+          const m = /hello from (\S+)\n/.exec(buf);
+          if (m) {
+            socket.destroy();
+            resolve(m[1]!);
+          }
+        });
+        socket.on('error', reject);
+        socket.on('close', () => reject(new Error(`closed before the banner: ${JSON.stringify(buf)}`)));
+        socket.write('CONNECT tcp-echo:9000 HTTP/1.1\r\nHost: tcp-echo:9000\r\n\r\n');
+      });
+    const file = join(dir, 'tcp-shift.yaml');
+    await writeFile(
+      file,
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: tcp-echo}
+spec:
+  hosts: [tcp-echo]
+  tcp:
+  - match: [{port: 9000}]
+    route:
+    - destination: {host: tcp-echo, port: {number: 9000}}
+      weight: 0
+    - destination: {host: tcp-echo-canary, port: {number: 9000}}
+      weight: 100
+`,
+    );
+    const applied = await mesh.weft(['apply', '-f', file]);
+    assert.equal(applied.code, 0, applied.stderr);
+    let last = '';
+    for (let i = 0; i < 50 && last !== 'tcp-echo-canary-0'; i++) {
+      last = await banner();
+      if (last !== 'tcp-echo-canary-0') await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(last, 'tcp-echo-canary-0', 'the tcp rule took effect');
+    for (let i = 0; i < 5; i++) assert.equal(await banner(), 'tcp-echo-canary-0');
   });
 });

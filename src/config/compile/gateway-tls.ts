@@ -421,7 +421,7 @@ export function terminatedTcpRoute(
   return undefined;
 }
 
-function destinationCluster(
+export function destinationCluster(
   d: { host: string; subset?: string; port?: { number?: number } },
   vsNamespace: string,
   index: MeshIndex,

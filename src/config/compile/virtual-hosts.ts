@@ -7,7 +7,8 @@ import { fqdn, serviceAliases } from '../hosts.js';
 import { compileHttpRoutes, gatewayRef } from './routes.js';
 import { ISTIO_DEFAULT_RETRY } from './http-policies.js';
 import { serviceEntryVirtualHosts } from './service-entries.js';
-import { labelsMatch, type MeshIndex } from './inputs.js';
+import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
+import { meshTcpRoute } from './tcp-routes.js';
 import { addGatewayApiListeners, gammaRoutes } from './gateway-api.js';
 import {
   compileServerTls,
@@ -47,20 +48,23 @@ export function sidecarVirtualHosts(
     svc.resource.spec.ports.forEach((p, i) => {
       const domains = aliases.map((a) => `${a}:${p.port}`);
       if (i === 0) domains.push(...aliases); // a Host without a port means the service's first port
-      // A VirtualService wins over Gateway API (GAMMA) routes for the same host, as in Istio.
+      const fallback: Route = {
+        name: 'default',
+        matches: [],
+        action: {
+          kind: 'forward',
+          clusters: [{ cluster: clusterName(p.port, undefined, svc.fqdn), weight: 100 }],
+          retry: ISTIO_DEFAULT_RETRY,
+        },
+      };
+      // A VirtualService wins over Gateway API (GAMMA) routes for the same host, as in Istio. On an
+      // opaque TCP port only its tcp rules apply, and without one that fits the connection goes to the
+      // service itself.
       const routes: Route[] = vs
-        ? compileHttpRoutes(vs, index, { port: p.port, sourceLabels: clientLabels })
-        : (gammaRoutes(index, svc, p.port, clientNamespace) ?? [
-            {
-              name: 'default',
-              matches: [],
-              action: {
-                kind: 'forward',
-                clusters: [{ cluster: clusterName(p.port, undefined, svc.fqdn), weight: 100 }],
-                retry: ISTIO_DEFAULT_RETRY,
-              },
-            },
-          ]);
+        ? portProtocol(p) === 'tcp'
+          ? [meshTcpRoute(vs, index, p.port, clientLabels) ?? fallback]
+          : compileHttpRoutes(vs, index, { port: p.port, sourceLabels: clientLabels })
+        : (gammaRoutes(index, svc, p.port, clientNamespace) ?? [fallback]);
       out.push({ name: `${svc.fqdn}:${p.port}`, domains, routes });
     });
   }
