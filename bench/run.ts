@@ -19,7 +19,8 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { makeCerts } from './lib/certs.js';
+import { makeCerts, weftClientCert } from './lib/certs.js';
+import { handshakes } from './lib/handshake.js';
 import { renderLatencyChart } from './lib/chart.js';
 import { h2check, h2load, wrk, type ThroughputResult, type ToolTarget } from './lib/closed.js';
 import { stopAll } from './lib/daemon.js';
@@ -77,6 +78,9 @@ const CONFIG = {
   resourceConnections: 16,
   resourceWarmupS: QUICK ? 0.5 : 1.5,
   resourceS: QUICK ? 2 : 8,
+  // Scenario 4: new mTLS connections per second into the server-side proxy (openssl s_time -new).
+  handshakeParallel: 4,
+  handshakeS: QUICK ? 1 : 5,
   // Scenario 4: idle memory, sampled after this long with no traffic.
   idleSettleS: QUICK ? 1 : 5,
 };
@@ -265,6 +269,7 @@ async function main(): Promise<void> {
     latency: [],
     throughput: [],
     resources: [],
+    handshakes: [],
     targets: [],
   };
   // Each phase records the load average when it starts and, when it ends, how busy each CPU was and how
@@ -383,6 +388,31 @@ async function main(): Promise<void> {
     const x = setups[setup];
     await runTp(setup, setup === 'direct' ? 0 : 2, 'h2', h2load(x.twoHopH2, h2o));
     if (x.oneHopH2) await runTp(setup, 1, 'h2', h2load(x.oneHopH2, h2o));
+  }
+
+  // Scenario 4: new mTLS connections per second into the inner proxy, with its CPU time per handshake.
+  phase('new mTLS connections per second (openssl s_time -new)');
+  const weftCert = weftClientCert(dir, join(mesh.stateDir, 'ca'), 'default', 'client');
+  const hsTargets: Record<ProxySetup, { port: number; cert: string; key: string }> = {
+    nginx: { port: np.inner, cert: certs.clientCert, key: certs.clientKey },
+    haproxy: { port: hp.inner, cert: certs.clientCert, key: certs.clientKey },
+    weft: { port: mesh.inboundPorts[server]!, ...weftCert },
+  };
+  for (const setup of PROXY_SETUPS) {
+    const t = hsTargets[setup];
+    const inner = setups[setup].proxies.find((p) => p.role === 'inner')!;
+    const a = sample(inner.pids());
+    const h = await handshakes(t.port, t.cert, t.key, {
+      parallel: CONFIG.handshakeParallel,
+      durationS: CONFIG.handshakeS,
+      cpus: CPU.generator,
+    });
+    const b = sample(inner.pids());
+    const cpuS = b.cpuS - a.cpuS;
+    log(
+      `  ${setup}: ${h.perSecond.toFixed(0)} handshakes/s, inner proxy ${((cpuS * 1000) / Math.max(1, h.connections)).toFixed(2)} ms CPU each`,
+    );
+    results.handshakes.push({ setup, ...h, cpuS, vcpu: vcpu(a, b), rssMB: b.rssMB });
   }
 
   // Scenario 4 (rest): idle memory again, after all that traffic (heaps, pools and buffers have grown).

@@ -82,3 +82,44 @@ export function makeCerts(dir: string): Certs {
     serverName,
   };
 }
+
+/**
+ * A client certificate for weft's inbound listener, signed by the mesh's own CA (`<stateDir>/ca`), with the
+ * SPIFFE identity of `sa` in `ns`: what a sidecar presents, so the handshake test reaches weft's mTLS path.
+ */
+export function weftClientCert(
+  dir: string,
+  caDir: string,
+  ns: string,
+  sa: string,
+): { cert: string; key: string } {
+  const p = (f: string) => join(dir, f);
+  const ssl = (...args: string[]) =>
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  ssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', p('weft-client.key'));
+  ssl('req', '-new', '-key', p('weft-client.key'), '-subj', '/O=cluster.local', '-out', p('weft-client.csr'));
+  writeFileSync(
+    p('weft-client.ext'),
+    `subjectAltName=critical,URI:spiffe://cluster.local/ns/${ns}/sa/${sa}\nextendedKeyUsage=clientAuth,serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`,
+  );
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    p('weft-client.csr'),
+    '-CA',
+    join(caDir, 'ca-cert.pem'),
+    '-CAkey',
+    join(caDir, 'ca-key.pem'),
+    '-CAcreateserial',
+    '-CAserial',
+    p('weft-ca.srl'),
+    '-days',
+    '1',
+    '-extfile',
+    p('weft-client.ext'),
+    '-out',
+    p('weft-client.crt'),
+  );
+  return { cert: p('weft-client.crt'), key: p('weft-client.key') };
+}

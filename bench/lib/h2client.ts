@@ -45,8 +45,9 @@ export async function h2Client(
           if (!status) reject(Object.assign(new Error(`stream closed (${req.rstCode})`), { code: 'H2_RST' }));
         });
       }),
+    // Destroy, not close(): a graceful close waits for every open stream, and a stuck one would hang the run.
     close: async () => {
-      await Promise.all(list.map((s) => new Promise<void>((r) => (s.closed ? r() : s.close(() => r())))));
+      for (const s of list) s.destroy();
     },
   };
 }

@@ -103,7 +103,7 @@ export async function openLoop(
     if (measured) peakInflight = Math.max(peakInflight, inflight);
     send()
       .then((status) => {
-        if (!measured) return;
+        if (!measured || inflight < 0) return;
         const end = nowNs();
         if (status !== 200) throw new Error(`HTTP ${status}`);
         ok++;
@@ -113,7 +113,7 @@ export async function openLoop(
         sendLag.push(ms(sent - due));
       })
       .catch((e: Error & { code?: string }) => {
-        if (!measured) return;
+        if (!measured || inflight < 0) return;
         errors++;
         const k = e.code ?? e.message;
         errorKinds[k] = (errorKinds[k] ?? 0) + 1;
@@ -142,6 +142,12 @@ export async function openLoop(
   // Drain: give stragglers up to 10 s (the request timeouts), then count what is left as errors.
   const drainUntil = Date.now() + 11_000;
   while (inflight > 0 && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 10));
+  if (inflight > 0) {
+    // Still unanswered after the drain: failures, whatever happens to them once we close.
+    errors += inflight;
+    errorKinds.unfinished = (errorKinds.unfinished ?? 0) + inflight;
+  }
+  inflight = -1e9; // late settlements must not count again
   await close();
 
   const windowEnd = Math.max(lastEnd, windowStart + o.durationS * 1e9);

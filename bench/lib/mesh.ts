@@ -19,6 +19,7 @@ interface InstanceInfo {
   state: string;
   detail?: string;
   proxyPid?: number;
+  ports?: { inbound?: number };
 }
 
 export interface Mesh {
@@ -28,6 +29,8 @@ export interface Mesh {
   pid: number;
   /** Proxy pids by instance id (e.g. `client-…`, `backend-…`, the ingress gateway), once ready. */
   proxies: Record<string, number>;
+  /** Inbound (mTLS) listener port by instance id. */
+  inboundPorts: Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -140,6 +143,7 @@ export async function startMesh(dir: string, backendPort: number, opts: MeshOpti
 
   let proxyPids: number[] = [];
   let proxies: Record<string, number> = {};
+  let inboundPorts: Record<string, number> = {};
   const stop = async () => {
     // One SIGTERM only: a second one makes `weft up` force-exit without stopping its proxies.
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -153,6 +157,10 @@ export async function startMesh(dir: string, backendPort: number, opts: MeshOpti
     const inst = await readInstances(stateDir);
     if (inst) proxyPids = inst.flatMap((i) => (i.proxyPid ? [i.proxyPid] : []));
     if (inst) proxies = Object.fromEntries(inst.flatMap((i) => (i.proxyPid ? [[i.id, i.proxyPid]] : [])));
+    if (inst)
+      inboundPorts = Object.fromEntries(
+        inst.flatMap((i) => (i.ports?.inbound ? [[i.id, i.ports.inbound]] : [])),
+      );
     const bad = inst?.find((i) => ['exited', 'failed', 'stopped'].includes(i.state));
     let why = '';
     if (child.exitCode !== null) why = `weft up exited (code ${child.exitCode})`;
@@ -166,5 +174,5 @@ export async function startMesh(dir: string, backendPort: number, opts: MeshOpti
     if (inst && inst.length >= 3 && inst.every(isUp)) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { outboundPort, stateDir, pid: child.pid ?? -1, proxies, stop };
+  return { outboundPort, stateDir, pid: child.pid ?? -1, proxies, inboundPorts, stop };
 }
