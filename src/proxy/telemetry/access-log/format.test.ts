@@ -109,6 +109,21 @@ test('omitEmptyValues: empty text instead of -, unknown JSON keys left out', () 
   assert.equal(compileJson({ a: '%REQ(X-NONE)%' }, { omitEmptyValues: true })(r), '{}');
 });
 
+test('nested JSON labels', () => {
+  const f = compileJson({
+    http: { code: '%RESPONSE_CODE%', method: '%REQ(:METHOD)%' },
+    id: '%REQ(X-REQUEST-ID)%',
+  });
+  assert.equal(
+    f(httpbin418()),
+    '{"http":{"code":418,"method":"GET"},"id":"84961386-6d84-929d-98bd-c5aee93b5c88"}',
+  );
+  assert.match(
+    formatProblem({ http: { code: '%NOPE%' } }) ?? '',
+    /^http\.code: unknown access log operator %NOPE%/,
+  );
+});
+
 test('custom JSON labels: literals, mixed text, truncation', () => {
   const f = compileJson({
     svc: 'reviews',

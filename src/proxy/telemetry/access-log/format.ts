@@ -368,7 +368,12 @@ export function compileText(format: string, o: FormatOptions = {}): (r: RequestR
   };
 }
 
-type JsonField = { key: string; literal?: unknown; pieces?: Piece[] };
+type JsonField = {
+  key: string;
+  literal?: unknown;
+  pieces?: Piece[];
+  nested?: (r: RequestRecord) => string;
+};
 
 /** JSON string literal; most values need no escaping, which a scan finds faster than JSON.stringify. */
 function jsonString(s: string): string {
@@ -391,6 +396,18 @@ export function compileJson(
   const fields: JsonField[] = [];
   for (const key of Object.keys(labels).sort()) {
     const value = labels[key];
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      // A nested object (Envoy's json_format nests): its own formatter, embedded.
+      let nested: (r: RequestRecord) => string;
+      try {
+        nested = compileJson(value as Record<string, unknown>, o);
+      } catch (e) {
+        if (e instanceof FormatError) throw new FormatError(`${key}.${e.message}`, e.operator);
+        throw e;
+      }
+      fields.push({ key: JSON.stringify(key), nested });
+      continue;
+    }
     if (typeof value !== 'string') {
       fields.push({ key: JSON.stringify(key), literal: JSON.stringify(value ?? null) });
       continue;
@@ -411,7 +428,9 @@ export function compileJson(
       const f = fields[i]!;
       const ps = f.pieces;
       let value: string;
-      if (ps === undefined) {
+      if (f.nested !== undefined) {
+        value = f.nested(r);
+      } else if (ps === undefined) {
         value = f.literal as string;
       } else if (ps.length === 1 && ps[0]!.get) {
         const p = ps[0]!;
