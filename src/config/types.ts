@@ -213,6 +213,8 @@ export interface HTTPRoute {
   mirror_percent?: number;
   mirrorPercent?: number;
   corsPolicy?: CorsPolicySpec;
+  /** Hands this rule to a VirtualService without hosts (compile/delegates.ts). */
+  delegate?: { name?: string; namespace?: string };
 }
 
 export interface VirtualServiceSpec {

@@ -11,6 +11,7 @@ import type {
   RateLimit,
   Secret,
 } from '../types.js';
+import { mergeDelegates } from './delegates.js';
 import { fqdn, serviceFqdn, DEFAULT_DOMAIN } from '../hosts.js';
 import type { GatewayApiRoute, KubernetesGateway, L4Route, ReferenceGrant } from '../gateway-api-types.js';
 import type { Telemetry } from '../schemas/istio-telemetry.js';
@@ -145,6 +146,8 @@ export class MeshIndex {
           break;
       }
     }
+    // Delegate VirtualServices (no hosts) are merged into their roots and never route on their own.
+    this.virtualServices.splice(0, Infinity, ...mergeDelegates(this.virtualServices, mesh.domain));
     meshConfigs.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
     if (meshConfigs[0]) this.meshConfig = meshConfigs[0].spec;
   }

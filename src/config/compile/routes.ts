@@ -129,7 +129,7 @@ function compileRule(
   }
   const redirect = redirectPolicy(rule);
   if (redirect) return { ...base, action: { kind: 'redirect', redirect } }; // Istio replaces the whole path
-  if (!rule.route?.length) return undefined; // delegate: not supported yet
+  if (!rule.route?.length) return undefined; // a delegate that did not resolve (compile/delegates.ts)
   const retry = retryPolicy(rule, vs.metadata.annotations?.[RETRY_NON_IDEMPOTENT] === 'true');
   const rewrite = rewritePolicy(rule, clause?.uri);
   const mirror = mirrors(rule, vs, index, ctx);
