@@ -189,7 +189,11 @@ function EdgeRows({ title, list, other }) {
         ${list.map(
           (e) =>
             html`<tr key=${e.id} class=${e.errorRate > ERROR_THRESHOLD ? 'bad' : ''}>
-              <td>${other(e).replace(/^(wl|svc):/, '')}</td>
+              <td>
+                ${other(e)
+                  .replace(/^(wl|svc):/, '')
+                  .replace(/\.svc\.cluster\.local$/, '')}
+              </td>
               <td>${fmt(e.rps)} rps</td>
               <td>${e.errorRate === null ? '–' : fmt(e.errorRate * 100)}%</td>
               <td>p99 ${fmt(e.p99, 0)} ms</td>
