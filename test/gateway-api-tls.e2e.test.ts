@@ -4,6 +4,7 @@
 //    a mesh service; two hostnames on one port, the SNI picks the certificate;
 //  - TLS Passthrough with a TLSRoute to a TLS server in the mesh that keeps its own certificate;
 //  - TLS Terminate with a TCPRoute: the bytes inside go to a mesh service;
+//  - a TCP listener with a TCPRoute: plain TCP to a mesh service (inside the mesh's mTLS), weighted;
 //  - a certificateRef to another namespace: refused (RefNotPermitted in `weft get gtw`) until a
 //    ReferenceGrant allows it, then served;
 //  - route and Gateway status through `weft get tlsroute|httproute|gtw -o json|yaml`.
@@ -12,6 +13,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
+import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
@@ -24,7 +26,7 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 let mesh: RunningMesh;
 let dir: string;
-const port = { https: 0, pass: 0, tcp: 0, cross: 0 };
+const port = { https: 0, pass: 0, tcp: 0, cross: 0, plain: 0 };
 const certs: Record<string, TestCert> = {};
 const files = { ca: '', backendCa: '' };
 
@@ -159,6 +161,9 @@ spec:
     protocol: HTTPS
     hostname: cross.example.com
     tls: {certificateRefs: [{name: cross-cert, namespace: certs}]}
+  - name: tcp
+    port: ${port.plain}
+    protocol: TCP
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -182,6 +187,13 @@ metadata: {name: raw-web}
 spec:
   parentRefs: [{name: edge, sectionName: tls-tcp}]
   rules: [{backendRefs: [{name: web, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: plain}
+spec:
+  parentRefs: [{name: edge, sectionName: tcp}]
+  rules: [{backendRefs: [{name: web, port: 8080, weight: 1}, {name: tls-backend, port: 8443, weight: 0}]}]
 `;
 }
 
@@ -225,7 +237,7 @@ before(async () => {
   await writeFile(join(dir, 'backend.key'), certs.backend!.keyPem);
   await writeFile(join(dir, 'backend.mjs'), BACKEND);
   await writeFile(join(dir, 'grant.yaml'), GRANT);
-  for (const k of ['https', 'pass', 'tcp', 'cross'] as const) port[k] = await freePort();
+  for (const k of ['https', 'pass', 'tcp', 'cross', 'plain'] as const) port[k] = await freePort();
   await writeFile(join(dir, 'mesh.yaml'), meshYaml());
   mesh = await RunningMesh.up([join(dir, 'mesh.yaml')]);
   await waitFor(
@@ -338,6 +350,23 @@ describe('Gateway API TLS', () => {
     );
   });
 
+  test('TCP listener + TCPRoute: plain TCP bytes to the mesh service, unread by the gateway', async () => {
+    // Raw bytes: an HTTP/1.1 request written by hand on a TCP socket; the web app answers it.
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(port.plain, '127.0.0.1', () =>
+        s.write('GET /over-tcp HTTP/1.1\r\nHost: anything\r\nConnection: close\r\n\r\n'),
+      );
+      let data = '';
+      s.setEncoding('utf8');
+      s.on('data', (c: string) => (data += c));
+      s.on('end', () => resolve(data));
+      s.on('error', reject);
+    });
+    assert.match(reply, /^HTTP\/1\.1 200/);
+    assert.match(reply, /"path":"\/over-tcp"/);
+    assert.match(reply, /"pod":"web-0"/);
+  });
+
   test('route status: weft get tlsroute / tcproute / httproute', async () => {
     const tlsRoute = await getJson<{ status: { parents: Array<{ conditions: Cond[] }> } }>(
       'tlsroute',
@@ -347,8 +376,10 @@ describe('Gateway API TLS', () => {
       tlsRoute.status.parents[0]!.conditions.map((c) => `${c.type}:${c.status}`),
       ['Accepted:True', 'ResolvedRefs:True'],
     );
-    const tcp = await getJson<{ status: { parents: Array<{ conditions: Cond[] }> } }>('tcproutes', 'raw-web');
-    assert.equal(condition(tcp.status.parents[0]!.conditions, 'Accepted').status, 'True');
+    for (const name of ['raw-web', 'plain']) {
+      const tcp = await getJson<{ status: { parents: Array<{ conditions: Cond[] }> } }>('tcproutes', name);
+      assert.equal(condition(tcp.status.parents[0]!.conditions, 'Accepted').status, 'True', name);
+    }
     const web = await getJson<{ status: { parents: unknown[] } }>('httproute', 'web');
     assert.equal(web.status.parents.length, 3);
     const yaml = await mesh.weft(['get', 'tlsroute', 'backend', '-o', 'yaml']);

@@ -110,16 +110,14 @@ const cond = (
 
 function listenerStatus(p: ListenerPlan): ListenerStatus {
   const conditions: GatewayCondition[] = [];
-  const unsupported = p.kind === 'tcp' || p.kind === 'other';
+  const unsupported = p.kind === 'other';
   conditions.push(
     unsupported
       ? cond(
           'Accepted',
           false,
           'UnsupportedProtocol',
-          p.kind === 'tcp'
-            ? 'TCP listeners are not served yet by Weft: no port is opened for this listener'
-            : `protocol ${p.listener.protocol} is not supported by Weft`,
+          `protocol ${p.listener.protocol} is not supported by Weft`,
         )
       : cond('Accepted', true, 'Accepted', 'Listener was accepted'),
   );

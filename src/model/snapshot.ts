@@ -246,6 +246,8 @@ export interface GatewayListener {
   virtualHosts: VirtualHost[];
   /** TLS servers on this port (HTTPS, TLS), chosen by the client's SNI; absent = plain HTTP. */
   tls?: GatewayTls;
+  /** A plain TCP port (Gateway API TCP listener): every connection's bytes go here, unread (no clusters: refused). */
+  tcpRoute?: { name: string; clusters: WeightedCluster[] };
 }
 
 export interface GatewayTls {

@@ -7,8 +7,8 @@
 //    listeners terminate TLS with their certificateRefs and route their own HTTPRoutes/GRPCRoutes; TLS
 //    listeners in Passthrough route by SNI with TLSRoutes; TLS listeners in Terminate send the bytes
 //    inside to a TLSRoute or TCPRoute. Every HTTPS/TLS listener is one SNI server of the port, the same
-//    model Istio Gateway servers compile to (gateway-tls.ts), so the proxy needs nothing of its own.
-//    Plain TCP listeners are not served yet (their status says so).
+//    model Istio Gateway servers compile to (gateway-tls.ts). A TCP listener takes its port alone and
+//    sends each connection's bytes to its TCPRoute (GatewayListener.tcpRoute).
 // Pieces: gateway-api/refs.ts (parents, hostnames, backends, listener kinds), tls.ts (certificateRefs),
 // matches.ts (matches and precedence), actions.ts (filters and backends -> route actions).
 import type {
@@ -128,6 +128,8 @@ export function addGatewayApiListeners(
     const existing = byPort.get(l.port);
     if (!existing) byPort.set(l.port, l);
     else if ((existing.tls === undefined) !== (l.tls === undefined)) continue;
+    else if (existing.tcpRoute || l.tcpRoute)
+      continue; // a plain TCP port is one listener's alone
     else {
       existing.virtualHosts.push(...l.virtualHosts);
       if (existing.tls && l.tls) existing.tls.servers.push(...l.tls.servers);
@@ -173,7 +175,7 @@ export function gatewayApiPlan(index: MeshIndex): GatewayApiPlan {
     attached.filter((a) => a.gateway === p.gateway && a.listener === p.listener);
 
   const byGateway = new Map<KubernetesGateway, Map<string, ListenerPlan>>();
-  const portMode = new Map<number, 'plain' | 'tls'>();
+  const portMode = new Map<number, 'plain' | 'tls' | 'tcp'>();
   const sniTaken = new Map<number, Set<string>>();
   const served: ListenerPlan[] = [];
   for (const gateway of index.kubernetesGateways) {
@@ -195,12 +197,13 @@ export function gatewayApiPlan(index: MeshIndex): GatewayApiPlan {
       if (kind === 'https' || kind === 'tls-terminate')
         plan.certificate = listenerCertificate(gateway, listener, index);
       if (!listenerServed(listener)) continue;
-      const mode = kind === 'http' ? 'plain' : 'tls';
+      const mode = kind === 'http' ? 'plain' : kind === 'tcp' ? 'tcp' : 'tls';
       const held = portMode.get(listener.port);
-      if (held && held !== mode) {
+      if (held && (held !== mode || mode === 'tcp')) {
+        const what = { plain: 'plain HTTP', tls: 'TLS', tcp: 'plain TCP' }[held];
         plan.conflict = {
           reason: 'ProtocolConflict',
-          message: `port ${listener.port} already serves ${held === 'plain' ? 'plain HTTP' : 'TLS'} for another listener`,
+          message: `port ${listener.port} already serves ${what} for another listener`,
         };
         continue;
       }
@@ -234,7 +237,18 @@ export function gatewayApiPlan(index: MeshIndex): GatewayApiPlan {
       port,
       virtualHosts: [],
     };
-    if (portMode.get(port) === 'plain') {
+    if (portMode.get(port) === 'tcp') {
+      // One TCP listener per port: its oldest TCPRoute takes every connection.
+      const route = attachedTo(onPort[0]!)
+        .map((a) => a.route as L4Route)
+        .sort(byAge)[0];
+      listener.tcpRoute = route
+        ? {
+            name: `${route.kind}/${route.metadata.namespace}/${route.metadata.name}`,
+            clusters: l4Clusters(route, index),
+          }
+        : { name: '-', clusters: [] };
+    } else if (portMode.get(port) === 'plain') {
       const att = attached.filter((a) => onPort.some((p) => p.listener === a.listener));
       // A vhost for every listener hostname too: a host that belongs to a listener without routes gets
       // 404, rather than falling through to another listener's catch-all (listener isolation).

@@ -29,7 +29,7 @@ export function matchTlsRoute(routes: readonly TlsRoute[], sni: string | undefin
   );
 }
 
-function pickWeighted(clusters: readonly WeightedCluster[]): string | undefined {
+export function pickWeighted(clusters: readonly WeightedCluster[]): string | undefined {
   const total = clusters.reduce((s, c) => s + c.weight, 0);
   if (total <= 0) return clusters[0]?.cluster;
   let x = Math.random() * total;
@@ -73,7 +73,7 @@ export function terminatedTcp(deps: RoutedDeps, server: GatewayTlsServer, socket
   );
 }
 
-function forwardBytes(
+export function forwardBytes(
   deps: RoutedDeps,
   server: GatewayTlsServer,
   sni: string | undefined,

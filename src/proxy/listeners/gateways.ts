@@ -23,6 +23,7 @@ import { closeNow, track } from './tracked.js';
 import { matchSni, peekClientHello } from './gateway-client-hello.js';
 import { TlsServerRuntime, runtimeKey, type TlsServerDeps } from './gateway-tls.js';
 import { passthrough, terminatedTcp } from './gateway-passthrough.js';
+import { plainTcpListener } from './gateway-tcp.js';
 
 /** How long a client may take to send its ClientHello (Envoy's listener_filters_timeout). */
 const CLIENT_HELLO_TIMEOUT_MS = 15_000;
@@ -192,6 +193,8 @@ export class GatewayListeners {
 
   private onConnection(key: string, socket: net.Socket): void {
     socket.on('error', () => socket.destroy());
+    const tcp = this.deps.state()?.snapshot.gateways.find((g) => g.tcpRoute && listenerKey(g) === key);
+    if (tcp) return plainTcpListener(this.deps, tcp, socket);
     if (!this.currentTls(key)) return void this.plainDispatch(key).emit('connection', socket);
     void peekClientHello(socket, CLIENT_HELLO_TIMEOUT_MS).then((r) => {
       const port = this.currentTls(key); // the snapshot may have changed while we waited

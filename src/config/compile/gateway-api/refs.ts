@@ -129,7 +129,7 @@ function gatewayParent(route: AnyGatewayApiRoute, ref: ParentReference, index: M
     return fail(
       ref,
       'UnsupportedValue',
-      `${listenerKind(matched[0]!.listener) === 'tcp' ? 'TCP' : 'these'} listeners are not served yet by Weft (gateway ${ns}/${ref.name}, listener ${names})`,
+      `listener ${names} of gateway ${ns}/${ref.name} is not served by Weft (protocol ${matched[0]!.listener.protocol})`,
     );
   }
   return { parentRef: ref, accepted: true, reason: 'Accepted', message: 'Route was valid', listeners };
@@ -154,10 +154,9 @@ export function listenerKind(l: Listener): ListenerKind {
   }
 }
 
-/** Plain TCP (and UDP, and domain-prefixed protocols) listeners are not served: the gateway opens no port. */
+/** UDP and domain-prefixed protocols are not served: the gateway opens no port for them. */
 export function listenerServed(l: Listener): boolean {
-  const k = listenerKind(l);
-  return k !== 'tcp' && k !== 'other';
+  return listenerKind(l) !== 'other';
 }
 
 /** Route kinds a protocol carries (Istio's choice for TLS: Passthrough takes TLSRoute, Terminate TCPRoute too). */

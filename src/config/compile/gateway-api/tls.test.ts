@@ -1,6 +1,6 @@
 // Gateway API listeners with TLS on the ingress gateway: HTTPS listeners terminating with certificateRefs
 // (Secrets, ReferenceGrant across namespaces), several hostnames on one port as SNI servers, TLS
-// Passthrough with TLSRoute, TLS Terminate with TCPRoute, TCP listeners (not served, said in status),
+// Passthrough with TLSRoute, TLS Terminate with TCPRoute, TCP listeners with TCPRoute, UDP (not served),
 // listener conflicts, and the Gateway and route status that explain it — checked against Istio's golden
 // Gateway status for its invalid translation cases (../shared/fixtures/istio-validation).
 import { before, test } from 'node:test';
@@ -353,7 +353,7 @@ spec:
   assert.deepEqual(server(onPort(ingress(rs), 9443), 'default/gw/tls').tlsRoutes, []);
 });
 
-test('TLS Terminate with a TCPRoute: the bytes inside go to the route; TCP listeners are not served and say so', () => {
+test('TLS Terminate with a TCPRoute: the bytes inside go to the route; a TCP listener takes its port with its TCPRoute; UDP is not served', () => {
   const rs = parse(`
 ${services}
 ${secret('a-cert', 'default', certs.a!)}
@@ -365,6 +365,8 @@ spec:
   listeners:
   - {name: tls-db, port: 9000, protocol: TLS, hostname: a.example.com, tls: {mode: Terminate, certificateRefs: [{name: a-cert}]}}
   - {name: tcp, port: 9001, protocol: TCP}
+  - {name: tcp-empty, port: 9002, protocol: TCP}
+  - {name: udp, port: 9003, protocol: UDP}
 ---
 apiVersion: gateway.networking.k8s.io/v1alpha2
 kind: TCPRoute
@@ -378,6 +380,13 @@ kind: TCPRoute
 metadata: {name: raw, namespace: default}
 spec:
   parentRefs: [{name: gw, sectionName: tcp}]
+  rules: [{backendRefs: [{name: db, port: 5432, weight: 3}, {name: web, port: 8080, weight: 1}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: on-udp, namespace: default}
+spec:
+  parentRefs: [{name: gw, sectionName: udp}]
   rules: [{backendRefs: [{name: db, port: 5432}]}]
 ---`);
   const ls = ingress(rs);
@@ -387,23 +396,44 @@ spec:
     name: 'TCPRoute/default/db',
     clusters: [{ cluster: 'outbound|5432||db.default.svc.cluster.local', weight: 1 }],
   });
+  const tcp = onPort(ls, 9001);
+  assert.equal(tcp.tls, undefined);
+  assert.deepEqual(tcp.tcpRoute, {
+    name: 'TCPRoute/default/raw',
+    clusters: [
+      { cluster: 'outbound|5432||db.default.svc.cluster.local', weight: 3 },
+      { cluster: 'outbound|8080||web.default.svc.cluster.local', weight: 1 },
+    ],
+  });
+  // A TCP listener without routes still opens its port; connections are refused (no destination).
+  assert.deepEqual(onPort(ls, 9002).tcpRoute, { name: '-', clusters: [] });
   assert.equal(
-    ls.find((l) => l.port === 9001),
+    ls.find((l) => l.port === 9003),
     undefined,
-    'a TCP listener opens no port',
+    'a UDP listener opens no port',
   );
   assert.deepEqual(parentConditions(rs, 'TCPRoute', 'db'), [
     'Accepted:True:Accepted ResolvedRefs:True:ResolvedRefs',
   ]);
-  const raw = routeStatus(rs.find((r) => r.metadata.name === 'raw') as AnyGatewayApiRoute, rs).parents[0]!;
-  assert.equal(raw.conditions[0]!.reason, 'UnsupportedValue');
-  assert.match(raw.conditions[0]!.message, /TCP listeners are not served yet/);
+  assert.deepEqual(parentConditions(rs, 'TCPRoute', 'raw'), [
+    'Accepted:True:Accepted ResolvedRefs:True:ResolvedRefs',
+  ]);
+  assert.deepEqual(parentConditions(rs, 'TCPRoute', 'on-udp'), [
+    'Accepted:False:NotAllowedByListeners ResolvedRefs:True:ResolvedRefs',
+  ]);
   assert.deepEqual(listenerConditions(rs, 'gw', 'tcp'), [
+    'Accepted:True:Accepted',
+    'Conflicted:False:NoConflicts',
+    'Programmed:True:Programmed',
+    'ResolvedRefs:True:ResolvedRefs',
+  ]);
+  assert.deepEqual(listenerConditions(rs, 'gw', 'udp'), [
     'Accepted:False:UnsupportedProtocol',
     'Conflicted:False:NoConflicts',
     'Programmed:False:Invalid',
     'ResolvedRefs:True:ResolvedRefs',
   ]);
+  assert.equal(gatewayStatus(gw(rs), rs).listeners.find((l) => l.name === 'tcp')!.attachedRoutes, 1);
 });
 
 test('listener conflicts: plain HTTP and TLS on one port (ProtocolConflict), one hostname twice on a TLS port (HostnameConflict)', () => {
@@ -427,7 +457,9 @@ spec:
   listeners:
   - {name: https-on-http, port: 8080, protocol: HTTPS, tls: {certificateRefs: [{name: a-cert}]}}
   - {name: same-host, port: 8443, protocol: TLS, hostname: a.example.com, tls: {mode: Passthrough}}
+  - {name: tcp-on-http, port: 8080, protocol: TCP}
 ---`);
+  assert.ok(listenerConditions(rs, 'other', 'tcp-on-http').includes('Conflicted:True:ProtocolConflict'));
   assert.ok(listenerConditions(rs, 'other', 'https-on-http').includes('Conflicted:True:ProtocolConflict'));
   assert.ok(listenerConditions(rs, 'other', 'same-host').includes('Conflicted:True:HostnameConflict'));
   assert.ok(listenerConditions(rs, 'gw', 'http').includes('Conflicted:False:NoConflicts'));
