@@ -36,13 +36,23 @@ export async function h2Client(
           return reject(Object.assign(new Error('session closed'), { code: 'H2_CLOSED' }));
         const req = s.request(headers, { endStream: true });
         let status = 0;
-        req.setTimeout(10_000, () => req.close(http2.constants.NGHTTP2_CANCEL));
+        let timedOut = false;
+        req.setTimeout(10_000, () => {
+          timedOut = true;
+          req.close(http2.constants.NGHTTP2_CANCEL);
+        });
         req.once('response', (h) => (status = Number(h[':status'])));
         req.on('data', () => {});
-        req.once('end', () => resolve(status));
+        req.once('end', () => {
+          if (status) resolve(status);
+        });
         req.once('error', reject);
+        // No response headers before the stream closed: our 10 s timeout, or a reset by the server
+        // (REFUSED_STREAM = 7 when it has too many streams open, …), reported by its code.
         req.once('close', () => {
-          if (!status) reject(Object.assign(new Error(`stream closed (${req.rstCode})`), { code: 'H2_RST' }));
+          if (status) return;
+          const code = timedOut ? 'timeout' : `H2_RST_${req.rstCode}`;
+          reject(Object.assign(new Error(`stream closed without a response (${code})`), { code }));
         });
       }),
     // Destroy, not close(): a graceful close waits for every open stream, and a stuck one would hang the run.
