@@ -33,6 +33,26 @@ spec:
         - destination: { host: ratings }
 `;
 
+const EXTRA = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: nowhere-route
+spec:
+  hosts: [nowhere]
+  http:
+    - route:
+        - destination: { host: nowhere }
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: details-allow-all
+spec:
+  selector: { matchLabels: { app: details } }
+  action: ALLOW
+  rules: [{}]
+`;
+
 /** Keeps a steady load on the ingress: the page (all four services) and the ratings API. */
 class Traffic {
   private stopped = false;
@@ -348,14 +368,29 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
         timeout: 15_000,
       });
     await page.screenshot({ path: SHOT('services'), fullPage: true });
+    // A route to a host that does not exist (shown in place as a problem), and an ALLOW-all policy on
+    // details (its decisions counted per request).
+    const extra = join(work, 'extra.yaml');
+    await writeFile(extra, EXTRA);
+    const applied = await mesh!.weft(['apply', '-f', extra]);
+    assert.equal(applied.code, 0, applied.stderr);
     page = await openPage('#config');
     await page.locator('table.proxies tbody tr').nth(6).waitFor({ timeout: 10_000 });
+    const problem = page.locator('table.config tr.has-problems', { hasText: 'default/nowhere-route' });
+    await problem.waitFor({ timeout: 10_000 });
+    assert.match((await problem.textContent()) ?? '', /WEFT_ERR_ANALYZE_UNKNOWN_HOST/);
+    await page
+      .locator('table.authz tbody tr', { hasText: 'details-allow-all' })
+      .first()
+      .waitFor({ timeout: 15_000 });
     assert.equal(await page.locator('table.proxies tbody tr').count(), 7);
     assert.match(
       (await page.textContent('table.proxies tbody tr[data-id="reviews-v1-0.default"]')) ?? '',
       /synced.*\d+(\.\d)? h/,
     );
     await page.screenshot({ path: SHOT('config'), fullPage: true });
+    const removed = await mesh!.weft(['delete', '-f', extra]);
+    assert.equal(removed.code, 0, removed.stderr);
   });
 
   test('a fault injection turns the edges to ratings red within seconds', async (t) => {

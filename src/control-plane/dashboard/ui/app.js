@@ -301,7 +301,7 @@ function ConfigTab() {
                     : r.problems.map(
                         (p) =>
                           html`<div class=${p.severity === 'error' ? 'bad' : 'warn'}>
-                            ${p.severity}: ${p.field ? html`<code>${p.field}</code> ` : ''}${p.message}
+                            ${p.severity}: ${p.field ? html`<code>${p.field}</code> ` : ''}${p.message}${' '}
                             <span class="muted">${p.code}</span>
                           </div>`,
                       )
