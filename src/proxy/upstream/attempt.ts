@@ -94,7 +94,14 @@ function sendH1(
   const pool = t.pools.get(t, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   return sendPooled(
     pool,
-    { method: r.method, path: r.path, headers: r.headers, body: r.body, paced: r.paced ?? true },
+    {
+      method: r.method,
+      path: r.path,
+      headers: r.headers,
+      body: r.body,
+      paced: r.paced ?? true,
+      servername: t.plain ? undefined : t.tls.servername,
+    },
     {
       onResponse: (res) => settle({ kind: 'response', status: res.status, ...grpcOf(res.headers) }, res),
       onError: (err, started) => {

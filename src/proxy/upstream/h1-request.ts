@@ -22,6 +22,9 @@ export interface H1Request {
   headers: OutgoingHttpHeaders;
   body: RequestBody | undefined;
   paced: boolean;
+  /** TLS pools: the SNI to send. undici otherwise takes it from the Host header (and drops the
+   *  connection whenever that changes); the mesh's SNI names the cluster (Istio's outbound_ form). */
+  servername?: string | undefined;
 }
 
 /** Request headers undici sends itself or refuses; Node answers `Expect: 100-continue` downstream. */
@@ -77,7 +80,8 @@ export function sendH1(pool: Dispatcher, r: H1Request, cb: H1Callbacks): { destr
         method: r.method,
         headers: sendable(r.headers) as Record<string, string>,
         body: bodyOf(r.body, r.paced),
-      },
+        ...(r.servername ? { servername: r.servername } : {}),
+      } as Dispatcher.DispatchOptions,
       handler,
     );
   } catch (err) {
