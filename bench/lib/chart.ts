@@ -94,6 +94,15 @@ export function renderLatencyChart(r: Results): string {
       for (const s of setups) {
         const o = r.latency.find((z) => z.setup === s && z.connections === c && (z.proto ?? 'h1') === proto);
         if (!o) continue;
+        if (!PCTS.every((p) => Number.isFinite(o.latency[p]))) {
+          // Nothing answered in the window: say so instead of drawing a line.
+          out.push(
+            `<text x="${x0 + 8}" y="${top + 16 + 14 * setups.indexOf(s)}" font-size="11" fill="${COLORS[s]}">${esc(
+              `${s}: no answers (${o.errors} errors of ${o.sent})`,
+            )}</text>`,
+          );
+          continue;
+        }
         const pts = PCTS.map((p, i) => `${x(i).toFixed(1)},${y(o.latency[p]).toFixed(1)}`);
         const dash = saturated(o) ? ' stroke-dasharray="6 4"' : '';
         out.push(
