@@ -263,9 +263,10 @@ export function gatewayApiPlan(index: MeshIndex): GatewayApiPlan {
     } else {
       listener.tls = { servers: [] };
       const httpsHosts = onPort.filter((p) => p.kind === 'https').map((p) => p.listener.hostname ?? '');
+      const tlsHosts = onPort.map((p) => p.listener.hostname ?? '');
       for (const p of onPort) {
-        const server = tlsServer(p, attachedTo(p), httpsHosts, index);
-        listener.tls.servers.push(server.tls);
+        const server = tlsServer(p, attachedTo(p), { httpsHosts, tlsHosts }, index);
+        listener.tls.servers.push(...server.tls);
         listener.virtualHosts.push(...server.virtualHosts);
       }
     }
@@ -302,9 +303,10 @@ function l4Clusters(route: L4Route, index: MeshIndex): WeightedCluster[] {
 function tlsServer(
   p: ListenerPlan,
   att: Attached[],
-  httpsHosts: string[],
+  hostsOnPort: { httpsHosts: string[]; tlsHosts: string[] },
   index: MeshIndex,
-): { tls: GatewayTlsServer; virtualHosts: VirtualHost[] } {
+): { tls: GatewayTlsServer[]; virtualHosts: VirtualHost[] } {
+  const { httpsHosts, tlsHosts } = hostsOnPort;
   const { gateway, listener } = p;
   const name = `${gateway.metadata.namespace}/${gateway.metadata.name}/${listener.name}`;
   const sniHosts = listener.hostname ? [listener.hostname.toLowerCase()] : [];
@@ -315,7 +317,7 @@ function tlsServer(
       sniHosts: a.hostnames.map((h) => h.toLowerCase()),
       clusters: l4Clusters(a.route, index),
     }));
-    return { tls: { name, sniHosts, mode: 'PASSTHROUGH', tlsRoutes }, virtualHosts: [] };
+    return { tls: [{ name, sniHosts, mode: 'PASSTHROUGH', tlsRoutes }], virtualHosts: [] };
   }
   const server: GatewayTlsServer = {
     name,
@@ -327,16 +329,8 @@ function tlsServer(
   const cert = p.certificate?.certificate;
   if (cert) Object.assign(server, cert);
   else server.error = p.certificate?.problems.map((x) => x.message).join('; ') ?? 'no certificate';
-  if (p.kind === 'tls-terminate') {
-    // The bytes inside the TLS go to one route: the oldest attached TLSRoute or TCPRoute.
-    const route = att.map((a) => a.route as L4Route).sort(byAge)[0];
-    if (route)
-      server.tcpRoute = {
-        name: `${route.kind}/${route.metadata.namespace}/${route.metadata.name}`,
-        clusters: l4Clusters(route, index),
-      };
-    return { tls: server, virtualHosts: [] };
-  }
+  if (p.kind === 'tls-terminate')
+    return { tls: terminatedServers(server, p, att, tlsHosts, index), virtualHosts: [] };
   // HTTPS: this listener's routes only; other listeners' hostnames on the port get 404 here.
   const http = att.filter(isHttpRoute);
   const port = listener.port;
@@ -351,7 +345,43 @@ function tlsServer(
     return vh;
   });
   server.virtualHosts = virtualHosts.map((vh) => vh.name);
-  return { tls: server, virtualHosts };
+  return { tls: [server], virtualHosts };
+}
+
+/**
+ * A TLS listener in Terminate mode: one SNI server per attached route (oldest first), answering the
+ * route's hostnames (TLSRoute) or the listener's (TCPRoute, or a TLSRoute on the listener's hostname),
+ * all with the listener's certificate; the bytes inside go to that route's backends. A name an older
+ * route took, or that a more specific listener on the port owns, is left out. No route: one server that
+ * closes what it accepts.
+ */
+function terminatedServers(
+  base: GatewayTlsServer,
+  p: ListenerPlan,
+  att: Attached[],
+  tlsHosts: string[],
+  index: MeshIndex,
+): GatewayTlsServer[] {
+  const own = p.listener.hostname ?? '';
+  const routes = [...new Set(att.map((a) => a.route as L4Route))].sort(byAge);
+  const out: GatewayTlsServer[] = [];
+  const claimed = new Set<string>();
+  for (const route of routes) {
+    const hosts = att
+      .filter((a) => a.route === route)
+      .flatMap((a) => a.hostnames.map((h) => h.toLowerCase()))
+      .filter((h) => !claimed.has(h) && (h === '*' || owningListenerHost(h, tlsHosts) === own));
+    if (hosts.length === 0) continue;
+    for (const h of hosts) claimed.add(h);
+    const ref = `${route.kind}/${route.metadata.namespace}/${route.metadata.name}`;
+    out.push({
+      ...base,
+      name: `${base.name}@${ref}`,
+      sniHosts: hosts.includes('*') ? base.sniHosts : [...new Set(hosts)],
+      tcpRoute: { name: ref, clusters: l4Clusters(route, index) },
+    });
+  }
+  return out.length ? out : [base];
 }
 
 /** Specificity of a hostname that matched: exact names before wildcards, longer before shorter. */

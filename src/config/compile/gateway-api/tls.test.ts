@@ -390,8 +390,10 @@ spec:
   rules: [{backendRefs: [{name: db, port: 5432}]}]
 ---`);
   const ls = ingress(rs);
-  const s = server(onPort(ls, 9000), 'default/gw/tls-db');
+  const s = server(onPort(ls, 9000), 'default/gw/tls-db@TCPRoute/default/db');
   assert.equal(s.mode, 'SIMPLE');
+  assert.deepEqual(s.sniHosts, ['a.example.com']);
+  assert.equal(s.certificate?.pem, certs.a!.certPem);
   assert.deepEqual(s.tcpRoute, {
     name: 'TCPRoute/default/db',
     clusters: [{ cluster: 'outbound|5432||db.default.svc.cluster.local', weight: 1 }],
@@ -434,6 +436,63 @@ spec:
     'ResolvedRefs:True:ResolvedRefs',
   ]);
   assert.equal(gatewayStatus(gw(rs), rs).listeners.find((l) => l.name === 'tcp')!.attachedRoutes, 1);
+});
+
+test('TLS Terminate with several TLSRoutes: one SNI server per route, the listener certificate, names a more specific listener owns left to it', () => {
+  const rs = parse(`
+${services}
+${secret('a-cert', 'default', certs.a!)}
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: weft
+  listeners:
+  - {name: wild, port: 9000, protocol: TLS, hostname: "*.example.com", tls: {mode: Terminate, certificateRefs: [{name: a-cert}]}}
+  - {name: b, port: 9000, protocol: TLS, hostname: b.example.com, tls: {mode: Passthrough}}
+---
+apiVersion: gateway.networking.k8s.io/v1alpha3
+kind: TLSRoute
+metadata: {name: first, namespace: default, creationTimestamp: "2024-01-01T00:00:00Z"}
+spec:
+  parentRefs: [{name: gw, sectionName: wild}]
+  hostnames: [a.example.com, b.example.com]
+  rules: [{backendRefs: [{name: tls-a, port: 8443}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha3
+kind: TLSRoute
+metadata: {name: second, namespace: default, creationTimestamp: "2024-01-02T00:00:00Z"}
+spec:
+  parentRefs: [{name: gw, sectionName: wild}]
+  hostnames: [a.example.com, c.example.com]
+  rules: [{backendRefs: [{name: tls-b, port: 8443}]}]
+---`);
+  const l = onPort(ingress(rs), 9000);
+  assert.deepEqual(
+    l.tls?.servers.map((s) => [
+      s.name,
+      s.mode,
+      s.sniHosts.join(','),
+      s.tcpRoute?.clusters[0]?.cluster ?? '-',
+    ]),
+    [
+      // b.example.com belongs to listener b: not taken by the route on the wildcard listener.
+      [
+        'default/gw/wild@TLSRoute/default/first',
+        'SIMPLE',
+        'a.example.com',
+        'outbound|8443||tls-a.default.svc.cluster.local',
+      ],
+      // a.example.com was taken by the older route.
+      [
+        'default/gw/wild@TLSRoute/default/second',
+        'SIMPLE',
+        'c.example.com',
+        'outbound|8443||tls-b.default.svc.cluster.local',
+      ],
+      ['default/gw/b', 'PASSTHROUGH', 'b.example.com', '-'],
+    ],
+  );
 });
 
 test('listener conflicts: plain HTTP and TLS on one port (ProtocolConflict), one hostname twice on a TLS port (HostnameConflict)', () => {
