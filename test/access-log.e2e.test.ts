@@ -185,7 +185,7 @@ spec:
     );
     assert.match(
       lineWith(text, '/p1/uf') ?? '',
-      /"GET \/p1\/uf HTTP\/1\.1" 503 UF upstream_reset_before_response_started\{remote_connection_failure\} - "-" 0 \d+ \d+ - .* "127\.0\.0\.1:\d+" outbound\|80\|\|dead\.example\.test /,
+      /"GET \/p1\/uf HTTP\/1\.1" 503 UF upstream_reset_before_response_started\{remote_connection_failure\} - "delayed_connect_error:_Connection_refused" 0 \d+ \d+ - .* "127\.0\.0\.1:\d+" outbound\|80\|\|dead\.example\.test /,
     );
     assert.match(
       lineWith(text, '/p1/uh') ?? '',

@@ -31,6 +31,8 @@ export interface RequestCtx {
   attempts: number;
   responseBytes: number;
   grpcStatus?: number;
+  /** Why the last attempt could not connect (access logs). */
+  transportFailure?: string;
 }
 
 export function addFlag(ctx: RequestCtx, flag: string): void {

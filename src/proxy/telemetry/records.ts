@@ -55,6 +55,7 @@ export function routedRecord(ctx: RequestCtx, listener: 'outbound' | 'gateway', 
   if (ctx.route) r.route = ctx.route.route.name;
   if (c) r.upstreamCluster = c.name;
   if (ctx.upstreamHost) r.upstreamHost = ctx.upstreamHost;
+  if (ctx.transportFailure) r.upstreamTransportFailureReason = ctx.transportFailure;
   if (c) {
     const d: NonNullable<RequestRecord['destination']> = { service: c.service, port: c.port };
     if (c.subset) d.subset = c.subset;

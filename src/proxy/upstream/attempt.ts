@@ -48,6 +48,15 @@ export interface Cancellable {
 /** Istio's default connect timeout. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/** Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON% for a connection that could not be made. */
+function transportFailure(err: NodeJS.ErrnoException): string {
+  const code = err.code ?? '';
+  if (code === 'ECONNREFUSED') return 'delayed_connect_error:_Connection_refused';
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return 'connection_timeout';
+  if (/^ERR_(TLS|SSL)|^ERR_WEFT_PEER_IDENTITY$/.test(code)) return `TLS_error:_${code}`;
+  return `connect_error:_${code || err.message.replace(/\s+/g, '_')}`;
+}
+
 function grpcOf(h: Record<string, unknown>): { grpcStatus?: number } {
   const g = h['grpc-status'];
   return g !== undefined ? { grpcStatus: Number(g) } : {};
@@ -107,7 +116,7 @@ function sendH1(
       onError: (err, started) => {
         // Never written: the connection could not be made (refused, TLS verification, connect timeout).
         if (!started) t.onConnectError?.(err);
-        settle(started ? { kind: 'reset' } : { kind: 'connect-failure' });
+        settle(started ? { kind: 'reset' } : { kind: 'connect-failure', reason: transportFailure(err) });
       },
     },
   );

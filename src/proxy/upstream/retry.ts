@@ -3,7 +3,7 @@ import type { RetryPolicy } from '../../model/snapshot.js';
 
 export type AttemptOutcome =
   | { kind: 'response'; status: number; grpcStatus?: number }
-  | { kind: 'connect-failure' } // never reached the upstream: nothing was sent
+  | { kind: 'connect-failure'; reason?: string } // never reached the upstream: nothing was sent
   | { kind: 'reset' } // connection lost before response headers
   | { kind: 'timeout' }; // per-try timeout
 

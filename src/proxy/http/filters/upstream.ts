@@ -143,6 +143,7 @@ export function upstream(deps: PipelineDeps): Handler {
             addFlag(ctx, 'URX');
           }
           if (res) return respond(ctx, res, done);
+          if (o.kind === 'connect-failure' && o.reason) ctx.transportFailure = o.reason;
           const f = failure(o);
           localReply(ctx, f.status, f.body, f.flag, () => {});
           done();
