@@ -23,6 +23,8 @@ import { ProxyState } from '../state.js';
 import { createRoutedHandlers, routedServer } from '../listeners/outbound.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import { ProxyMetrics } from '../telemetry/metrics.js';
+import { httpRequests, type RequestRecord } from '../telemetry/events.js';
+import { compileWeftLine } from '../telemetry/access-log/format.js';
 import { builtinResources } from '../../local/builtins.js';
 import { testCa, testLeaf, type TestCa, type TestCert } from '../listeners/gateway-testing.js';
 
@@ -70,6 +72,11 @@ async function sidecar(t: TestContext, yaml: string): Promise<Sidecar> {
   const server = routedServer(handlers, () => state.outbound);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
+  // Weft's access log line, as the proxy writes it (a subscriber of the request records).
+  const line = compileWeftLine('client');
+  const onRecord = (m: unknown) => log.push(line(m as RequestRecord));
+  httpRequests.subscribe(onRecord);
+  t.after(() => httpRequests.unsubscribe(onRecord));
   return { port: (server.address() as AddressInfo).port, log, state };
 }
 
