@@ -130,9 +130,17 @@ export function addGatewayApiListeners(
     else if ((existing.tls === undefined) !== (l.tls === undefined)) continue;
     else if (existing.tcpRoute || l.tcpRoute)
       continue; // a plain TCP port is one listener's alone
+    else if (!existing.tls || !l.tls) existing.virtualHosts.push(...l.virtualHosts);
     else {
-      existing.virtualHosts.push(...l.virtualHosts);
-      if (existing.tls && l.tls) existing.tls.servers.push(...l.tls.servers);
+      // TLS: an SNI name an Istio server already answers stays with it (as Istio skips a repeated host).
+      const names = (s: GatewayTlsServer) => (s.sniHosts.length ? s.sniHosts : ['*']);
+      const taken = new Set(existing.tls.servers.flatMap(names));
+      for (const s of l.tls.servers) {
+        if (names(s).some((h) => taken.has(h))) continue;
+        existing.tls.servers.push(s);
+        const own = new Set(s.virtualHosts ?? []);
+        existing.virtualHosts.push(...l.virtualHosts.filter((vh) => own.has(vh.name)));
+      }
     }
   }
 }

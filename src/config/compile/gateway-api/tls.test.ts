@@ -495,6 +495,44 @@ spec:
   );
 });
 
+test('an Istio Gateway TLS port: Gateway API HTTPS listeners join it, a hostname an Istio server has stays with Istio', () => {
+  const rs = parse(`
+${services}
+${secret('a-cert', 'default', certs.a!)}
+${secret('b-cert', 'default', certs.b!)}
+${secret('istio-a', 'istio-system', certs.a!)}
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8443, name: https, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE, credentialName: istio-a}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: weft
+  listeners:
+  - {name: a, port: 8443, protocol: HTTPS, hostname: a.example.com, tls: {certificateRefs: [{name: a-cert}]}}
+  - {name: b, port: 8443, protocol: HTTPS, hostname: b.example.com, tls: {certificateRefs: [{name: b-cert}]}}
+---
+${httpRoute('b', ['b.example.com'])}
+`);
+  const l = onPort(ingress(rs), 8443);
+  assert.deepEqual(
+    l.tls?.servers.map((s) => s.name),
+    ['istio-system/istio-gw/https', 'default/gw/b'],
+  );
+  assert.equal(
+    routeThrough(l, server(l, 'default/gw/b'), 'b.example.com'),
+    'outbound|8080||web.default.svc.cluster.local',
+  );
+});
+
 test('listener conflicts: plain HTTP and TLS on one port (ProtocolConflict), one hostname twice on a TLS port (HostnameConflict)', () => {
   const rs = parse(`
 ${services}
