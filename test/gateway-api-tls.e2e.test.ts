@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -269,7 +270,7 @@ const listener = (g: GatewayJson, name: string) => g.status.listeners.find((l) =
 const condition = (cs: Cond[], type: string) => cs.find((c) => c.type === type)!;
 
 describe('Gateway API TLS', () => {
-  test('HTTPS listener: the Secret certificate, HTTPRoute to a mesh service (Node https and curl --resolve)', async () => {
+  test('HTTPS listener: the Secret certificate, HTTPRoute to a mesh service (Node https, http2 and curl --resolve)', async () => {
     const r = await httpsGet(port.https, { sni: 'a.example.com', path: '/get?x=1' });
     assert.equal(r.status, 200, r.body);
     assert.equal(r.peerCn, 'cert-a');
@@ -288,6 +289,24 @@ describe('Gateway API TLS', () => {
       assert.equal(c.code, 0, c.stderr);
       assert.equal((JSON.parse(c.stdout) as { path: string }).path, '/curl');
     }
+    // HTTP/2 over the same listener (ALPN h2).
+    const h2 = http2.connect(`https://127.0.0.1:${port.https}`, {
+      ca: certs.ca!.certPem,
+      servername: 'a.example.com',
+    });
+    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const s = h2.request({ ':path': '/h2', ':authority': 'a.example.com' });
+      let body = '';
+      let status = 0;
+      s.setEncoding('utf8');
+      s.on('response', (h) => (status = Number(h[':status'])));
+      s.on('data', (c: string) => (body += c));
+      s.on('end', () => resolve({ status, body }));
+      s.on('error', reject);
+    });
+    h2.close();
+    assert.equal(reply.status, 200, reply.body);
+    assert.equal((JSON.parse(reply.body) as { path: string }).path, '/h2');
   });
 
   test('two hostnames on one port: the SNI picks the certificate; an unknown name gets no connection', async () => {
