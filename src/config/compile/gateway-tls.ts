@@ -23,7 +23,7 @@ import type {
 import { clusterName } from '../../model/snapshot.js';
 import type { Gateway, GatewayServer, VirtualService } from '../types.js';
 import { secretValue } from '../schemas/secret.js';
-import { fqdn, hostMatches } from '../hosts.js';
+import { hostMatches } from '../hosts.js';
 import type { MeshIndex } from './inputs.js';
 
 /** ServerTLSSettings as Istio defines it; the schema keeps these fields as they were written. */
@@ -427,7 +427,7 @@ export function destinationCluster(
   index: MeshIndex,
   serverPort: number,
 ): string {
-  const host = fqdn(d.host, vsNamespace, index.mesh.domain);
+  const host = index.resolve(d.host, vsNamespace);
   const ports = index.services.get(host)?.resource.spec.ports ?? [];
   const port = d.port?.number ?? (ports.length === 1 ? ports[0]!.port : serverPort);
   return clusterName(port, d.subset, host);

@@ -72,12 +72,28 @@ export class MeshIndex {
   /** The MeshConfig named "default" (else the first by name); empty = Istio's defaults. */
   readonly meshConfig: MeshConfigSpec = {};
 
+  /** Hosts ServiceEntries declare with a dot in them (see resolve). */
+  private readonly entryHosts = new Set<string>();
+
+  /** A host as a rule written in `namespace` means it: a ServiceEntry host as written, else Kubernetes'
+   *  short-name expansion (`reviews` -> `reviews.<ns>.svc.cluster.local`). */
+  resolve(host: string, namespace: string): string {
+    const h = host.toLowerCase();
+    return this.entryHosts.has(h) ? h : fqdn(h, namespace, this.mesh.domain);
+  }
+
   constructor(
     resources: Resource[],
     readonly instances: InstanceView[],
     readonly mesh: MeshSettings = defaultMesh,
   ) {
     const meshConfigs: Array<{ metadata: { name: string }; spec: MeshConfigSpec }> = [];
+    // ServiceEntry hosts with a dot are names in their own right (Istio expands only dotless ones):
+    // `api.bench` must not become `api.bench.svc.cluster.local` where a rule or route names it.
+    for (const r of resources)
+      if (r.kind === 'ServiceEntry')
+        for (const h of r.spec.hosts)
+          if (h.includes('.') && !h.startsWith('*')) this.entryHosts.add(h.toLowerCase());
     for (const r of resources) {
       const ns = r.metadata.namespace;
       switch (r.kind) {
@@ -91,7 +107,7 @@ export class MeshIndex {
           this.workloads.set(`${ns}/${r.metadata.name}`, r);
           break;
         case 'DestinationRule': {
-          const host = fqdn(r.spec.host, ns, mesh.domain);
+          const host = this.resolve(r.spec.host, ns);
           if (!this.destinationRules.has(host)) this.destinationRules.set(host, r);
           break;
         }

@@ -3,7 +3,6 @@
 import type { Route, RouteMatch, WeightedCluster, MirrorPolicy, NamedMatcher } from '../../model/snapshot.js';
 import { clusterName } from '../../model/snapshot.js';
 import type { Destination, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualService } from '../types.js';
-import { fqdn } from '../hosts.js';
 import { parseDuration } from '../duration.js';
 import { labelsMatch, type MeshIndex } from './inputs.js';
 import { routeRateLimit } from './rate-limits.js';
@@ -71,7 +70,7 @@ function compileMatch(m: HTTPMatchRequest): RouteMatch {
 }
 
 function destCluster(d: Destination, vs: VirtualService, index: MeshIndex, ctx: RouteContext): string {
-  const host = fqdn(d.host, vs.metadata.namespace, index.mesh.domain);
+  const host = index.resolve(d.host, vs.metadata.namespace);
   const ports = index.services.get(host)?.resource.spec.ports ?? [];
   const port = d.port?.number ?? (ports.length === 1 ? ports[0]!.port : ctx.port);
   return clusterName(port, d.subset, host);

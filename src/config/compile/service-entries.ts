@@ -14,7 +14,6 @@ import type {
 } from '../../model/snapshot.js';
 import { clusterName, clusterSni } from '../../model/snapshot.js';
 import type { DestinationRule, ServiceEntry, Subset, VirtualService } from '../types.js';
-import { fqdn } from '../hosts.js';
 import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { compileHttpRoutes } from './routes.js';
 import { ISTIO_DEFAULT_RETRY } from './http-policies.js';
@@ -189,9 +188,7 @@ function tlsModeOf(dr: DestinationRule | undefined, port: number, subset?: Subse
 
 /** SE hosts are fully qualified as written (short names are expanded like VirtualService hosts). */
 function hostsOf(se: ServiceEntry, index: MeshIndex): string[] {
-  return se.spec.hosts
-    .filter((h) => !h.startsWith('*'))
-    .map((h) => fqdn(h, se.metadata.namespace, index.mesh.domain));
+  return se.spec.hosts.filter((h) => !h.startsWith('*')).map((h) => index.resolve(h, se.metadata.namespace));
 }
 
 export function serviceEntryClusters(index: MeshIndex): Cluster[] {
@@ -247,7 +244,7 @@ export function serviceEntryVirtualHosts(
     for (const host of hostsOf(se, index)) {
       if (index.services.has(host)) continue;
       const vs = meshVs.find((v) =>
-        (v.spec.hosts ?? []).some((h) => fqdn(h, v.metadata.namespace, index.mesh.domain) === host),
+        (v.spec.hosts ?? []).some((h) => index.resolve(h, v.metadata.namespace) === host),
       );
       for (const p of ports(se)) {
         const domains = [

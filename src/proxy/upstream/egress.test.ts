@@ -365,6 +365,26 @@ test('egress gateway: weft up adds it and its Service; sidecars reach it over IS
 
 // ---- the outbound listener -----------------------------------------------------------------------
 
+test('a ServiceEntry host with a dot is a name of its own: api.bench is not expanded to api.bench.svc.cluster.local', async (t) => {
+  const ext = await external(t);
+  const s = await sidecar(
+    t,
+    ENTRY('api.bench', ext.port) +
+      `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api-bench}
+spec:
+  hosts: [api.bench]
+  http: [{route: [{destination: {host: api.bench}}], headers: {request: {set: {x-routed: vs}}}}]
+`,
+  );
+  assert.ok(s.state.clusters.has('outbound|80||api.bench'), [...s.state.clusters.keys()].join(' '));
+  const r = await get(s.port, 'api.bench', '/x');
+  assert.equal(r.status, 200, r.body);
+  assert.equal(ext.seen.at(-1)?.host, 'api.bench');
+});
+
 test('REGISTRY_ONLY: an unknown host is 502 NR (BlackHoleCluster), a ServiceEntry host works', async (t) => {
   const ext = await external(t);
   const s = await sidecar(t, MESH_CONFIG('REGISTRY_ONLY') + ENTRY('api.example.test', ext.port));
