@@ -212,6 +212,36 @@ describe('root rotation under traffic', { timeout: 180_000 }, () => {
   };
   const PROXIES = ['client-0.default', 'echo-0.default', 'tcp-echo'];
 
+  test('weft proxy-config PROXY secrets shows the workload certificate and the trust bundle', async () => {
+    const table = await mesh.weft(['proxy-config', 'echo-0.default', 'secrets']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^RESOURCE NAME\s+TYPE\s+STATUS\s+VALID CERT\s+SERIAL NUMBER\s+NOT AFTER/);
+    assert.match(
+      table.stdout,
+      /\ndefault\s+Cert Chain\s+ACTIVE\s+true\s+[0-9a-f]+\s.*spiffe:\/\/cluster\.local\/ns\/default\/sa\//,
+    );
+    assert.match(table.stdout, /\nROOTCA\s+CA\s+ACTIVE\s+true\s/);
+    const r = await mesh.weft(['proxy-config', 'echo-0', 'secrets', '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const body = JSON.parse(r.stdout) as {
+      secrets: Array<{ name: string; serial: string; notAfter: string; uris: string[] }>;
+      trustBundle: string[];
+    };
+    const leaf = body.secrets.find((x) => x.name === 'default')!;
+    // 8 s certificates: what the control plane issued last lives at most that long.
+    assert.ok(Date.parse(leaf.notAfter) - Date.now() <= 8_000, leaf.notAfter);
+    assert.deepEqual(
+      body.trustBundle.map((p) => new X509Certificate(p).fingerprint256),
+      (await caShow()).roots.map((x) => x.fingerprint),
+    );
+    const missing = await mesh.weft(['proxy-config', 'nobody-0.default', 'secrets']);
+    assert.equal(missing.code, 1);
+    assert.match(
+      missing.stderr,
+      /no certificate was issued to a proxy "nobody-0.default"[\s\S]*hint: list proxies with `weft proxy-status`/,
+    );
+  });
+
   test('an overlap shorter than the workload certificate lifetime is refused', async () => {
     const r = await mesh.weft(['ca', 'rotate-root', '--overlap', '2s']);
     assert.equal(r.code, 1);

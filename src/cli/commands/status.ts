@@ -4,6 +4,7 @@ import { MeshClient, type MeshFlags } from '../mesh-client.js';
 import { age, printStructured, table, type OutputFormat } from '../output.js';
 import type { ProxyStatus } from '../../control-plane/push/server.js';
 import type { ProxySnapshot } from '../../model/snapshot.js';
+import type { ProxySecrets } from '../../control-plane/api/secrets.js';
 import { ErrorCodes, WeftError } from '../../lib/errors.js';
 
 /** As the admin API lists them: status, app readiness, and where Prometheus scrapes the proxy. */
@@ -42,13 +43,17 @@ export function registerStatusCommands(program: Command, mesh: () => MeshFlags):
   program
     .command('proxy-config')
     .description(
-      'the snapshot a proxy was sent: weft proxy-config PROXY [routes|clusters|endpoints|listeners|all]',
+      'the snapshot a proxy was sent: weft proxy-config PROXY [routes|clusters|endpoints|listeners|secrets|all]',
     )
     .argument('<proxy>', 'proxy id, e.g. reviews-v1-0.default (namespace optional)')
-    .argument('[section]', 'routes, clusters, endpoints, listeners or all', 'all')
-    .option('-o, --output <format>', 'yaml or json', 'json')
-    .action(async (id: string, section: string, o: { output: OutputFormat }) => {
+    .argument('[section]', 'routes, clusters, endpoints, listeners, secrets or all', 'all')
+    .option('-o, --output <format>', 'yaml or json (secrets: also table, the default)', 'json')
+    .action(async (id: string, section: string, o: { output: OutputFormat }, cmd: Command) => {
       const client = await MeshClient.connect(mesh());
+      if (section === 'secrets') {
+        const explicit = cmd.getOptionValueSource('output') === 'cli';
+        return printSecrets(client, id, explicit ? o.output : 'table');
+      }
       const { status, body } = await client.call<ProxySnapshot & { message?: string }>(
         'GET',
         `/apis/v1/proxies/${encodeURIComponent(id)}/config`,
@@ -85,4 +90,41 @@ export function registerStatusCommands(program: Command, mesh: () => MeshFlags):
           return printStructured(body, fmt);
       }
     });
+}
+
+/** istioctl proxy-config secret: the workload certificate and the roots a proxy trusts. */
+async function printSecrets(client: MeshClient, id: string, output: OutputFormat): Promise<void> {
+  const { status, body } = await client.call<ProxySecrets & { message?: string }>(
+    'GET',
+    `/apis/v1/proxies/${encodeURIComponent(id)}/secrets`,
+  );
+  if (status !== 200)
+    throw new WeftError(
+      ErrorCodes.PROXY_NOT_FOUND,
+      body.message ?? `HTTP ${status}`,
+      'list proxies with `weft proxy-status`',
+    );
+  if (output === 'json' || output === 'yaml') return printStructured(body, output);
+  const rows = body.secrets.map((s) => [
+    s.name,
+    s.type,
+    s.valid ? 'ACTIVE' : 'EXPIRED',
+    String(s.valid),
+    s.serial,
+    s.notAfter,
+    s.notBefore,
+    s.uris.join(',') || s.subject,
+  ]);
+  process.stdout.write(
+    table(rows, [
+      'RESOURCE NAME',
+      'TYPE',
+      'STATUS',
+      'VALID CERT',
+      'SERIAL NUMBER',
+      'NOT AFTER',
+      'NOT BEFORE',
+      'IDENTITY',
+    ]) + '\n',
+  );
 }

@@ -14,6 +14,7 @@ import { withRouteStatus } from '../../config/route-status.js';
 import type { CaInfo, CertificateAuthority } from '../ca/authority.js';
 import { controlPlaneMetrics, metricsUrl, prometheusTargets } from './metrics.js';
 import { CONTENT_TYPES } from '../../proxy/telemetry/prom-text.js';
+import { describeSecrets } from './secrets.js';
 import { redactSnapshot } from '../../model/redact.js';
 import type { Dashboard } from '../dashboard/routes.js';
 
@@ -183,6 +184,21 @@ export function createAdminApi(deps: AdminDeps): http.Server {
         send(res, 200, redactSnapshot(snap));
       },
     ],
+    // What certificates a proxy holds, as istioctl proxy-config secret shows them.
+    [
+      'GET',
+      /^\/apis\/v1\/proxies\/([^/]+)\/secrets$/,
+      (_q, res, m) => {
+        const id = decodeURIComponent(m[1]!);
+        const issued = push.issuedTo(id) ?? push.issuedTo(`${id}.default`);
+        if (!issued)
+          return send(res, 404, {
+            code: ErrorCodes.PROXY_NOT_FOUND,
+            message: `no certificate was issued to a proxy "${id}" by this control plane`,
+          });
+        send(res, 200, describeSecrets(issued));
+      },
+    ],
     // The CA: its mode, signing certificate and the roots of the trust bundle (weft ca show).
     [
       'GET',
@@ -240,7 +256,11 @@ export function createAdminApi(deps: AdminDeps): http.Server {
     for (const [method, re, handler] of routes) {
       const m = re.exec(url.pathname);
       if (!m || method !== req.method) continue;
-      Promise.resolve(handler(req, res, m, url)).catch((e: Error) => send(res, 400, { message: e.message }));
+      // A handler that throws (synchronously too) answers with the error; it never takes the control plane down.
+      new Promise((resolve) => resolve(handler(req, res, m, url))).catch((e: Error) => {
+        if (res.headersSent) res.destroy();
+        else send(res, 400, { message: e.message });
+      });
       return;
     }
     send(res, 404, { message: `no such endpoint ${req.method} ${url.pathname}` });

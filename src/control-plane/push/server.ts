@@ -82,7 +82,15 @@ function grpcError(code: grpc.status, details: string): grpc.ServiceError {
   return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
 }
 
+/** What a proxy was given at its last certificate signing. */
+export interface IssuedCertificate {
+  chain: string[]; // PEM, leaf first
+  trustBundle: string[]; // PEM roots
+  issuedAt: string;
+}
+
 export class PushServer {
+  private readonly issued = new Map<string, IssuedCertificate>();
   private readonly server = new grpc.Server();
   private readonly conns = new Map<string, Connection>();
   private timer: NodeJS.Timeout | undefined;
@@ -142,6 +150,11 @@ export class PushServer {
 
   statuses(): ProxyStatus[] {
     return [...this.conns.values()].map((c) => c.status).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** The certificate chain and trust bundle last issued to a proxy (by the id it gave), if any. */
+  issuedTo(id: string): IssuedCertificate | undefined {
+    return this.issued.get(id);
   }
 
   snapshotOf(id: string): ProxySnapshot | undefined {
@@ -208,6 +221,13 @@ export class PushServer {
         identity,
         notAfter: signed.notAfter.toISOString(),
       });
+      // For `weft proxy-config PROXY secrets`: the last chain and bundle each proxy was given.
+      this.issued.set(req.proxyId, {
+        chain: signed.certChainPem,
+        trustBundle: signed.trustBundle,
+        issuedAt: new Date().toISOString(),
+      });
+      if (this.issued.size > 10_000) this.issued.delete(this.issued.keys().next().value!);
       cb(null, {
         certChain: signed.certChainPem,
         rootCert: signed.trustBundle.join(''),
