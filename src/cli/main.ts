@@ -3,20 +3,6 @@
 import { Command } from 'commander';
 import { errorMessage } from '../lib/errors.js';
 import { WEFT_VERSION } from '../lib/version.js';
-import { registerUp } from './commands/up.js';
-import { registerProxy } from './commands/proxy.js';
-import { registerControlPlane } from './commands/control-plane.js';
-import { registerConfigCommands } from './commands/config.js';
-import { registerStatusCommands } from './commands/status.js';
-import { registerAnalyze } from './commands/analyze.js';
-import { registerDescribe } from './commands/describe.js';
-import { registerCheck } from './commands/check.js';
-import { registerCa } from './commands/ca.js';
-import { registerSecurityCommands } from './commands/security.js';
-import { registerDashboard } from './commands/dashboard.js';
-import { registerTap } from './commands/tap.js';
-import { registerTop } from './commands/top.js';
-import { registerStat } from './commands/stat.js';
 import type { MeshFlags } from './mesh-client.js';
 
 const program = new Command();
@@ -32,22 +18,38 @@ program
   .showHelpAfterError();
 
 const mesh = (): MeshFlags => program.opts<MeshFlags>();
-registerUp(program);
-registerControlPlane(program);
-registerProxy(program);
-registerConfigCommands(program, mesh);
-registerStatusCommands(program, mesh);
-registerAnalyze(program);
-registerDescribe(program, mesh);
-registerCheck(program, mesh);
-registerCa(program, mesh);
-registerSecurityCommands(program, mesh);
-registerDashboard(program, mesh);
-registerTap(program, mesh);
-registerTop(program, mesh);
-registerStat(program, mesh);
 
-program.parseAsync(process.argv).catch((e: unknown) => {
+type Register = (program: Command, mesh: () => MeshFlags) => void;
+// Command modules load on demand: `weft proxy` runs once per workload, and loading every other
+// command's code (control plane, config schemas, dashboard) cost each sidecar ~20 MB of memory.
+const COMMANDS: Array<[names: string[], load: () => Promise<Register>]> = [
+  [['up'], async () => (await import('./commands/up.js')).registerUp],
+  [['control-plane'], async () => (await import('./commands/control-plane.js')).registerControlPlane],
+  [['proxy'], async () => (await import('./commands/proxy.js')).registerProxy],
+  [['apply', 'delete', 'get'], async () => (await import('./commands/config.js')).registerConfigCommands],
+  [
+    ['proxy-status', 'proxy-config'],
+    async () => (await import('./commands/status.js')).registerStatusCommands,
+  ],
+  [['analyze'], async () => (await import('./commands/analyze.js')).registerAnalyze],
+  [['describe'], async () => (await import('./commands/describe.js')).registerDescribe],
+  [['check'], async () => (await import('./commands/check.js')).registerCheck],
+  [['ca'], async () => (await import('./commands/ca.js')).registerCa],
+  [['tls-check', 'authz'], async () => (await import('./commands/security.js')).registerSecurityCommands],
+  [['dashboard'], async () => (await import('./commands/dashboard.js')).registerDashboard],
+  [['tap'], async () => (await import('./commands/tap.js')).registerTap],
+  [['top'], async () => (await import('./commands/top.js')).registerTop],
+  [['stat'], async () => (await import('./commands/stat.js')).registerStat],
+];
+
+async function main(): Promise<void> {
+  // `weft <command> …`: only that command's module; anything else (help, global options first) loads all.
+  const named = COMMANDS.find(([names]) => names.includes(process.argv[2] ?? ''));
+  for (const [, load] of named ? [named] : COMMANDS) (await load())(program, mesh);
+  await program.parseAsync(process.argv);
+}
+
+main().catch((e: unknown) => {
   process.stderr.write(`error: ${errorMessage(e)}\n`);
   process.exitCode = 1;
 });
