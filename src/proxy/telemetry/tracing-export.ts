@@ -8,11 +8,21 @@
 //    OTLP/HTTP default encoding every receiver must accept (the Collector, Jaeger, Tempo), and its bodies
 //    are several times smaller than OTLP/JSON, which matters when a collector is behind the mesh.
 //  - Zipkin: `@opentelemetry/exporter-zipkin`, Zipkin v2 JSON, what Istio's zipkin provider sends.
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
+import type { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import type { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+// The exporters (and the protobuf code under them) load when a proxy first needs one: most proxies
+// never trace, and loading them costs each process several MB. (Their CommonJS builds load synchronously.)
+const load = createRequire(import.meta.url);
+const otlp = () =>
+  (load('@opentelemetry/exporter-trace-otlp-proto') as { OTLPTraceExporter: typeof OTLPTraceExporter })
+    .OTLPTraceExporter;
+const zipkin = () =>
+  (load('@opentelemetry/exporter-zipkin') as { ZipkinExporter: typeof ZipkinExporter }).ZipkinExporter;
 import type { TracingProvider } from '../../model/tracing.js';
 
 export interface QueueOptions {
@@ -156,8 +166,8 @@ export function exportTarget(
 }
 
 export function createExporter(p: TracingProvider, target: ExportTarget): SpanExporter {
-  if (p.kind === 'zipkin') return new ZipkinExporter({ url: target.url, headers: target.headers });
-  return new OTLPTraceExporter({
+  if (p.kind === 'zipkin') return new (zipkin())({ url: target.url, headers: target.headers });
+  return new (otlp())({
     url: target.url,
     headers: target.headers,
     timeoutMillis: p.timeoutMs,
