@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { RunningMesh, tempDir } from './support/weft.js';
+import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
 
 const wl = (name: string, port: number, command: string[], portName = 'http') => `
@@ -66,6 +66,21 @@ spec:
       ].join('\n'),
     );
     mesh = await RunningMesh.up([file]);
+    // Every instance is ready, but the client's sidecar may not have the snapshot that says so yet
+    // (on a loaded machine the push lands a moment later): wait until echo answers through it.
+    await waitFor('echo reachable through the client sidecar', async () => {
+      const status = await new Promise<number>((resolve) => {
+        const req = http.get(
+          { host: '127.0.0.1', port: outbound, path: '/ready', headers: { host: 'echo:8080' }, agent: false },
+          (r) => {
+            r.resume();
+            resolve(r.statusCode ?? 0);
+          },
+        );
+        req.on('error', () => resolve(0));
+      });
+      return status === 200;
+    });
   });
 
   after(async () => {
