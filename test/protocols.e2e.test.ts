@@ -90,7 +90,7 @@ spec:
   test('HTTP/1.1: a 5 MB upload streams through both proxies intact, chunked and with content-length', async () => {
     const body = Buffer.alloc(5 * 1024 * 1024, 7);
     for (const chunked of [false, true]) {
-      const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const res = await new Promise<{ status: number; text: string; flags: string }>((resolve, reject) => {
         const req = http.request(
           {
             host: '127.0.0.1',
@@ -102,7 +102,13 @@ spec:
           (r) => {
             let text = '';
             r.on('data', (c: Buffer) => (text += c.toString()));
-            r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+            r.on('end', () =>
+              resolve({
+                status: r.statusCode ?? 0,
+                text,
+                flags: String(r.headers['x-weft-response-flags'] ?? ''),
+              }),
+            );
           },
         );
         req.on('error', reject);
@@ -110,7 +116,7 @@ spec:
         for (let i = 0; i < body.length; i += 256 * 1024) req.write(body.subarray(i, i + 256 * 1024));
         req.end();
       });
-      assert.equal(res.status, 200);
+      assert.equal(res.status, 200, `chunked=${chunked} flags=${res.flags} ${res.text.slice(0, 300)}`);
       assert.equal(
         (JSON.parse(res.text) as { bodyLength: number }).bodyLength,
         body.length,
