@@ -8,24 +8,14 @@
 //  - Weft's own: a Gateway nothing routes through (its ports only ever answer 404).
 import { ErrorCodes } from '../lib/errors.js';
 import { fqdn, hostMatches } from './hosts.js';
-import type { ConfigProblem, Resource, VirtualService } from './types.js';
+import type { Resource, VirtualService } from './types.js';
+import type { SecurityReport } from './analyze-security.js';
 import type { ParentReference } from './gateway-api-types.js';
 
 type Path = Array<string | number>;
-export type ResourceReport = (
-  r: Resource,
-  code: string,
-  message: string,
-  path: Path,
-  severity?: ConfigProblem['severity'],
-) => void;
-type RouteReport = (
-  vs: VirtualService,
-  code: string,
-  message: string,
-  path: Path,
-  severity?: ConfigProblem['severity'],
-) => void;
+/** How analyze.ts collects a finding about a resource (the same shape as the security checks'). */
+export type ResourceReport = SecurityReport;
+type RouteReport = ResourceReport;
 
 type Rule = { name?: string; match?: unknown[] } | null | undefined;
 

@@ -373,8 +373,8 @@ export function passthroughRoutes(
   return out;
 }
 
-/** VirtualService `tcp` rules (TCPRoute), for a TLS server that terminates. */
-interface TcpRule {
+/** VirtualService `tcp` rules (TCPRoute), as the schema keeps them. */
+export interface TcpRule {
   match?: Array<{ port?: number; gateways?: string[]; sourceLabels?: Record<string, string> }>;
   route?: Array<{
     destination: { host: string; subset?: string; port?: { number?: number } };

@@ -4,16 +4,8 @@
 // the rule compiles to an ordinary route that the CONNECT request takes.
 import type { Route } from '../../model/snapshot.js';
 import type { VirtualService } from '../types.js';
-import { destinationCluster } from './gateway-tls.js';
+import { destinationCluster, type TcpRule } from './gateway-tls.js';
 import { labelsMatch, type MeshIndex } from './inputs.js';
-
-interface TcpRule {
-  match?: Array<{ port?: number; gateways?: string[]; sourceLabels?: Record<string, string> }>;
-  route?: Array<{
-    destination: { host: string; subset?: string; port?: { number?: number } };
-    weight?: number;
-  }>;
-}
 
 /** The route for one service port from a mesh VirtualService's tcp rules, or undefined when none fits. */
 export function meshTcpRoute(
