@@ -123,6 +123,12 @@ export function registerUp(program: Command): void {
             (i.info.kind === 'gateway' && i.info.state === 'running'),
         );
       while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      // Instances becoming ready change every proxy's endpoints: wait (a few seconds at most) until each
+      // proxy acknowledged the push that says so, so a request sent right after "Mesh is up" finds its
+      // upstream healthy instead of 503 UH.
+      const syncDeadline = Math.min(deadline, Date.now() + 10_000);
+      while (!mesh.cp.push.allSynced() && Date.now() < syncDeadline)
+        await new Promise((r) => setTimeout(r, 50));
 
       const rows = mesh.instances.map((i) => [
         i.info.id,

@@ -364,6 +364,19 @@ export class PushServer {
     }
   }
 
+  /** A push is scheduled and not sent yet (changes are debounced). */
+  get pushPending(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** Every connected proxy acknowledged the last snapshot it was sent, and no push is waiting. */
+  allSynced(): boolean {
+    if (this.pushPending) return false;
+    return [...this.conns.values()].every(
+      (c) => c.status.served === undefined || c.status.acked === c.status.served,
+    );
+  }
+
   private schedulePush(): void {
     if (this.timer) return;
     this.timer = setTimeout(() => {
