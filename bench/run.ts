@@ -286,21 +286,19 @@ async function main(): Promise<void> {
     log(`${name} (load average ${os.loadavg()[0]!.toFixed(2)})`);
   };
 
+  // Scenario 4: resident memory of every proxy at rest (after a settle time), at start and after load.
+  const idleMemory = async (when: 'start' | 'after load') => {
+    phase(when === 'start' ? 'idle memory after start' : 'idle memory after load');
+    await sleep(CONFIG.idleSettleS);
+    for (const s of PROXY_SETUPS)
+      for (const p of setups[s].proxies) {
+        const x = sample(p.pids());
+        results.idle.push({ setup: s, role: p.role, when, rssMB: x.rssMB, pssMB: x.pssMB, pids: p.pids() });
+      }
+  };
+
   // Scenario 4 (part): idle memory, before any load.
-  phase('idle memory after start');
-  await sleep(CONFIG.idleSettleS);
-  for (const s of PROXY_SETUPS)
-    for (const p of setups[s].proxies) {
-      const x = sample(p.pids());
-      results.idle.push({
-        setup: s,
-        role: p.role,
-        when: 'start',
-        rssMB: x.rssMB,
-        pssMB: x.pssMB,
-        pids: p.pids(),
-      });
-    }
+  await idleMemory('start');
 
   // Scenario 3: CPU and memory per proxy at fixed rates through the two hops. First, so that the memory
   // figures are those of a proxy that has seen only this load (the throughput runs grow buffers and pools).
@@ -416,20 +414,7 @@ async function main(): Promise<void> {
   }
 
   // Scenario 4 (rest): idle memory again, after all that traffic (heaps, pools and buffers have grown).
-  phase('idle memory after load');
-  await sleep(CONFIG.idleSettleS);
-  for (const s of PROXY_SETUPS)
-    for (const p of setups[s].proxies) {
-      const x = sample(p.pids());
-      results.idle.push({
-        setup: s,
-        role: p.role,
-        when: 'after load',
-        rssMB: x.rssMB,
-        pssMB: x.pssMB,
-        pids: p.pids(),
-      });
-    }
+  await idleMemory('after load');
   endPhase();
   results.machine.loadavg1End = os.loadavg()[0]!;
   results.targets = evaluateTargets(results);

@@ -54,16 +54,7 @@ export function registerStatusCommands(program: Command, mesh: () => MeshFlags):
         const explicit = cmd.getOptionValueSource('output') === 'cli';
         return printSecrets(client, id, explicit ? o.output : 'table');
       }
-      const { status, body } = await client.call<ProxySnapshot & { message?: string }>(
-        'GET',
-        `/apis/v1/proxies/${encodeURIComponent(id)}/config`,
-      );
-      if (status !== 200)
-        throw new WeftError(
-          ErrorCodes.PROXY_NOT_FOUND,
-          body.message ?? `HTTP ${status}`,
-          'list proxies with `weft proxy-status`',
-        );
+      const body = await proxyView<ProxySnapshot>(client, id, 'config');
       const fmt = o.output === 'yaml' ? 'yaml' : 'json';
       switch (section) {
         case 'routes':
@@ -92,11 +83,11 @@ export function registerStatusCommands(program: Command, mesh: () => MeshFlags):
     });
 }
 
-/** istioctl proxy-config secret: the workload certificate and the roots a proxy trusts. */
-async function printSecrets(client: MeshClient, id: string, output: OutputFormat): Promise<void> {
-  const { status, body } = await client.call<ProxySecrets & { message?: string }>(
+/** One proxy's view from the admin API; an unknown proxy is an error with a next step. */
+async function proxyView<T>(client: MeshClient, id: string, what: 'config' | 'secrets'): Promise<T> {
+  const { status, body } = await client.call<T & { message?: string }>(
     'GET',
-    `/apis/v1/proxies/${encodeURIComponent(id)}/secrets`,
+    `/apis/v1/proxies/${encodeURIComponent(id)}/${what}`,
   );
   if (status !== 200)
     throw new WeftError(
@@ -104,6 +95,12 @@ async function printSecrets(client: MeshClient, id: string, output: OutputFormat
       body.message ?? `HTTP ${status}`,
       'list proxies with `weft proxy-status`',
     );
+  return body;
+}
+
+/** istioctl proxy-config secret: the workload certificate and the roots a proxy trusts. */
+async function printSecrets(client: MeshClient, id: string, output: OutputFormat): Promise<void> {
+  const body = await proxyView<ProxySecrets>(client, id, 'secrets');
   if (output === 'json' || output === 'yaml') return printStructured(body, output);
   const rows = body.secrets.map((s) => [
     s.name,

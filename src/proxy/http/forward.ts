@@ -9,6 +9,7 @@ import type { H2Sessions } from '../transport/h2-sessions.js';
 import { fromH2, type UpstreamResponse } from '../upstream/response.js';
 import type { H1Pools } from '../upstream/h1-pools.js';
 import { sendH1 } from '../upstream/h1-request.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../upstream/attempt.js';
 import { RequestBody } from './body.js';
 import { respondHeadersOnly } from './trailers-only.js';
 
@@ -66,9 +67,6 @@ export function sendLocalReply(
   res.writeHead(status, headers);
   res.end(body);
 }
-
-/** The app is on loopback: a connection that takes this long will not come. */
-const APP_CONNECT_TIMEOUT_MS = 10_000;
 
 export function forward(
   req: IncomingMessage | http2.Http2ServerRequest,
@@ -152,7 +150,7 @@ export function forward(
   } else {
     const pool = target.pools.get(
       { host: target.host, port: target.port, plain: true },
-      APP_CONNECT_TIMEOUT_MS,
+      DEFAULT_CONNECT_TIMEOUT_MS,
     );
     const upReq = sendH1(
       pool,
