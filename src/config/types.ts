@@ -16,6 +16,8 @@ import type {
   RequestAuthentication,
 } from './security-types.js';
 import type { Telemetry } from './schemas/istio-telemetry.js';
+import type { ConfigMap } from './schemas/configmap.js';
+import type { Sidecar } from './schemas/istio-sidecar.js';
 
 export interface SourcePosition {
   file: string;
@@ -29,7 +31,7 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
 }
 
-interface ResourceBase<K extends string, S> {
+export interface ResourceBase<K extends string, S> {
   apiVersion: string;
   kind: K;
   metadata: ObjectMeta;
@@ -315,7 +317,9 @@ export type Resource =
   | RequestAuthentication
   | MeshConfig
   | Telemetry
-  | Secret;
+  | Secret
+  | ConfigMap
+  | Sidecar;
 export type Kind = Resource['kind'];
 
 export const KINDS: readonly Kind[] = [
@@ -339,6 +343,8 @@ export const KINDS: readonly Kind[] = [
   'MeshConfig',
   'Telemetry',
   'Secret',
+  'ConfigMap',
+  'Sidecar',
 ];
 
 /** Stable identity of a resource in the store: Kind/namespace/name. */

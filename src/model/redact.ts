@@ -8,7 +8,9 @@ export const REDACTED = '[redacted]';
 const hide = (k: PemSource | undefined) => (k?.pem ? { ...k, pem: REDACTED } : k);
 
 export function redactSnapshot(s: ProxySnapshot): ProxySnapshot {
-  const gatewayKeys = s.gateways.some((g) => g.tls?.servers.some((t) => t.privateKey?.pem));
+  const gatewayKeys = s.gateways.some((g) =>
+    g.tls?.servers.some((t) => t.privateKey?.pem || t.moreCertificates?.some((c) => c.privateKey.pem)),
+  );
   const clientKeys = s.clusters.some((c) => c.originateTls?.privateKey?.pem);
   if (!gatewayKeys && !clientKeys) return s;
   return {
@@ -19,9 +21,18 @@ export function redactSnapshot(s: ProxySnapshot): ProxySnapshot {
             ...g,
             tls: {
               ...g.tls,
-              servers: g.tls.servers.map((t) =>
-                t.privateKey?.pem ? { ...t, privateKey: hide(t.privateKey) } : t,
-              ),
+              servers: g.tls.servers.map((t) => ({
+                ...t,
+                ...(t.privateKey ? { privateKey: hide(t.privateKey) } : {}),
+                ...(t.moreCertificates
+                  ? {
+                      moreCertificates: t.moreCertificates.map((c) => ({
+                        ...c,
+                        privateKey: hide(c.privateKey)!,
+                      })),
+                    }
+                  : {}),
+              })),
             },
           }
         : g,

@@ -155,6 +155,10 @@ export interface Locality {
 /** localityLbSetting: prefer endpoints nearest the client, failing over by region as configured. */
 export interface LocalityPolicy {
   failover: Array<{ from: string; to: string }>;
+  /** Ordered label keys (`key` or `key=value`): endpoints sharing more of them, in order, with the client come first. */
+  failoverPriority?: string[];
+  /** Weighted traffic by locality; replaces failover. Patterns are `region/zone/subzone` with `*`. */
+  distribute?: Array<{ from: string; to: Array<{ locality: string; weight: number }> }>;
 }
 
 export interface Endpoint {
@@ -183,6 +187,12 @@ export interface Cluster {
   endpoints: Endpoint[];
   hashPolicy?: HashPolicy;
   locality?: LocalityPolicy;
+  /** Endpoints named by host, resolved by the proxy (ServiceEntry `DNS`: every address is an endpoint,
+   *  Envoy STRICT_DNS; `DNS_ROUND_ROBIN`: only the first address, Envoy LOGICAL_DNS). */
+  dns?: 'STRICT' | 'LOGICAL';
+  /** Wildcard ServiceEntry host with resolution NONE or DYNAMIC_DNS: each request goes to the host the
+   *  client named, on the port of `endpoints[0]`. */
+  dynamicHost?: true;
   connectionPool?: ConnectionPoolPolicy;
   outlierDetection?: OutlierPolicy;
   /** Caps retries to a share of requests (Linkerd's retryRatio) so retries cannot turn into a storm. */
@@ -271,9 +281,14 @@ export interface GatewayTlsServer {
   mode: GatewayTlsMode;
   certificate?: PemSource; // chain, leaf first (SIMPLE, MUTUAL, OPTIONAL_MUTUAL)
   privateKey?: PemSource;
+  /** More certificates (Istio credentialNames/tlsCertificates, several Gateway API certificateRefs): the
+   *  client's SNI picks among all of them by their DNS names, then its signature algorithms by key type. */
+  moreCertificates?: Array<{ certificate: PemSource; privateKey: PemSource }>;
   /** MUTUAL, OPTIONAL_MUTUAL: client certificates must chain to one of these. */
   caCertificates?: PemSource;
   caCrl?: PemSource;
+  /** OPTIONAL_MUTUAL only: a certificate that does not verify is let in too (Gateway API AllowInsecureFallback). */
+  allowUnverified?: boolean;
   minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
   maxVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
   /** OpenSSL names; they apply up to TLS 1.2 (TLS 1.3 suites are fixed, as in Envoy). */

@@ -56,6 +56,11 @@ const ALIASES: Record<string, Kind> = {
   telemetries: 'Telemetry',
   secret: 'Secret',
   secrets: 'Secret',
+  configmap: 'ConfigMap',
+  configmaps: 'ConfigMap',
+  cm: 'ConfigMap',
+  sidecar: 'Sidecar',
+  sidecars: 'Sidecar',
 };
 
 /** kubectl's group-qualified names, for the one kind whose short name is ambiguous (`gateways`). */

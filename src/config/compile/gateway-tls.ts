@@ -36,7 +36,7 @@ export interface ServerTlsSettings {
   caCrl?: string;
   credentialName?: string;
   credentialNames?: string[];
-  tlsCertificates?: unknown[];
+  tlsCertificates?: Array<{ serverCertificate?: string; privateKey?: string; caCertificates?: string }>;
   subjectAltNames?: string[];
   verifyCertificateSpki?: string[];
   verifyCertificateHash?: string[];
@@ -252,19 +252,30 @@ function validate(tls: ServerTlsSettings, mode: string): void {
       if (tls[f]) throw new TlsProblem(`ISTIO_MUTUAL TLS cannot have associated ${what}`);
     return;
   }
-  if (tls.credentialNames?.length || tls.tlsCertificates?.length)
-    throw new TlsProblem('credentialNames and tlsCertificates are not supported yet: use credentialName');
-  const sources = (tls.serverCertificate && tls.privateKey ? 1 : 0) + (tls.credentialName ? 1 : 0);
+  const sources =
+    (tls.serverCertificate && tls.privateKey ? 1 : 0) +
+    (tls.credentialName ? 1 : 0) +
+    (tls.credentialNames?.length ? 1 : 0) +
+    (tls.tlsCertificates?.length ? 1 : 0);
   if (sources > 1)
     throw new TlsProblem(
       'only one of credential_name, credential_names, server_certificate/private_key, tls_certificates should be specified',
     );
-  if (tls.caCrl && tls.credentialName)
+  if (tls.caCrl && (tls.credentialName || tls.credentialNames?.length))
     throw new TlsProblem(
       'CRL is not supported with credentialName. CRL has to be specified in the credential',
     );
   if (tls.caCrl && mode === 'SIMPLE') throw new TlsProblem('CRL is not supported with SIMPLE TLS');
-  if (tls.credentialName) return;
+  if (tls.credentialName || tls.credentialNames?.length) return;
+  if (tls.tlsCertificates?.length) {
+    tls.tlsCertificates.forEach((c, i) => {
+      if (!c.serverCertificate || !c.privateKey)
+        throw new TlsProblem(`tlsCertificates[${i}] requires serverCertificate and privateKey`);
+    });
+    if (mode !== 'SIMPLE' && !tls.caCertificates && !tls.tlsCertificates[0]!.caCertificates)
+      throw new TlsProblem('MUTUAL TLS requires a client CA bundle');
+    return;
+  }
   const prefix = mode === 'SIMPLE' ? 'SIMPLE TLS' : 'MUTUAL TLS';
   if (mode !== 'SIMPLE' && !tls.caCertificates) throw new TlsProblem(`${prefix} requires a client CA bundle`);
   if (!tls.serverCertificate) throw new TlsProblem(`${prefix} requires a server certificate`);
@@ -309,8 +320,26 @@ export function compileServerTls(server: GatewayServer, ctx: TlsContext): Gatewa
     const ciphers = [...new Set((tls.cipherSuites ?? []).filter((c) => ENVOY_CIPHER_SUITES.has(c)))];
     if (ciphers.length) out.cipherSuites = ciphers;
     const wantCa = mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL';
-    if (tls.credentialName) {
-      Object.assign(out, fromSecret(ctx.index, tls.credentialName, ctx.proxyNamespace, wantCa));
+    const names = tls.credentialName ? [tls.credentialName] : (tls.credentialNames ?? []);
+    if (names.length) {
+      // The first credential gives the client CA; the others only their certificates (the SNI and
+      // the client's key types pick among them at the handshake).
+      Object.assign(out, fromSecret(ctx.index, names[0]!, ctx.proxyNamespace, wantCa));
+      const more = names.slice(1).map((n) => fromSecret(ctx.index, n, ctx.proxyNamespace, false));
+      if (more.length)
+        out.moreCertificates = more.map((c) => ({ certificate: c.certificate, privateKey: c.privateKey }));
+    } else if (tls.tlsCertificates?.length) {
+      const [first, ...rest] = tls.tlsCertificates;
+      out.certificate = { file: first!.serverCertificate! };
+      out.privateKey = { file: first!.privateKey! };
+      if (rest.length)
+        out.moreCertificates = rest.map((c) => ({
+          certificate: { file: c.serverCertificate! },
+          privateKey: { file: c.privateKey! },
+        }));
+      const ca = tls.caCertificates ?? first!.caCertificates;
+      if (wantCa && ca) out.caCertificates = { file: ca };
+      if (tls.caCrl) out.caCrl = { file: tls.caCrl };
     } else {
       out.certificate = { file: tls.serverCertificate! };
       out.privateKey = { file: tls.privateKey! };

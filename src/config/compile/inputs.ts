@@ -15,6 +15,8 @@ import { mergeDelegates } from './delegates.js';
 import { fqdn, serviceFqdn, DEFAULT_DOMAIN } from '../hosts.js';
 import type { GatewayApiRoute, KubernetesGateway, L4Route, ReferenceGrant } from '../gateway-api-types.js';
 import type { Telemetry } from '../schemas/istio-telemetry.js';
+import type { ConfigMap } from '../schemas/configmap.js';
+import type { Sidecar } from '../schemas/istio-sidecar.js';
 import type {
   AuthorizationPolicy,
   MeshConfigSpec,
@@ -64,6 +66,10 @@ export class MeshIndex {
   readonly referenceGrants: ReferenceGrant[] = [];
   /** core/v1 Secrets by ns/name: certificates for gateway servers (credentialName). */
   readonly secrets = new Map<string, Secret>();
+  /** core/v1 ConfigMaps by ns/name: CA bundles for Gateway API client certificate validation. */
+  readonly configMaps = new Map<string, ConfigMap>();
+  /** networking.istio.io Sidecars, ordered by namespace/name (compile/sidecar-scope.ts). */
+  readonly sidecars: Sidecar[] = [];
   readonly peerAuthentications: PeerAuthentication[] = [];
   readonly authorizationPolicies: AuthorizationPolicy[] = [];
   readonly requestAuthentications: RequestAuthentication[] = [];
@@ -142,6 +148,12 @@ export class MeshIndex {
           break;
         case 'Secret':
           this.secrets.set(`${ns}/${r.metadata.name}`, r);
+          break;
+        case 'ConfigMap':
+          this.configMaps.set(`${ns}/${r.metadata.name}`, r);
+          break;
+        case 'Sidecar':
+          this.sidecars.push(r);
           break;
         case 'PeerAuthentication':
           this.peerAuthentications.push(r);

@@ -12,6 +12,8 @@ import {
 } from './istio-networking.js';
 import { KUBERNETES_API_VERSIONS, serviceResource } from './kubernetes.js';
 import { secretResource } from './secret.js';
+import { configMapResource } from './configmap.js';
+import { SIDECAR_API_VERSIONS, sidecarResource } from './istio-sidecar.js';
 import { serviceEntryResource, workloadEntryResource } from './istio-service-entry.js';
 import { TELEMETRY_API_VERSIONS, telemetryResource } from './istio-telemetry.js';
 import { WEFT_API_VERSIONS, meshConfigResource, rateLimitResource, workloadResource } from './weft.js';
@@ -71,6 +73,8 @@ export const KIND_SCHEMAS: Record<Kind, KindSchema> = {
   MeshConfig: { apiVersions: WEFT_API_VERSIONS, schema: meshConfigResource },
   Telemetry: { apiVersions: TELEMETRY_API_VERSIONS, schema: telemetryResource },
   Secret: { apiVersions: KUBERNETES_API_VERSIONS, schema: secretResource },
+  ConfigMap: { apiVersions: KUBERNETES_API_VERSIONS, schema: configMapResource },
+  Sidecar: { apiVersions: SIDECAR_API_VERSIONS, schema: sidecarResource },
 };
 
 /** "networking.istio.io/v1" -> "networking.istio.io"; core "v1" -> "". */

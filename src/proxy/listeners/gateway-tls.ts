@@ -16,6 +16,7 @@ import tls from 'node:tls';
 import type { GatewayTlsServer, PemSource } from '../../model/snapshot.js';
 import type { Logger } from '../../lib/logger.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
+import { keyPair, pickPairs, type KeyPair } from './gateway-certs.js';
 
 /** How often certificate files are looked at (size, mtime, inode), and how long writes settle. */
 export const CERT_POLL_MS = 500;
@@ -31,8 +32,8 @@ export interface TlsServerDeps {
 }
 
 interface Material {
-  cert?: string;
-  key?: string;
+  /** The server's certificates, the first one first (several: the SNI picks, see gateway-certs.ts). */
+  pairs: KeyPair[];
   ca?: string;
   crl?: string;
 }
@@ -57,34 +58,39 @@ async function readSource(src: PemSource | undefined): Promise<string | undefine
   }
 }
 
-/** Load and check everything the server needs; throws with a reason a person can act on. */
-async function loadMaterial(s: GatewayTlsServer): Promise<Material> {
-  const m: Material = {};
-  const cert = await readSource(s.certificate);
-  const key = await readSource(s.privateKey);
-  const ca = await readSource(s.caCertificates);
-  const crl = await readSource(s.caCrl);
+/** One certificate and its key, checked; throws with a reason a person can act on. */
+async function loadPair(certSrc: PemSource | undefined, keySrc: PemSource | undefined): Promise<KeyPair> {
+  const cert = await readSource(certSrc);
+  const key = await readSource(keySrc);
   if (cert === undefined || key === undefined) throw new Error('no certificate or private key');
   const blocks = cert.match(PEM_CERT) ?? [];
-  if (!blocks.length) throw new Error(`${where(s.certificate)} holds no PEM certificate`);
+  if (!blocks.length) throw new Error(`${where(certSrc)} holds no PEM certificate`);
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(blocks[0]!);
   } catch (e) {
-    throw new Error(`${where(s.certificate)} is not a valid certificate: ${(e as Error).message}`);
+    throw new Error(`${where(certSrc)} is not a valid certificate: ${(e as Error).message}`);
   }
   let pk;
   try {
     pk = createPrivateKey(key);
   } catch (e) {
-    throw new Error(`${where(s.privateKey)} is not a valid private key: ${(e as Error).message}`);
+    throw new Error(`${where(keySrc)} is not a valid private key: ${(e as Error).message}`);
   }
   if (!leaf.checkPrivateKey(pk))
     throw new Error(
-      `the private key (${where(s.privateKey)}) does not belong to the certificate (${where(s.certificate)})`,
+      `the private key (${where(keySrc)}) does not belong to the certificate (${where(certSrc)})`,
     );
-  m.cert = cert;
-  m.key = key;
+  return keyPair(cert, key);
+}
+
+/** Load and check everything the server needs; throws with a reason a person can act on. */
+async function loadMaterial(s: GatewayTlsServer): Promise<Material> {
+  const pairs = [await loadPair(s.certificate, s.privateKey)];
+  for (const more of s.moreCertificates ?? []) pairs.push(await loadPair(more.certificate, more.privateKey));
+  const m: Material = { pairs };
+  const ca = await readSource(s.caCertificates);
+  const crl = await readSource(s.caCrl);
   if (ca !== undefined) {
     if (!(ca.match(PEM_CERT) ?? []).length)
       throw new Error(`${where(s.caCertificates)} holds no PEM certificate`);
@@ -110,7 +116,10 @@ function clientCheck(s: GatewayTlsServer, socket: tls.TLSSocket): string | undef
   const peer = socket.getPeerCertificate();
   const present = peer && Object.keys(peer).length > 0;
   if (!present) return s.mode === 'OPTIONAL_MUTUAL' ? undefined : 'no client certificate';
-  if (!socket.authorized) return `client certificate rejected: ${String(socket.authorizationError)}`;
+  if (!socket.authorized)
+    return s.allowUnverified
+      ? undefined
+      : `client certificate rejected: ${String(socket.authorizationError)}`;
   if (s.subjectAltNames?.length) {
     const sans = sanList(peer);
     if (!s.subjectAltNames.some((n) => sans.includes(n)))
@@ -136,6 +145,9 @@ export class TlsServerRuntime {
   private server: tls.Server | undefined;
   private readonly stops: Array<() => void> = [];
   private reloading: NodeJS.Timeout | undefined;
+  /** What handshakes use now, and the secure contexts built from it per SNI choice. */
+  private material: Material | undefined;
+  private readonly contexts = new Map<string, tls.SecureContext>();
   private closed = false;
 
   private constructor(
@@ -161,7 +173,7 @@ export class TlsServerRuntime {
     }
     try {
       r.server = r.makeServer(
-        config.mode === 'ISTIO_MUTUAL' ? r.meshOptions() : r.options(await loadMaterial(config)),
+        config.mode === 'ISTIO_MUTUAL' ? r.meshOptions() : r.use(await loadMaterial(config)),
       );
     } catch (e) {
       r.broken = (e as Error).message;
@@ -196,12 +208,36 @@ export class TlsServerRuntime {
     for (const stop of this.stops.splice(0)) stop();
   }
 
-  private options(m: Material): tls.TlsOptions {
+  /** Make `m` the material handshakes use; returns the options of the default context. */
+  private use(m: Material): tls.TlsOptions {
+    const secure = this.options(m, undefined);
+    tls.createSecureContext(secure); // throws now, with the reason, rather than at a handshake
+    this.material = m;
+    this.contexts.clear();
+    return secure;
+  }
+
+  /** Several certificates: the client's SNI picks (one secure context per choice, built once). */
+  private contextFor(sni: string): tls.SecureContext | undefined {
+    const m = this.material;
+    if (!m) return undefined;
+    const pairs = pickPairs(m.pairs, sni);
+    const key = pairs.map((p) => m.pairs.indexOf(p)).join(',');
+    let ctx = this.contexts.get(key);
+    if (!ctx) {
+      ctx = tls.createSecureContext(this.options(m, sni));
+      this.contexts.set(key, ctx);
+    }
+    return ctx;
+  }
+
+  private options(m: Material, sni: string | undefined): tls.TlsOptions {
     const s = this.config;
     const mutual = s.mode === 'MUTUAL' || s.mode === 'OPTIONAL_MUTUAL';
+    const pairs = m.pairs.length > 1 ? pickPairs(m.pairs, sni) : m.pairs;
     return {
-      cert: m.cert!,
-      key: m.key!,
+      cert: pairs.map((p) => p.cert),
+      key: pairs.map((p) => p.key),
       ...(mutual && m.ca ? { ca: m.ca } : {}),
       ...(mutual && m.crl ? { crl: m.crl } : {}),
       ...(s.minVersion ? { minVersion: s.minVersion } : {}),
@@ -227,6 +263,17 @@ export class TlsServerRuntime {
         requestCert: mutual,
         // OPTIONAL_MUTUAL: a client without a certificate is let in; a bad certificate is not (below).
         rejectUnauthorized: mutual && s.mode !== 'OPTIONAL_MUTUAL',
+        ...(s.moreCertificates?.length
+          ? {
+              SNICallback: (name: string, cb: (e: Error | null, c?: tls.SecureContext) => void) => {
+                try {
+                  cb(null, this.contextFor(name));
+                } catch (e) {
+                  cb(e as Error);
+                }
+              },
+            }
+          : {}),
       },
       (socket) => {
         socket.on('error', () => socket.destroy());
@@ -249,6 +296,7 @@ export class TlsServerRuntime {
     const files = [
       this.config.certificate,
       this.config.privateKey,
+      ...(this.config.moreCertificates ?? []).flatMap((c) => [c.certificate, c.privateKey]),
       this.config.caCertificates,
       this.config.caCrl,
     ]
@@ -269,8 +317,7 @@ export class TlsServerRuntime {
     const s = this.config;
     let secure: tls.TlsOptions;
     try {
-      secure = this.options(await loadMaterial(s));
-      tls.createSecureContext(secure);
+      secure = this.use(await loadMaterial(s));
     } catch (e) {
       if (this.closed) return;
       const reason = (e as Error).message;
@@ -287,7 +334,7 @@ export class TlsServerRuntime {
     if (this.server) this.server.setSecureContext(secure);
     else this.server = this.makeServer(secure);
     this.broken = undefined;
-    const leaf = new X509Certificate((secure.cert as string).match(PEM_CERT)![0]!);
+    const leaf = new X509Certificate((secure.cert as string[])[0]!.match(PEM_CERT)![0]!);
     this.deps.log.info('certificate reloaded', {
       server: s.name,
       file,
