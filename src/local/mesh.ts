@@ -20,14 +20,20 @@ export interface LocalMeshOptions {
   certTtlMs?: number;
   /** A plugged-in CA (--ca-cert, --ca-key, --root-cert, --cert-chain). */
   caFiles?: PluggedCaFiles;
+  /** Dashboard metrics from this Prometheus; '' scrapes the proxies whatever the environment says. */
+  prometheusUrl?: string;
   cwd: string;
   log: Logger;
   onChange?: (i: Instance) => void;
+  /** Called once the control plane is up, before the proxies start (for live status displays). */
+  onControlPlane?: (mesh: LocalMesh) => void;
 }
 
 export class LocalMesh {
   readonly instances: Instance[] = [];
   private writing = Promise.resolve();
+  private reconciling = Promise.resolve();
+  private stopping = false;
 
   private constructor(
     readonly cp: ControlPlane,
@@ -43,8 +49,10 @@ export class LocalMesh {
       ...(o.trustDomain ? { trustDomain: o.trustDomain } : {}),
       ...(o.certTtlMs ? { certTtlMs: o.certTtlMs } : {}),
       ...(o.caFiles ? { caFiles: o.caFiles } : {}),
+      ...(o.prometheusUrl !== undefined ? { prometheusUrl: o.prometheusUrl } : {}),
     });
     const mesh = new LocalMesh(cp, o);
+    o.onControlPlane?.(mesh);
     const wanted = [...o.resources, ...builtinResources(o.resources)];
     if (!o.keepState) {
       const keep = new Set(wanted.map(resourceKey));
@@ -58,34 +66,79 @@ export class LocalMesh {
     await cp.store.apply(wanted);
     cp.registry.on('change', () => mesh.syncReadiness());
     await mkdir(join(o.stateDir, 'logs'), { recursive: true });
-    const workloads = cp.store.list('Workload') as Workload[];
-    for (const w of workloads) {
-      for (let i = 0; i < (w.spec.replicas ?? 1); i++) {
-        mesh.instances.push(new Instance(w, i, (inst) => mesh.changed(inst)));
-      }
+    await Promise.all((cp.store.list('Workload') as Workload[]).map((w) => mesh.startWorkload(w)));
+    // A Gateway applied later that selects the egress gateway starts it then (and its Service follows
+    // the Gateways' ports), as Istio's egress gateway Deployment would already be running.
+    cp.store.on('change', () => mesh.queueBuiltins());
+    await mesh.writeState();
+    return mesh;
+  }
+
+  /** Starts the instances of a workload (all its replicas). */
+  private async startWorkload(w: Workload): Promise<void> {
+    const started: Instance[] = [];
+    for (let i = 0; i < (w.spec.replicas ?? 1); i++) {
+      const inst = new Instance(w, i, (x) => this.changed(x));
+      this.instances.push(inst);
+      started.push(inst);
     }
+    const cp = this.cp;
     await Promise.all(
-      mesh.instances.map((inst) => {
-        const w = workloads.find(
-          (x) => x.metadata.name === inst.info.workload && x.metadata.namespace === inst.info.namespace,
-        )!;
-        return inst.start({
+      started.map((inst) =>
+        inst.start({
           controlPlane: cp.info.discovery,
           rootCert: cp.info.rootCert,
           trustDomain: cp.info.trustDomain,
-          logDir: join(o.stateDir, 'logs'),
-          cwd: o.cwd,
+          logDir: join(this.o.stateDir, 'logs'),
+          cwd: this.o.cwd,
           token: cp.tokens.issue({
             namespace: w.metadata.namespace,
             workload: w.metadata.name,
             serviceAccount: w.spec.serviceAccount ?? 'default',
             instance: inst.info.id,
           }),
-        });
-      }),
+        }),
+      ),
     );
-    await mesh.writeState();
-    return mesh;
+  }
+
+  private queueBuiltins(): void {
+    if (this.stopping) return;
+    this.reconciling = this.reconciling
+      .then(() => this.reconcileBuiltins())
+      .catch((e: Error) => this.o.log.error('cannot start a gateway', { error: e.message }));
+  }
+
+  /**
+   * Brings the built-in gateways in line with the applied config: adds the egress gateway (Workload and
+   * Service) when a Gateway selects it and starts its proxy; removes them, and stops it, when none does.
+   */
+  private async reconcileBuiltins(): Promise<void> {
+    const store = this.cp.store;
+    const managed = (r: Resource) => r.metadata.annotations?.['weft.dev/managed-by'] === 'weft-up';
+    const wanted = builtinResources(store.list().filter((r) => !managed(r)));
+    const keep = new Set(wanted.map(resourceKey));
+    const gone = store
+      .list()
+      .filter((r) => managed(r) && !keep.has(resourceKey(r)))
+      .map(resourceKey);
+    // Each write below changes the store again; the next round finds nothing to do, so this settles.
+    if (gone.length) await store.delete(gone);
+    await store.apply(wanted);
+    for (const key of gone) {
+      const [kind, namespace, name] = key.split('/');
+      if (kind !== 'Workload') continue;
+      const old = this.instances.filter((i) => i.info.workload === name && i.info.namespace === namespace);
+      await Promise.all(old.map((i) => i.stop()));
+      this.instances.splice(0, this.instances.length, ...this.instances.filter((i) => !old.includes(i)));
+    }
+    for (const w of wanted.filter((r): r is Workload => r.kind === 'Workload')) {
+      const { name, namespace } = w.metadata;
+      if (this.instances.some((i) => i.info.workload === name && i.info.namespace === namespace)) continue;
+      this.o.log.info('starting a gateway applied after start', { workload: `${name}.${namespace}` });
+      await this.startWorkload(store.get('Workload', namespace, name) as Workload);
+      await this.writeState();
+    }
   }
 
   private syncReadiness(): void {
@@ -123,6 +176,8 @@ export class LocalMesh {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    await this.reconciling;
     await Promise.all(this.instances.map((i) => i.stop()));
     await this.writeState();
     await this.cp.stop();

@@ -5,6 +5,7 @@ import { ControlPlane } from '../../control-plane/server.js';
 import { createLogger } from '../../lib/logger.js';
 import { DEFAULT_STATE_DIR } from '../mesh-client.js';
 import { CA_OPTIONS, caSettings, type CaFlags } from './ca.js';
+import { PROMETHEUS_OPTION, prometheusUrl } from '../../local/prometheus-flag.js';
 
 export function registerControlPlane(program: Command): void {
   program
@@ -20,10 +21,13 @@ export function registerControlPlane(program: Command): void {
     .option(...CA_OPTIONS.caKey)
     .option(...CA_OPTIONS.rootCert)
     .option(...CA_OPTIONS.certChain)
+    .option(...PROMETHEUS_OPTION)
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<Record<string, string> & CaFlags>();
       const log = createLogger('control-plane');
       const { certTtlMs, caFiles } = caSettings(o);
+      // '' (the flag given empty) means the proxies, even when the environment names a Prometheus.
+      const prometheus = prometheusUrl(o.prometheusUrl);
       const cp = await ControlPlane.start({
         stateDir: resolve(o.stateDir ?? DEFAULT_STATE_DIR),
         host: o.host!,
@@ -32,6 +36,7 @@ export function registerControlPlane(program: Command): void {
         trustDomain: o.trustDomain!,
         certTtlMs,
         ...(caFiles ? { caFiles } : {}),
+        prometheusUrl: prometheus ?? '',
         log,
       });
       process.stdout.write(`control plane: admin http://${cp.info.admin}  discovery ${cp.info.discovery}\n`);

@@ -61,6 +61,28 @@ function forward(port: number, target: URL): Promise<http.Server> {
   });
 }
 
+/** Tells the running control plane where the dashboard's numbers come from. */
+async function setMetricsSource(client: MeshClient, url: string): Promise<void> {
+  const r = await client.call<{ message?: string }>('POST', '/api/metrics-source', { prometheusUrl: url });
+  if (r.status === 400)
+    throw new WeftError(
+      ErrorCodes.CONFIG_INVALID,
+      `--prometheus-url: ${r.body.message ?? 'refused'}`,
+      'give the base URL of a Prometheus server, e.g. http://127.0.0.1:9090',
+    );
+  if (r.status !== 200)
+    throw new WeftError(
+      ErrorCodes.MESH_UNREACHABLE,
+      `the control plane at ${client.url} cannot switch the metrics source (HTTP ${r.status})`,
+      'is the control plane as new as this CLI? `weft version` on both',
+    );
+  process.stderr.write(
+    url
+      ? `Golden metrics now come from Prometheus at ${url}\n`
+      : 'Golden metrics now come from the proxies\n',
+  );
+}
+
 export function registerDashboard(program: Command, mesh: () => MeshFlags): void {
   program
     .command('dashboard')
@@ -70,11 +92,16 @@ export function registerDashboard(program: Command, mesh: () => MeshFlags): void
       '--port <port>',
       'also serve the dashboard on this local port (forwarding to the control plane) until Ctrl-C',
     )
-    .action(async (o: { open: boolean; port?: string }) => {
+    .option(
+      '--prometheus-url <url>',
+      "golden metrics from this Prometheus instead of the proxies ('' switches back); overrides WEFT_PROMETHEUS_URL",
+    )
+    .action(async (o: { open: boolean; port?: string; prometheusUrl?: string }) => {
       const client = await MeshClient.connect(mesh());
       const { status } = await client.call('GET', '/readyz');
       if (status !== 200)
         throw new WeftError(ErrorCodes.MESH_UNREACHABLE, `the control plane at ${client.url} is not ready`);
+      if (o.prometheusUrl !== undefined) await setMetricsSource(client, o.prometheusUrl);
       let url = `${client.url}${DASHBOARD_PATH}`;
       let server: http.Server | undefined;
       if (o.port !== undefined) {

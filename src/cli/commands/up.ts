@@ -4,26 +4,17 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadPaths } from '../../config/load.js';
 import { CA_OPTIONS, caSettings, type CaFlags } from './ca.js';
+import { PROMETHEUS_OPTION, prometheusUrl } from '../../local/prometheus-flag.js';
 import { errorMessage, isWeftError } from '../../lib/errors.js';
 import { formatProblem } from '../../config/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { LocalMesh } from '../../local/mesh.js';
-import type { Instance } from '../../local/instance.js';
+import { LiveTable, progressLine, renderTable } from '../../local/live-table.js';
+import { meshRows } from '../../local/status-rows.js';
 import { DEFAULT_STATE_DIR } from '../mesh-client.js';
-import { table } from '../output.js';
 import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-
-const MARK: Record<string, string> = {
-  starting: '…',
-  'proxy-ready': '…',
-  running: '…',
-  ready: '✔',
-  exited: '✖',
-  failed: '✖',
-  stopped: '■',
-};
 
 export function registerUp(program: Command): void {
   program
@@ -39,6 +30,7 @@ export function registerUp(program: Command): void {
     .option(...CA_OPTIONS.caKey)
     .option(...CA_OPTIONS.rootCert)
     .option(...CA_OPTIONS.certChain)
+    .option(...PROMETHEUS_OPTION)
     .option('--ready-timeout <seconds>', 'how long to wait for every workload to become ready', '60')
     .action(async (_o: unknown, cmd: Command) => {
       const o = cmd.optsWithGlobals<
@@ -49,10 +41,12 @@ export function registerUp(program: Command): void {
           discoveryPort: string;
           adminPort: string;
           readyTimeout: string;
+          prometheusUrl?: string;
         }
       >();
       // Flags first: a bad CA or lifetime stops here, before anything starts.
       const { certTtlMs, caFiles } = caSettings(o);
+      const prometheus = prometheusUrl(o.prometheusUrl);
       const stateDir = resolve(o.stateDir ?? DEFAULT_STATE_DIR);
       mkdirSync(join(stateDir, 'logs'), { recursive: true });
       // Our own log goes to a file: the terminal shows the status of the mesh, not its chatter.
@@ -70,11 +64,15 @@ export function registerUp(program: Command): void {
       process.stdout.write(
         `Starting the mesh from ${o.filename.join(', ')} (${loaded.resources.length} resources)\n`,
       );
-      const say = (i: Instance) => {
-        const { state, id, detail } = i.info;
-        if (['ready', 'exited', 'failed'].includes(state))
-          process.stdout.write(`  ${MARK[state]} ${id} ${state}${detail ? `: ${detail}` : ''}\n`);
-      };
+      // The status table: redrawn on every instance change, and a few times a second meanwhile for the
+      // phases only the control plane sees (certificate issued, config stream open).
+      let started: LocalMesh | undefined;
+      const live = new LiveTable(process.stdout);
+      let stopping = false;
+      // Once Ctrl-C is pressed, proxies going away are the expected end, not news.
+      const show = () => stopping || live.update(meshRows(started, process.cwd()));
+      show();
+      const ticker = setInterval(show, 150);
       let mesh: LocalMesh;
       try {
         mesh = await LocalMesh.start({
@@ -85,9 +83,11 @@ export function registerUp(program: Command): void {
           adminPort: Number(o.adminPort),
           certTtlMs,
           ...(caFiles ? { caFiles } : {}),
+          prometheusUrl: prometheus ?? '',
           cwd: process.cwd(),
           log,
-          onChange: say,
+          onChange: show,
+          onControlPlane: (m) => (started = m),
         });
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
@@ -96,17 +96,20 @@ export function registerUp(program: Command): void {
             ? ' (is another mesh running? stop it, or pass --admin-port 0 --discovery-port 0)'
             : '';
         const why = isWeftError(e) ? errorMessage(e) : err.message;
+        clearInterval(ticker);
+        live.freeze();
         process.stderr.write(`error: cannot start the control plane: ${why}${hint}\n`);
         process.exitCode = 1;
         return;
       }
-      let stopping = false;
       const stop = async () => {
         if (stopping) {
           process.stdout.write('forcing exit\n');
           process.exit(130);
         }
         stopping = true;
+        clearInterval(ticker);
+        live.freeze();
         process.stdout.write('\nStopping the mesh…\n');
         await mesh.stop();
         process.stdout.write('Stopped.\n');
@@ -130,19 +133,20 @@ export function registerUp(program: Command): void {
       while (!mesh.cp.push.allSynced() && Date.now() < syncDeadline)
         await new Promise((r) => setTimeout(r, 50));
 
-      const rows = mesh.instances.map((i) => [
-        i.info.id,
-        i.info.kind,
-        `${MARK[i.info.state] ?? ''} ${i.info.state}`,
-        Object.values(i.info.appPorts).join(',') || '-',
-        i.info.ports
-          ? `${i.info.ports.inbound || '-'}/${i.info.ports.outbound || '-'}/${i.info.ports.admin}`
-          : '-',
-        i.info.detail ?? '',
-      ]);
-      process.stdout.write(
-        '\n' + table(rows, ['INSTANCE', 'TYPE', 'STATE', 'APP PORT', 'IN/OUT/ADMIN', 'DETAIL']) + '\n\n',
-      );
+      clearInterval(ticker);
+      const rows = meshRows(mesh, process.cwd());
+      if (live.isLive) {
+        show();
+        live.freeze();
+        process.stdout.write('\n');
+      } else {
+        show();
+        process.stdout.write('\n' + renderTable(rows).join('\n') + '\n\n');
+      }
+      // The table cuts long lines on a terminal: the reason and the next step in full.
+      const bad = rows.filter((r) => r.phase !== 'ready');
+      for (const r of bad) process.stdout.write(progressLine(r).trimStart());
+      if (bad.length) process.stdout.write('\n');
       for (const u of mesh.ingressUrls()) {
         process.stdout.write(`Ingress ${u.gateway}: ${u.url}\n`);
         // The first exact path a route serves is the page to open (bookinfo: /productpage).
@@ -157,7 +161,7 @@ export function registerUp(program: Command): void {
       );
       process.stdout.write(`Logs: ${join(stateDir, 'logs')}\n`);
       process.stdout.write(
-        mesh.instances.every((i) => ['ready', 'running'].includes(i.info.state))
+        rows.every((r) => r.phase === 'ready')
           ? 'Mesh is up. Press Ctrl-C to stop.\n'
           : 'Some workloads are not ready; see the table and their logs. Press Ctrl-C to stop.\n',
       );

@@ -156,6 +156,29 @@ export class Aggregator {
     return this.deps.prometheus ? 'prometheus' : 'proxies';
   }
 
+  /** The Prometheus base URL the numbers come from, if any. */
+  get prometheusUrl(): string | undefined {
+    return this.deps.prometheus;
+  }
+
+  /**
+   * Switches the source (`weft dashboard --prometheus-url`): a Prometheus base URL, or undefined for the
+   * proxies. The series start over, since rates from the two sources are not comparable tick to tick.
+   */
+  setPrometheus(url: string | undefined): void {
+    if (url === this.deps.prometheus) return;
+    const wasActive = this.active;
+    this.stop();
+    this.prometheusError = undefined;
+    if (url) this.deps.prometheus = url;
+    else delete this.deps.prometheus;
+    this.deps.log.info('dashboard metrics: source changed', {
+      source: this.source,
+      ...(url ? { prometheus: url } : {}),
+    });
+    if (wasActive) void this.touch();
+  }
+
   get active(): boolean {
     return this.timer !== undefined;
   }

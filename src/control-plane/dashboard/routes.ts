@@ -101,6 +101,10 @@ export class Dashboard {
       void this.serveStatic(res, p.slice(DASHBOARD_PATH.length) || 'index.html');
       return true;
     }
+    if (p === '/api/metrics-source' && req.method === 'POST') {
+      void this.setSource(req, res);
+      return true;
+    }
     if (!p.startsWith('/api/') || req.method !== 'GET') return false;
     const ticks = windowTicks(url, this.aggregator.intervalMs);
     const api: Record<string, () => Promise<unknown>> = {
@@ -125,6 +129,25 @@ export class Dashboard {
       (e: Error) => json(res, 500, { message: e.message }),
     );
     return true;
+  }
+
+  /** `POST /api/metrics-source {"prometheusUrl": "http://…"}` (empty or absent: scrape the proxies). */
+  private async setSource(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    let url: string | undefined;
+    try {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { prometheusUrl?: unknown };
+      if (body.prometheusUrl !== undefined && typeof body.prometheusUrl !== 'string')
+        throw new Error('prometheusUrl must be a string');
+      url = body.prometheusUrl || undefined;
+      if (url && !/^https?:$/.test(new URL(url).protocol)) throw new Error(`not an http(s) URL: ${url}`);
+    } catch (e) {
+      json(res, 400, { message: (e as Error).message });
+      return;
+    }
+    this.aggregator.setPrometheus(url);
+    json(res, 200, { source: this.aggregator.source, ...(url ? { prometheusUrl: url } : {}) });
   }
 
   private async serveStatic(res: http.ServerResponse, rel: string): Promise<void> {

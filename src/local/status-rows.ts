@@ -1,0 +1,103 @@
+// The rows of `weft up`'s status table: the control plane, then one row per proxy (workload instance or
+// gateway). The phase of a starting proxy comes from what the control plane saw of it: a certificate
+// issued to its id, then a config stream, then the proxy's own "ready" and its app's readiness.
+import { relative } from 'node:path';
+import type { LocalMesh } from './mesh.js';
+import type { InstanceInfo } from './instance.js';
+
+export type Phase =
+  | 'starting'
+  | 'certificate'
+  | 'config'
+  | 'app starting'
+  | 'ready'
+  | 'not ready'
+  | 'exited'
+  | 'failed'
+  | 'stopped';
+
+export interface StatusRow {
+  name: string;
+  kind: 'control-plane' | 'sidecar' | 'gateway';
+  phase: Phase;
+  ports: string;
+  /** Why a row is not ready, and what to do next when it failed. */
+  detail: string;
+}
+
+/** What the control plane knows of a proxy while it starts. */
+export interface ProxySeen {
+  certificate: boolean;
+  connected: boolean;
+}
+
+export function instancePhase(i: InstanceInfo, seen: ProxySeen): Phase {
+  switch (i.state) {
+    case 'starting':
+      return seen.connected ? 'config' : seen.certificate ? 'certificate' : 'starting';
+    case 'proxy-ready':
+      return 'app starting';
+    case 'running':
+      if (i.detail === 'readiness probe failing') return 'not ready';
+      // A gateway has no app: its listeners are up and it waits for the config that makes it ready.
+      return i.kind === 'gateway' ? 'config' : 'app starting';
+    default:
+      return i.state;
+  }
+}
+
+function instancePorts(i: InstanceInfo): string {
+  const app = Object.values(i.appPorts);
+  const p = i.ports;
+  const parts = [
+    ...(app.length ? [`app=${app.join(',')}`] : []),
+    ...(p?.inbound ? [`in=${p.inbound}`] : []),
+    ...(p?.outbound ? [`out=${p.outbound}`] : []),
+    ...(p ? [`admin=${p.admin}`] : []),
+  ];
+  return parts.join(' ') || '-';
+}
+
+/** The next step for a row that failed: which log to read. */
+export function nextStep(i: InstanceInfo, cwd: string): string {
+  const log = i.detail?.startsWith('app exited') ? i.logs.app : i.logs.proxy;
+  return log ? `see ${relative(cwd, log) || log}` : '';
+}
+
+export function instanceRow(i: InstanceInfo, seen: ProxySeen, cwd: string): StatusRow {
+  const phase = instancePhase(i, seen);
+  const bad = phase === 'failed' || phase === 'exited';
+  // A ready row keeps no stale reason (an instance that recovered still carries its last one).
+  const detail = bad
+    ? [i.detail, nextStep(i, cwd)].filter(Boolean).join('; ')
+    : phase === 'ready'
+      ? ''
+      : (i.detail ?? '');
+  return { name: i.id, kind: i.kind, phase, ports: instancePorts(i), detail };
+}
+
+export function controlPlaneRow(mesh: LocalMesh | undefined): StatusRow {
+  if (!mesh)
+    return { name: 'control-plane', kind: 'control-plane', phase: 'starting', ports: '-', detail: '' };
+  const { admin, discovery } = mesh.cp.info;
+  return {
+    name: 'control-plane',
+    kind: 'control-plane',
+    phase: 'ready',
+    ports: `admin=${admin.split(':').pop()} discovery=${discovery.split(':').pop()}`,
+    detail: '',
+  };
+}
+
+/** Every row, as the mesh is now (the control plane is still starting while `mesh` is undefined). */
+export function meshRows(mesh: LocalMesh | undefined, cwd: string): StatusRow[] {
+  const rows = [controlPlaneRow(mesh)];
+  if (!mesh) return rows;
+  const connected = new Set(mesh.cp.push.statuses().map((s) => s.id));
+  for (const inst of mesh.instances) {
+    const id = inst.info.id;
+    const seen = { certificate: !!mesh.cp.push.issuedTo(id), connected: connected.has(id) };
+    rows.push(instanceRow(inst.info, seen, cwd));
+  }
+  return rows;
+}
