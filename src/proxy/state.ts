@@ -41,7 +41,7 @@ export class ProxyState {
     } catch (e) {
       throw new WeftError(ErrorCodes.SNAPSHOT_INVALID, `cannot compile routes: ${(e as Error).message}`);
     }
-    const self = localityOf(snapshot.proxy.labels);
+    const self = { locality: localityOf(snapshot.proxy.labels), labels: snapshot.proxy.labels };
     for (const c of snapshot.clusters) {
       // Keep a cluster's runtime (balancer position, in-flight counts) when it did not change.
       const prev = previous?.clusters.get(c.name);

@@ -98,13 +98,30 @@ export function hashPolicy(policies: TrafficPolicy[]): (HashPolicy & { maglev: b
 }
 
 /**
- * localityLbSetting. As in Istio, locality-aware balancing is on by default but only takes effect when
- * outlier detection is configured (it needs a health signal to fail over); `enabled: false` turns it off.
+ * localityLbSetting, as Istio's ApplyLocalityLoadBalancer: `enabled: false` turns it all off; `distribute`
+ * applies on its own; failover (by locality, `failover` regions and `failoverPriority` labels) only with
+ * outlier detection, which gives it the health signal to fail over (Istio's default is on).
  */
 export function localityPolicy(policies: TrafficPolicy[], hasOutlier: boolean): LocalityPolicy | undefined {
   const l = policies.find((p) => p.loadBalancer?.localityLbSetting)?.loadBalancer?.localityLbSetting as
     Obj | undefined;
-  if (l?.enabled === false || !hasOutlier) return undefined;
+  if (l?.enabled === false) return undefined;
+  const distribute = Array.isArray(l?.distribute)
+    ? (l.distribute as Array<{ from?: string; to?: Record<string, number> }>)
+    : [];
+  if (distribute.length)
+    return {
+      failover: [],
+      distribute: distribute.map((d) => ({
+        from: d.from ?? '*',
+        to: Object.entries(d.to ?? {}).map(([locality, weight]) => ({ locality, weight })),
+      })),
+    };
+  if (!hasOutlier) return undefined;
   const failover = Array.isArray(l?.failover) ? (l.failover as Array<{ from?: string; to?: string }>) : [];
-  return { failover: failover.filter((f) => f.from && f.to).map((f) => ({ from: f.from!, to: f.to! })) };
+  const priority = Array.isArray(l?.failoverPriority) ? (l.failoverPriority as string[]) : [];
+  return {
+    failover: failover.filter((f) => f.from && f.to).map((f) => ({ from: f.from!, to: f.to! })),
+    ...(priority.length ? { failoverPriority: priority } : {}),
+  };
 }

@@ -18,6 +18,7 @@ import {
   strict,
 } from './common.js';
 import { httpRoute, tcpRoute, tlsRoute } from './istio-routes.js';
+import { localityLbSetting } from './istio-destination-rule-locality.js';
 
 export const ISTIO_NETWORKING_API_VERSIONS = [
   'networking.istio.io/v1',
@@ -88,7 +89,7 @@ const loadBalancer = strict({
     })
     .optional(),
   consistentHash: loose.optional(),
-  localityLbSetting: loose.optional(),
+  localityLbSetting: localityLbSetting.optional(),
   warmupDurationSecs: duration.optional(),
   warmup: strict({
     duration,

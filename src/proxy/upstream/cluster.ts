@@ -2,10 +2,11 @@
 // breakers, a retry budget, and per endpoint the identity check its TLS peer must pass. Built once per
 // snapshot (and kept across snapshots when the cluster did not change).
 import type { PeerCertificate } from 'node:tls';
-import type { Cluster, Endpoint, Locality } from '../../model/snapshot.js';
+import type { Cluster, Endpoint } from '../../model/snapshot.js';
 import { RingHash } from './balancers/ring-hash.js';
 import { DEFAULT_TABLE_SIZE, Maglev } from './balancers/maglev.js';
-import { nearest } from './balancers/locality.js';
+import { LocalityPlan, type Client } from './balancers/locality.js';
+import { DnsEndpoints } from './dns-endpoints.js';
 import { certSpiffeId } from '../../lib/spiffe.js';
 import type { Balancer } from './balancers/balancer.js';
 import { RoundRobin } from './balancers/round-robin.js';
@@ -23,7 +24,6 @@ export type IdentityCheck = (host: string, cert: PeerCertificate) => Error | und
 const DEFAULT_BUDGET = { ratio: 0.2, minRetriesPerSecond: 10 }; // Linkerd's defaults
 
 export class ClusterRuntime {
-  readonly healthy: Endpoint[];
   readonly limits: ClusterLimits;
   readonly budget: RetryBudget;
   readonly outliers: OutlierDetector | undefined;
@@ -36,15 +36,32 @@ export class ClusterRuntime {
   private readonly inflight = new Map<string, number>();
   private readonly checks = new Map<string, IdentityCheck>();
   private table: { key: string; lb: RingHash | Maglev } | undefined;
+  private ready: Endpoint[] = [];
+  private plan: LocalityPlan | undefined;
+  /** ServiceEntry DNS / DNS_ROUND_ROBIN: endpoints named by host, resolved by this proxy. */
+  private readonly dns: DnsEndpoints | undefined;
+  private dnsSeen = -1;
+  /** Wildcard ServiceEntry hosts with resolution NONE: one endpoint per host a client named. */
+  private readonly named = new Map<string, Endpoint>();
 
   /** `previous`: the same cluster from the last snapshot; its budget, breakers and ejections carry over. */
   constructor(
     readonly cluster: Cluster,
     previous?: ClusterRuntime,
-    /** The client's own locality, for locality-aware balancing. */
-    private readonly self?: Locality,
+    /** The calling proxy's locality and labels, for locality-aware balancing. */
+    private readonly client: Client = { labels: {} },
   ) {
-    this.healthy = cluster.endpoints.filter((e) => e.healthy);
+    const same = (k: 'connectionPool' | 'outlierDetection' | 'retryBudget') =>
+      previous !== undefined && JSON.stringify(previous.cluster[k]) === JSON.stringify(cluster[k]);
+    if (cluster.dns) {
+      // Keep the previous resolver (and its answers) when the named endpoints did not change.
+      const p = previous?.dns;
+      const keep =
+        p && p.mode === cluster.dns && JSON.stringify(p.source) === JSON.stringify(cluster.endpoints);
+      this.dns = keep ? p : new DnsEndpoints(cluster.endpoints, cluster.dns);
+      this.dns.refreshIfStale();
+    }
+    this.setEndpoints(this.dns?.endpoints ?? cluster.endpoints);
     this.balancer =
       cluster.lbPolicy === 'RANDOM'
         ? new RandomBalancer()
@@ -52,8 +69,6 @@ export class ClusterRuntime {
           ? new LeastRequest((ep) => this.inflight.get(ep.instance) ?? 0)
           : new RoundRobin();
     for (const ep of cluster.endpoints) this.checks.set(ep.instance, identityCheck(ep.identity));
-    const same = (k: 'connectionPool' | 'outlierDetection' | 'retryBudget') =>
-      previous !== undefined && JSON.stringify(previous.cluster[k]) === JSON.stringify(cluster[k]);
     this.limits = same('connectionPool') ? previous!.limits : new ClusterLimits(cluster.connectionPool);
     const b = cluster.retryBudget ?? DEFAULT_BUDGET;
     this.budget = same('retryBudget') ? previous!.budget : new RetryBudget(b.ratio, b.minRetriesPerSecond);
@@ -79,13 +94,44 @@ export class ClusterRuntime {
    * The next endpoint; `avoid` (the one that just failed) is skipped when there is another choice.
    * `hash` is the request's consistent-hash key for RING_HASH and MAGLEV clusters.
    */
-  pick(avoid?: Endpoint, hash?: number): Endpoint | undefined {
+  pick(avoid?: Endpoint, hash?: number, host?: string): Endpoint | undefined {
+    if (this.cluster.dynamicHost) return host ? this.namedEndpoint(host) : undefined;
     let eps: readonly Endpoint[] = this.healthy;
     if (this.outliers) eps = this.outliers.filter(eps, (e) => e.instance);
-    if (this.cluster.locality) eps = nearest(eps, this.self, this.cluster.locality);
+    if (this.plan) eps = this.plan.choose(eps, hash === undefined ? Math.random : () => hash / 2 ** 32);
     if (avoid && eps.length > 1) eps = eps.filter((e) => e !== avoid);
     if (this.hashed) return this.hashTable(eps).pick(hash ?? (Math.random() * 2 ** 32) >>> 0);
     return this.balancer.pick(eps);
+  }
+
+  /** Ready endpoints (DNS answers included). */
+  get healthy(): Endpoint[] {
+    const d = this.dns;
+    if (d) {
+      d.refreshIfStale();
+      if (d.version !== this.dnsSeen) {
+        this.dnsSeen = d.version;
+        this.setEndpoints(d.endpoints);
+      }
+    }
+    return this.ready;
+  }
+
+  private setEndpoints(eps: readonly Endpoint[]): void {
+    this.ready = eps.filter((e) => e.healthy);
+    this.plan = this.cluster.locality ? new LocalityPlan(eps, this.client, this.cluster.locality) : undefined;
+  }
+
+  /** The host the client named, on the cluster's port (Istio: NONE goes where the client asked). */
+  private namedEndpoint(host: string): Endpoint | undefined {
+    let ep = this.named.get(host);
+    const template = this.cluster.endpoints[0];
+    if (!ep && template) {
+      ep = { ...template, address: host, instance: host };
+      this.named.set(host, ep);
+      if (this.named.size > 256) this.named.delete(this.named.keys().next().value!);
+    }
+    return ep;
   }
 
   private get hashed(): boolean {

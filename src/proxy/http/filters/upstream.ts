@@ -13,6 +13,7 @@ import type { UpstreamResponse } from '../../upstream/response.js';
 import { backoffMs, isRetriable, type AttemptOutcome } from '../../upstream/retry.js';
 import { sendMirrors } from './mirror.js';
 import { hashKey } from '../hash-key.js';
+import { stripPort } from '../router.js';
 import { respondHeadersOnly } from '../trailers-only.js';
 import { PEER_METADATA_HEADER } from '../../telemetry/peer-metadata.js';
 
@@ -91,7 +92,11 @@ export function upstream(deps: PipelineDeps): Handler {
 
     const attempt = (n: number, avoid?: import('../../../model/snapshot.js').Endpoint) => {
       if (finished) return;
-      const ep = cluster.pick(avoid, hash);
+      // Wildcard ServiceEntry without resolution: the endpoint is the host the client named.
+      const named = cluster.cluster.dynamicHost
+        ? stripPort(ctx.authority).replace(/^\[|\]$/g, '')
+        : undefined;
+      const ep = cluster.pick(avoid, hash, named);
       if (!ep) {
         localReply(ctx, 503, 'no healthy upstream', 'UH', () => {});
         return done();
