@@ -42,7 +42,7 @@ export interface GraphNode {
 export interface Graph {
   generatedAt: string;
   /** Where the numbers come from: the proxies' own metrics endpoints, or a Prometheus server. */
-  metrics: { source: 'proxies' | 'prometheus'; error?: string };
+  metrics: { source: 'proxies' | 'prometheus'; url?: string; error?: string };
   windowSeconds: number;
   nodes: GraphNode[];
   edges: EdgeView[];
@@ -147,6 +147,7 @@ export class DashboardViews {
       generatedAt: new Date().toISOString(),
       metrics: {
         source: agg.source,
+        ...(agg.prometheusUrl ? { url: agg.prometheusUrl } : {}),
         ...(agg.prometheusError ? { error: agg.prometheusError } : {}),
       },
       windowSeconds: (ticks * this.d.aggregator.intervalMs) / 1000,
