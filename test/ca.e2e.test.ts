@@ -1,7 +1,9 @@
 // The mesh CA end to end: traffic between two proxies keeps flowing before, during and after a root rotation
 // (8 s workload certificates and a 16 s overlap, so proxies renew several times within it), including while
-// one proxy holds a new-root leaf and its peer an old-root leaf and only the old root; and a mesh started
-// with a plugged-in intermediate CA (Istio's cacerts) issues leaves that chain to the user's root.
+// one proxy, whose discovery traffic is held back, holds an old-root leaf and only the old root while its peer
+// already holds a new-root leaf; the control plane pushes the new trust bundle to every connected proxy at
+// once (1 h certificates, so no renewal explains it) with open connections kept; and a mesh started with a
+// plugged-in intermediate CA (Istio's cacerts) issues leaves that chain to the user's root.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -112,15 +114,37 @@ interface ConfigDump {
 const certsIn = (pem: string) =>
   pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 
-/** A TCP relay in front of the discovery port: while `blocked`, new connections are refused (a proxy behind it
- * cannot renew), open ones keep flowing (its discovery stream stays up). */
+/** A TCP relay in front of the discovery port. `hold()` refuses new connections (a proxy behind it cannot
+ * renew) and stops passing what the control plane sends on open ones (the trust bundle it pushes waits in
+ * the relay), while the proxy's own messages still go through, so its discovery stream stays up and the
+ * control plane keeps it registered; `release()` lets everything through again, held data first. */
 async function discoveryRelay(target: string) {
   const [host, port] = [target.split(':')[0]!, Number(target.split(':')[1])];
-  const relay = { blocked: false, port: 0, server: net.createServer() };
+  const downs = new Map<net.Socket, net.Socket>(); // control plane side -> proxy side
+  const relay = {
+    blocked: false,
+    port: 0,
+    server: net.createServer(),
+    hold() {
+      relay.blocked = true;
+      for (const [up, c] of downs) {
+        up.unpipe(c);
+        up.pause();
+      }
+    },
+    release() {
+      if (!relay.blocked) return;
+      relay.blocked = false;
+      for (const [up, c] of downs) up.pipe(c);
+    },
+  };
   relay.server.on('connection', (c) => {
     if (relay.blocked) return c.destroy();
     const up = net.connect(port, host);
-    c.pipe(up).pipe(c);
+    downs.set(up, c);
+    up.on('close', () => downs.delete(up));
+    c.pipe(up);
+    up.pipe(c);
     c.on('error', () => up.destroy());
     up.on('error', () => c.destroy());
   });
@@ -275,7 +299,7 @@ describe('root rotation under traffic', { timeout: 180_000 }, () => {
       // tcp-echo's proxy just renewed (a fresh 8 s leaf from the old root), then cannot renew for a while.
       const first = (await dump('tcp-echo')).leaf;
       await waitFor('tcp-echo to renew', async () => (await dump('tcp-echo')).leaf !== first, 10_000);
-      relay.blocked = true;
+      relay.hold();
       const res = await request(`http://${admin}/apis/v1/ca/rotate-root`, {
         method: 'POST',
         body: JSON.stringify({ overlap: `${OVERLAP_MS / 1000}s` }),
@@ -296,14 +320,15 @@ describe('root rotation under traffic', { timeout: 180_000 }, () => {
       );
       const held = await dump('tcp-echo');
       assert.equal(verifyChain(held.leaf, oldRoot.pem), true, 'tcp-echo still on the old root');
-      assert.equal(held.roots.length, 1, 'tcp-echo trusts only the old root');
+      assert.equal(held.roots.length, 1, 'tcp-echo (held) trusts only the old root');
       phase = 'mixed';
       await new Promise((r) => setTimeout(r, 1500));
       assert.equal(verifyChain((await dump('tcp-echo')).leaf, oldRoot.pem), true, 'still mixed');
       phase = 'overlap';
-      relay.blocked = false;
+      relay.release();
 
-      // Every proxy renews well within the overlap: a new-root leaf and both roots.
+      // Every proxy renews well within the overlap: a new-root leaf and both roots (tcp-echo once released: the
+      // bundle the control plane pushed, which also asks it to renew).
       for (const id of PROXIES) {
         await waitFor(
           `${id} to hold a leaf from the new root`,
@@ -340,20 +365,168 @@ describe('root rotation under traffic', { timeout: 180_000 }, () => {
       await new Promise((r) => setTimeout(r, 3000)); // more traffic on the new root alone
     } finally {
       running = false;
-      relay.blocked = false;
+      relay.release();
       await traffic;
     }
     assert.deepEqual(failures, [], `failed requests:\n${failures.join('\n')}`);
     assert.ok(counts.before >= 10 && counts.mixed >= 10 && counts.after >= 10, JSON.stringify(counts));
     // The proxies weft up runs never failed a renewal nor lost their discovery stream (the control plane's
-    // serving certificate changed roots too); tcp-echo's renewals failed only while it was cut off.
+    // serving certificate changed roots too), and were told of the new bundle; so was tcp-echo, once released.
     const logs = join(mesh.stateDir, 'logs');
     for (const f of (await readdir(logs)).filter((x) => x.endsWith('.proxy.log'))) {
       const text = await readFile(join(logs, f), 'utf8');
       assert.doesNotMatch(text, /certificate renewal failed|control plane stream lost/, f);
       assert.match(text, /workload certificate rotated/, f);
+      assert.match(text, /trust bundle updated/, f);
     }
     assert.doesNotMatch(lateProxy.output, /control plane stream lost/);
+    assert.match(lateProxy.output, /trust bundle updated/);
+  });
+});
+
+const tcpEchoAppYaml = `
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: tcp-echo, labels: {app: tcp-echo}}
+spec:
+  serviceAccount: tcp-echo
+  ports: [{name: tcp, containerPort: 9000}]
+  command: [node, dist/test/support/stream-servers.js, tcp]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-echo}
+spec:
+  selector: {app: tcp-echo}
+  ports: [{name: tcp, port: 9000}]
+`;
+
+/** A CONNECT tunnel through both proxies that stays open: `echo` sends a line and waits for it back. */
+async function openTunnel(outbound: number) {
+  const socket = net.connect(outbound, '127.0.0.1');
+  let buf = '';
+  socket.on('data', (d: Buffer) => (buf += d.toString()));
+  let closed = false;
+  socket.on('close', () => (closed = true));
+  socket.on('error', () => {});
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  socket.write('CONNECT tcp-echo:9000 HTTP/1.1\r\nHost: tcp-echo:9000\r\n\r\n');
+  await waitFor('the tunnel to open', async () => /^HTTP\/1\.1 200[\s\S]*hello from /.test(buf), 5000);
+  return {
+    get closed() {
+      return closed;
+    },
+    async echo(line: string): Promise<boolean> {
+      socket.write(line);
+      return waitFor(`"${line}" back through the tunnel`, async () => buf.includes(line), 5000);
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+describe('the trust bundle is pushed to every proxy on rotation', { timeout: 120_000 }, () => {
+  let mesh: RunningMesh;
+  let outbound: number;
+  let admin: string;
+  const PROXIES = ['client-0.default', 'echo-0.default', 'tcp-echo-0.default'];
+
+  before(async () => {
+    const dir = await tempDir();
+    outbound = await freePort();
+    const file = join(dir, 'mesh.yaml');
+    await writeFile(file, meshYaml(outbound) + '---' + tcpEchoAppYaml);
+    // 1 h certificates: no proxy renews during the test unless it is told to.
+    mesh = await RunningMesh.up([file], ['--workload-cert-ttl', '1h']);
+    admin = (JSON.parse(await readFile(join(mesh.stateDir, 'mesh.json'), 'utf8')) as { admin: string }).admin;
+  });
+
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  const dump = async (id: string) => {
+    const res = await request(`http://127.0.0.1:${(await mesh.instance(id)).ports!.admin}/config_dump`);
+    const body = (await res.body.json()) as ConfigDump & { certificate: { notAfter: string } | null };
+    return {
+      leaf: body.certificate!.chain[0]!,
+      notAfter: Date.parse(body.certificate!.notAfter),
+      roots: certsIn(body.certificate!.root).map((p) => new X509Certificate(p).fingerprint256),
+    };
+  };
+  const secrets = async (id: string) => {
+    const r = await mesh.weft(['proxy-config', id, 'secrets', '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { chain: string[]; trustBundle: string[] };
+  };
+
+  test('after rotate-root every proxy trusts both roots within seconds, re-issued, and no request fails', async () => {
+    for (const id of PROXIES) {
+      const d = await dump(id);
+      assert.equal(d.roots.length, 1);
+      assert.ok(d.notAfter - Date.now() > 30 * 60_000, `${id}: its half-life renewal is half an hour away`);
+    }
+    const tunnel = await openTunnel(outbound);
+    assert.ok(await tunnel.echo('before-rotation'));
+
+    const failures: string[] = [];
+    let sent = 0;
+    let running = true;
+    const traffic = (async () => {
+      for (let i = 0; running; i++) {
+        const [h, t] = await Promise.all([httpCall(outbound, i), tcpCall(outbound, i)]);
+        for (const e of [h, t]) if (e) failures.push(`#${i}: ${e}`);
+        sent += 2;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    let sentAtRotation = 0;
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      sentAtRotation = sent;
+      const rotate = await mesh.weft(['ca', 'rotate-root', '--overlap', '2h', '-o', 'json']);
+      assert.equal(rotate.code, 0, rotate.stderr);
+      const info = (await (await request(`http://${admin}/apis/v1/ca`)).body.json()) as CaInfo;
+      assert.equal(info.roots.length, 2);
+      const [newRoot, oldRoot] = [info.roots[0]!, info.roots[1]!];
+      const both = [newRoot.fingerprint, oldRoot.fingerprint].sort();
+
+      for (const id of PROXIES) {
+        await waitFor(
+          `${id} to trust both roots and hold a leaf from the new one`,
+          async () => {
+            const d = await dump(id);
+            return (
+              JSON.stringify([...d.roots].sort()) === JSON.stringify(both) && verifyChain(d.leaf, newRoot.pem)
+            );
+          },
+          15_000,
+        );
+        // What the control plane shows is what the proxy acknowledged.
+        const s = await secrets(id);
+        assert.deepEqual(s.trustBundle.map((p) => new X509Certificate(p).fingerprint256).sort(), both);
+        assert.equal(verifyChain(s.chain[0]!, newRoot.pem), true, `${id}: secrets show the re-issued leaf`);
+      }
+      const table = await mesh.weft(['proxy-config', 'client-0.default', 'secrets']);
+      assert.equal(table.stdout.match(/\nROOTCA\s+CA\s+ACTIVE\s+true\s/g)?.length, 2, table.stdout);
+      await new Promise((r) => setTimeout(r, 1500)); // traffic on the re-issued certificates
+    } finally {
+      running = false;
+      await traffic;
+    }
+    assert.deepEqual(failures, [], `failed requests:\n${failures.join('\n')}`);
+    assert.ok(sent - sentAtRotation >= 20, `requests after the rotation: ${sent - sentAtRotation}`);
+    // The tunnel opened before the rotation is still the same connection, and still carries data.
+    assert.equal(tunnel.closed, false, 'the open tunnel was not dropped');
+    assert.ok(await tunnel.echo('after-rotation'));
+    tunnel.close();
+
+    const logs = join(mesh.stateDir, 'logs');
+    for (const f of (await readdir(logs)).filter((x) => x.endsWith('.proxy.log'))) {
+      const text = await readFile(join(logs, f), 'utf8');
+      assert.match(text, /trust bundle updated/, f);
+      assert.match(text, /the signing root changed; renewing the workload certificate/, f);
+      assert.doesNotMatch(text, /certificate renewal failed|control plane stream lost/, f);
+    }
   });
 });
 

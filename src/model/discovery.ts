@@ -40,9 +40,21 @@ export type ProxyMessage =
   | { type: 'ack'; version: string }
   | { type: 'nack'; version: string; reason: string }
   | { type: 'health'; ready: boolean }
-  | { type: 'heartbeat' };
+  | { type: 'heartbeat' }
+  | { type: 'trust-bundle-ack'; version: string };
 
-export type ControlMessage = { type: 'snapshot'; version: string; snapshot: ProxySnapshot };
+/** The mesh's trust bundle, pushed on connect and whenever it changes (root rotation, end of an overlap),
+ * so proxies need not wait for their next renewal. `reissueWithinMs`: the signing root changed, so renew
+ * the workload certificate at a random moment within that window (spread so a fleet does not renew at once). */
+export interface TrustBundleMessage {
+  type: 'trust-bundle';
+  version: string;
+  trustBundle: string[];
+  reissueWithinMs?: number;
+}
+
+export type ControlMessage =
+  { type: 'snapshot'; version: string; snapshot: ProxySnapshot } | TrustBundleMessage;
 
 const json = {
   serialize: (v: unknown) => Buffer.from(JSON.stringify(v)),

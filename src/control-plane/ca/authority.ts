@@ -146,6 +146,11 @@ export class CertificateAuthority extends EventEmitter {
     return (this.#signingRoot(roots) ?? roots[0]!).pem;
   }
 
+  /** The certificate that signs leaves now; it changes with a root rotation or a new plugged-in CA. */
+  get signerCertPem(): string {
+    return this.#state.signer.certPem;
+  }
+
   /** Every root proxies must trust right now, the signing root first. */
   trustBundle(): string[] {
     return bundleOf(this.#state, this.#now());
@@ -167,6 +172,18 @@ export class CertificateAuthority extends EventEmitter {
     ];
     const at = new Date(now);
     return roots.some((r) => verifyChain(leaf, r.pem, intermediates, at));
+  }
+
+  /** True when a leaf (DER or PEM) was signed by the current signing certificate: false for a leaf from a
+   * root (or plugged-in CA) that has since been replaced, whose proxy should renew. */
+  signedByCurrentSigner(leaf: Buffer | string): boolean {
+    try {
+      const cert = new NodeX509(leaf);
+      const signer = new NodeX509(this.#state.signer.certPem);
+      return cert.checkIssued(signer) && cert.verify(signer.publicKey);
+    } catch {
+      return false;
+    }
   }
 
   info(): CaInfo {

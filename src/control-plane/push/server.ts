@@ -24,6 +24,7 @@ import { certSpiffeId, spiffeId } from '../../lib/spiffe.js';
 import type { Workload } from '../../config/types.js';
 import { StaticCertificateProvider } from './static-certs.js';
 import { requestedSpiffeId } from './csr-names.js';
+import { reissueWindowMs, trustBundleMessage } from './trust-bundle.js';
 import type { Logger } from '../../lib/logger.js';
 import { Histogram } from '../../proxy/telemetry/histogram.js';
 import { performance } from 'node:perf_hooks';
@@ -53,6 +54,8 @@ interface Connection {
   serviceAccount: string;
   lastJson?: string;
   snapshot?: ProxySnapshot;
+  /** The trust bundle last sent; once ACKed it is what `weft proxy-config PROXY secrets` shows. */
+  bundle?: { version: string; trustBundle: string[] };
 }
 
 export interface PushServerDeps {
@@ -98,7 +101,12 @@ export class PushServer {
   // What the discovery port serves; both change after a root rotation (new connections only).
   private readonly identityProvider: StaticCertificateProvider;
   private readonly caProvider: StaticCertificateProvider;
-  private readonly onCaChange = () => this.caProvider.updateCa(Buffer.from(this.deps.ca.trustBundlePem));
+  // The signer the connected proxies were last told about: a change means their leaves need re-issuing.
+  private signerPem: string;
+  private readonly onCaChange = () => {
+    this.caProvider.updateCa(Buffer.from(this.deps.ca.trustBundlePem));
+    this.pushTrustBundle();
+  };
   pushes = 0;
   pushErrors = 0;
   // For the control plane's /metrics (see api/metrics.ts for names and buckets).
@@ -110,6 +118,7 @@ export class PushServer {
 
   constructor(private readonly deps: PushServerDeps) {
     this.debounceMs = deps.debounceMs ?? 100;
+    this.signerPem = deps.ca.signerCertPem;
     this.server.addService(DISCOVERY_SERVICE, {
       certificate: (
         call: grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>,
@@ -240,6 +249,7 @@ export class PushServer {
 
   private stream(call: Duplex): void {
     const identity = this.peerIdentity(call);
+    const leaf = call.getAuthContext()?.sslPeerCertificate?.raw;
     let conn: Connection | undefined;
     const fail = (code: grpc.status, msg: string) => {
       this.deps.log.warn(`stream refused: ${msg}`);
@@ -252,6 +262,12 @@ export class PushServer {
         if (msg.type !== 'hello')
           return fail(grpc.status.INVALID_ARGUMENT, 'the first message must be hello');
         conn = this.register(call, msg, identity, fail);
+        // A proxy that was away during a rotation learns the bundle now, and renews a leaf from a replaced root.
+        if (conn)
+          this.sendBundle(
+            conn,
+            leaf && !this.deps.ca.signedByCurrentSigner(leaf) ? reissueWindowMs(this.conns.size) : undefined,
+          );
         return;
       }
       this.onMessage(conn, msg);
@@ -359,9 +375,36 @@ export class PushServer {
       case 'health':
         registry.setReady(conn.hello.id, msg.ready);
         break;
+      case 'trust-bundle-ack': {
+        const issued = this.issued.get(conn.hello.id);
+        if (issued && conn.bundle?.version === msg.version)
+          this.issued.set(conn.hello.id, { ...issued, trustBundle: conn.bundle.trustBundle });
+        break;
+      }
       default:
         break;
     }
+  }
+
+  /** The CA's bundle changed (root rotation, end of an overlap): every connected proxy gets it now, and
+   * when the signer changed, is asked to renew its certificate from the new one. */
+  private pushTrustBundle(): void {
+    const signer = this.deps.ca.signerCertPem;
+    const rotated = signer !== this.signerPem;
+    this.signerPem = signer;
+    const window = rotated ? reissueWindowMs(this.conns.size) : undefined;
+    for (const conn of this.conns.values()) this.sendBundle(conn, window);
+    this.deps.log.info('trust bundle pushed', {
+      proxies: this.conns.size,
+      roots: this.deps.ca.trustBundle().length,
+      ...(window !== undefined ? { reissueWithinMs: window } : {}),
+    });
+  }
+
+  private sendBundle(conn: Connection, reissueWithinMs?: number): void {
+    const msg = trustBundleMessage(this.deps.ca.trustBundle(), reissueWithinMs);
+    conn.bundle = { version: msg.version, trustBundle: msg.trustBundle };
+    conn.call.write(msg satisfies ControlMessage);
   }
 
   /** A push is scheduled and not sent yet (changes are debounced). */

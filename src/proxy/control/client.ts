@@ -11,6 +11,7 @@ import {
   type ControlMessage,
   type ProxyHello,
   type ProxyMessage,
+  type TrustBundleMessage,
 } from '../../model/discovery.js';
 import type { ProxySnapshot } from '../../model/snapshot.js';
 import { generateKeyAndCsr, renewDelayMs } from '../identity/csr.js';
@@ -151,6 +152,7 @@ export class ControlClient {
       this.connected = true;
       this.attempt = 0;
       if (msg.type === 'snapshot') void this.apply(stream, msg.snapshot);
+      else if (msg.type === 'trust-bundle') this.applyBundle(stream, msg);
     });
     const lost = (why: string) => {
       if (this.stream !== stream) return;
@@ -190,6 +192,27 @@ export class ControlClient {
       this.opts.log.warn('rejected config; keeping the previous one', { version: s.version, reason });
       if (this.stream === stream) stream.write({ type: 'nack', version: s.version, reason });
     }
+  }
+
+  /** A new trust bundle (root rotation): trusted at once by new handshakes on both sides (open connections keep
+   * theirs), and when the signing root changed, a new certificate from it within the window given. */
+  private applyBundle(
+    stream: grpc.ClientDuplexStream<ProxyMessage, ControlMessage>,
+    msg: TrustBundleMessage,
+  ): void {
+    const { identity, log } = this.opts;
+    const have = identity.trustBundle.map((p) => p.trim()).join('\n');
+    if (have !== msg.trustBundle.map((p) => p.trim()).join('\n')) {
+      identity.setTrustBundle(msg.trustBundle);
+      log.info('trust bundle updated', { roots: msg.trustBundle.length, version: msg.version });
+    }
+    if (this.stream === stream) stream.write({ type: 'trust-bundle-ack', version: msg.version });
+    if (msg.reissueWithinMs === undefined || this.closed) return;
+    const delay = Math.round(Math.random() * Math.max(0, msg.reissueWithinMs));
+    log.info('the signing root changed; renewing the workload certificate', { inMs: delay });
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    this.renewTimer = setTimeout(() => void this.renew(0), delay);
+    this.renewTimer.unref();
   }
 
   /** For metrics: stream state, the version applied last, and how many snapshots were ACKed/NACKed. */

@@ -49,6 +49,12 @@ export class WorkloadIdentity extends EventEmitter {
     this.emit('rotated', this.material);
   }
 
+  /** Replace the trust bundle and keep the certificate: 'rotated' fires, so listeners rebuild their TLS
+   * contexts for new handshakes while open connections keep theirs. */
+  setTrustBundle(bundle: string[]): void {
+    this.set({ ...this.current, trustBundle: bundle, rootPem: bundle.join('') });
+  }
+
   /** Every root this proxy trusts (PEM each). */
   get trustBundle(): string[] {
     return [...this.bundle];
