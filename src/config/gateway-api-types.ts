@@ -303,10 +303,33 @@ export interface SecretObjectReference {
   namespace?: string;
 }
 
+/** ObjectReference (GEP-91): a ConfigMap (or Secret) with a CA bundle under `ca.crt`. */
+export interface CaCertificateRef {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface FrontendTLSValidation {
+  caCertificateRefs?: CaCertificateRef[];
+  mode?: 'AllowValidOnly' | 'AllowInsecureFallback';
+}
+
+/** Gateway spec.tls: client certificate validation for HTTPS listeners, by default and per port. */
+export interface GatewayTLSConfig {
+  frontend?: {
+    default: { validation?: FrontendTLSValidation };
+    perPort?: Array<{ port: number; tls: { validation?: FrontendTLSValidation } }>;
+  };
+  backend?: Record<string, unknown>;
+}
+
 export interface ListenerTLSConfig {
   mode?: 'Terminate' | 'Passthrough';
   certificateRefs?: SecretObjectReference[];
-  frontendValidation?: Record<string, unknown>;
+  /** v1.1-v1.2 experimental form of client certificate validation (GatewayTLSConfig.frontend now). */
+  frontendValidation?: FrontendTLSValidation;
   options?: Record<string, string>;
 }
 
@@ -325,7 +348,7 @@ export interface KubernetesGatewaySpec {
   addresses?: Array<{ type?: string; value?: string }>;
   infrastructure?: Record<string, unknown>;
   allowedListeners?: Record<string, unknown>;
-  tls?: Record<string, unknown>;
+  tls?: GatewayTLSConfig;
   defaultScope?: string;
 }
 export type KubernetesGateway = GatewayApiResource<'KubernetesGateway', KubernetesGatewaySpec>;

@@ -82,7 +82,7 @@ const isRoute = (r: Resource): r is AnyGatewayApiRoute => ROUTE_KINDS.has(r.kind
 // ---- Gateway -------------------------------------------------------------------------------------
 
 export interface GatewayCondition {
-  type: 'Accepted' | 'Programmed' | 'ResolvedRefs' | 'Conflicted';
+  type: 'Accepted' | 'Programmed' | 'ResolvedRefs' | 'Conflicted' | 'InsecureFrontendValidationMode';
   status: 'True' | 'False';
   reason: string;
   message: string;
@@ -111,6 +111,7 @@ const cond = (
 function listenerStatus(p: ListenerPlan): ListenerStatus {
   const conditions: GatewayCondition[] = [];
   const unsupported = p.kind === 'other';
+  const noCa = p.frontend !== undefined && !p.frontend.ca;
   conditions.push(
     unsupported
       ? cond(
@@ -119,10 +120,17 @@ function listenerStatus(p: ListenerPlan): ListenerStatus {
           'UnsupportedProtocol',
           `protocol ${p.listener.protocol} is not supported by Weft`,
         )
-      : cond('Accepted', true, 'Accepted', 'Listener was accepted'),
+      : noCa
+        ? cond(
+            'Accepted',
+            false,
+            'NoValidCACertificate',
+            `no caCertificateRef resolves: ${p.frontend!.problems.map((x) => x.message).join('; ')}`,
+          )
+        : cond('Accepted', true, 'Accepted', 'Listener was accepted'),
   );
-  const certProblems = p.certificate?.problems ?? [];
-  const noCertificate = p.certificate !== undefined && !p.certificate.certificate;
+  const certProblems = [...(p.certificate?.problems ?? []), ...(p.frontend?.problems ?? [])];
+  const noCertificate = (p.certificate !== undefined && !p.certificate.certificate) || noCa;
   if (certProblems.length) {
     const worst = certProblems.find((x) => x.reason === 'RefNotPermitted') ?? certProblems[0]!;
     conditions.push(cond('ResolvedRefs', false, worst.reason, certProblems.map((x) => x.message).join('; ')));
@@ -158,7 +166,9 @@ function listenerStatus(p: ListenerPlan): ListenerStatus {
             ? 'not served'
             : p.conflict
               ? 'not served: it conflicts with another listener'
-              : 'not served: its TLS handshakes are refused until a certificate resolves',
+              : noCa
+                ? 'not served: its TLS handshakes are refused until a CA certificate resolves'
+                : 'not served: its TLS handshakes are refused until a certificate resolves',
         ),
   );
   conditions.sort((a, b) => (a.type < b.type ? -1 : 1)); // Istio's order: by type
@@ -203,6 +213,17 @@ export function gatewayStatus(gateway: KubernetesGateway, all: Resource[] | Mesh
           )
         : cond('Programmed', false, 'Invalid', 'no listener is served'),
       cond('ResolvedRefs', true, 'ResolvedRefs', 'Resource references are resolved'),
+      // GEP-91: say so while any listener lets clients in without a valid certificate.
+      ...(listeners.some((p) => p.frontend?.mode === 'AllowInsecureFallback')
+        ? [
+            cond(
+              'InsecureFrontendValidationMode',
+              true,
+              'ConfigurationChanged',
+              'client certificate validation is AllowInsecureFallback: clients without a valid certificate are let in',
+            ),
+          ]
+        : []),
     ],
     listeners: statuses,
   };

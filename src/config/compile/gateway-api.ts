@@ -40,6 +40,7 @@ import {
   type ListenerKind,
 } from './gateway-api/refs.js';
 import { listenerCertificate, type ListenerCertificate } from './gateway-api/tls.js';
+import { listenerFrontend, type ListenerFrontend } from './gateway-api/frontend.js';
 
 /** The proxy that serves Gateway API Gateways: the ingress gateway `weft up` always runs. */
 export const GATEWAY_API_PROXY_LABELS: Record<string, string> = { istio: 'ingressgateway' };
@@ -104,6 +105,8 @@ export interface ListenerPlan {
   conflict?: { reason: 'ProtocolConflict' | 'HostnameConflict'; message: string };
   /** Terminate listeners: the certificate served and what is wrong with certificateRefs. */
   certificate?: ListenerCertificate;
+  /** Terminate listeners with client certificate validation (GEP-91): the CA bundle and its problems. */
+  frontend?: ListenerFrontend;
 }
 
 export interface GatewayApiPlan {
@@ -202,8 +205,11 @@ export function gatewayApiPlan(index: MeshIndex): GatewayApiPlan {
         served: false,
       };
       plans.set(listener.name, plan);
-      if (kind === 'https' || kind === 'tls-terminate')
+      if (kind === 'https' || kind === 'tls-terminate') {
         plan.certificate = listenerCertificate(gateway, listener, index);
+        const frontend = listenerFrontend(gateway, listener, index);
+        if (frontend) plan.frontend = frontend;
+      }
       if (!listenerServed(listener)) continue;
       const mode = kind === 'http' ? 'plain' : kind === 'tcp' ? 'tcp' : 'tls';
       const held = portMode.get(listener.port);
@@ -335,8 +341,18 @@ function tlsServer(
     maxVersion: 'TLSv1.3',
   };
   const cert = p.certificate?.certificate;
-  if (cert) Object.assign(server, cert);
-  else server.error = p.certificate?.problems.map((x) => x.message).join('; ') ?? 'no certificate';
+  if (cert) {
+    Object.assign(server, cert);
+    if (p.certificate!.more.length) server.moreCertificates = p.certificate!.more;
+  } else server.error = p.certificate?.problems.map((x) => x.message).join('; ') ?? 'no certificate';
+  const fe = p.frontend;
+  if (fe?.ca) {
+    // AllowInsecureFallback: no certificate, or one that does not verify, is let in too.
+    server.mode = fe.mode === 'AllowValidOnly' ? 'MUTUAL' : 'OPTIONAL_MUTUAL';
+    server.caCertificates = { pem: fe.ca };
+    if (fe.mode === 'AllowInsecureFallback') server.allowUnverified = true;
+  } else if (fe && !server.error)
+    server.error = `no valid caCertificateRef: ${fe.problems.map((x) => x.message).join('; ')}`;
   if (p.kind === 'tls-terminate')
     return { tls: terminatedServers(server, p, att, tlsHosts, index), virtualHosts: [] };
   // HTTPS: this listener's routes only; other listeners' hostnames on the port get 404 here.

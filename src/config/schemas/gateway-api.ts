@@ -11,7 +11,7 @@ import type {
   TCPRouteSpec,
   TLSRouteSpec,
 } from '../gateway-api-types.js';
-import { dnsLabel, dnsSubdomain, labelMap, loose, port, show, strict, stringMap } from './common.js';
+import { dnsLabel, dnsSubdomain, labelMap, port, show, strict, stringMap } from './common.js';
 import {
   backendRef,
   group,
@@ -22,6 +22,7 @@ import {
   parentRef,
   sectionName,
 } from './gateway-api-routes.js';
+import { caCertificateRef, gatewayTlsConfig } from './gateway-frontend-tls.js';
 
 type Ctx = z.core.$RefinementCtx<unknown>;
 const issue = (ctx: Ctx, path: Array<string | number>, message: string) =>
@@ -168,7 +169,7 @@ const listener = strict({
     mode: z.enum(['Terminate', 'Passthrough']).optional(),
     certificateRefs: z.array(secretRef).max(64).optional(),
     frontendValidation: strict({
-      caCertificateRefs: z.array(secretRef).optional(),
+      caCertificateRefs: z.array(caCertificateRef).min(1).max(8).optional(),
       mode: z.enum(['AllowValidOnly', 'AllowInsecureFallback']).optional(),
     }).optional(),
     options: stringMap.optional(),
@@ -195,7 +196,7 @@ export const kubernetesGatewaySpec = strict({
     parametersRef: strict({ group, kind: kindName, name: z.string().min(1).max(253) }).optional(),
   }).optional(),
   allowedListeners: strict({ namespaces: namespacesFrom.optional() }).optional(),
-  tls: loose.optional(), // gateway-wide frontend/backend TLS: evolving upstream, accepted as written
+  tls: gatewayTlsConfig.optional(), // client certificate validation (gateway-frontend-tls.ts)
   defaultScope: z.enum(['All', 'None']).optional(),
 }).superRefine((gw, ctx) => {
   const seen = new Set<string>();

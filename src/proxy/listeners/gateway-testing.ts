@@ -9,6 +9,12 @@ import { x509 } from '../../lib/x509.js';
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
+const RSA = {
+  name: 'RSASSA-PKCS1-v1_5',
+  modulusLength: 2048,
+  publicExponent: new Uint8Array([1, 0, 1]),
+  hash: 'SHA-256',
+} as const;
 const DAY = 24 * 3600 * 1000;
 
 export interface TestCa {
@@ -51,12 +57,16 @@ export async function testCa(name = 'Weft Test CA'): Promise<TestCa> {
   return { certPem: cert.toString('pem') + '\n', keyPem: await keyPem(keys.privateKey), keys, cert };
 }
 
-/** A leaf signed by `ca`: server certificates name DNS hosts; client ones may carry a URI SAN too. */
+/** A leaf signed by `ca`: server certificates name DNS hosts; client ones may carry a URI SAN too.
+ *  ECDSA P-256 unless `rsa` (RSA 2048, for servers offering an RSA and an ECDSA certificate). */
 export async function testLeaf(
   ca: TestCa,
-  o: { cn: string; dns?: string[]; uri?: string[]; client?: boolean; days?: number },
+  o: { cn: string; dns?: string[]; uri?: string[]; client?: boolean; days?: number; rsa?: boolean },
 ): Promise<TestCert> {
-  const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(o.rsa ? RSA : EC, true, [
+    'sign',
+    'verify',
+  ])) as CryptoKeyPair;
   const names: x509.JsonGeneralName[] = [
     ...(o.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(o.uri ?? []).map((value) => ({ type: 'url' as const, value })),

@@ -5,7 +5,8 @@
 //    (from Gateway in the Gateway's namespace, to Secret), else RefNotPermitted;
 //  - the Secret must exist and hold a certificate and its key (`tls.crt`/`tls.key`, as a
 //    kubernetes.io/tls Secret has them; Istio's `cert`/`key` are read too), else InvalidCertificateRef.
-// The first reference that resolves is served (one certificate per listener); a listener whose references
+// Every reference that resolves is served: the client's SNI picks among them by their DNS names, then by
+// the key types it supports (an RSA and an ECDSA certificate for one name). A listener whose references
 // all fail still appears, with `error`, and its handshakes are refused.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { PemSource } from '../../../model/snapshot.js';
@@ -26,6 +27,8 @@ export interface CertificateProblem {
 export interface ListenerCertificate {
   /** The first reference that resolved. */
   certificate?: { certificate: PemSource; privateKey: PemSource };
+  /** The other references that resolved, in order. */
+  more: Array<{ certificate: PemSource; privateKey: PemSource }>;
   /** Every reference that did not, in order. */
   problems: CertificateProblem[];
 }
@@ -41,17 +44,21 @@ function text(index: MeshIndex, key: string, names: string[]): string | undefine
   return undefined;
 }
 
-/** ReferenceGrant (GEP-709) in the Secret's namespace letting Gateways of `fromNs` read it. */
-function granted(index: MeshIndex, fromNs: string, ns: string, name: string): boolean {
+/** ReferenceGrant (GEP-709) in the referent's namespace letting Gateways of `fromNs` read it. */
+export function granted(
+  index: MeshIndex,
+  fromNs: string,
+  ns: string,
+  name: string,
+  kind: 'Secret' | 'ConfigMap' = 'Secret',
+): boolean {
   return index.referenceGrants.some(
     (g) =>
       g.metadata.namespace === ns &&
       g.spec.from.some(
         (f) => f.group === GATEWAY_API_GROUP && f.kind === 'Gateway' && f.namespace === fromNs,
       ) &&
-      g.spec.to.some(
-        (t) => t.group === '' && t.kind === 'Secret' && (t.name === undefined || t.name === name),
-      ),
+      g.spec.to.some((t) => t.group === '' && t.kind === kind && (t.name === undefined || t.name === name)),
   );
 }
 
@@ -106,7 +113,7 @@ export function listenerCertificate(
   listener: Listener,
   index: MeshIndex,
 ): ListenerCertificate {
-  const out: ListenerCertificate = { problems: [] };
+  const out: ListenerCertificate = { problems: [], more: [] };
   const refs = listener.tls?.certificateRefs ?? [];
   if (refs.length === 0)
     out.problems.push({
@@ -116,7 +123,8 @@ export function listenerCertificate(
   for (const ref of refs) {
     const r = resolveRef(ref, gateway, index);
     if ('reason' in r) out.problems.push(r);
-    else out.certificate ??= r;
+    else if (!out.certificate) out.certificate = r;
+    else out.more.push(r);
   }
   return out;
 }
