@@ -285,7 +285,7 @@ export interface ServiceEntrySpec {
   addresses?: string[];
   ports?: Array<{ number: number; protocol?: string; name: string; targetPort?: number }>;
   location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
-  resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+  resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'DYNAMIC_DNS';
   endpoints?: WorkloadEntrySpec[];
   workloadSelector?: { labels?: Record<string, string> };
   exportTo?: string[];

@@ -1,6 +1,7 @@
 // DestinationRule traffic policy -> cluster policies. The narrowest setting wins, as in Istio:
 // subset port-level, subset, rule port-level, rule.
 import type {
+  LbPolicy,
   ConnectionPoolPolicy,
   HashPolicy,
   LocalityPolicy,
@@ -123,5 +124,30 @@ export function localityPolicy(policies: TrafficPolicy[], hasOutlier: boolean): 
   return {
     failover: failover.filter((f) => f.from && f.to).map((f) => ({ from: f.from!, to: f.to! })),
     ...(priority.length ? { failoverPriority: priority } : {}),
+  };
+}
+
+function lbPolicy(policies: TrafficPolicy[], hash: { maglev: boolean } | undefined): LbPolicy {
+  if (hash) return hash.maglev ? 'MAGLEV' : 'RING_HASH';
+  const simple = lbSimple(policies);
+  if (simple === 'RANDOM') return 'RANDOM';
+  if (simple === 'LEAST_REQUEST' || simple === 'LEAST_CONN') return 'LEAST_REQUEST';
+  return 'ROUND_ROBIN';
+}
+
+/** Policy fields of a cluster for one port, from the narrowest DestinationRule setting. */
+export function clusterPolicy(port: number, ...tps: Array<TrafficPolicy | undefined>) {
+  const ps = policiesFor(port, ...tps);
+  const pool = connectionPool(ps);
+  const od = outlierDetection(ps);
+  const hash = hashPolicy(ps);
+  const locality = localityPolicy(ps, od !== undefined);
+  const { maglev: _m, ...hashPolicyFields } = hash ?? { maglev: false };
+  return {
+    lbPolicy: lbPolicy(ps, hash),
+    ...(hash ? { hashPolicy: hashPolicyFields } : {}),
+    ...(locality ? { locality } : {}),
+    ...(pool ? { connectionPool: pool } : {}),
+    ...(od ? { outlierDetection: od } : {}),
   };
 }

@@ -1,45 +1,13 @@
 // Clusters: one per service port, plus one per DestinationRule subset, each with its endpoints.
-import type { Cluster, Endpoint, LbPolicy, OriginateTls } from '../../model/snapshot.js';
+import type { Cluster, Endpoint, OriginateTls } from '../../model/snapshot.js';
 import { clusterName, clusterSni } from '../../model/snapshot.js';
 import type { DestinationRule, Subset, TrafficPolicy } from '../types.js';
 import { labelsMatch, portProtocol, type InstanceView, type MeshIndex, type ServiceInfo } from './inputs.js';
-import {
-  connectionPool,
-  hashPolicy,
-  lbSimple,
-  localityPolicy,
-  outlierDetection,
-  policiesFor,
-} from './cluster-policies.js';
+import { clusterPolicy as policy, policiesFor } from './cluster-policies.js';
 import { localityOf } from '../../model/locality.js';
 import { originateTls, serviceEntryClusters } from './service-entries.js';
 import { instanceMtls, portMode } from './security.js';
 import { workloadEntryEndpoints } from './workload-entries.js';
-
-function lbPolicy(policies: TrafficPolicy[], hash: { maglev: boolean } | undefined): LbPolicy {
-  if (hash) return hash.maglev ? 'MAGLEV' : 'RING_HASH';
-  const simple = lbSimple(policies);
-  if (simple === 'RANDOM') return 'RANDOM';
-  if (simple === 'LEAST_REQUEST' || simple === 'LEAST_CONN') return 'LEAST_REQUEST';
-  return 'ROUND_ROBIN';
-}
-
-/** Policy fields of a cluster for one port, from the narrowest DestinationRule setting. */
-function policy(port: number, ...tps: Array<TrafficPolicy | undefined>) {
-  const ps = policiesFor(port, ...tps);
-  const pool = connectionPool(ps);
-  const od = outlierDetection(ps);
-  const hash = hashPolicy(ps);
-  const locality = localityPolicy(ps, od !== undefined);
-  const { maglev: _m, ...hashPolicyFields } = hash ?? { maglev: false };
-  return {
-    lbPolicy: lbPolicy(ps, hash),
-    ...(hash ? { hashPolicy: hashPolicyFields } : {}),
-    ...(locality ? { locality } : {}),
-    ...(pool ? { connectionPool: pool } : {}),
-    ...(od ? { outlierDetection: od } : {}),
-  };
-}
 
 /** Auto mTLS, as Istio: mTLS to sidecars unless the server's port is DISABLE; a DestinationRule
  *  `tls.mode` overrides (DISABLE: plaintext, ISTIO_MUTUAL: always mTLS). SIMPLE and MUTUAL toward

@@ -1,7 +1,9 @@
 // ServiceEntry -> clusters and sidecar virtual hosts. MESH_EXTERNAL hosts are reached in plaintext
 // unless a DestinationRule for the host says `tls.mode: SIMPLE` or `MUTUAL` (Istio's TLS origination:
-// the app speaks HTTP, the proxy speaks TLS). DNS resolution connects to the endpoint addresses or the
-// host name itself, STATIC to the endpoint addresses, NONE to the host as the client named it.
+// the app speaks HTTP, the proxy speaks TLS). STATIC connects to the endpoint addresses; DNS to every
+// address the endpoint names (or the host) resolve to, DNS_ROUND_ROBIN to the first one (the proxy
+// resolves them, dns-endpoints.ts); NONE and DYNAMIC_DNS to the host as the client named it, which for a
+// wildcard host (`*.example.com`) is whatever name under it the request carries.
 // MESH_INTERNAL entries with a workloadSelector reach the selected Workloads through their sidecars.
 import type {
   Cluster,
@@ -17,9 +19,10 @@ import type { DestinationRule, ServiceEntry, Subset, VirtualService } from '../t
 import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { compileHttpRoutes } from './routes.js';
 import { ISTIO_DEFAULT_RETRY } from './http-policies.js';
-import { policiesFor } from './cluster-policies.js';
+import { clusterPolicy, policiesFor } from './cluster-policies.js';
 import { secretValue } from '../schemas/secret.js';
 import { workloadEntryEndpoints } from './workload-entries.js';
+import { localityOf } from '../../model/locality.js';
 
 /** meshConfig.outboundTrafficPolicy.mode for sidecars; Istio's default is ALLOW_ANY. */
 export function outboundTrafficPolicy(index: MeshIndex): OutboundTrafficPolicy {
@@ -154,16 +157,17 @@ function endpoints(
         instance: i.id,
         labels: i.labels,
         healthy: i.ready,
+        ...(localityOf(i.labels) ? { locality: localityOf(i.labels)! } : {}),
       }))
       .concat(entries);
   }
   const listed = (se.spec.endpoints ?? []).filter((e) => !subset || labelsMatch(subset, e.labels ?? {}));
   const resolution = se.spec.resolution ?? 'NONE';
   if (listed.length === 0 && resolution !== 'STATIC') {
-    // DNS without endpoints, or NONE: the host itself, resolved when connecting.
+    // DNS without endpoints, or NONE: the host itself (for a wildcard host, the one each request names).
     return [
       {
-        address: host,
+        address: isWildcard(host) ? '' : host,
         port: p.targetPort ?? p.number,
         identity: '',
         instance: host,
@@ -186,9 +190,23 @@ function tlsModeOf(dr: DestinationRule | undefined, port: number, subset?: Subse
   return policiesFor(port, subset?.trafficPolicy, dr?.spec.trafficPolicy).find((t) => t.tls?.mode)?.tls?.mode;
 }
 
-/** SE hosts are fully qualified as written (short names are expanded like VirtualService hosts). */
+const isWildcard = (h: string) => h.startsWith('*.');
+
+/** SE hosts are fully qualified as written (short names are expanded like VirtualService hosts);
+ *  wildcard hosts stay as they are. */
 function hostsOf(se: ServiceEntry, index: MeshIndex): string[] {
-  return se.spec.hosts.filter((h) => !h.startsWith('*')).map((h) => index.resolve(h, se.metadata.namespace));
+  return se.spec.hosts.map((h) => index.resolve(h, se.metadata.namespace));
+}
+
+/** How the proxy finds the addresses of a cluster's endpoints (Envoy's cluster type, as Istio picks it). */
+function discovery(se: ServiceEntry, host: string): { dns?: 'STRICT' | 'LOGICAL'; dynamicHost?: true } {
+  if (se.spec.workloadSelector) return {};
+  const r = se.spec.resolution ?? 'NONE';
+  if (r === 'DNS') return { dns: 'STRICT' };
+  if (r === 'DNS_ROUND_ROBIN') return { dns: 'LOGICAL' };
+  if ((r === 'NONE' || r === 'DYNAMIC_DNS') && isWildcard(host) && !se.spec.endpoints?.length)
+    return { dynamicHost: true };
+  return {};
 }
 
 export function serviceEntryClusters(index: MeshIndex): Cluster[] {
@@ -209,12 +227,13 @@ export function serviceEntryClusters(index: MeshIndex): Cluster[] {
           service: host,
           port: p.number,
           protocol: portProtocol({ name: p.name, appProtocol: p.protocol }),
-          lbPolicy: 'ROUND_ROBIN' as const,
+          ...discovery(se, host),
         };
         out.push({
           ...base,
           name: clusterName(p.number, undefined, host),
           sni: clusterSni(p.number, undefined, host),
+          ...clusterPolicy(p.number, dr?.spec.trafficPolicy),
           ...outside(p.number),
           endpoints: endpoints(index, se, host, p, undefined, tlsModeOf(dr, p.number)),
         });
@@ -224,6 +243,7 @@ export function serviceEntryClusters(index: MeshIndex): Cluster[] {
             name: clusterName(p.number, subset.name, host),
             subset: subset.name,
             sni: clusterSni(p.number, subset.name, host),
+            ...clusterPolicy(p.number, subset.trafficPolicy, dr?.spec.trafficPolicy),
             ...outside(p.number, subset),
             endpoints: endpoints(index, se, host, p, subset.labels ?? {}, tlsModeOf(dr, p.number, subset)),
           });

@@ -82,7 +82,7 @@ export const serviceEntrySpec = strict({
     )
     .optional(),
   location: z.enum(['MESH_EXTERNAL', 'MESH_INTERNAL']).optional(),
-  resolution: z.enum(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN']).optional(),
+  resolution: z.enum(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS']).optional(),
   endpoints: z.array(workloadEntry).optional(),
   workloadSelector: strict({ labels: labelMap.optional() }).optional(),
   exportTo: exportTo.optional(),
@@ -134,8 +134,22 @@ export const serviceEntrySpec = strict({
     names.add(p.name);
     numbers.add(p.number);
   });
-  if (resolution === 'NONE' && (se.endpoints ?? []).length)
-    ctx.addIssue({ code: 'custom', path: ['endpoints'], message: 'NONE mode cannot set endpoints' });
+  if ((resolution === 'NONE' || resolution === 'DYNAMIC_DNS') && (se.endpoints ?? []).length)
+    ctx.addIssue({ code: 'custom', path: ['endpoints'], message: `${resolution} mode cannot set endpoints` });
+  // The proxy resolves the hosts themselves when there are no endpoints: they must be names.
+  if (
+    (resolution === 'DNS' || resolution === 'DNS_ROUND_ROBIN') &&
+    !se.endpoints?.length &&
+    !se.workloadSelector
+  )
+    se.hosts.forEach((h, i) => {
+      if (h.startsWith('*'))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', i],
+          message: `hosts must be FQDN if no endpoints are provided for resolution mode ${resolution} (got ${JSON.stringify(h)})`,
+        });
+    });
   if (resolution === 'DNS_ROUND_ROBIN' && (se.endpoints ?? []).length > 1)
     ctx.addIssue({
       code: 'custom',

@@ -159,7 +159,9 @@ export class RouteTable {
       const h = this.exact.get(host);
       if (h) return h;
     }
-    for (const [suffix, vh] of this.suffixes) if (host.endsWith(suffix)) return vh;
+    // A wildcard domain may carry a port (`*.example.com:8080`, wildcard ServiceEntry hosts).
+    for (const [suffix, vh] of this.suffixes)
+      if (host.endsWith(suffix) || (host !== authority && authority.endsWith(suffix))) return vh;
     return this.catchAll;
   }
 

@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Cluster, Endpoint } from '../../model/snapshot.js';
+import { DnsEndpoints, type Lookup } from './dns-endpoints.js';
+import { ClusterRuntime } from './cluster.js';
+
+const ep = (address: string, instance = address): Endpoint => ({
+  address,
+  port: 8080,
+  identity: '',
+  instance,
+  labels: { app: 'x' },
+  healthy: true,
+});
+
+/** A resolver whose answers the test changes; counts lookups. */
+function fakeDns(answers: Record<string, string[] | Error>) {
+  const calls: string[] = [];
+  const lookup: Lookup = (host) => {
+    calls.push(host);
+    const a = answers[host];
+    return a instanceof Error || a === undefined
+      ? Promise.reject(a ?? new Error('ENOTFOUND'))
+      : Promise.resolve(a);
+  };
+  return { lookup, calls, answers };
+}
+
+const view = (d: DnsEndpoints) => d.endpoints.map((e) => `${e.instance} ${e.address}:${e.port}`);
+
+test('STRICT (resolution DNS): every address of every name is an endpoint; IPs stay as they are', async () => {
+  const dns = fakeDns({ 'api.example.com': ['10.0.0.1', '10.0.0.2'] });
+  const d = new DnsEndpoints([ep('api.example.com'), ep('10.9.9.9')], 'STRICT', dns.lookup);
+  assert.deepEqual(view(d), ['api.example.com api.example.com:8080', '10.9.9.9 10.9.9.9:8080']);
+  await d.refresh();
+  assert.deepEqual(view(d), [
+    'api.example.com@10.0.0.1 10.0.0.1:8080',
+    'api.example.com@10.0.0.2 10.0.0.2:8080',
+    '10.9.9.9 10.9.9.9:8080',
+  ]);
+  assert.deepEqual(dns.calls, ['api.example.com']);
+  assert.deepEqual(d.endpoints[0]!.labels, { app: 'x' });
+});
+
+test('LOGICAL (DNS_ROUND_ROBIN): only the first address, one endpoint that keeps its identity', async () => {
+  const dns = fakeDns({ 'api.example.com': ['10.0.0.7', '10.0.0.8'] });
+  const d = new DnsEndpoints([ep('api.example.com')], 'LOGICAL', dns.lookup);
+  await d.refresh();
+  assert.deepEqual(view(d), ['api.example.com 10.0.0.7:8080']);
+});
+
+test('names are re-resolved once the refresh interval passed; a failed lookup keeps the last answer', async () => {
+  let now = 0;
+  const dns = fakeDns({ 'api.example.com': ['10.0.0.1'] });
+  const d = new DnsEndpoints([ep('api.example.com')], 'STRICT', dns.lookup, 1000, () => now);
+  d.refreshIfStale();
+  await d.refresh(); // joins the lookup in flight
+  const v1 = d.version;
+  assert.deepEqual(view(d), ['api.example.com@10.0.0.1 10.0.0.1:8080']);
+  now = 999;
+  d.refreshIfStale();
+  assert.equal(dns.calls.length, 1, 'not stale yet');
+  dns.answers['api.example.com'] = ['10.0.0.3', '10.0.0.1'];
+  now = 1000;
+  d.refreshIfStale();
+  await d.refresh();
+  assert.equal(dns.calls.length, 2);
+  assert.ok(d.version > v1);
+  assert.deepEqual(view(d), [
+    'api.example.com@10.0.0.3 10.0.0.3:8080',
+    'api.example.com@10.0.0.1 10.0.0.1:8080',
+  ]);
+  dns.answers['api.example.com'] = new Error('SERVFAIL');
+  now = 5000;
+  await d.refresh();
+  assert.equal(dns.calls.length, 3);
+  assert.deepEqual(view(d), [
+    'api.example.com@10.0.0.3 10.0.0.3:8080',
+    'api.example.com@10.0.0.1 10.0.0.1:8080',
+  ]);
+});
+
+const cluster = (over: Partial<Cluster>): Cluster => ({
+  name: 'outbound|80||api.example.com',
+  service: 'api.example.com',
+  port: 80,
+  lbPolicy: 'ROUND_ROBIN',
+  sni: '',
+  protocol: 'http',
+  external: true,
+  endpoints: [ep('localhost')],
+  ...over,
+});
+
+test('a DNS cluster balances over what the system resolver says (real lookup of localhost)', async () => {
+  const rt = new ClusterRuntime(cluster({ dns: 'STRICT' }));
+  const { lookup } = await import('node:dns/promises');
+  const want = (await lookup('localhost', { all: true, order: 'verbatim' })).map((a) => a.address);
+  for (let i = 0; i < 100 && rt.healthy[0]!.address === 'localhost'; i++)
+    await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(
+    rt.healthy.map((e) => e.address),
+    want,
+  );
+  assert.ok(want.includes(rt.pick()!.address));
+});
+
+test('a wildcard cluster without resolution sends each request to the host the client named', () => {
+  const rt = new ClusterRuntime(
+    cluster({ name: 'outbound|80||*.example.com', dynamicHost: true, endpoints: [ep('')] }),
+  );
+  assert.equal(rt.pick(undefined, undefined, 'a.example.com')?.address, 'a.example.com');
+  assert.equal(rt.pick(undefined, undefined, 'b.example.com')?.port, 8080);
+  assert.equal(
+    rt.pick(undefined, undefined, 'a.example.com'),
+    rt.pick(undefined, undefined, 'a.example.com'),
+  );
+  assert.equal(rt.pick(), undefined, 'no host, no endpoint');
+});
