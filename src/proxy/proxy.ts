@@ -1,25 +1,24 @@
-// A proxy process: sidecar (outbound + inbound) or gateway. It gets its certificate, opens its
-// listeners, applies snapshots from the control plane as they come, probes its app and reports
-// readiness. Each snapshot is compiled into a ProxyState and swapped in whole.
+// A proxy: sidecar (outbound + inbound) or gateway. This is its agent, as pilot-agent is Envoy's: it
+// gets the certificate, holds the push stream, serves admin and metrics, probes the app and reports
+// readiness. The data path (data-plane.ts) runs in this process, or with `concurrency` > 1 in that many
+// worker processes (workers/); either way each snapshot is compiled and swapped in whole, or NACKed.
 import type net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import type { ProxySnapshot } from '../model/snapshot.js';
 import type { Logger } from '../lib/logger.js';
 import { spiffeId } from '../lib/spiffe.js';
 import { ControlClient } from './control/client.js';
 import { WorkloadIdentity } from './identity/certificates.js';
-import { ProxyState } from './state.js';
-import { createInboundServer } from './listeners/inbound.js';
-import { createOutboundServer } from './listeners/outbound.js';
-import { GatewayListeners } from './listeners/gateways.js';
 import { createAdminServer } from './listeners/admin.js';
+import { channelTapSource, type TapSource } from './listeners/tap.js';
 import { AppProber } from './health/app-probe.js';
-import { closeNow, track } from './listeners/tracked.js';
-import { ProxyMetrics } from './telemetry/metrics.js';
+import { closeNow } from './listeners/tracked.js';
+import { controlMetrics } from './telemetry/metrics.js';
 import { createMetricsServer } from './telemetry/metrics-server.js';
-import { Exposition } from './telemetry/prom-text.js';
-import { Tracer, withTracingMetrics } from './telemetry/tracing.js';
-import { AccessLogs } from './telemetry/access-log/logger.js';
+import { Exposition, type ExpositionFormat } from './telemetry/prom-text.js';
+import { processMetrics } from './telemetry/process-metrics.js';
+import { DataPlane, listen } from './data-plane.js';
+import { WorkerPool } from './workers/pool.js';
+import { mergeExpositions } from './workers/merge-metrics.js';
 
 export interface ProxyOptions {
   id: string;
@@ -39,45 +38,34 @@ export interface ProxyOptions {
   metricsPort?: number;
   appHost: string;
   appPorts: Record<number, number>; // container port -> where the app really listens
-  /** The proxy's own output for access logs (`/dev/stdout`): one or more lines joined by '\n', no final newline. */
-  accessLog: (lines: string) => void;
+  /** The proxy's own output for access logs (`/dev/stdout`): one or more lines joined by '\n', no final
+   *  newline. Absent: no access log. With workers, each writes its lines to its own (inherited) stdout. */
+  accessLog?: (lines: string) => void;
+  /** Data-plane worker processes sharing the listeners (Envoy's --concurrency); 1 = all in this process. */
+  concurrency?: number;
   log: Logger;
-}
-
-function listen(server: net.Server, port: number, host: string): Promise<number> {
-  track(server);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
 }
 
 export class Proxy {
   readonly identity = new WorkloadIdentity();
-  private state: ProxyState | undefined;
+  private snapshot: ProxySnapshot | undefined;
   private control!: ControlClient;
   private readonly servers: net.Server[] = [];
-  private gateways: GatewayListeners | undefined;
+  /** The data path: in this process, or in worker processes (--concurrency). */
+  private plane: DataPlane | undefined;
+  private pool: WorkerPool | undefined;
   private prober: AppProber | undefined;
   private firstSnapshot!: Promise<void>;
-  private metrics: ProxyMetrics | undefined;
-  private tracer: Tracer | undefined;
-  /** Access logs (Telemetry / MeshConfig); undefined when telemetry is off. */
-  private accessLogs: AccessLogs | undefined;
   ports = { outbound: 0, inbound: 0, admin: 0, metrics: 0 };
 
   constructor(private readonly opts: ProxyOptions) {}
 
   current(): ProxySnapshot | undefined {
-    return this.state?.snapshot;
+    return this.snapshot;
   }
 
   async start(): Promise<void> {
     const o = this.opts;
-    const getState = () => this.state;
     let resolveFirst!: () => void;
     this.firstSnapshot = new Promise((r) => (resolveFirst = r));
     this.control = new ControlClient({
@@ -101,8 +89,51 @@ export class Proxy {
     });
     await this.control.bootstrap();
 
+    // The data path opens its listeners only now that there is a certificate to serve.
+    let tapSource: TapSource;
+    const concurrency = o.concurrency ?? 1;
+    if (concurrency > 1) {
+      const pool = new WorkerPool({
+        concurrency,
+        identity: this.identity,
+        log: o.log,
+        settings: {
+          name: o.workload,
+          kind: o.kind,
+          bind: o.bind,
+          outboundPort: o.outboundPort,
+          inboundPort: o.inboundPort,
+          appHost: o.appHost,
+          appPorts: o.appPorts,
+          accessLog: o.accessLog !== undefined,
+        },
+      });
+      this.pool = pool;
+      await pool.start();
+      Object.assign(this.ports, pool.ports);
+      tapSource = pool;
+    } else {
+      const plane = new DataPlane({
+        kind: o.kind,
+        identity: this.identity,
+        bind: o.bind,
+        outboundPort: o.outboundPort,
+        inboundPort: o.inboundPort,
+        appHost: o.appHost,
+        appPorts: o.appPorts,
+        accessLog: o.accessLog ?? (() => {}),
+        control: () => this.control.stats(),
+        log: o.log,
+      });
+      this.plane = plane;
+      await plane.start();
+      Object.assign(this.ports, plane.ports);
+      tapSource = channelTapSource(() => this.snapshot?.proxy);
+    }
+
     const admin = createAdminServer({
-      state: getState,
+      snapshot: () => this.snapshot,
+      tapSource,
       identity: this.identity,
       appReady: () => this.prober?.ready ?? false,
       controlConnected: () => this.control.connected,
@@ -110,52 +141,9 @@ export class Proxy {
     });
     this.servers.push(admin);
     this.ports.admin = await listen(admin, o.adminPort, '127.0.0.1');
-
-    // WEFT_PROXY_TELEMETRY=off: no metrics, access log or tracing at all (nothing subscribes, so no
-    // request record is even built): the baseline bench/telemetry.ts measures their cost against.
-    const telemetryOff = process.env.WEFT_PROXY_TELEMETRY === 'off';
-    const accessLog = telemetryOff ? () => {} : o.accessLog;
-    // Metrics: subscribe before any listener carries traffic, serve on loopback like the admin port.
-    const metrics = new ProxyMetrics({
-      state: getState,
-      control: () => this.control.stats(),
-      certificateNotAfter: () => this.identity.notAfter(),
-    });
-    if (!telemetryOff) metrics.start();
-    this.metrics = metrics;
-    // Tracing: spans from the same records, exported in the background (telemetry/tracing.ts).
-    const tracer = new Tracer({
-      snapshot: () => this.state?.snapshot,
-      outbound: () => (this.ports.outbound ? { host: '127.0.0.1', port: this.ports.outbound } : undefined),
-      address: o.bind,
-      log: (m) => o.log.warn(m),
-    });
-    if (!telemetryOff) tracer.start();
-    this.tracer = tracer;
-    // Access logs: another subscriber of the request records, compiled per snapshot (apply).
-    if (!telemetryOff) this.accessLogs = new AccessLogs({ stdout: o.accessLog, warn: (m) => o.log.warn(m) });
-    const metricsServer = createMetricsServer((format) =>
-      withTracingMetrics(metrics.render(format), tracer, new Exposition(format)),
-    );
+    const metricsServer = createMetricsServer((format) => this.renderMetrics(format));
     this.servers.push(metricsServer);
     this.ports.metrics = await listen(metricsServer, o.metricsPort ?? 15020, '127.0.0.1');
-
-    const routed = { identity: this.identity, state: getState, log: accessLog };
-    if (o.kind === 'sidecar') {
-      const inbound = createInboundServer({
-        identity: this.identity,
-        state: getState,
-        appHost: o.appHost,
-        appPort: (p) => o.appPorts[p] ?? p,
-        log: accessLog,
-      });
-      const outbound = createOutboundServer(routed);
-      this.servers.push(inbound, outbound);
-      this.ports.inbound = await listen(inbound, o.inboundPort, o.bind);
-      this.ports.outbound = await listen(outbound, o.outboundPort, '127.0.0.1');
-    } else {
-      this.gateways = new GatewayListeners(routed, o.log.child('gateway'));
-    }
 
     this.control.updateHello({
       inbound: { address: o.bind, port: this.ports.inbound },
@@ -167,9 +155,9 @@ export class Proxy {
 
     this.prober = new AppProber(
       () => {
-        const probe = this.state?.snapshot.inbound.probe;
+        const probe = this.snapshot?.inbound.probe;
         if (probe) return { host: o.appHost, port: o.appPorts[probe.port] ?? probe.port, path: probe.path };
-        const first = this.state?.snapshot.inbound.containerPorts[0];
+        const first = this.snapshot?.inbound.containerPorts[0];
         return first === undefined ? undefined : { host: o.appHost, port: o.appPorts[first] ?? first };
       },
       (ready) => {
@@ -180,32 +168,32 @@ export class Proxy {
     this.prober.start();
   }
 
-  /** Compile, open any new gateway ports, then swap. Throws to NACK; the old state stays. */
+  /** Every data plane applies the snapshot, or it is NACKed (throws) and the old one stays. */
   private async apply(s: ProxySnapshot): Promise<void> {
-    const logs = this.accessLogs?.prepare(s);
-    const next = new ProxyState(s, this.state, {
-      outbound: () => (this.ports.outbound ? { host: '127.0.0.1', port: this.ports.outbound } : undefined),
-    });
-    if (this.gateways) await this.gateways.prepare(next);
-    const previous = this.state;
-    this.state = next;
-    if (logs) this.accessLogs?.commit(logs);
-    previous?.gate.close();
-    this.gateways?.prune(next);
+    if (this.pool) await this.pool.apply(s);
+    else await this.plane?.apply(s);
+    this.snapshot = s;
+    const listeners = this.plane?.gatewayAddresses();
     this.opts.log.info('applied config', {
       version: s.version,
       clusters: s.clusters.length,
-      ...(this.gateways ? { listeners: this.gateways.addresses().join(',') } : {}),
+      ...(listeners ? { listeners: listeners.join(',') } : {}),
+      ...(this.pool ? { workers: this.opts.concurrency } : {}),
     });
+  }
+
+  /** One scrape: the data plane's, or with workers the sum of theirs plus the agent's own figures. */
+  private async renderMetrics(format: ExpositionFormat): Promise<string> {
+    if (!this.pool) return this.plane?.renderMetrics(format) ?? new Exposition(format).text();
+    const own = new Exposition(format);
+    controlMetrics(own, this.control.stats(), this.snapshot?.version);
+    processMetrics(own);
+    return mergeExpositions([own.text(), ...(await this.pool.metrics(format))], format);
   }
 
   async stop(): Promise<void> {
     this.prober?.stop();
-    this.metrics?.stop();
     this.control?.close();
-    this.gateways?.close();
-    await Promise.all(this.servers.map((s) => closeNow(s)));
-    this.accessLogs?.stop(); // writes what is batched
-    await this.tracer?.stop(); // sends what is queued, for 2 s at most
+    await Promise.all([...this.servers.map((s) => closeNow(s)), this.plane?.stop(), this.pool?.stop()]);
   }
 }

@@ -2,6 +2,7 @@
 // it can also run on its own beside an existing process (omit the command to adopt it).
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import { Proxy } from '../../proxy/proxy.js';
 import { AppLauncher } from '../../proxy/launcher.js';
 import { createLogger } from '../../lib/logger.js';
@@ -25,6 +26,7 @@ interface ProxyFlags {
   appPort: string[];
   appLog?: string;
   accessLog: boolean;
+  concurrency: string;
 }
 
 /** The IPC messages a proxy sends to `weft up` when it runs as its child. */
@@ -48,6 +50,13 @@ function parsePortMap(entries: string[]): Record<number, number> {
   return out;
 }
 
+function parseConcurrency(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 64)
+    throw new Error(`--concurrency wants a whole number from 0 (one per core) to 64, got "${v}"`);
+  return n === 0 ? os.availableParallelism() : n;
+}
+
 export function registerProxy(program: Command): void {
   program
     .command('proxy')
@@ -69,6 +78,11 @@ export function registerProxy(program: Command): void {
     .option('--app-port <map...>', 'CONTAINER=LOCAL: where the app really listens for a container port', [])
     .option('--app-log <file>', 'write the app output to this file')
     .option('--no-access-log', 'do not print access logs')
+    .option(
+      '--concurrency <n>',
+      'data-plane worker processes sharing the listeners (Envoy --concurrency; 0 = one per core)',
+      process.env.WEFT_PROXY_CONCURRENCY ?? '1',
+    )
     .argument('[command...]', 'the app to run beside the proxy (after --)')
     .action(async (command: string[], f: ProxyFlags) => {
       const log = createLogger(`proxy ${f.workload}`);
@@ -94,7 +108,8 @@ export function registerProxy(program: Command): void {
         metricsPort: Number(f.metricsPort),
         appHost: '127.0.0.1',
         appPorts,
-        accessLog: f.accessLog ? (line) => process.stdout.write(line + '\n') : () => {},
+        ...(f.accessLog ? { accessLog: (line: string) => void process.stdout.write(line + '\n') } : {}),
+        concurrency: parseConcurrency(f.concurrency),
         log,
       });
       // Set once the app runs; shutdown (which may come first) stops it if it exists.

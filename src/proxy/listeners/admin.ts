@@ -1,13 +1,16 @@
 // The proxy's admin endpoint, loopback only (Istio's 15000/15021): readiness, the applied snapshot,
 // clusters with endpoint health, live tap (newline-delimited JSON, see tap.ts) and a graceful quit.
 import http from 'node:http';
-import type { ProxyState } from '../state.js';
+import type { ProxySnapshot } from '../../model/snapshot.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import { redactSnapshot } from '../../model/redact.js';
-import { TapHub } from './tap.js';
+import { TapHub, type TapSource } from './tap.js';
 
 export interface AdminDeps {
-  state: () => ProxyState | undefined;
+  /** The snapshot in force (applied by every worker when there are several). */
+  snapshot: () => ProxySnapshot | undefined;
+  /** Finished requests for /tap: this process's, or its workers'. */
+  tapSource: TapSource;
   identity: WorkloadIdentity;
   appReady: () => boolean;
   controlConnected: () => boolean;
@@ -21,10 +24,10 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 export function createAdminServer(deps: AdminDeps): http.Server {
-  const tap = new TapHub(() => deps.state()?.snapshot.proxy);
+  const tap = new TapHub(deps.tapSource);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
-    const state = deps.state();
+    const snapshot = deps.snapshot();
     switch (url.pathname) {
       case '/tap':
         if (req.method !== 'GET') break;
@@ -32,13 +35,13 @@ export function createAdminServer(deps: AdminDeps): http.Server {
       case '/ready':
       case '/healthz/ready': {
         // The proxy is ready when it holds a certificate and has applied a snapshot.
-        const ok = deps.identity.ready && state !== undefined;
+        const ok = deps.identity.ready && snapshot !== undefined;
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'LIVE\n' : 'NOT READY\n');
         return;
       }
       case '/config_dump':
         return json(res, 200, {
-          snapshot: state ? redactSnapshot(state.snapshot) : null,
+          snapshot: snapshot ? redactSnapshot(snapshot) : null,
           certificate: deps.identity.ready
             ? {
                 notAfter: deps.identity.notAfter()?.toISOString(),
@@ -51,10 +54,10 @@ export function createAdminServer(deps: AdminDeps): http.Server {
         });
       case '/clusters': {
         const lines: string[] = [];
-        for (const c of state?.clusters.values() ?? []) {
-          for (const e of c.cluster.endpoints)
+        for (const c of snapshot?.clusters ?? []) {
+          for (const e of c.endpoints)
             lines.push(
-              `${c.cluster.name}::${e.address}:${e.port}::health_flags::${e.healthy ? 'healthy' : '/failed_eds_health'}::${e.instance}`,
+              `${c.name}::${e.address}:${e.port}::health_flags::${e.healthy ? 'healthy' : '/failed_eds_health'}::${e.instance}`,
             );
         }
         res.writeHead(200, { 'content-type': 'text/plain' }).end(lines.join('\n') + '\n');

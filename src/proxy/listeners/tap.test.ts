@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { httpRequests, type RequestRecord } from '../telemetry/events.js';
-import { tapEvent, tapMatches, TapHub } from './tap.js';
+import { channelTapSource, tapEvent, tapMatches, TapHub } from './tap.js';
 import type { ProxyIdentity } from '../../model/snapshot.js';
 
 const self: ProxyIdentity = {
@@ -70,7 +70,7 @@ test('filters: substring of workloads or services, path prefix, status code or c
 });
 
 test('the hub subscribes to the request channel only while a client is connected', () => {
-  const hub = new TapHub(() => self);
+  const hub = new TapHub(channelTapSource(() => self));
   const before = httpRequests.hasSubscribers;
   const lines: string[] = [];
   const listeners = new Map<string, () => void>();

@@ -1,5 +1,5 @@
 // Live tap (GET /tap on the proxy admin port): the requests this proxy finishes, as newline-delimited
-// JSON, filtered per client. It subscribes to the request channel only while a tap client is connected,
+// JSON, filtered per client. It subscribes to its source only while a tap client is connected,
 // so a proxy nobody taps builds nothing for it. A slow client never slows the proxy: past a bounded
 // buffer its events are dropped and counted (the count rides on the next heartbeat line).
 import type http from 'node:http';
@@ -128,12 +128,35 @@ interface Client {
   sent: number;
 }
 
-/** The tap clients of one proxy; subscribed to the request channel only while there is one. */
+/** Where tapped events come from: this process's request channel, or a proxy's worker processes. */
+export interface TapSource {
+  subscribe(onEvent: (e: TapEvent) => void): void;
+  unsubscribe(onEvent: (e: TapEvent) => void): void;
+}
+
+/** The requests this process finishes, as tap events (built only while subscribed). */
+export function channelTapSource(self: () => ProxyIdentity | undefined): TapSource {
+  const subscribers = new Map<(e: TapEvent) => void, (msg: unknown) => void>();
+  return {
+    subscribe(onEvent) {
+      const onRecord = (msg: unknown) => onEvent(tapEvent(msg as RequestRecord, self()));
+      subscribers.set(onEvent, onRecord);
+      httpRequests.subscribe(onRecord);
+    },
+    unsubscribe(onEvent) {
+      const onRecord = subscribers.get(onEvent);
+      if (!onRecord) return;
+      subscribers.delete(onEvent);
+      httpRequests.unsubscribe(onRecord);
+    },
+  };
+}
+
+/** The tap clients of one proxy; subscribed to its source only while there is one. */
 export class TapHub {
   private readonly clients = new Set<Client>();
   private heartbeat: NodeJS.Timeout | undefined;
-  private readonly onRecord = (msg: unknown) => {
-    const e = tapEvent(msg as RequestRecord, this.self());
+  private readonly onEvent = (e: TapEvent) => {
     let line: string | undefined;
     for (const c of this.clients) {
       if (!tapMatches(e, c.filter)) continue;
@@ -147,7 +170,7 @@ export class TapHub {
     }
   };
 
-  constructor(private readonly self: () => ProxyIdentity | undefined) {}
+  constructor(private readonly source: TapSource) {}
 
   get size(): number {
     return this.clients.size;
@@ -162,7 +185,7 @@ export class TapHub {
     });
     res.flushHeaders();
     if (this.clients.size === 0) {
-      httpRequests.subscribe(this.onRecord);
+      this.source.subscribe(this.onEvent);
       this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
       this.heartbeat.unref();
     }
@@ -170,7 +193,7 @@ export class TapHub {
     const gone = () => {
       if (!this.clients.delete(c)) return;
       if (this.clients.size === 0) {
-        httpRequests.unsubscribe(this.onRecord);
+        this.source.unsubscribe(this.onEvent);
         clearInterval(this.heartbeat);
         this.heartbeat = undefined;
       }

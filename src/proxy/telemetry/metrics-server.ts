@@ -5,8 +5,10 @@ import { CONTENT_TYPES, negotiate, type ExpositionFormat } from './prom-text.js'
 
 export const METRICS_PATH = '/stats/prometheus';
 
-export function createMetricsServer(render: (format: ExpositionFormat) => string): http.Server {
-  return http.createServer((req, res) => {
+export function createMetricsServer(
+  render: (format: ExpositionFormat) => string | Promise<string>,
+): http.Server {
+  return http.createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== METRICS_PATH && path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${METRICS_PATH}\n`);
@@ -17,7 +19,13 @@ export function createMetricsServer(render: (format: ExpositionFormat) => string
       return;
     }
     const format = negotiate(req.headers.accept);
-    const body = render(format);
+    let body: string;
+    try {
+      body = await render(format);
+    } catch (e) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot render metrics: ${String(e)}\n`);
+      return;
+    }
     res.writeHead(200, {
       'content-type': CONTENT_TYPES[format],
       'content-length': Buffer.byteLength(body),

@@ -256,26 +256,7 @@ export class ProxyMetrics {
       live((c) => c.limits.inFlight),
     );
 
-    const ctl = this.src.control?.();
-    const version = ctl?.version ?? this.snapshot?.version;
-    e.gauge(
-      'weft_proxy_config_info',
-      'The config version this proxy applied (always 1).',
-      version ? [[renderLabels([['version', version]]), 1]] : [],
-    );
-    if (ctl) {
-      e.gauge('weft_proxy_control_plane_connected', 'Whether the push stream is up (1) or not (0).', [
-        ['', ctl.connected ? 1 : 0],
-      ]);
-      e.counter('weft_proxy_config_acks_total', 'Config snapshots applied and acknowledged.', [
-        ['', ctl.acks],
-      ]);
-      e.counter(
-        'weft_proxy_config_nacks_total',
-        'Config snapshots rejected (NACK); the last good one stays.',
-        [['', ctl.nacks]],
-      );
-    }
+    controlMetrics(e, this.src.control?.(), this.snapshot?.version);
     const notAfter = this.src.certificateNotAfter?.();
     if (notAfter) {
       const now = (this.src.now ?? Date.now)();
@@ -309,6 +290,29 @@ export class ProxyMetrics {
     );
     e.gauge('weft_proxy_metric_series', 'Distinct istio_* label sets this proxy exports.', [
       ['', this.byLabels.size],
+    ]);
+  }
+}
+
+/** The push stream as the proxy's agent sees it: config version, connection, ACKs and NACKs. */
+export function controlMetrics(
+  e: Exposition,
+  ctl: ControlStats | undefined,
+  applied: string | undefined,
+): void {
+  const version = ctl?.version ?? applied;
+  e.gauge(
+    'weft_proxy_config_info',
+    'The config version this proxy applied (always 1).',
+    version ? [[renderLabels([['version', version]]), 1]] : [],
+  );
+  if (ctl) {
+    e.gauge('weft_proxy_control_plane_connected', 'Whether the push stream is up (1) or not (0).', [
+      ['', ctl.connected ? 1 : 0],
+    ]);
+    e.counter('weft_proxy_config_acks_total', 'Config snapshots applied and acknowledged.', [['', ctl.acks]]);
+    e.counter('weft_proxy_config_nacks_total', 'Config snapshots rejected (NACK); the last good one stays.', [
+      ['', ctl.nacks],
     ]);
   }
 }
