@@ -9,6 +9,7 @@ import { inboundSecurity } from './security.js';
 import { compileTracing } from './tracing.js';
 import { compileAccessLog } from './access-log.js';
 import { outboundTrafficPolicy } from './service-entries.js';
+import { sidecarScope } from './sidecar-scope.js';
 
 export type CompiledSnapshot = Omit<ProxySnapshot, 'version'>;
 
@@ -44,13 +45,15 @@ function probeOf(w: Workload): { probe?: { path: string; port: number } } {
 export function compileSnapshot(index: MeshIndex, proxy: ProxyIdentity): CompiledSnapshot {
   const workload = index.workloads.get(`${proxy.namespace}/${proxy.workload}`);
   const sidecar = proxy.kind === 'sidecar';
+  // Istio's Sidecar resource: what this workload's sidecar knows, and its outbound traffic policy.
+  const scope = sidecar ? sidecarScope(index, proxy.namespace, proxy.labels) : undefined;
   return {
     proxy,
     trustDomain: index.mesh.trustDomain,
     outbound: sidecar
       ? {
-          virtualHosts: sidecarVirtualHosts(index, proxy.namespace, proxy.labels),
-          policy: outboundTrafficPolicy(index),
+          virtualHosts: sidecarVirtualHosts(index, proxy.namespace, proxy.labels, scope),
+          policy: scope?.policy ?? outboundTrafficPolicy(index),
         }
       : { virtualHosts: [] },
     inbound: {

@@ -10,6 +10,7 @@ import { serviceEntryVirtualHosts } from './service-entries.js';
 import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { meshTcpRoute } from './tcp-routes.js';
 import { addGatewayApiListeners, gammaRoutes } from './gateway-api.js';
+import type { SidecarScope } from './sidecar-scope.js';
 import {
   compileServerTls,
   intersectHosts,
@@ -32,12 +33,18 @@ function boundToMesh(vs: VirtualService): boolean {
   return !gws || gws.length === 0 || gws.includes('mesh');
 }
 
+/**
+ * A sidecar's outbound virtual hosts: every service port (and ServiceEntry host) it knows. With a
+ * Sidecar resource (`scope`), only what its egress hosts import, and only the VirtualServices it uses;
+ * the rest is unknown to this proxy and follows the outbound traffic policy.
+ */
 export function sidecarVirtualHosts(
   index: MeshIndex,
   clientNamespace: string,
   clientLabels: Record<string, string>,
+  scope?: SidecarScope,
 ): VirtualHost[] {
-  const meshVs = ordered(index.virtualServices.filter(boundToMesh));
+  const meshVs = ordered(index.virtualServices.filter((vs) => boundToMesh(vs) && (!scope || scope.uses(vs))));
   const out: VirtualHost[] = [];
   for (const svc of index.services.values()) {
     const { name, namespace } = svc.resource.metadata;
@@ -46,6 +53,7 @@ export function sidecarVirtualHosts(
       (v.spec.hosts ?? []).some((h) => fqdn(h, v.metadata.namespace, index.mesh.domain) === svc.fqdn),
     );
     svc.resource.spec.ports.forEach((p, i) => {
+      if (scope && !scope.knows(namespace, svc.fqdn, p.port)) return;
       const domains = aliases.map((a) => `${a}:${p.port}`);
       if (i === 0) domains.push(...aliases); // a Host without a port means the service's first port
       const fallback: Route = {
@@ -68,7 +76,23 @@ export function sidecarVirtualHosts(
       out.push({ name: `${svc.fqdn}:${p.port}`, domains, routes });
     });
   }
-  out.push(...serviceEntryVirtualHosts(index, meshVs, clientLabels));
+  const entries = serviceEntryVirtualHosts(index, meshVs, clientLabels);
+  if (!scope) out.push(...entries);
+  else {
+    // A ServiceEntry host is known in the namespaces of the ServiceEntries that declare it.
+    const nsOf = new Map<string, string[]>();
+    for (const se of index.serviceEntries)
+      for (const h of se.spec.hosts) {
+        const host = index.resolve(h, se.metadata.namespace);
+        nsOf.set(host, [...(nsOf.get(host) ?? []), se.metadata.namespace]);
+      }
+    for (const vh of entries) {
+      const colon = vh.name.lastIndexOf(':');
+      const host = vh.name.slice(0, colon);
+      const port = Number(vh.name.slice(colon + 1));
+      if ((nsOf.get(host) ?? []).some((ns) => scope.knows(ns, host, port))) out.push(vh);
+    }
+  }
   return out;
 }
 
