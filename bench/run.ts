@@ -14,6 +14,8 @@
 //   --quick    a few seconds per phase, every setup end to end (smoke test; results not written)
 //   --no-pin   no taskset pinning
 //   --mesh-h2  weft carries HTTP/1.1 between its proxies over HTTP/2 sessions (WEFT_MESH_PROTOCOL=h2)
+//   --concurrency N  each weft proxy runs N data-plane workers (`weft proxy --concurrency`); pinning is
+//              then off, since N workers on the one proxy core would only take turns
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -57,8 +59,12 @@ import { ensureTools, versions } from './lib/tools.js';
 const QUICK = process.argv.includes('--quick');
 const MESH_H2 = process.argv.includes('--mesh-h2');
 if (MESH_H2) process.env.WEFT_MESH_PROTOCOL = 'h2';
-const SUFFIX = MESH_H2 ? '-mesh-h2' : '';
-const PIN = !process.argv.includes('--no-pin') && os.availableParallelism() >= 2;
+const concurrencyAt = process.argv.indexOf('--concurrency');
+const WORKERS = concurrencyAt > 0 ? Number(process.argv[concurrencyAt + 1]) : 1;
+if (!Number.isInteger(WORKERS) || WORKERS < 1) throw new Error('--concurrency wants a whole number ≥ 1');
+if (WORKERS > 1) process.env.WEFT_PROXY_CONCURRENCY = String(WORKERS);
+const SUFFIX = (MESH_H2 ? '-mesh-h2' : '') + (WORKERS > 1 ? `-c${WORKERS}` : '');
+const PIN = !process.argv.includes('--no-pin') && WORKERS === 1 && os.availableParallelism() >= 2;
 
 const CONFIG = {
   bodyBytes: BODY_BYTES,
@@ -261,7 +267,8 @@ async function main(): Promise<void> {
     machine: m,
     config: CONFIG,
     quick: QUICK,
-    meshProtocol: MESH_H2 ? 'h2' : 'http/1.1 pools',
+    meshProtocol:
+      (MESH_H2 ? 'h2' : 'http/1.1 pools') + (WORKERS > 1 ? `; ${WORKERS} data-plane workers per proxy` : ''),
     pinning: PIN ? { ...CPU } : undefined,
     installed,
     phases: [],
