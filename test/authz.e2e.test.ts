@@ -18,6 +18,7 @@ import { proxyVersions } from './support/config-sync.js';
 import { MeshClient } from '../src/cli/mesh-client.js';
 import { fixture } from './support/paths.js';
 import { DENY_BODY } from './support/ext-authz-server.js';
+import { GRPC_DENY_BODY, startGrpcAuthzServer, type GrpcAuthzServer } from './support/grpc-authz-server.js';
 import { loadTesting } from './support/grpc-interop-server.js';
 import { interopClients, unary, type InteropClients } from './support/grpc-interop-client.js';
 import {
@@ -950,31 +951,32 @@ spec:
       );
     });
 
-    // Known gap, reported: the check goes through httpbin's outbound listener in absolute form, and that
-    // listener sets Host to the URL's authority (src/proxy/http/filters/rewrite.ts, requestEdits), so the
-    // provider sees Host ext-authz.default.svc.cluster.local:8000. Envoy sends the original :authority.
-    test(
-      'a mesh provider receives the original Host, as Envoy sends the check',
-      {
-        todo: 'the outbound listener replaces Host with the absolute-form authority',
-      },
-      async () => {
-        await withConfig(
-          'ext-authz-host',
-          policy('ext-authz-host', 'CUSTOM', '  - to: [{operation: {paths: ["/host"]}}]').replace(
-            'action: CUSTOM',
-            'action: CUSTOM\n  provider: {name: sample-ext-authz-http}',
-          ),
-          async () => {
-            const no = await send(client, '/host');
-            assert.equal(no.status, 403, no.text);
-            // The sample answers with a dump of the check it received: "GET <host><path>, headers: …".
-            const seen = String(no.headers['x-ext-authz-check-received'] ?? '');
-            assert.match(seen, new RegExp(`^GET ${HOST}/host, headers: `), seen.slice(0, 200));
-          },
-        );
-      },
-    );
+    // The check goes through httpbin's own outbound listener in absolute form (routed to the provider),
+    // which would set Host to the URL's authority; Envoy sends the original :authority, and so does Weft.
+    test('a mesh provider receives the original Host, as Envoy sends the check', async () => {
+      await withConfig(
+        'ext-authz-host',
+        policy('ext-authz-host', 'CUSTOM', '  - to: [{operation: {paths: ["/host"]}}]').replace(
+          'action: CUSTOM',
+          'action: CUSTOM\n  provider: {name: sample-ext-authz-http}',
+        ),
+        async () => {
+          const no = await send(client, '/host');
+          assert.equal(no.status, 403, no.text);
+          // The sample answers with a dump of the check it received: "GET <host><path>, headers: …".
+          const seen = String(no.headers['x-ext-authz-check-received'] ?? '');
+          assert.match(seen, new RegExp(`^GET ${HOST}/host, headers: `), seen.slice(0, 200));
+          assert.doesNotMatch(seen, /x-weft-ext-authz-host/i, 'the marker does not reach the provider');
+          // An app cannot use the marker to pick the Host of its own requests.
+          const forged = await send(client, '/ip', {
+            headers: { 'x-weft-ext-authz-host': 'guess evil.example' },
+          });
+          allowed(forged, 'a request with a forged marker');
+          assert.deepEqual(forged.json?.headers.host, [HOST]);
+          assert.equal(forged.json?.headers['x-weft-ext-authz-host'], undefined);
+        },
+      );
+    });
 
     test('fixture custom-simple-http-in.yaml (provider "default"): /httpbin1 and /httpbin2 are checked', async () => {
       await withFixture('custom-simple-http-in.yaml', async () => {
@@ -1270,6 +1272,114 @@ ${policy('edge-require-jwt', 'ALLOW', '  - from: [{source: {requestPrincipals: [
         denied(await send(client, '/'), 'client');
         denied(await send(client, '/x', { headers: { 'x-header': 'header' } }), 'client with X-header');
         denied(await send(sleep, '/'), 'sleep');
+      });
+    });
+  });
+
+  describe('CUSTOM: an envoyExtAuthzGrpc provider (Envoy Authorization/Check over gRPC)', () => {
+    // A real gRPC authorizer in this process (test/support/grpc-authz-server.ts); httpbin's sidecar calls it
+    // directly (127.0.0.1 is not a mesh service). `dead` is a port nothing listens on.
+    let authz: GrpcAuthzServer;
+    let dead: number;
+    const grpcPolicy = (provider: string) => `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: grpc-authz, namespace: foo}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  action: CUSTOM
+  provider: {name: ${provider}}
+  rules:
+  - to: [{operation: {paths: ["/grpc-authz/*"]}}]
+`;
+
+    before(async () => {
+      authz = await startGrpcAuthzServer();
+      dead = await freePort();
+      await apply(
+        'meshconfig-grpc',
+        `
+apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: {name: default}
+spec:
+  extensionProviders:
+  - name: grpc-authz
+    envoyExtAuthzGrpc: {service: 127.0.0.1, port: ${authz.port}, timeout: 5s}
+  - name: grpc-authz-down-open
+    envoyExtAuthzGrpc: {service: 127.0.0.1, port: ${dead}, failOpen: true}
+  - name: grpc-authz-down
+    envoyExtAuthzGrpc: {service: 127.0.0.1, port: ${dead}, statusOnError: "500"}
+`,
+        [],
+      );
+    });
+
+    after(async () => {
+      await remove(['meshconfig-grpc'], []);
+      await authz?.close();
+    });
+
+    test('allow: the check carries the request and the caller; headers reach the app, one is removed, one the client', async () => {
+      await withConfig('grpc-authz', grpcPolicy('grpc-authz'), async () => {
+        const ok = await send(client, '/grpc-authz/allow?x=1', {
+          headers: { 'x-grpc-authz': 'allow', 'x-appended': 'one', 'x-remove-me': 'secret' },
+        });
+        allowed(ok, 'x-grpc-authz: allow');
+        assert.equal(ok.json?.path, '/grpc-authz/allow?x=1');
+        assert.deepEqual(ok.json?.headers['x-grpc-authz-result'], ['allowed'], 'set on the upstream request');
+        assert.deepEqual(ok.json?.headers['x-appended'], ['one,two'], 'appended (append: true)');
+        assert.equal(ok.json?.headers['x-remove-me'], undefined, 'headers_to_remove');
+        assert.equal(ok.headers['x-authz-response'], 'yes', 'response_headers_to_add');
+
+        const seen = authz.seen.at(-1)!.attributes;
+        assert.equal(seen.request.http.method, 'GET');
+        assert.equal(seen.request.http.host, HOST);
+        assert.equal(seen.request.http.path, '/grpc-authz/allow?x=1');
+        assert.equal(seen.request.http.headers['x-grpc-authz'], 'allow');
+        assert.equal(seen.source?.principal, `spiffe://${CLIENT_PRINCIPAL}`);
+        assert.equal(seen.source?.address?.socket_address?.address, '127.0.0.1');
+        assert.equal(seen.destination?.address?.socket_address?.port_value, 8080);
+
+        const checks = authz.seen.length;
+        allowed(await send(client, '/ip'), 'a path no CUSTOM rule matches');
+        assert.equal(authz.seen.length, checks, 'and it is not checked');
+      });
+    });
+
+    test('deny: the denied_response status, body and headers reach the client, flag UAEX; without one 403', async () => {
+      await withConfig('grpc-authz', grpcPolicy('grpc-authz'), async () => {
+        const no = await send(client, '/grpc-authz/deny', { headers: { 'x-grpc-authz': 'deny' } });
+        assert.equal(no.status, 401, no.text);
+        assert.equal(no.text, GRPC_DENY_BODY);
+        assert.equal(no.flags, 'UAEX');
+        assert.equal(no.headers['x-denied-by'], 'grpc-authz');
+        assert.equal(no.headers['www-authenticate'], 'Bearer realm="grpc-authz"');
+        const plain = await send(sleep, '/grpc-authz/anything');
+        assert.equal(plain.status, 403, plain.text);
+        assert.equal(plain.flags, 'UAEX');
+        const m = await metrics(HTTPBIN);
+        assert.ok(
+          sample(m, 'weft_authz_decisions_total', {
+            decision: 'deny',
+            action: 'CUSTOM',
+            policy: 'foo/grpc-authz',
+          }) >= 2,
+        );
+      });
+    });
+
+    test('an unreachable authorizer: failOpen lets requests through; otherwise statusOnError', async () => {
+      await withConfig('grpc-authz', grpcPolicy('grpc-authz-down-open'), async () => {
+        allowed(await send(client, '/grpc-authz/open'), 'failOpen');
+      });
+      await withConfig('grpc-authz', grpcPolicy('grpc-authz-down'), async () => {
+        // 500 rather than 503: the client's sidecar retries a 503 (Istio's default retry policy) and then
+        // reports its own flag, URX.
+        const r = await send(client, '/grpc-authz/closed');
+        assert.equal(r.status, 500, r.text);
+        assert.equal(r.flags, 'UAEX');
+        allowed(await send(client, '/ip'), 'paths no CUSTOM rule matches still pass');
       });
     });
   });

@@ -134,12 +134,32 @@ export interface ExtAuthzHttpProvider {
   headersToUpstreamOnAllow?: string[];
   headersToDownstreamOnAllow?: string[];
   headersToDownstreamOnDeny?: string[];
-  includeRequestBodyInCheck?: { maxRequestBytes?: number; allowPartialMessage?: boolean };
+  includeRequestBodyInCheck?: {
+    maxRequestBytes?: number;
+    allowPartialMessage?: boolean;
+    packAsBytes?: boolean;
+  };
+}
+
+/** Istio's envoyExtAuthzGrpc extension provider: Envoy's Authorization/Check gRPC service. */
+export interface ExtAuthzGrpcProvider {
+  service: string;
+  port: number;
+  timeout?: string;
+  failOpen?: boolean;
+  statusOnError?: string;
+  clearRouteCache?: boolean;
+  includeRequestBodyInCheck?: {
+    maxRequestBytes?: number;
+    allowPartialMessage?: boolean;
+    packAsBytes?: boolean;
+  };
 }
 
 export interface ExtensionProvider {
   name: string;
   envoyExtAuthzHttp?: ExtAuthzHttpProvider;
+  envoyExtAuthzGrpc?: ExtAuthzGrpcProvider;
   [other: string]: unknown; // other provider kinds (tracing, logging) are accepted for later issues
 }
 

@@ -61,9 +61,14 @@ export interface AuthzPolicy {
   provider?: string; // CUSTOM: the extension provider's name
 }
 
-/** meshConfig.extensionProviders[].envoyExtAuthzHttp, with the service resolved to host:port. */
+/** meshConfig.extensionProviders[].envoyExtAuthzHttp or envoyExtAuthzGrpc, with the service resolved to
+ * host:port. The header lists apply to HTTP providers only (a gRPC check carries every request header). */
 export interface ExtAuthzProvider {
   name: string;
+  /** envoyExtAuthzGrpc: Envoy's envoy.service.auth.v3.Authorization/Check. */
+  grpc?: boolean;
+  /** includeRequestBodyInCheck: buffer up to maxRequestBytes of the body and send it with the check. */
+  includeRequestBody?: { maxRequestBytes: number; allowPartialMessage: boolean; packAsBytes: boolean };
   /** Where to send the check: a mesh service goes through this proxy's outbound listener. */
   host: string;
   port: number;

@@ -202,30 +202,46 @@ export function jwtRules(index: MeshIndex, proxy: ProxyIdentity): JwtRule[] {
 }
 
 const STATUS_ON_ERROR_DEFAULT = 403;
+const DEFAULT_MAX_REQUEST_BYTES = 8192;
 
-/** meshConfig.extensionProviders[].envoyExtAuthzHttp that some CUSTOM policy of this proxy names. */
+/** meshConfig.extensionProviders[].envoyExtAuthzHttp or envoyExtAuthzGrpc that some CUSTOM policy of this
+ * proxy names. */
 export function extAuthzProviders(index: MeshIndex, policies: AuthzPolicy[]): ExtAuthzProvider[] {
   const wanted = new Set(policies.filter((p) => p.action === 'CUSTOM').map((p) => p.provider));
   const out: ExtAuthzProvider[] = [];
   for (const p of index.meshConfig.extensionProviders ?? []) {
     const h = p.envoyExtAuthzHttp;
-    if (!h || !wanted.has(p.name)) continue;
-    const host = h.service.includes('/') ? h.service.slice(h.service.indexOf('/') + 1) : h.service;
+    const g = p.envoyExtAuthzGrpc;
+    const c = h ?? g;
+    if (!c || !wanted.has(p.name)) continue;
+    const host = c.service.includes('/') ? c.service.slice(c.service.indexOf('/') + 1) : c.service;
     const meshHost = fqdn(host, 'default', index.mesh.domain);
+    const body = c.includeRequestBodyInCheck;
     out.push({
       name: p.name,
+      ...(g && !h ? { grpc: true } : {}),
+      ...(body
+        ? {
+            includeRequestBody: {
+              // Envoy requires a positive limit; Istio leaves the default to Envoy's validation.
+              maxRequestBytes: body.maxRequestBytes || DEFAULT_MAX_REQUEST_BYTES,
+              allowPartialMessage: body.allowPartialMessage ?? false,
+              packAsBytes: body.packAsBytes ?? false,
+            },
+          }
+        : {}),
       host,
-      port: h.port,
+      port: c.port,
       ...(index.services.has(meshHost) ? { viaMesh: true } : {}),
-      pathPrefix: h.pathPrefix ?? '',
-      timeoutMs: h.timeout ? parseDuration(h.timeout) : 600_000,
-      failOpen: h.failOpen ?? false,
-      statusOnError: h.statusOnError ? Number(h.statusOnError) : STATUS_ON_ERROR_DEFAULT,
-      includeRequestHeadersInCheck: (h.includeRequestHeadersInCheck ?? []).map((x) => x.toLowerCase()),
-      includeAdditionalHeadersInCheck: Object.entries(h.includeAdditionalHeadersInCheck ?? {}),
-      headersToUpstreamOnAllow: (h.headersToUpstreamOnAllow ?? []).map((x) => x.toLowerCase()),
-      headersToDownstreamOnAllow: (h.headersToDownstreamOnAllow ?? []).map((x) => x.toLowerCase()),
-      headersToDownstreamOnDeny: (h.headersToDownstreamOnDeny ?? []).map((x) => x.toLowerCase()),
+      pathPrefix: h?.pathPrefix ?? '',
+      timeoutMs: c.timeout ? parseDuration(c.timeout) : 600_000,
+      failOpen: c.failOpen ?? false,
+      statusOnError: c.statusOnError ? Number(c.statusOnError) : STATUS_ON_ERROR_DEFAULT,
+      includeRequestHeadersInCheck: (h?.includeRequestHeadersInCheck ?? []).map((x) => x.toLowerCase()),
+      includeAdditionalHeadersInCheck: Object.entries(h?.includeAdditionalHeadersInCheck ?? {}),
+      headersToUpstreamOnAllow: (h?.headersToUpstreamOnAllow ?? []).map((x) => x.toLowerCase()),
+      headersToDownstreamOnAllow: (h?.headersToDownstreamOnAllow ?? []).map((x) => x.toLowerCase()),
+      headersToDownstreamOnDeny: (h?.headersToDownstreamOnDeny ?? []).map((x) => x.toLowerCase()),
     });
   }
   return out;

@@ -146,11 +146,34 @@ const ENVOY_STATUS_CODES = new Set([
 
 const headerPatterns = z.array(nonEmptyString);
 
+const providerService = z.string().superRefine((s, ctx) => {
+  const p = providerServiceProblem(s);
+  if (p) ctx.addIssue({ code: 'custom', message: p });
+});
+
+// A YAML number is reported here rather than as a type error, which would hide other problems.
+const statusOnError = z
+  .union([z.string(), z.number()])
+  .superRefine((s, ctx) => {
+    if (typeof s === 'number') {
+      ctx.addIssue({ code: 'custom', message: `write the status as a string, e.g. "${s}"` });
+    } else if (!/^\d+$/.test(s) || !ENVOY_STATUS_CODES.has(Number(s))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be an HTTP status code such as "403" or "503" (got ${show(s)})`,
+      });
+    }
+  })
+  .transform(String);
+
+const includeRequestBodyInCheck = strict({
+  maxRequestBytes: intRange(0, 4294967295).optional(),
+  allowPartialMessage: z.boolean().optional(),
+  packAsBytes: z.boolean().optional(),
+});
+
 const envoyExtAuthzHttp = strict({
-  service: z.string().superRefine((s, ctx) => {
-    const p = providerServiceProblem(s);
-    if (p) ctx.addIssue({ code: 'custom', message: p });
-  }),
+  service: providerService,
   port,
   timeout: istioDuration.optional(),
   pathPrefix: z
@@ -161,29 +184,11 @@ const envoyExtAuthzHttp = strict({
     .optional(),
   failOpen: z.boolean().optional(),
   clearRouteCache: z.boolean().optional(),
-  // A YAML number is reported here rather than as a type error, which would hide other problems.
-  statusOnError: z
-    .union([z.string(), z.number()])
-    .superRefine((s, ctx) => {
-      if (typeof s === 'number') {
-        ctx.addIssue({ code: 'custom', message: `write the status as a string, e.g. "${s}"` });
-      } else if (!/^\d+$/.test(s) || !ENVOY_STATUS_CODES.has(Number(s))) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `must be an HTTP status code such as "403" or "503" (got ${show(s)})`,
-        });
-      }
-    })
-    .transform(String)
-    .optional(),
+  statusOnError: statusOnError.optional(),
   includeHeadersInCheck: headerPatterns.optional(), // deprecated by Istio; read as includeRequestHeadersInCheck
   includeRequestHeadersInCheck: headerPatterns.optional(),
   includeAdditionalHeadersInCheck: stringMap.optional(),
-  includeRequestBodyInCheck: strict({
-    maxRequestBytes: intRange(0, 4294967295).optional(),
-    allowPartialMessage: z.boolean().optional(),
-    packAsBytes: z.boolean().optional(),
-  }).optional(),
+  includeRequestBodyInCheck: includeRequestBodyInCheck.optional(),
   headersToUpstreamOnAllow: headerPatterns.optional(),
   headersToDownstreamOnAllow: headerPatterns.optional(),
   headersToDownstreamOnDeny: headerPatterns.optional(),
@@ -193,9 +198,19 @@ const envoyExtAuthzHttp = strict({
     : p,
 );
 
-// The provider kinds of Istio's ExtensionProvider oneof. Only envoyExtAuthzHttp is used by Weft today.
+// Istio's EnvoyExternalAuthorizationGrpcProvider: Envoy's Authorization/Check gRPC service.
+const envoyExtAuthzGrpc = strict({
+  service: providerService,
+  port,
+  timeout: istioDuration.optional(),
+  failOpen: z.boolean().optional(),
+  clearRouteCache: z.boolean().optional(),
+  statusOnError: statusOnError.optional(),
+  includeRequestBodyInCheck: includeRequestBodyInCheck.optional(),
+});
+
+// The provider kinds of Istio's ExtensionProvider oneof that Weft reads elsewhere or accepts as they are.
 const OTHER_PROVIDER_KINDS = [
-  'envoyExtAuthzGrpc',
   'zipkin',
   'lightstep',
   'datadog',
@@ -209,7 +224,7 @@ const OTHER_PROVIDER_KINDS = [
   'envoyTcpAls',
   'envoyOtelAls',
 ] as const;
-const PROVIDER_KINDS = ['envoyExtAuthzHttp', ...OTHER_PROVIDER_KINDS];
+const PROVIDER_KINDS = ['envoyExtAuthzHttp', 'envoyExtAuthzGrpc', ...OTHER_PROVIDER_KINDS];
 
 const extensionProvider = strict({
   name: z
@@ -221,6 +236,7 @@ const extensionProvider = strict({
     })
     .min(1, { error: 'must not be empty' }),
   envoyExtAuthzHttp: envoyExtAuthzHttp.optional(),
+  envoyExtAuthzGrpc: envoyExtAuthzGrpc.optional(),
   ...Object.fromEntries(OTHER_PROVIDER_KINDS.map((k) => [k, loose.optional()])),
 }).superRefine((p, ctx) => {
   const kinds = PROVIDER_KINDS.filter((k) => (p as Record<string, unknown>)[k] !== undefined);

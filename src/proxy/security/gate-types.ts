@@ -11,6 +11,8 @@ export interface GateHttpRequest {
   /** Verified peer SPIFFE ID, "" on plaintext. */
   peer: string;
   sourceIp: string;
+  /** The peer's port, when the listener knows it (sent to gRPC ext-authz providers). */
+  sourcePort?: number;
   /** The original client when the listener knows it (a gateway: the TCP peer, as Istio's gateways with
    *  numTrustedProxies 0); otherwise the last X-Forwarded-For entry, else sourceIp. */
   remoteIp?: string;
@@ -18,6 +20,9 @@ export interface GateHttpRequest {
   /** The workload (container) port the request is for. */
   destinationPort: number;
   sni: string;
+  /** Up to `max` bytes of the body, left in place for the upstream, and whether there was more: for
+   *  ext-authz providers with includeRequestBodyInCheck. A listener that does not offer it sends no body. */
+  readBody?: (max: number) => Promise<{ data: Buffer; partial: boolean }>;
 }
 
 export type GateOutcome =

@@ -9,6 +9,7 @@ import { normalizePath } from './path.js';
 import { JwtAuthenticator, removeQueryParams, wwwAuthenticate, type JwtResult } from './jwt/index.js';
 import { AuthzEngine, type AuthzRequest, type CustomMatch } from './authz/engine.js';
 import { checkExternal, type ExtAuthzResult } from './authz/ext-authz.js';
+import { checkExternalGrpc } from './authz/ext-authz-grpc.js';
 import { countAuthz, countJwt } from './decisions.js';
 import type { GateHttpRequest, GateOutcome, GateTcpConnection, GateTcpDecision } from './gate-types.js';
 
@@ -123,12 +124,28 @@ export class SecurityGate {
     allowed: Extract<GateOutcome, { ok: true }>,
   ): Promise<GateOutcome> {
     const via = custom.provider.viaMesh ? this.options.outbound?.() : undefined;
-    const res: ExtAuthzResult = await checkExternal(
-      custom.provider,
-      { method: r.method, path, query, host: r.host, headers: r.headers },
-      undefined,
-      via ? { connectTo: via } : {},
-    );
+    const check = { method: r.method, path, query, host: r.host, headers: r.headers };
+    const wantBody = custom.provider.grpc ? custom.provider.includeRequestBody : undefined;
+    const body = wantBody && r.readBody ? await r.readBody(wantBody.maxRequestBytes) : undefined;
+    // Envoy's buffer limit: a body over maxRequestBytes is 413 unless partial messages are allowed.
+    if (body?.partial && !wantBody?.allowPartialMessage)
+      return deny(413, 'Payload Too Large', 'UAEX', `${custom.reason}; the body exceeds maxRequestBytes`);
+    const res: ExtAuthzResult = custom.provider.grpc
+      ? await checkExternalGrpc(
+          custom.provider,
+          {
+            ...check,
+            source: {
+              address: r.sourceIp,
+              ...(r.sourcePort ? { port: r.sourcePort } : {}),
+              ...(r.peer ? { principal: r.peer } : {}),
+            },
+            destination: { address: r.destinationIp, port: r.destinationPort },
+            ...(body ? { body } : {}),
+          },
+          via ? { connectTo: via } : {},
+        )
+      : await checkExternal(custom.provider, check, undefined, via ? { connectTo: via } : {});
     if (!res.allowed) {
       countAuthz('deny', 'CUSTOM', custom.policy.name);
       return deny(res.status, res.body, 'UAEX', `${custom.reason}; ${res.reason}`, res.responseHeaders);
@@ -139,6 +156,7 @@ export class SecurityGate {
     return {
       ...local,
       setHeaders: [...local.setHeaders, ...res.upstreamHeaders],
+      ...(res.removeHeaders?.length ? { removeHeaders: [...local.removeHeaders, ...res.removeHeaders] } : {}),
       responseHeaders: res.responseHeaders,
     };
   }

@@ -13,6 +13,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import type { ExtAuthzProvider } from '../../../model/security.js';
 import { compileStringList } from './match.js';
+import { CHECK_HOST_HEADER, checkHostValue } from './check-host.js';
 
 export interface ExtAuthzCheckRequest {
   method: string;
@@ -36,6 +37,8 @@ export interface ExtAuthzResult {
   body: string;
   /** Headers to set on the upstream request, overriding ones of the same name (on allow). */
   upstreamHeaders: Array<[string, string]>;
+  /** Headers to remove from the upstream request (on allow; gRPC providers' headers_to_remove). */
+  removeHeaders?: string[];
   /** Headers to add to the response sent to the client (on allow and on deny). */
   responseHeaders: Array<[string, string]>;
   /** Plain language, for logs and `weft authz check`. */
@@ -140,7 +143,8 @@ function pairs(headers: Headers, pick: (name: string) => boolean): Array<[string
   return out;
 }
 
-function failure(provider: ExtAuthzProvider, what: string): ExtAuthzResult {
+/** A check that could not be made: allowed with failOpen, otherwise denied with statusOnError. */
+export function errorResult(provider: ExtAuthzProvider, what: string): ExtAuthzResult {
   if (provider.failOpen) {
     return {
       allowed: true,
@@ -175,7 +179,8 @@ export async function checkExternal(
   options: ExtAuthzOptions = {},
 ): Promise<ExtAuthzResult> {
   const c = compileProvider(provider, options.connectTo);
-  if (req.method === 'CONNECT') return failure(provider, 'cannot be asked about a CONNECT request over HTTP');
+  if (req.method === 'CONNECT')
+    return errorResult(provider, 'cannot be asked about a CONNECT request over HTTP');
 
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
@@ -186,6 +191,8 @@ export async function checkExternal(
   }
   for (const [name, value] of c.additional) headers[name] = value;
   headers.host = req.host;
+  // Through our outbound listener the absolute-form target would replace Host; this keeps the original.
+  if (c.via) headers[CHECK_HOST_HEADER] = checkHostValue(req.host);
   // No body: Content-Length 0 (undici leaves it out for methods that carry no body, which is the same).
   headers['content-length'] = '0';
 
@@ -206,9 +213,9 @@ export async function checkExternal(
     });
     body = await res.body.text();
   } catch (err) {
-    if (signal.aborted) return failure(provider, `did not answer within ${timeoutMs} ms`);
+    if (signal.aborted) return errorResult(provider, `did not answer within ${timeoutMs} ms`);
     const e = err as { code?: string; message?: string };
-    return failure(provider, `could not be reached (${e.code ?? e.message ?? String(err)})`);
+    return errorResult(provider, `could not be reached (${e.code ?? e.message ?? String(err)})`);
   }
 
   const responseHeaders = res.headers as Headers;
