@@ -6,6 +6,7 @@ import type { Filter } from '../pipeline.js';
 import { endToEnd } from '../headers.js';
 import { applyHeaderEdits } from '../header-edits.js';
 import { startClientSpan } from '../../telemetry/tracing.js';
+import { takeCheckHost } from '../../security/authz/check-host.js';
 
 /** Replace the matched prefix; with a "/" replacement keep exactly one slash (Gateway API semantics). */
 export function replacePrefix(path: string, matched: string, replacement: string): string {
@@ -19,7 +20,8 @@ export function replacePrefix(path: string, matched: string, replacement: string
 
 export const requestEdits: Filter = (next) => (ctx) => {
   const h = endToEnd(ctx.req.headers);
-  h.host = ctx.authority;
+  // An ext-authz check this proxy sends itself keeps the original request's Host (security/authz/check-host.ts).
+  h.host = takeCheckHost(h) ?? ctx.authority;
   if (!h['x-request-id']) h['x-request-id'] = randomUUID();
   startClientSpan(ctx.req, h);
   h['x-forwarded-proto'] ??= ctx.scheme;
