@@ -1,13 +1,15 @@
 // The dashboard end to end: the bookinfo demo (a copy whose ingress listens on a free port), steady
 // traffic through the ingress, and the real UI in headless Chromium (Debian's `chromium`, driven by
 // playwright-core): the graph shows the mesh, a fault injection turns edges red within seconds, the tap
-// view shows a request this test sent, and a synthetic 1,000-node graph renders. Plus `weft stat` and
-// `weft tap`. Screenshots go to /tmp/weft-dashboard-*.png.
+// view shows a request this test sent, TCP streams (a client sidecar's CONNECT tunnels to a TCP echo
+// service) show as TCP edges with bytes/s and connections, and a synthetic 1,000-node graph renders.
+// Plus `weft stat` and `weft tap`. Screenshots go to /tmp/weft-dashboard-*.png.
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
@@ -17,6 +19,83 @@ import { freePort } from '../src/local/ports.js';
 const CHROMIUM = process.env.WEFT_CHROMIUM ?? '/usr/bin/chromium';
 const RATINGS = 'svc:ratings.default.svc.cluster.local';
 const SHOT = (name: string) => `/tmp/weft-dashboard-${name}.png`;
+const TCP_ECHO = 'svc:tcp-echo.default.svc.cluster.local';
+
+/** A TCP echo service and a client whose sidecar the test drives (bookinfo itself is all HTTP). */
+const TCP_MESH = (outbound: number) => `apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: tcp-echo, labels: {app: tcp-echo}}
+spec:
+  serviceAccount: tcp-echo
+  ports: [{name: tcp, containerPort: 9000}]
+  command: [node, dist/test/support/stream-servers.js, tcp]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-echo}
+spec:
+  selector: {app: tcp-echo}
+  ports: [{name: tcp, port: 9000}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: tcp-client, labels: {app: tcp-client}}
+spec:
+  serviceAccount: tcp-client
+  sidecar: {outboundPort: ${outbound}}
+`;
+
+/** One TCP stream through the client's sidecar (CONNECT): waits for the banner, sends, reads the echo. */
+function tcpStream(outbound: number, payload: string, keepOpen = false): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(outbound, '127.0.0.1', () =>
+      s.write('CONNECT tcp-echo:9000 HTTP/1.1\r\nHost: tcp-echo:9000\r\n\r\n'),
+    );
+    let got = '';
+    let sent = false;
+    const timer = setTimeout(() => (s.destroy(), reject(new Error(`no echo: ${got}`))), 5000);
+    s.on('data', (d: Buffer) => {
+      got += d.toString();
+      if (!sent && /hello from .*\n/.test(got)) {
+        sent = true;
+        s.write(payload);
+      }
+      if (sent && got.endsWith(payload)) {
+        clearTimeout(timer);
+        if (!keepOpen) s.end();
+        resolve(s);
+      }
+    });
+    s.on('error', (e) => (clearTimeout(timer), reject(e)));
+  });
+}
+
+/** Short TCP streams, one after another, plus one held open (the graph counts open connections). */
+class TcpTraffic {
+  private stopped = false;
+  private held: net.Socket | undefined;
+  private readonly loop: Promise<void>;
+
+  constructor(outbound: number) {
+    this.loop = (async () => {
+      while (!this.stopped) {
+        try {
+          this.held ??= await tcpStream(outbound, 'held open\n', true);
+          await tcpStream(outbound, 'x'.repeat(2048));
+        } catch {
+          // the sidecar may not know tcp-echo is ready yet; counted by the mesh, not here
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+    this.held?.destroy();
+  }
+}
 
 const FAULT = `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -157,6 +236,7 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
   let admin: string;
   let ingress: string;
   let traffic: Traffic | undefined;
+  let tcpTraffic: TcpTraffic | undefined;
   let browser: Browser | undefined;
   let page: Page;
   let current: Page | undefined;
@@ -181,10 +261,13 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
       await copyFile(join(src, f), join(cfg, f));
     const gw = await readFile(join(cfg, 'gateway.yaml'), 'utf8');
     await writeFile(join(cfg, 'gateway.yaml'), gw.replace(/number: 8080/, `number: ${ingressPort}`));
+    const tcpOutbound = await freePort();
+    await writeFile(join(cfg, 'tcp.yaml'), TCP_MESH(tcpOutbound));
     mesh = await RunningMesh.up([cfg]);
     admin = (JSON.parse(await readFile(join(mesh.stateDir, 'mesh.json'), 'utf8')) as { admin: string }).admin;
     ingress = `http://127.0.0.1:${ingressPort}`;
     traffic = new Traffic(ingress);
+    tcpTraffic = new TcpTraffic(tcpOutbound);
   });
 
   afterEach(async () => {
@@ -195,6 +278,7 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
   after(async () => {
     await browser?.close();
     await traffic?.stop();
+    await tcpTraffic?.stop();
     if (mesh) {
       await mesh.stop();
       await rm(mesh.stateDir, { recursive: true, force: true });
@@ -256,6 +340,37 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
     t.diagnostic(`${nodes.length} nodes; screenshot ${SHOT('graph')}`);
   });
 
+  test('TCP streams show as TCP edges: bytes/s, connections/s, open connections, mTLS', async (t) => {
+    page = await openPage('#graph');
+    const ids = [`tcp:wl:default/tcp-client->${TCP_ECHO}`, `tcp:${TCP_ECHO}->wl:default/tcp-echo`];
+    for (const id of ids)
+      await page.locator(`#graph g.edge.tcp[data-id="${id}"]`).waitFor({ timeout: 40_000 });
+    // Bytes count when a stream closes: wait for a window with closed streams in it.
+    const labelOf = async () =>
+      (await page.textContent(`#graph g.edge[data-id="${ids[0]}"] .label text`)) ?? '';
+    const label = await waitFor('bytes on the TCP edge', async () => {
+      const l = await labelOf();
+      return /TCP · [1-9][\d.]* (B|kB|MB)\/s/.test(l) && l;
+    });
+    assert.match(label, /^TCP · [\d.]+ (B|kB|MB)\/s · \d+\.\d conn\/s · [1-9]\d* open$/);
+    assert.equal(await page.locator(`#graph g.edge.tcp.mtls[data-id="${ids[0]}"] .lock`).count(), 1);
+    // The same numbers in the API. (The sidecar also counts each CONNECT as one HTTP request when its
+    // tunnel closes, so an HTTP edge may run beside the TCP one: its own id, its label on the other side.)
+    const g = (await (await fetch(`http://${admin}/api/graph`)).json()) as {
+      edges: Array<{ id: string; protocol?: string; bytesPerSecond?: number; openConnections?: number }>;
+    };
+    const e = g.edges.find((x) => x.id === ids[0]);
+    assert.equal(e?.protocol, 'tcp', JSON.stringify(g.edges.filter((x) => x.id.includes('tcp'))));
+    assert.ok((e?.openConnections ?? 0) >= 1, 'the held-open stream counts');
+    await page.click('#graph g.node[data-id="wl:default/tcp-client"]');
+    assert.match(
+      (await page.locator('#graph aside.details').textContent()) ?? '',
+      /Outbound.*tcp-echo.*TCP [\d.]+ (B|kB|MB)\/s.*conn\/s.*open.*mTLS/s,
+    );
+    await page.screenshot({ path: SHOT('tcp') });
+    t.diagnostic(`${label}; screenshot ${SHOT('tcp')}`);
+  });
+
   test('weft stat -o json: golden metrics per service', async () => {
     const r = await mesh!.weft(['stat', 'services', '-o', 'json']);
     assert.equal(r.code, 0, r.stderr);
@@ -271,7 +386,7 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
     };
     assert.equal(body.kind, 'service');
     const names = body.items.map((i) => i.name).sort();
-    assert.deepEqual(names, ['details', 'productpage', 'ratings', 'reviews']);
+    assert.deepEqual(names, ['details', 'productpage', 'ratings', 'reviews', 'tcp-echo']);
     const pp = body.items.find((i) => i.name === 'productpage')!;
     assert.ok(pp.rps > 0, `productpage rps ${pp.rps}`);
     assert.equal(pp.successRate, 1);
@@ -383,7 +498,7 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
       .locator('table.authz tbody tr', { hasText: 'details-allow-all' })
       .first()
       .waitFor({ timeout: 15_000 });
-    assert.equal(await page.locator('table.proxies tbody tr').count(), 7);
+    assert.equal(await page.locator('table.proxies tbody tr').count(), 9);
     assert.match(
       (await page.textContent('table.proxies tbody tr[data-id="reviews-v1-0.default"]')) ?? '',
       /synced.*\d+(\.\d)? h/,

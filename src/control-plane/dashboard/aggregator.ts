@@ -9,6 +9,7 @@ import type { Logger } from '../../lib/logger.js';
 import { ISTIO_DURATION_MS_BUCKETS } from '../../proxy/telemetry/histogram.js';
 import { parseSamples, type Sample } from './prom-parse.js';
 import { addInto, emptyWindow, Ring, toPoint, type Point, type Window } from './series.js';
+import { TCP_CLOSED, TCP_METRICS, TCP_OPENED, TcpEdges, type TcpEdgeView } from './tcp-edges.js';
 
 export const BOUNDS: readonly number[] = [...ISTIO_DURATION_MS_BUCKETS, Infinity];
 const BOUND_INDEX = new Map(BOUNDS.map((b, i) => [b, i]));
@@ -23,7 +24,9 @@ const WANTED = new Set([
   'weft_upstream_endpoints_healthy',
   'weft_proxy_certificate_expiry_timestamp_seconds',
   'weft_proxy_config_nacks_total',
+  ...TCP_METRICS,
 ]);
+const IS_TCP = new Set<string>(TCP_METRICS);
 
 export const UNKNOWN_NODE = 'wl:unknown';
 export const workloadNode = (ns: string, name: string) =>
@@ -67,6 +70,7 @@ export interface EdgeView {
   p99: number | null;
   mtls: boolean;
   flags: string[];
+  protocol: 'http';
 }
 
 export interface SeriesView {
@@ -111,6 +115,7 @@ export class Aggregator {
   private readonly edges = new Map<string, EdgeSeries>();
   private readonly ticks: Ring<{ t: number; seconds: number }>;
   private readonly proxies = new Map<string, ProxyScrape>();
+  private readonly tcp: TcpEdges;
   /** Resolves after the next completed tick (for callers that just woke the aggregator). */
   private waiters: Array<() => void> = [];
   tickCount = 0;
@@ -122,6 +127,7 @@ export class Aggregator {
     this.capacity = deps.capacity ?? 150;
     this.idleMs = deps.idleMs ?? 10 * 60_000;
     this.ticks = new Ring(this.capacity);
+    this.tcp = new TcpEdges(this.capacity);
   }
 
   /** An API call: start scraping if idle. Resolves at once when data is flowing, else after two ticks
@@ -189,6 +195,7 @@ export class Aggregator {
     this.timer = undefined;
     this.proxies.clear();
     this.edges.clear();
+    this.tcp.clear();
     this.ticks.clear();
     this.tickCount = 0;
     this.lastTick = 0;
@@ -218,6 +225,7 @@ export class Aggregator {
       e.current = emptyWindow(BOUNDS.length);
       if (e.ring.size >= this.capacity && e.ring.all().every((w) => w.requests === 0)) this.edges.delete(k);
     }
+    this.tcp.closeTick();
     this.tickCount++;
     const w = this.waiters;
     this.waiters = [];
@@ -288,13 +296,20 @@ export class Aggregator {
     };
     const by = EDGE_LABELS.join(',');
     try {
-      const [requests, buckets, gauges] = await Promise.all([
+      const [requests, buckets, gauges, connections, ...tcpRates] = await Promise.all([
         query(`sum by (${by},response_code,response_flags) (rate(${REQUESTS}[1m]))`),
         query(`sum by (${by},le) (rate(${DURATION}[1m]))`),
         query(`{__name__=~"${[...WANTED].filter((n) => n.startsWith('weft_')).join('|')}"}`),
+        // Connections open now: the counters' current totals (opened − closed per edge).
+        query(`sum by (__name__,${by}) ({__name__=~"${TCP_OPENED}|${TCP_CLOSED}"})`),
+        ...TCP_METRICS.map((m) => query(`sum by (${by},response_flags) (rate(${m}[1m]))`)),
       ]);
       for (const r of requests) this.route(REQUESTS, r.metric, Number(r.value[1]) * seconds);
       for (const r of buckets) this.route(DURATION, r.metric, Number(r.value[1]) * seconds);
+      for (const r of connections) this.routeTcp(r.metric.__name__ ?? '', r.metric, 0, Number(r.value[1]));
+      TCP_METRICS.forEach((m, i) => {
+        for (const r of tcpRates[i]!) this.routeTcp(m, r.metric, Number(r.value[1]) * seconds, undefined);
+      });
       const perProxy = new Map<string, Sample[]>();
       for (const g of gauges) {
         const id = g.metric.proxy ?? g.metric.instance ?? 'unknown';
@@ -338,17 +353,31 @@ export class Aggregator {
     return e;
   }
 
+  /**
+   * The nodes a sample's traffic passes (workload → service → workload), or none when the other side
+   * counts it: the client side reports every request it sends (fault aborts included, which the server
+   * never sees); the server side only counts for callers outside the mesh.
+   */
+  private ends(l: Record<string, string>): string[] {
+    const src = workloadNode(l.source_workload_namespace ?? '', l.source_workload ?? 'unknown');
+    // A caller with a mesh identity is a mesh proxy even where its workload name is not known (the
+    // server side of a TCP stream knows only the peer's certificate): its own side counts the traffic.
+    const meshCaller = src !== UNKNOWN_NODE || (l.source_principal ?? '').startsWith('spiffe://');
+    if (l.reporter !== 'source' && meshCaller) return [];
+    const svc = serviceNode(l.destination_service ?? 'unknown');
+    const dst = workloadNode(l.destination_workload_namespace ?? '', l.destination_workload ?? 'unknown');
+    return dst === UNKNOWN_NODE ? [src, svc] : [src, svc, dst];
+  }
+
+  private routeTcp(name: string, l: Record<string, string>, delta: number, total: number | undefined): void {
+    this.tcp.record(this.ends(l), name, l, delta, total, this.ticks.size);
+  }
+
   /** One request (or duration bucket) sample's increase, into the edges it belongs to. */
   private route(name: string, l: Record<string, string>, delta: number): void {
     if (!(delta > 0)) return;
-    const src = workloadNode(l.source_workload_namespace ?? '', l.source_workload ?? 'unknown');
-    // The client side reports every request it sends (fault aborts included, which the server never
-    // sees); the server side only counts for callers outside the mesh.
-    if (l.reporter !== 'source' && src !== UNKNOWN_NODE) return;
-    const svc = serviceNode(l.destination_service ?? 'unknown');
-    const dst = workloadNode(l.destination_workload_namespace ?? '', l.destination_workload ?? 'unknown');
-    const edges = [this.edge(src, svc)];
-    if (dst !== UNKNOWN_NODE) edges.push(this.edge(svc, dst));
+    const ends = this.ends(l);
+    const edges = ends.slice(1).map((to, i) => this.edge(ends[i]!, to));
     for (const e of edges) {
       if (name === REQUESTS) {
         e.current.requests += delta;
@@ -377,6 +406,11 @@ export class Aggregator {
         if (before === undefined) return s.value; // a series born since the last scrape
         return s.value >= before ? s.value - before : s.value; // a counter reset: the proxy restarted
       })();
+      if (IS_TCP.has(s.name)) {
+        next.set(id, s.value);
+        this.routeTcp(s.name, s.labels, delta, s.value);
+        continue;
+      }
       switch (s.name) {
         case REQUESTS:
         case DURATION:
@@ -434,9 +468,16 @@ export class Aggregator {
         p99: pt.p99,
         mtls: e.mtls,
         flags: [...e.flags].sort(),
+        protocol: 'http',
       });
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** TCP edges (istio_tcp_*) with traffic in the last `ticks` intervals or connections open now. */
+  tcpEdges(ticks = 5): TcpEdgeView[] {
+    const seconds = this.ticks.last(ticks).reduce((a, t) => a + t.seconds, 0);
+    return this.tcp.views(ticks, seconds);
   }
 
   /**

@@ -16,6 +16,7 @@ import {
   type SeriesView,
 } from './aggregator.js';
 import type { Point } from './series.js';
+import type { TcpEdgeView } from './tcp-edges.js';
 
 export interface ViewDeps {
   registry: Registry;
@@ -45,7 +46,8 @@ export interface Graph {
   metrics: { source: 'proxies' | 'prometheus'; url?: string; error?: string };
   windowSeconds: number;
   nodes: GraphNode[];
-  edges: EdgeView[];
+  /** HTTP edges (requests) and TCP edges (`protocol: "tcp"`: bytes and connections). */
+  edges: Array<EdgeView | TcpEdgeView>;
 }
 
 const selects = (sel: Record<string, string> | undefined, labels: Record<string, string>) =>
@@ -126,7 +128,8 @@ export class DashboardViews {
       });
     }
     const edges = this.d.aggregator.graphEdges(ticks);
-    for (const e of edges)
+    const tcp = this.d.aggregator.tcpEdges(ticks);
+    for (const e of [...edges, ...tcp])
       for (const id of [e.source, e.target]) {
         if (nodes.has(id)) continue;
         const [kind, rest] = [id.slice(0, id.indexOf(':')), id.slice(id.indexOf(':') + 1)];
@@ -152,7 +155,7 @@ export class DashboardViews {
       },
       windowSeconds: (ticks * this.d.aggregator.intervalMs) / 1000,
       nodes: [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id)),
-      edges: edges.filter((e) => e.requests > 0),
+      edges: [...edges.filter((e) => e.requests > 0), ...tcp],
     };
   }
 

@@ -89,8 +89,15 @@ export function layout(nodes, edges) {
 }
 
 const fmt = (v, digits = 1) => (v === null || v === undefined ? '–' : Number(v).toFixed(digits));
+/** Bytes per second in B/s, kB/s or MB/s (powers of 1000, as network rates are usually shown). */
+export const fmtBytes = (v) =>
+  v >= 1e6 ? `${fmt(v / 1e6)} MB/s` : v >= 1e3 ? `${fmt(v / 1e3)} kB/s` : `${fmt(v, 0)} B/s`;
+const isTcp = (e) => e.protocol === 'tcp';
+/** TCP edges (istio_tcp_*) carry bytes and connections, not requests. */
 export const edgeLabel = (e) =>
-  `${fmt(e.rps)} rps · ${e.errorRate === null ? '–' : fmt(e.errorRate * 100)}% err · p99 ${fmt(e.p99, 0)} ms`;
+  isTcp(e)
+    ? `TCP · ${fmtBytes(e.bytesPerSecond)} · ${fmt(e.connectionsPerSecond)} conn/s · ${e.openConnections} open`
+    : `${fmt(e.rps)} rps · ${e.errorRate === null ? '–' : fmt(e.errorRate * 100)}% err · p99 ${fmt(e.p99, 0)} ms`;
 
 const short = (n, max = 26) => (n.length > max ? n.slice(0, max - 1) + '…' : n);
 
@@ -162,18 +169,25 @@ function Edge({ e, a, b, showLabel, colTop }) {
     d = `M${x1},${y1} C${x1 + 60},${y1 + 90} ${x2 - 60},${y2 + 90} ${x2},${y2}`;
     mid = { x: (x1 + x2) / 2, y: (y1 + y2) / 2 + 68 };
   }
-  const bad = e.errorRate !== null && e.errorRate > ERROR_THRESHOLD;
-  const width = Math.min(6, 1.2 + Math.log10(1 + e.rps) * 2);
+  const bad = !isTcp(e) && e.errorRate !== null && e.errorRate > ERROR_THRESHOLD;
+  // Width grows with the traffic: requests/s, or kB/s for TCP.
+  const width = Math.min(6, 1.2 + Math.log10(1 + (isTcp(e) ? e.bytesPerSecond / 1000 : e.rps)) * 2);
   const label = edgeLabel(e);
-  return html`<g class=${`edge${bad ? ' error' : ''}${e.mtls ? ' mtls' : ''}`} data-id=${e.id}>
+  const cls = `edge${bad ? ' error' : ''}${e.mtls ? ' mtls' : ''}${isTcp(e) ? ' tcp' : ''}`;
+  return html`<g class=${cls} data-id=${e.id}>
     <title>
       ${e.source} → ${e.target}
       ${label}${e.mtls ? '\nmTLS' : '\nplaintext'}${e.flags.length ? '\nflags: ' + e.flags.join(' ') : ''}
     </title>
-    <path d=${d} stroke-width=${width} marker-end=${bad ? 'url(#arrow-red)' : 'url(#arrow)'} />
+    <path
+      d=${d}
+      stroke-width=${width}
+      marker-end=${bad ? 'url(#arrow-red)' : isTcp(e) ? 'url(#arrow-tcp)' : 'url(#arrow)'}
+    />
     ${
       showLabel &&
-      html`<g class="label" transform="translate(${mid.x},${mid.y - 6})">
+      // TCP labels go below the line: a CONNECT tunnel is also an HTTP edge between the same nodes.
+      html`<g class="label" transform="translate(${mid.x},${mid.y + (isTcp(e) ? 14 : -6)})">
         <text text-anchor="middle">${label}</text>
         ${e.mtls && html`<${Lock} x=${-label.length * 2.9 - 14} y=${-10} />`}
       </g>`
@@ -188,15 +202,21 @@ function EdgeRows({ title, list, other }) {
       <tbody>
         ${list.map(
           (e) =>
-            html`<tr key=${e.id} class=${e.errorRate > ERROR_THRESHOLD ? 'bad' : ''}>
+            html`<tr key=${e.id} class=${!isTcp(e) && e.errorRate > ERROR_THRESHOLD ? 'bad' : ''}>
               <td>
                 ${other(e)
                   .replace(/^(wl|svc):/, '')
                   .replace(/\.svc\.cluster\.local$/, '')}
               </td>
-              <td>${fmt(e.rps)} rps</td>
-              <td>${e.errorRate === null ? '–' : fmt(e.errorRate * 100)}%</td>
-              <td>p99 ${fmt(e.p99, 0)} ms</td>
+              ${
+                isTcp(e)
+                  ? html`<td>TCP ${fmtBytes(e.bytesPerSecond)}</td>
+                      <td>${fmt(e.connectionsPerSecond)} conn/s</td>
+                      <td>${e.openConnections} open</td>`
+                  : html`<td>${fmt(e.rps)} rps</td>
+                      <td>${e.errorRate === null ? '–' : fmt(e.errorRate * 100)}%</td>
+                      <td>p99 ${fmt(e.p99, 0)} ms</td>`
+              }
               <td>${e.mtls ? 'mTLS' : 'plaintext'}</td>
             </tr>`,
         )}
@@ -274,6 +294,7 @@ export function GraphView({ graph }) {
         <span class="lg ok">healthy</span><span class="lg bad">edge error rate > 5 %</span
         ><span class="lg"
           ><svg width="12" height="13" viewBox="0 0 10 13"><${Lock} x=${0} y=${0} /></svg> mTLS</span
+        ><span class="lg tcp">TCP (bytes, connections)</span
         ><span class="lg warn">⚠ unhealthy / ejected</span>
       </span>
       <button onClick=${() => setView({ k: 1, x: 0, y: 0 })}>reset view</button>
@@ -312,6 +333,18 @@ export function GraphView({ graph }) {
           orient="auto-start-reverse"
         >
           <path d="M0,0 L10,5 L0,10 z" class="arrow red" />
+        </marker>
+        <marker
+          id="arrow-tcp"
+          viewBox="0 0 10 10"
+          refX="9"
+          refY="5"
+          markerWidth="10"
+          markerHeight="10"
+          markerUnits="userSpaceOnUse"
+          orient="auto-start-reverse"
+        >
+          <path d="M0,0 L10,5 L0,10 z" class="arrow tcp" />
         </marker>
       </defs>
       <g transform=${`scale(${view.k}) translate(${view.x},${view.y})`}>
