@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { fixture } from './support/paths.js';
+import { changeConfig } from './support/config-sync.js';
 import { freePort } from '../src/local/ports.js';
 import { testCa, testLeaf, type TestCert } from '../src/proxy/listeners/gateway-testing.js';
 
@@ -502,5 +503,115 @@ describe('gateway TLS', () => {
     assert.deepEqual(failures, []);
     assert.ok(ok > 20, `only ${ok} requests`);
     assert.ok(seen.has('files-v1') && seen.has('files-v3'), [...seen].join(','));
+  });
+});
+
+// Several certificates on one server (Istio credentialNames): the SNI picks by the certificates' DNS
+// names, and between an ECDSA and an RSA certificate for the same name, the one the client supports.
+describe('gateway TLS: several certificates per server', () => {
+  let multiPort = 0;
+  const multi: Record<string, TestCert> = {};
+  const multiCa = { pem: '', file: '' };
+
+  /** The certificate a client is shown, with extra tls.connect options (sigalgs, ciphers, versions). */
+  function shown(sni: string, extra: tls.ConnectionOptions = {}): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const s = tls.connect(
+        { host: '127.0.0.1', port: multiPort, servername: sni, ca: multiCa.pem, ...extra },
+        () => {
+          resolve(String(s.getPeerCertificate().subject.CN));
+          s.end();
+        },
+      );
+      s.on('error', reject);
+    });
+  }
+
+  before(async () => {
+    const ca = await testCa('Multi CA');
+    multiCa.pem = ca.certPem;
+    multiCa.file = join(dir, 'multi-ca.crt');
+    await writeFile(multiCa.file, ca.certPem);
+    multi.ec = await testLeaf(ca, { cn: 'multi-ecdsa', dns: ['multi.example.com'] });
+    multi.rsa = await testLeaf(ca, { cn: 'multi-rsa', dns: ['multi.example.com'], rsa: true });
+    multi.other = await testLeaf(ca, { cn: 'multi-other', dns: ['*.other.example.com'] });
+    multiPort = await freePort();
+    const secret = (name: string, c: TestCert) => `
+apiVersion: v1
+kind: Secret
+metadata: {name: ${name}, namespace: istio-system}
+type: kubernetes.io/tls
+data: {tls.crt: ${b64(c.certPem)}, tls.key: ${b64(c.keyPem)}}
+---`;
+    await writeFile(
+      join(dir, 'multi.yaml'),
+      `${secret('multi-ec', multi.ec)}
+${secret('multi-rsa', multi.rsa)}
+${secret('multi-other', multi.other)}
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: multi-gateway}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: ${multiPort}, name: https-multi, protocol: HTTPS}
+    hosts: [multi.example.com, "*.other.example.com"]
+    tls: {mode: SIMPLE, credentialNames: [multi-ec, multi-rsa, multi-other]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: multi-httpbin}
+spec:
+  hosts: [multi.example.com, "*.other.example.com"]
+  gateways: [multi-gateway]
+  http: [{route: [{destination: {host: httpbin, port: {number: 8000}}}]}]
+`,
+    );
+    await changeConfig(mesh, ['apply', '-f', join(dir, 'multi.yaml')], [INGRESS]);
+    await waitFor('the multi-certificate server', async () => (await shown('multi.example.com')) !== '');
+  });
+
+  test('credentialNames: the SNI picks the certificate, the client key types pick ECDSA or RSA (Node tls)', async () => {
+    assert.equal(await shown('multi.example.com', { sigalgs: 'ecdsa_secp256r1_sha256' }), 'multi-ecdsa');
+    assert.equal(
+      await shown('multi.example.com', { sigalgs: 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256' }),
+      'multi-rsa',
+    );
+    assert.equal(
+      await shown('multi.example.com', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' }),
+      'multi-rsa',
+    );
+    assert.equal(await shown('a.other.example.com'), 'multi-other');
+    // Requests are served whichever certificate was chosen.
+    for (const sni of ['multi.example.com', 'b.other.example.com']) {
+      const r = await httpsGet(multiPort, { sni, path: '/status', ca: multiCa.pem });
+      assert.equal(r.status, 200, r.body);
+      assert.equal((JSON.parse(r.body) as { pod: string }).pod, 'httpbin-0');
+    }
+  });
+
+  test('credentialNames with curl: an RSA-only TLS 1.2 client gets the RSA certificate, an ECDSA one the ECDSA', async (t) => {
+    if (!haveCurl) return t.skip('curl is not installed');
+    const ask = (ciphers: string) =>
+      curl([
+        '-v',
+        '-o',
+        '/dev/null',
+        '--tls-max',
+        '1.2',
+        '--ciphers',
+        ciphers,
+        '--resolve',
+        `multi.example.com:${multiPort}:127.0.0.1`,
+        '--cacert',
+        multiCa.file,
+        `https://multi.example.com:${multiPort}/status`,
+      ]);
+    const rsa = await ask('ECDHE-RSA-AES128-GCM-SHA256');
+    assert.equal(rsa.code, 0, rsa.stderr);
+    assert.match(rsa.stderr, /subject: CN=multi-rsa/);
+    const ec = await ask('ECDHE-ECDSA-AES128-GCM-SHA256');
+    assert.equal(ec.code, 0, ec.stderr);
+    assert.match(ec.stderr, /subject: CN=multi-ecdsa/);
   });
 });
