@@ -18,7 +18,7 @@ export interface HaproxyPorts {
   one: number;
 }
 
-const GLOBAL = `global
+export const GLOBAL = `global
   nbthread 1
   maxconn 4096
   ssl-server-verify required

@@ -43,6 +43,8 @@ export interface MeshOptions {
    * a request for it crosses only the client's outbound sidecar, in plaintext (one hop, no TLS).
    */
   oneHop?: boolean;
+  /** Name of the backend's Workload and Service port (default `http`; `grpc` makes it an HTTP/2 gRPC service). */
+  portName?: string;
 }
 
 /** Host header that reaches the backend through one sidecar (see MeshOptions.oneHop). */
@@ -60,20 +62,20 @@ export function freePort(): Promise<number> {
   });
 }
 
-function config(backendPort: number, outboundPort: number, oneHop = false): string {
+function config(backendPort: number, outboundPort: number, oneHop = false, portName = 'http'): string {
   // The Service port equals the backend's containerPort, so clients address it as backend:<port>.
   return `apiVersion: weft.dev/v1alpha1
 kind: Workload
 metadata: { name: backend, namespace: default, labels: { app: backend } }
 spec:
-  ports: [{ name: http, containerPort: ${backendPort} }]
+  ports: [{ name: ${portName}, containerPort: ${backendPort} }]
 ---
 apiVersion: v1
 kind: Service
 metadata: { name: backend, namespace: default }
 spec:
   selector: { app: backend }
-  ports: [{ name: http, port: ${backendPort} }]
+  ports: [{ name: ${portName}, port: ${backendPort} }]
 ---
 apiVersion: weft.dev/v1alpha1
 kind: Workload
@@ -116,7 +118,7 @@ export async function startMesh(dir: string, backendPort: number, opts: MeshOpti
   const stateDir = join(dir, 'state');
   await mkdir(cfgDir, { recursive: true });
   const outboundPort = await freePort();
-  await writeFile(join(cfgDir, 'mesh.yaml'), config(backendPort, outboundPort, opts.oneHop));
+  await writeFile(join(cfgDir, 'mesh.yaml'), config(backendPort, outboundPort, opts.oneHop, opts.portName));
 
   const args = [
     CLI,

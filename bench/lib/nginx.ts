@@ -38,7 +38,7 @@ const PROXY_H11 = `
       proxy_http_version 1.1;
       proxy_set_header Connection "";`;
 
-function conf(dir: string, role: string, http: string): string {
+export function conf(dir: string, role: string, http: string): string {
   const t = join(dir, `${role}-tmp`);
   for (const s of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(t, s), { recursive: true });
   return `worker_processes 1;
