@@ -429,3 +429,225 @@ describe('Gateway API TLS', () => {
     assert.equal(condition(listener(after, 'https-cross').conditions, 'ResolvedRefs').status, 'True');
   });
 });
+
+// Client certificate validation (GEP-91: Gateway spec.tls.frontend, and the older listener
+// tls.frontendValidation) and several certificateRefs on one listener, asked by Node tls/https and curl.
+describe('Gateway API TLS: client certificates and several certificates', () => {
+  const mp = { strict: 0, lenient: 0, cross: 0 };
+  const mc: Record<string, TestCert> = {};
+  const mf = { ca: '', clientCert: '', clientKey: '', strangerCert: '', strangerKey: '', grant: '' };
+
+  function mtlsGet(p: number, sni: string, client?: TestCert, extra: tls.ConnectionOptions = {}) {
+    return new Promise<{ status: number; body: string; peerCn: string }>((resolve, reject) => {
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port: p,
+          path: '/who',
+          servername: sni,
+          headers: { host: sni },
+          ca: certs.ca!.certPem,
+          agent: false,
+          timeout: 10_000,
+          ...(client ? { cert: client.certPem, key: client.keyPem } : {}),
+          ...extra,
+        },
+        (res) => {
+          const peerCn = String((res.socket as tls.TLSSocket).getPeerCertificate().subject?.CN ?? '');
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, peerCn }));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  before(async () => {
+    const ca = await testCa('Frontend Server CA');
+    const clientCa = await testCa('Frontend Client CA');
+    const strangerCa = await testCa('Stranger CA');
+    Object.assign(mc, {
+      serverCa: { certPem: ca.certPem, keyPem: ca.keyPem },
+      ec: await testLeaf(ca, { cn: 'fe-ecdsa', dns: ['fe.example.com'] }),
+      rsa: await testLeaf(ca, { cn: 'fe-rsa', dns: ['fe.example.com'], rsa: true }),
+      alt: await testLeaf(ca, { cn: 'fe-alt', dns: ['alt.example.com'] }),
+      client: await testLeaf(clientCa, { cn: 'good-client', client: true }),
+      stranger: await testLeaf(strangerCa, { cn: 'stranger', client: true }),
+    });
+    for (const k of ['strict', 'lenient', 'cross'] as const) mp[k] = await freePort();
+    Object.assign(mf, {
+      ca: join(dir, 'fe-ca.crt'),
+      clientCert: join(dir, 'fe-client.crt'),
+      clientKey: join(dir, 'fe-client.key'),
+      strangerCert: join(dir, 'fe-stranger.crt'),
+      strangerKey: join(dir, 'fe-stranger.key'),
+      grant: join(dir, 'fe-grant.yaml'),
+    });
+    await writeFile(mf.ca, ca.certPem);
+    await writeFile(mf.clientCert, mc.client!.certPem);
+    await writeFile(mf.clientKey, mc.client!.keyPem);
+    await writeFile(mf.strangerCert, mc.stranger!.certPem);
+    await writeFile(mf.strangerKey, mc.stranger!.keyPem);
+    await writeFile(
+      mf.grant,
+      `apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: gateways-read-cas, namespace: cas}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: Gateway, namespace: default}]
+  to: [{group: "", kind: ConfigMap, name: remote-client-ca}]
+`,
+    );
+    const configMap = (name: string, ns: string) => `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ${name}, namespace: ${ns}}
+data: {ca.crt: ${JSON.stringify(clientCa.certPem)}}
+---`;
+    const refs = '[{name: fe-ec}, {name: fe-rsa}, {name: fe-alt}]';
+    await writeFile(
+      join(dir, 'frontend.yaml'),
+      `${secret('fe-ec', 'default', mc.ec!)}
+${secret('fe-rsa', 'default', mc.rsa!)}
+${secret('fe-alt', 'default', mc.alt!)}
+${configMap('client-ca', 'default')}
+${configMap('remote-client-ca', 'cas')}
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: mtls-edge, namespace: default}
+spec:
+  gatewayClassName: weft
+  tls:
+    frontend:
+      default:
+        validation:
+          caCertificateRefs: [{group: "", kind: ConfigMap, name: client-ca}]
+      perPort:
+      - port: ${mp.lenient}
+        tls:
+          validation:
+            mode: AllowInsecureFallback
+            caCertificateRefs: [{group: "", kind: ConfigMap, name: client-ca}]
+  listeners:
+  - {name: strict, port: ${mp.strict}, protocol: HTTPS, tls: {certificateRefs: ${refs}}}
+  - {name: lenient, port: ${mp.lenient}, protocol: HTTPS, tls: {certificateRefs: [{name: fe-ec}]}}
+  - name: cross
+    port: ${mp.cross}
+    protocol: HTTPS
+    tls:
+      certificateRefs: [{name: fe-ec}]
+      frontendValidation:
+        caCertificateRefs: [{group: "", kind: ConfigMap, name: remote-client-ca, namespace: cas}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: fe-web, namespace: default}
+spec:
+  parentRefs: [{name: mtls-edge}]
+  rules: [{backendRefs: [{name: web, port: 8080}]}]
+`,
+    );
+    await changeConfig(mesh, ['apply', '-f', join(dir, 'frontend.yaml')], [INGRESS]);
+    await waitFor(
+      'the client-certificate listener',
+      async () => (await mtlsGet(mp.strict, 'fe.example.com', mc.client, { ca: ca.certPem })).status === 200,
+    );
+  });
+
+  test('frontend.default (AllowValidOnly): a client certificate from the ConfigMap CA gets in; none or a stranger one gets no connection', async () => {
+    const ca = { ca: mc.serverCa!.certPem };
+    const ok = await mtlsGet(mp.strict, 'fe.example.com', mc.client, ca);
+    assert.equal(ok.status, 200, ok.body);
+    assert.equal((JSON.parse(ok.body) as { pod: string }).pod, 'web-0');
+    await assert.rejects(mtlsGet(mp.strict, 'fe.example.com', undefined, ca));
+    await assert.rejects(mtlsGet(mp.strict, 'fe.example.com', mc.stranger, ca));
+    if (haveCurl) {
+      const url = `https://fe.example.com:${mp.strict}/curl`;
+      const resolve = ['--resolve', `fe.example.com:${mp.strict}:127.0.0.1`, '--cacert', mf.ca];
+      const good = await curl([...resolve, '--cert', mf.clientCert, '--key', mf.clientKey, url]);
+      assert.equal(good.code, 0, good.stderr);
+      assert.equal((JSON.parse(good.stdout) as { path: string }).path, '/curl');
+      const none = await curl([...resolve, url]);
+      assert.notEqual(none.code, 0, none.stdout);
+      const stranger = await curl([...resolve, '--cert', mf.strangerCert, '--key', mf.strangerKey, url]);
+      assert.notEqual(stranger.code, 0, stranger.stdout);
+    }
+  });
+
+  test('several certificateRefs on one listener: the SNI and the client key types choose', async () => {
+    const ca = mc.serverCa!.certPem;
+    const o = { ca, cert: mc.client!.certPem, key: mc.client!.keyPem };
+    const cn = (sni: string, extra: tls.ConnectionOptions) =>
+      new Promise<string>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: mp.strict, servername: sni, ...o, ...extra }, () => {
+          resolve(String(s.getPeerCertificate().subject.CN));
+          s.end();
+        });
+        s.on('error', reject);
+      });
+    assert.equal(await cn('fe.example.com', { sigalgs: 'ecdsa_secp256r1_sha256' }), 'fe-ecdsa');
+    assert.equal(await cn('fe.example.com', { sigalgs: 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256' }), 'fe-rsa');
+    assert.equal(await cn('alt.example.com', {}), 'fe-alt');
+    const r = await mtlsGet(mp.strict, 'alt.example.com', mc.client, { ca });
+    assert.deepEqual([r.status, r.peerCn], [200, 'fe-alt']);
+    if (haveCurl) {
+      const c = await curl([
+        '-v',
+        '-o',
+        '/dev/null',
+        '--tls-max',
+        '1.2',
+        '--ciphers',
+        'ECDHE-RSA-AES128-GCM-SHA256',
+        '--resolve',
+        `fe.example.com:${mp.strict}:127.0.0.1`,
+        '--cacert',
+        mf.ca,
+        '--cert',
+        mf.clientCert,
+        '--key',
+        mf.clientKey,
+        `https://fe.example.com:${mp.strict}/`,
+      ]);
+      assert.equal(c.code, 0, c.stderr);
+      assert.match(c.stderr, /subject: CN=fe-rsa/);
+    }
+    const g = await getJson<GatewayJson>('gtw', 'mtls-edge');
+    assert.equal(condition(listener(g, 'strict').conditions, 'ResolvedRefs').status, 'True');
+  });
+
+  test('perPort AllowInsecureFallback: clients without a certificate or with a stranger one are let in, and the Gateway says so', async () => {
+    const ca = { ca: mc.serverCa!.certPem };
+    for (const client of [undefined, mc.stranger, mc.client]) {
+      const r = await mtlsGet(mp.lenient, 'fe.example.com', client, ca);
+      assert.equal(r.status, 200, `${client ? 'with' : 'without'} a certificate: ${r.body}`);
+    }
+    const g = await getJson<GatewayJson & { status: { conditions: Cond[] } }>('gtw', 'mtls-edge');
+    const insecure = condition(g.status.conditions, 'InsecureFrontendValidationMode');
+    assert.deepEqual([insecure.status, insecure.reason], ['True', 'ConfigurationChanged']);
+  });
+
+  test('a caCertificateRef to another namespace: RefNotPermitted and no connection until a ReferenceGrant allows it', async () => {
+    const ca = { ca: mc.serverCa!.certPem };
+    await assert.rejects(mtlsGet(mp.cross, 'fe.example.com', mc.client, ca));
+    const before = await getJson<GatewayJson>('gtw', 'mtls-edge');
+    const cs = listener(before, 'cross').conditions;
+    assert.deepEqual(
+      [condition(cs, 'ResolvedRefs').reason, condition(cs, 'Accepted').reason],
+      ['RefNotPermitted', 'NoValidCACertificate'],
+    );
+    await changeConfig(mesh, ['apply', '-f', mf.grant], [INGRESS]);
+    await waitFor(
+      'the granted CA',
+      async () => (await mtlsGet(mp.cross, 'fe.example.com', mc.client, ca)).status === 200,
+    );
+    await assert.rejects(mtlsGet(mp.cross, 'fe.example.com', undefined, ca));
+    const after = await getJson<GatewayJson>('gtw', 'mtls-edge');
+    assert.equal(condition(listener(after, 'cross').conditions, 'ResolvedRefs').status, 'True');
+  });
+});
