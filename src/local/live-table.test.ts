@@ -86,4 +86,16 @@ test('a starting proxy shows what the control plane saw of it; a failure names t
     '/m',
   );
   assert.equal(r.detail, 'app exited (code 1); its proxy stopped; see .weft/logs/r-0.default.app.log');
+  const gw = instanceRow(
+    {
+      ...info,
+      kind: 'gateway',
+      appPorts: {},
+      state: 'ready',
+      ports: { inbound: 0, outbound: 0, admin: 30001 },
+    },
+    { certificate: true, connected: true, listeners: [443, 8080] },
+    '/m',
+  );
+  assert.equal(gw.ports, 'listen=443,8080 admin=30001', 'a gateway shows the ports it listens on');
 });

@@ -29,6 +29,8 @@ export interface StatusRow {
 export interface ProxySeen {
   certificate: boolean;
   connected: boolean;
+  /** A gateway's listener ports, from the config it was sent. */
+  listeners?: number[];
 }
 
 export function instancePhase(i: InstanceInfo, seen: ProxySeen): Phase {
@@ -46,10 +48,11 @@ export function instancePhase(i: InstanceInfo, seen: ProxySeen): Phase {
   }
 }
 
-function instancePorts(i: InstanceInfo): string {
+function instancePorts(i: InstanceInfo, listeners: number[]): string {
   const app = Object.values(i.appPorts);
   const p = i.ports;
   const parts = [
+    ...(listeners.length ? [`listen=${listeners.join(',')}`] : []),
     ...(app.length ? [`app=${app.join(',')}`] : []),
     ...(p?.inbound ? [`in=${p.inbound}`] : []),
     ...(p?.outbound ? [`out=${p.outbound}`] : []),
@@ -73,7 +76,7 @@ export function instanceRow(i: InstanceInfo, seen: ProxySeen, cwd: string): Stat
     : phase === 'ready'
       ? ''
       : (i.detail ?? '');
-  return { name: i.id, kind: i.kind, phase, ports: instancePorts(i), detail };
+  return { name: i.id, kind: i.kind, phase, ports: instancePorts(i, seen.listeners ?? []), detail };
 }
 
 export function controlPlaneRow(mesh: LocalMesh | undefined): StatusRow {
@@ -96,7 +99,12 @@ export function meshRows(mesh: LocalMesh | undefined, cwd: string): StatusRow[] 
   const connected = new Set(mesh.cp.push.statuses().map((s) => s.id));
   for (const inst of mesh.instances) {
     const id = inst.info.id;
-    const seen = { certificate: !!mesh.cp.push.issuedTo(id), connected: connected.has(id) };
+    const listeners = [...new Set((mesh.cp.push.snapshotOf(id)?.gateways ?? []).map((l) => l.port))];
+    const seen = {
+      certificate: !!mesh.cp.push.issuedTo(id),
+      connected: connected.has(id),
+      listeners: listeners.sort((a, b) => a - b),
+    };
     rows.push(instanceRow(inst.info, seen, cwd));
   }
   return rows;
