@@ -578,3 +578,69 @@ test("Istio's httpbin and helloworld gateways: a plain listener on port 80, alon
     ],
   );
 });
+
+test('credentialNames and tlsCertificates: several certificates on one server; the first gives the client CA', async () => {
+  const rsa = await testLeaf(ca, { cn: 'bookinfo-rsa', dns: ['bookinfo.example.com'], rsa: true });
+  const gw = (port: number, tls: string) => `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: edge }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+    - port: { number: ${port}, name: https, protocol: HTTPS }
+      hosts: [bookinfo.example.com, other.example.com]
+      tls: ${tls}
+---`;
+  const ls = await listeners(`
+${tlsSecret('ec', bookinfo.certPem, bookinfo.keyPem, `  ca.crt: ${b64(clientCa.certPem)}\n`)}
+${tlsSecret('rsa', rsa.certPem, rsa.keyPem)}
+${tlsSecret('other', other.certPem, other.keyPem)}
+${gw(8443, '{ mode: MUTUAL, credentialNames: [ec, rsa, other] }')}
+${VS}`);
+  const s = server(only(ls, 8443));
+  assert.equal(s.error, undefined);
+  assert.equal(s.certificate?.pem, bookinfo.certPem);
+  assert.deepEqual(
+    s.moreCertificates?.map((c) => c.certificate.pem),
+    [rsa.certPem, other.certPem],
+  );
+  assert.equal(s.caCertificates?.pem, clientCa.certPem);
+
+  const files = await listeners(`
+${gw(
+  8444,
+  '{ mode: SIMPLE, tlsCertificates: [{ serverCertificate: /c/ec.crt, privateKey: /c/ec.key }, { serverCertificate: /c/rsa.crt, privateKey: /c/rsa.key }] }',
+)}
+${VS}`);
+  const f = server(only(files, 8444));
+  assert.deepEqual(
+    [f.error, f.certificate, f.moreCertificates],
+    [
+      undefined,
+      { file: '/c/ec.crt' },
+      [{ certificate: { file: '/c/rsa.crt' }, privateKey: { file: '/c/rsa.key' } }],
+    ],
+  );
+
+  const problems: Array<[string, RegExp]> = [
+    [
+      '{ mode: SIMPLE, credentialName: ec, credentialNames: [rsa] }',
+      /only one of credential_name, credential_names/,
+    ],
+    ['{ mode: SIMPLE, credentialNames: [ec, nope] }', /Secret istio-system\/nope not found/],
+    ['{ mode: SIMPLE, tlsCertificates: [{ serverCertificate: /c/x.crt }] }', /tlsCertificates\[0\] requires/],
+    [
+      '{ mode: MUTUAL, tlsCertificates: [{ serverCertificate: /a, privateKey: /b }] }',
+      /requires a client CA bundle/,
+    ],
+  ];
+  for (const [tls, want] of problems) {
+    const l = await listeners(`
+${tlsSecret('ec', bookinfo.certPem, bookinfo.keyPem)}
+${tlsSecret('rsa', rsa.certPem, rsa.keyPem)}
+${gw(8445, tls)}
+${VS}`);
+    assert.match(server(only(l, 8445)).error ?? '', want, tls);
+  }
+});
