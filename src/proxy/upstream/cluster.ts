@@ -7,6 +7,7 @@ import { RingHash } from './balancers/ring-hash.js';
 import { DEFAULT_TABLE_SIZE, Maglev } from './balancers/maglev.js';
 import { LocalityPlan, type Client } from './balancers/locality.js';
 import { DnsEndpoints } from './dns-endpoints.js';
+import { NamedHosts } from './named-hosts.js';
 import { certSpiffeId } from '../../lib/spiffe.js';
 import type { Balancer } from './balancers/balancer.js';
 import { RoundRobin } from './balancers/round-robin.js';
@@ -41,8 +42,8 @@ export class ClusterRuntime {
   /** ServiceEntry DNS / DNS_ROUND_ROBIN: endpoints named by host, resolved by this proxy. */
   private readonly dns: DnsEndpoints | undefined;
   private dnsSeen = -1;
-  /** Wildcard ServiceEntry hosts with resolution NONE: one endpoint per host a client named. */
-  private readonly named = new Map<string, Endpoint>();
+  /** Wildcard ServiceEntry hosts with resolution NONE: the hosts clients named, resolved. */
+  readonly named: NamedHosts | undefined;
 
   /** `previous`: the same cluster from the last snapshot; its budget, breakers and ejections carry over. */
   constructor(
@@ -62,6 +63,7 @@ export class ClusterRuntime {
       this.dns.refreshIfStale();
     }
     this.setEndpoints(this.dns?.endpoints ?? cluster.endpoints);
+    if (cluster.dynamicHost && cluster.endpoints[0]) this.named = new NamedHosts(cluster.endpoints[0]);
     this.balancer =
       cluster.lbPolicy === 'RANDOM'
         ? new RandomBalancer()
@@ -95,7 +97,7 @@ export class ClusterRuntime {
    * `hash` is the request's consistent-hash key for RING_HASH and MAGLEV clusters.
    */
   pick(avoid?: Endpoint, hash?: number, host?: string): Endpoint | undefined {
-    if (this.cluster.dynamicHost) return host ? this.namedEndpoint(host) : undefined;
+    if (this.named) return host === undefined ? undefined : this.named.get(host);
     let eps: readonly Endpoint[] = this.healthy;
     if (this.outliers) eps = this.outliers.filter(eps, (e) => e.instance);
     if (this.plan) eps = this.plan.choose(eps, hash === undefined ? Math.random : () => hash / 2 ** 32);
@@ -120,18 +122,6 @@ export class ClusterRuntime {
   private setEndpoints(eps: readonly Endpoint[]): void {
     this.ready = eps.filter((e) => e.healthy);
     this.plan = this.cluster.locality ? new LocalityPlan(eps, this.client, this.cluster.locality) : undefined;
-  }
-
-  /** The host the client named, on the cluster's port (Istio: NONE goes where the client asked). */
-  private namedEndpoint(host: string): Endpoint | undefined {
-    let ep = this.named.get(host);
-    const template = this.cluster.endpoints[0];
-    if (!ep && template) {
-      ep = { ...template, address: host, instance: host };
-      this.named.set(host, ep);
-      if (this.named.size > 256) this.named.delete(this.named.keys().next().value!);
-    }
-    return ep;
   }
 
   private get hashed(): boolean {

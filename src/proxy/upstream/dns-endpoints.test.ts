@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Cluster, Endpoint } from '../../model/snapshot.js';
 import { DnsEndpoints, type Lookup } from './dns-endpoints.js';
 import { ClusterRuntime } from './cluster.js';
+import { NamedHosts } from './named-hosts.js';
 
 const ep = (address: string, instance = address): Endpoint => ({
   address,
@@ -105,15 +106,30 @@ test('a DNS cluster balances over what the system resolver says (real lookup of 
   assert.ok(want.includes(rt.pick()!.address));
 });
 
-test('a wildcard cluster without resolution sends each request to the host the client named', () => {
+test('a wildcard cluster without resolution: the named host once resolved, kept 5 s; errors say why', async () => {
+  let now = 0;
+  const dns = fakeDns({ 'a.example.com': ['10.0.0.1', '10.0.0.2'] });
+  const named = new NamedHosts(ep(''), dns.lookup, () => now);
+  assert.equal(named.get('a.example.com'), undefined);
+  const a = await named.resolve('a.example.com');
+  assert.ok(!(a instanceof Error));
+  assert.deepEqual([a.address, a.port, a.instance], ['10.0.0.1', 8080, 'a.example.com']);
+  assert.equal(named.get('a.example.com'), a);
+  assert.ok((await named.resolve('b.example.com')) instanceof Error);
+  assert.equal((await named.resolve('10.1.1.1')) instanceof Error, false, 'an IP needs no lookup');
+  now = 5000;
+  assert.equal(named.get('a.example.com'), undefined, 'expired');
+  dns.answers['a.example.com'] = ['10.0.0.9'];
+  assert.equal(((await named.resolve('a.example.com')) as Endpoint).address, '10.0.0.9');
+  assert.deepEqual(dns.calls, ['a.example.com', 'b.example.com', 'a.example.com']);
+});
+
+test('the cluster runtime picks the resolved named host, and nothing without a host', async () => {
   const rt = new ClusterRuntime(
     cluster({ name: 'outbound|80||*.example.com', dynamicHost: true, endpoints: [ep('')] }),
   );
-  assert.equal(rt.pick(undefined, undefined, 'a.example.com')?.address, 'a.example.com');
-  assert.equal(rt.pick(undefined, undefined, 'b.example.com')?.port, 8080);
-  assert.equal(
-    rt.pick(undefined, undefined, 'a.example.com'),
-    rt.pick(undefined, undefined, 'a.example.com'),
-  );
-  assert.equal(rt.pick(), undefined, 'no host, no endpoint');
+  assert.equal(rt.pick(undefined, undefined, '127.0.0.1'), undefined, 'not resolved yet');
+  await rt.named!.resolve('127.0.0.1');
+  assert.equal(rt.pick(undefined, undefined, '127.0.0.1')?.address, '127.0.0.1');
+  assert.equal(rt.pick(), undefined);
 });

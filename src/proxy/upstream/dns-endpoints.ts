@@ -5,7 +5,10 @@
 // Names are re-resolved when the last answer is older than the refresh interval (Istio's default
 // dnsRefreshRate, 60 s) and the cluster is used; until an answer arrives, and when a lookup fails, the
 // previous endpoints stay (the name itself at first: the connection then resolves it).
-import { lookup as dnsLookup } from 'node:dns/promises';
+// Names resolve to their IPv4 addresses when they have any, else IPv6 (Istio's clusters are V4 first).
+// WEFT_DNS_SERVERS (`ip[:port]`, comma-separated) sends the queries to those servers instead of the
+// system resolver, as Envoy's c-ares resolver can be pointed at chosen servers.
+import { lookup as dnsLookup, Resolver } from 'node:dns/promises';
 import net from 'node:net';
 import type { Endpoint } from '../../model/snapshot.js';
 
@@ -15,8 +18,38 @@ export type Lookup = (host: string) => Promise<string[]>;
 
 export const DNS_REFRESH_MS = 60_000;
 
-export const systemLookup: Lookup = async (host) =>
-  (await dnsLookup(host, { all: true, order: 'verbatim' })).map((a) => a.address);
+const systemLookup: Lookup = async (host) => {
+  const all = await dnsLookup(host, { all: true, order: 'verbatim' });
+  const v4 = all.filter((a) => a.family === 4);
+  return (v4.length ? v4 : all).map((a) => a.address);
+};
+
+function serverLookup(servers: string[]): Lookup {
+  const r = new Resolver({ timeout: 2000, tries: 2 });
+  r.setServers(servers);
+  return async (host) => {
+    const v4 = await r.resolve4(host).catch(() => [] as string[]);
+    if (v4.length) return v4;
+    const v6 = await r.resolve6(host);
+    if (!v6.length) throw Object.assign(new Error(`${host} has no address`), { code: 'ENODATA' });
+    return v6;
+  };
+}
+
+let chosen: { env: string; lookup: Lookup } | undefined;
+
+/** How this proxy resolves names it connects to (DNS clusters, wildcard hosts); reads the setting on use. */
+export const proxyLookup: Lookup = (host) => {
+  const env = process.env.WEFT_DNS_SERVERS ?? '';
+  if (chosen?.env !== env) {
+    const servers = env
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+    chosen = { env, lookup: servers.length ? serverLookup(servers) : systemLookup };
+  }
+  return chosen.lookup(host);
+};
 
 export class DnsEndpoints {
   /** Bumped whenever `endpoints` changes, so users rebuild what they derive from it. */
@@ -29,7 +62,7 @@ export class DnsEndpoints {
   constructor(
     readonly source: readonly Endpoint[],
     readonly mode: DnsMode,
-    private readonly lookup: Lookup = systemLookup,
+    private readonly lookup: Lookup = proxyLookup,
     private readonly refreshMs = DNS_REFRESH_MS,
     private readonly now: () => number = Date.now,
   ) {

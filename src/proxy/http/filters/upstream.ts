@@ -90,12 +90,10 @@ export function upstream(deps: PipelineDeps): Handler {
       }, a.timeoutMs);
     }
 
+    // Wildcard ServiceEntry without resolution: the endpoint is the host the client named.
+    const named = cluster.named ? stripPort(ctx.authority).replace(/^\[|\]$/g, '') : undefined;
     const attempt = (n: number, avoid?: import('../../../model/snapshot.js').Endpoint) => {
       if (finished) return;
-      // Wildcard ServiceEntry without resolution: the endpoint is the host the client named.
-      const named = cluster.cluster.dynamicHost
-        ? stripPort(ctx.authority).replace(/^\[|\]$/g, '')
-        : undefined;
       const ep = cluster.pick(avoid, hash, named);
       if (!ep) {
         localReply(ctx, 503, 'no healthy upstream', 'UH', () => {});
@@ -159,7 +157,16 @@ export function upstream(deps: PipelineDeps): Handler {
     // The body streams to the attempt as it arrives and is kept (up to a limit) for retries and mirrors.
     ctx.body = RequestBody.start(ctx.req, RETRY_BUFFER_LIMIT);
     sendMirrors(ctx, deps);
-    attempt(0);
+    if (!cluster.named || named === undefined) return attempt(0);
+    // The name is resolved before the first attempt; one that does not resolve is Envoy's DNS
+    // resolution failure (503 DF).
+    void cluster.named.resolve(named).then((r) => {
+      if (finished) return;
+      if (!(r instanceof Error)) return attempt(0);
+      const why = (r as NodeJS.ErrnoException).code ?? r.message;
+      localReply(ctx, 503, `dns resolution failure for ${named}: ${why}`, 'DF', () => {});
+      done();
+    });
   };
 }
 
