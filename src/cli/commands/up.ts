@@ -119,12 +119,10 @@ export function registerUp(program: Command): void {
       process.on('SIGTERM', () => void stop());
 
       const deadline = Date.now() + Number(o.readyTimeout) * 1000;
+      // Gateways too: with no app to wait for, theirs is the first probe after the config arrived, so
+      // the table does not end on a gateway one step short of ready.
       const settled = () =>
-        mesh.instances.every(
-          (i) =>
-            ['ready', 'exited', 'failed', 'stopped'].includes(i.info.state) ||
-            (i.info.kind === 'gateway' && i.info.state === 'running'),
-        );
+        mesh.instances.every((i) => ['ready', 'exited', 'failed', 'stopped'].includes(i.info.state));
       while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
       // Instances becoming ready change every proxy's endpoints: wait (a few seconds at most) until each
       // proxy acknowledged the push that says so, so a request sent right after "Mesh is up" finds its
@@ -161,7 +159,7 @@ export function registerUp(program: Command): void {
       );
       process.stdout.write(`Logs: ${join(stateDir, 'logs')}\n`);
       process.stdout.write(
-        rows.every((r) => r.phase === 'ready')
+        mesh.instances.every((i) => ['ready', 'running'].includes(i.info.state))
           ? 'Mesh is up. Press Ctrl-C to stop.\n'
           : 'Some workloads are not ready; see the table and their logs. Press Ctrl-C to stop.\n',
       );
