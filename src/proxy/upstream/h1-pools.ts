@@ -5,7 +5,7 @@
 // dispatch API, which parses with llhttp and hands the body over as Buffers without an IncomingMessage
 // stream in between (bench/README.md, "HTTP/1.1 client"). Each proxy makes one such call per request.
 import type { ConnectionOptions, SecureContext } from 'node:tls';
-import { Pool } from 'undici';
+import { Pool } from './undici-core.js';
 
 export interface H1PoolOptions {
   /** Idle keep-alive connections are closed after this long. */

@@ -3,7 +3,8 @@
 // backpressure: no intermediate Readable, no pipe().
 import type { OutgoingHttpHeaders } from 'node:http';
 import { PassThrough } from 'node:stream';
-import { util, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { parseHeaders } from './undici-core.js';
 import type { RequestBody } from '../http/body.js';
 import type { BodySink, PipeEvents, Trailers, UpstreamResponse } from './response.js';
 
@@ -58,7 +59,7 @@ export function sendH1(pool: Dispatcher, r: H1Request, cb: H1Callbacks): { destr
     },
     onHeaders(status, raw, resume) {
       if (status < 200) return true;
-      response = new H1Response(status, util.parseHeaders(raw as unknown as Buffer[]), resume);
+      response = new H1Response(status, parseHeaders(raw as unknown as Buffer[]), resume);
       cb.onResponse(response);
       return true;
     },
@@ -66,7 +67,7 @@ export function sendH1(pool: Dispatcher, r: H1Request, cb: H1Callbacks): { destr
       return response!.data(chunk);
     },
     onComplete(trailers) {
-      response!.end(trailers ? util.parseHeaders(trailers as unknown as Buffer[]) : {});
+      response!.end(trailers ? parseHeaders(trailers as unknown as Buffer[]) : {});
     },
     onError(err) {
       if (response) response.fail();
