@@ -56,3 +56,36 @@ test('private keys never leave the proxy in diagnostics; everything else is kept
   assert.match(out, /"CERT"/);
   assert.match(JSON.stringify(withKeys), /SECRET-A/, 'the snapshot itself is not modified');
 });
+
+test('the keys of further certificates on a gateway server are hidden too', () => {
+  const s = {
+    ...base(),
+    gateways: [
+      {
+        name: 'gw',
+        bind: '127.0.0.1',
+        port: 443,
+        virtualHosts: [],
+        tls: {
+          servers: [
+            {
+              name: 'a',
+              sniHosts: [],
+              mode: 'SIMPLE',
+              certificate: { pem: 'CERT-1' },
+              privateKey: { pem: 'SECRET-1' },
+              moreCertificates: [
+                { certificate: { pem: 'CERT-2' }, privateKey: { pem: 'SECRET-2' } },
+                { certificate: { file: '/c/3.crt' }, privateKey: { file: '/c/3.key' } },
+              ],
+            },
+          ],
+        },
+      },
+    ],
+  } as ProxySnapshot;
+  const out = JSON.stringify(redactSnapshot(s));
+  assert.doesNotMatch(out, /SECRET-/);
+  assert.match(out, /CERT-2/);
+  assert.match(out, /\/c\/3\.key/, 'file paths are not secret');
+});
