@@ -6,8 +6,8 @@
 //    row with the reason and the log to read;
 //  - an egress Gateway applied with `weft apply` while the mesh runs starts the egress gateway proxy,
 //    and mesh traffic crosses it;
-//  - --prometheus-url selects Prometheus for the dashboard (over WEFT_PROMETHEUS_URL), and
-//    `weft dashboard --prometheus-url` switches a running control plane.
+//  - --prometheus-url on `weft up` and `weft control-plane` selects Prometheus for the dashboard (over
+//    WEFT_PROMETHEUS_URL), and `weft dashboard --prometheus-url` switches a running control plane.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -332,5 +332,38 @@ spec:
       return l.includes('/via-egress') && l;
     });
     assert.match(log, /"GET \/via-egress HTTP\/1\.1" 200 /);
+  });
+});
+
+describe('weft control-plane --prometheus-url', { timeout: 60_000 }, () => {
+  test('the flag wins over WEFT_PROMETHEUS_URL', async () => {
+    const dir = await tempDir('weft-cp-prom-');
+    const child = spawn(
+      process.execPath,
+      [CLI, '--state-dir', dir, 'control-plane', '--admin-port', '0', '--discovery-port', '0'].concat([
+        '--prometheus-url',
+        'http://127.0.0.1:1/from-flag',
+      ]),
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, WEFT_PROMETHEUS_URL: 'http://127.0.0.1:2/' },
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const admin = await waitFor('the control plane', async () => /admin (http:\S+)/.exec(out)?.[1], 30_000);
+      const g = (await (await fetch(`${admin}/api/graph`)).json()) as {
+        metrics: { source: string; url?: string };
+      };
+      assert.equal(g.metrics.source, 'prometheus');
+      assert.equal(g.metrics.url, 'http://127.0.0.1:1/from-flag');
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await exited;
+    }
   });
 });
