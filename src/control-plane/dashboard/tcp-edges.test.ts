@@ -67,3 +67,46 @@ test('TCP edges from istio_tcp_* deltas: bytes/s each way, connections/s, open c
     server.close();
   }
 });
+
+test('with Prometheus: TCP edges from rate() per second and open connections from the totals', async () => {
+  const edge = Object.fromEntries(
+    LABELS.split(',').map((kv) => kv.split('=').map((x) => x.replace(/"/g, ''))),
+  );
+  const rates: Record<string, string> = {
+    istio_tcp_sent_bytes_total: '300',
+    istio_tcp_received_bytes_total: '100',
+    istio_tcp_connections_opened_total: '2',
+    istio_tcp_connections_closed_total: '2',
+  };
+  const prom = http.createServer((req, res) => {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams.get('query') ?? '';
+    let result: unknown[] = [];
+    const m = /rate\((istio_tcp_\w+)\[/.exec(q);
+    if (m) result = [{ metric: edge, value: [0, rates[m[1]!]] }];
+    else if (q.includes('istio_tcp_connections_opened_total|'))
+      result = [
+        { metric: { ...edge, __name__: 'istio_tcp_connections_opened_total' }, value: [0, '10'] },
+        { metric: { ...edge, __name__: 'istio_tcp_connections_closed_total' }, value: [0, '7'] },
+      ];
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
+  });
+  await new Promise<void>((r) => prom.listen(0, '127.0.0.1', r));
+  const agg = new Aggregator({
+    statuses: () => [],
+    log: createLogger('test', { write: () => {} }),
+    prometheus: `http://127.0.0.1:${(prom.address() as AddressInfo).port}`,
+  });
+  try {
+    await agg.tick();
+    assert.equal(agg.prometheusError, undefined);
+    const e = agg.tcpEdges(1).find((x) => x.source === 'wl:default/client')!;
+    assert.deepEqual(
+      [e.bytesPerSecond, e.sentBytesPerSecond, e.connectionsPerSecond, e.openConnections, e.mtls],
+      [400, 300, 2, 3, true],
+    );
+  } finally {
+    agg.stop();
+    prom.close();
+  }
+});
