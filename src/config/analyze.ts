@@ -14,6 +14,7 @@ import {
   checkRouteRules,
 } from './analyze-routes.js';
 import { analyzeTelemetry } from './analyze-telemetry.js';
+import { analyzeSidecars } from './analyze-sidecar.js';
 import type { ConfigProblem, Destination, Resource, Service, VirtualService, Workload } from './types.js';
 
 const NOT_FOUND = '(IST0101 ReferencedResourceNotFound)';
@@ -74,6 +75,7 @@ export function analyze(resources: Resource[]): ConfigProblem[] {
   checkConflictingGateways(resources, crossReport);
   analyzeSecurity(resources, crossReport);
   analyzeTelemetry(resources, crossReport);
+  analyzeSidecars(resources, crossReport);
   return out;
 }
 

@@ -36,6 +36,8 @@ export const ErrorCodes = {
   ANALYZE_HOST_NOT_IN_GATEWAY: 'WEFT_ERR_ANALYZE_HOST_NOT_IN_GATEWAY', // IST0132: no VirtualService host is served by the Gateway
   ANALYZE_GATEWAY_CONFLICT: 'WEFT_ERR_ANALYZE_GATEWAY_CONFLICT', // IST0145: two Gateways claim one port and host
   ANALYZE_GATEWAY_NO_ROUTES: 'WEFT_ERR_ANALYZE_GATEWAY_NO_ROUTES', // a Gateway no route binds: 404 only
+  ANALYZE_SIDECAR_CONFLICT: 'WEFT_ERR_ANALYZE_SIDECAR_CONFLICT', // IST0110/IST0111: several Sidecars for one workload
+  ANALYZE_SIDECAR_NO_WORKLOAD: 'WEFT_ERR_ANALYZE_SIDECAR_NO_WORKLOAD', // IST0101: a Sidecar selector matches no Workload
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
