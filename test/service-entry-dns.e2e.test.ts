@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +33,30 @@ describe('ServiceEntry DNS resolution and wildcard hosts through a sidecar', { t
       flags: String(res.headers['x-weft-response-flags'] ?? ''),
       body: await res.body.text(),
     };
+  }
+
+  /** CONNECT through the sidecar, then one HTTP/1.1 request inside the tunnel; the raw answer. */
+  function viaConnect(authority: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(outbound, '127.0.0.1', () =>
+        sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`),
+      );
+      let buf = '';
+      let tunnelled = false;
+      sock.setEncoding('utf8');
+      sock.on('data', (d: string) => {
+        buf += d;
+        if (!tunnelled && buf.includes('\r\n\r\n')) {
+          if (!buf.startsWith('HTTP/1.1 200')) return resolve(buf);
+          tunnelled = true;
+          buf = '';
+          const host = authority.split(':')[0]!;
+          sock.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        }
+      });
+      sock.on('end', () => resolve(buf));
+      sock.on('error', reject);
+    });
   }
 
   async function spread(host: string, n: number): Promise<Map<string, number>> {
@@ -134,6 +159,8 @@ spec:
     // In the registry but not in DNS: Envoy's DNS resolution failure.
     const missing = await call('c.wild.weft.test');
     assert.deepEqual([missing.status, missing.flags], [503, 'DF']);
+    // An HTTPS client would CONNECT: the tunnel goes to the named host too.
+    assert.match(await viaConnect('b.wild.weft.test:80'), /^HTTP\/1\.1 200[\s\S]*127\.0\.0\.3$/);
     // Not under the wildcard: REGISTRY_ONLY blocks it.
     const blocked = await call('wild.weft.test');
     assert.deepEqual([blocked.status, blocked.flags], [502, 'NR']);

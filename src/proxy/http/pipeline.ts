@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Endpoint, OutboundTrafficPolicy } from '../../model/snapshot.js';
 import type { RequestCtx } from './context.js';
 import { addFlag } from './context.js';
-import { RouteTable } from './router.js';
+import { RouteTable, stripPort } from './router.js';
 import { localReply } from './local-reply.js';
 import { applyHeaderEdits } from './header-edits.js';
 import { limiter, RATE_LIMITED_BODY } from '../ratelimit/limiters.js';
@@ -173,8 +173,34 @@ const pickCluster: Filter = (next, deps) => (ctx) => {
   applyHeaderEdits(ctx.headers, w.requestHeaders); // per-destination edits come after the route's
   if (w.responseHeaders) ctx.responseEdits.push(w.responseHeaders);
   if (ctx.route!.route.responseHeaders) ctx.responseEdits.unshift(ctx.route!.route.responseHeaders);
+  if (cluster.named) return namedHost(ctx, next, deps, cluster);
   next(ctx);
 };
+
+/**
+ * A wildcard ServiceEntry without resolution: the request (or CONNECT tunnel) goes to the host it names,
+ * resolved first; a name that does not resolve is Envoy's DNS resolution failure (503 DF).
+ */
+function namedHost(ctx: RequestCtx, next: Handler, deps: PipelineDeps, cluster: ClusterRuntime): void {
+  const host = stripPort(ctx.authority).replace(/^\[|\]$/g, '');
+  void cluster.forHost(host).then((c) => {
+    if (ctx.res.destroyed || ctx.req.destroyed) {
+      ctx.status ??= 499;
+      addFlag(ctx, 'DC');
+      return deps.onDone(ctx);
+    }
+    if (c instanceof Error) {
+      const why = (c as NodeJS.ErrnoException).code ?? c.message;
+      return localReply(ctx, 503, `dns resolution failure for ${host}: ${why}`, 'DF', deps.onDone);
+    }
+    ctx.cluster = c;
+    try {
+      next(ctx);
+    } catch {
+      ctx.res.destroy();
+    }
+  });
+}
 
 export function buildPipeline(
   deps: PipelineDeps,

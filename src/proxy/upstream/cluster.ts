@@ -42,8 +42,10 @@ export class ClusterRuntime {
   /** ServiceEntry DNS / DNS_ROUND_ROBIN: endpoints named by host, resolved by this proxy. */
   private readonly dns: DnsEndpoints | undefined;
   private dnsSeen = -1;
-  /** Wildcard ServiceEntry hosts with resolution NONE: the hosts clients named, resolved. */
+  /** Wildcard ServiceEntry hosts without resolution (NONE, DYNAMIC_DNS): requests go to the host they
+   *  name, through `forHost`. */
   readonly named: NamedHosts | undefined;
+  private readonly hosts = new Map<string, ClusterRuntime>();
 
   /** `previous`: the same cluster from the last snapshot; its budget, breakers and ejections carry over. */
   constructor(
@@ -62,7 +64,8 @@ export class ClusterRuntime {
       this.dns = keep ? p : new DnsEndpoints(cluster.endpoints, cluster.dns);
       this.dns.refreshIfStale();
     }
-    this.setEndpoints(this.dns?.endpoints ?? cluster.endpoints);
+    // A wildcard cluster's only endpoint is a template for the hosts requests name (forHost).
+    this.setEndpoints(cluster.dynamicHost ? [] : (this.dns?.endpoints ?? cluster.endpoints));
     if (cluster.dynamicHost && cluster.endpoints[0]) this.named = new NamedHosts(cluster.endpoints[0]);
     this.balancer =
       cluster.lbPolicy === 'RANDOM'
@@ -96,14 +99,38 @@ export class ClusterRuntime {
    * The next endpoint; `avoid` (the one that just failed) is skipped when there is another choice.
    * `hash` is the request's consistent-hash key for RING_HASH and MAGLEV clusters.
    */
-  pick(avoid?: Endpoint, hash?: number, host?: string): Endpoint | undefined {
-    if (this.named) return host === undefined ? undefined : this.named.get(host);
+  pick(avoid?: Endpoint, hash?: number): Endpoint | undefined {
     let eps: readonly Endpoint[] = this.healthy;
     if (this.outliers) eps = this.outliers.filter(eps, (e) => e.instance);
     if (this.plan) eps = this.plan.choose(eps, hash === undefined ? Math.random : () => hash / 2 ** 32);
     if (avoid && eps.length > 1) eps = eps.filter((e) => e !== avoid);
     if (this.hashed) return this.hashTable(eps).pick(hash ?? (Math.random() * 2 ** 32) >>> 0);
     return this.balancer.pick(eps);
+  }
+
+  /**
+   * A wildcard entry's cluster narrowed to the host a request names, once resolved: one endpoint, and the
+   * limits, retry budget and outlier state of this cluster (shared, as Envoy keeps them per cluster). TLS
+   * origination without a rule `sni` sends the requested name, not the wildcard.
+   */
+  async forHost(host: string): Promise<ClusterRuntime | Error> {
+    const ep = await this.named!.resolve(host);
+    if (ep instanceof Error) return ep;
+    const key = `${host}|${ep.address}`;
+    let rt = this.hosts.get(key);
+    if (!rt) {
+      const { dynamicHost: _d, originateTls: tls, ...rest } = this.cluster;
+      const sni = tls?.sni.startsWith('*.') ? host : tls?.sni;
+      const originateTls = tls && sni ? { ...tls, sni } : undefined;
+      rt = new ClusterRuntime(
+        { ...rest, ...(originateTls ? { originateTls } : {}), endpoints: [ep] },
+        this,
+        this.client,
+      );
+      this.hosts.set(key, rt);
+      if (this.hosts.size > 256) this.hosts.delete(this.hosts.keys().next().value!);
+    }
+    return rt;
   }
 
   /** Ready endpoints (DNS answers included). */

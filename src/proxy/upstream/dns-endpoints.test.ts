@@ -124,12 +124,26 @@ test('a wildcard cluster without resolution: the named host once resolved, kept 
   assert.deepEqual(dns.calls, ['a.example.com', 'b.example.com', 'a.example.com']);
 });
 
-test('the cluster runtime picks the resolved named host, and nothing without a host', async () => {
+test('a wildcard cluster narrowed to a named host: one endpoint, shared limits, the SNI of the name', async () => {
   const rt = new ClusterRuntime(
-    cluster({ name: 'outbound|80||*.example.com', dynamicHost: true, endpoints: [ep('')] }),
+    cluster({
+      name: 'outbound|443||*.example.com',
+      dynamicHost: true,
+      endpoints: [ep('')],
+      connectionPool: { maxConnections: 3 },
+      originateTls: { mode: 'SIMPLE', sni: '*.example.com' },
+    }),
   );
-  assert.equal(rt.pick(undefined, undefined, '127.0.0.1'), undefined, 'not resolved yet');
-  await rt.named!.resolve('127.0.0.1');
-  assert.equal(rt.pick(undefined, undefined, '127.0.0.1')?.address, '127.0.0.1');
-  assert.equal(rt.pick(), undefined);
+  assert.equal(rt.pick(), undefined, 'the wildcard cluster itself has no endpoint');
+  const one = await rt.forHost('127.0.0.1');
+  assert.ok(!(one instanceof Error));
+  assert.deepEqual(
+    one.healthy.map((e) => `${e.address}:${e.port}`),
+    ['127.0.0.1:8080'],
+  );
+  assert.equal(one.pick()?.address, '127.0.0.1');
+  assert.equal(one.limits, rt.limits, "circuit breakers are the cluster's");
+  assert.equal(one.cluster.originateTls?.sni, '127.0.0.1');
+  assert.equal(await rt.forHost('127.0.0.1'), one, 'kept while the answer is fresh');
+  assert.ok((await rt.forHost('nowhere.weft-test.invalid')) instanceof Error);
 });

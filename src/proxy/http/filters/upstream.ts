@@ -13,7 +13,6 @@ import type { UpstreamResponse } from '../../upstream/response.js';
 import { backoffMs, isRetriable, type AttemptOutcome } from '../../upstream/retry.js';
 import { sendMirrors } from './mirror.js';
 import { hashKey } from '../hash-key.js';
-import { stripPort } from '../router.js';
 import { respondHeadersOnly } from '../trailers-only.js';
 import { PEER_METADATA_HEADER } from '../../telemetry/peer-metadata.js';
 
@@ -90,11 +89,9 @@ export function upstream(deps: PipelineDeps): Handler {
       }, a.timeoutMs);
     }
 
-    // Wildcard ServiceEntry without resolution: the endpoint is the host the client named.
-    const named = cluster.named ? stripPort(ctx.authority).replace(/^\[|\]$/g, '') : undefined;
     const attempt = (n: number, avoid?: import('../../../model/snapshot.js').Endpoint) => {
       if (finished) return;
-      const ep = cluster.pick(avoid, hash, named);
+      const ep = cluster.pick(avoid, hash);
       if (!ep) {
         localReply(ctx, 503, 'no healthy upstream', 'UH', () => {});
         return done();
@@ -157,16 +154,7 @@ export function upstream(deps: PipelineDeps): Handler {
     // The body streams to the attempt as it arrives and is kept (up to a limit) for retries and mirrors.
     ctx.body = RequestBody.start(ctx.req, RETRY_BUFFER_LIMIT);
     sendMirrors(ctx, deps);
-    if (!cluster.named || named === undefined) return attempt(0);
-    // The name is resolved before the first attempt; one that does not resolve is Envoy's DNS
-    // resolution failure (503 DF).
-    void cluster.named.resolve(named).then((r) => {
-      if (finished) return;
-      if (!(r instanceof Error)) return attempt(0);
-      const why = (r as NodeJS.ErrnoException).code ?? r.message;
-      localReply(ctx, 503, `dns resolution failure for ${named}: ${why}`, 'DF', () => {});
-      done();
-    });
+    attempt(0);
   };
 }
 
