@@ -38,7 +38,7 @@ test('colour goes around the state cell only, so plain text and alignment stay',
 
 test('on a terminal each update moves the cursor back up and rewrites the table in place', () => {
   const out = sink(true);
-  const t = new LiveTable(out);
+  const t = new LiveTable(out, {});
   t.update([row('a-0.default', 'starting')]);
   assert.doesNotMatch(out.text, /\x1b\[\d+A/, 'the first draw does not move up');
   out.text = '';
@@ -55,7 +55,7 @@ test('on a terminal each update moves the cursor back up and rewrites the table 
 
 test('off a terminal: one plain line per phase change, no escape codes', () => {
   const out = sink(false);
-  const t = new LiveTable(out);
+  const t = new LiveTable(out, {});
   t.update([row('a-0.default', 'starting')]);
   t.update([row('a-0.default', 'starting')]);
   t.update([row('a-0.default', 'config')]);
@@ -98,4 +98,14 @@ test('a starting proxy shows what the control plane saw of it; a failure names t
     '/m',
   );
   assert.equal(gw.ports, 'listen=443,8080 admin=30001', 'a gateway shows the ports it listens on');
+});
+
+test('a dumb terminal gets plain lines; NO_COLOR keeps the redraw but drops the colour', () => {
+  const dumb = sink(true);
+  new LiveTable(dumb, { TERM: 'dumb' }).update([row('a-0.default', 'ready')]);
+  assert.equal(dumb.text, '  ✔ a-0.default ready\n');
+  const plain = sink(true);
+  new LiveTable(plain, { NO_COLOR: '1' }).update([row('a-0.default', 'failed', 'boom')]);
+  assert.match(plain.text, /\x1b\[2K/);
+  assert.doesNotMatch(plain.text, /\x1b\[31m/);
 });

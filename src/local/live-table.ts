@@ -67,8 +67,15 @@ export class LiveTable {
   private readonly phases = new Map<string, Phase>();
   private live: boolean;
 
-  constructor(private readonly out: Out) {
-    this.live = !!out.isTTY;
+  private readonly color: boolean;
+
+  /** `env`: a dumb terminal cannot move its cursor (plain lines then); NO_COLOR turns colour off. */
+  constructor(
+    private readonly out: Out,
+    env: Record<string, string | undefined> = process.env,
+  ) {
+    this.live = !!out.isTTY && env.TERM !== 'dumb';
+    this.color = env.NO_COLOR === undefined || env.NO_COLOR === '';
   }
 
   get isLive(): boolean {
@@ -93,7 +100,7 @@ export class LiveTable {
   }
 
   private redraw(rows: StatusRow[]): void {
-    const lines = renderTable(rows, (this.out.columns ?? 120) - 1, true);
+    const lines = renderTable(rows, (this.out.columns ?? 120) - 1, this.color);
     const text = lines.join('\n');
     if (text === this.lastText) return;
     this.lastText = text;

@@ -171,9 +171,11 @@ export class Aggregator {
    * Switches the source (`weft dashboard --prometheus-url`): a Prometheus base URL, or undefined for the
    * proxies. The series start over, since rates from the two sources are not comparable tick to tick.
    */
-  setPrometheus(url: string | undefined): void {
+  async setPrometheus(url: string | undefined): Promise<void> {
     if (url === this.deps.prometheus) return;
     const wasActive = this.active;
+    // A scrape in flight would write the old source's numbers after the reset.
+    await this.running;
     this.stop();
     this.prometheusError = undefined;
     if (url) this.deps.prometheus = url;

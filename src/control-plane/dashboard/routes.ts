@@ -146,7 +146,7 @@ export class Dashboard {
       json(res, 400, { message: (e as Error).message });
       return;
     }
-    this.aggregator.setPrometheus(url);
+    await this.aggregator.setPrometheus(url);
     json(res, 200, { source: this.aggregator.source, ...(url ? { prometheusUrl: url } : {}) });
   }
 

@@ -285,7 +285,11 @@ export function GraphView({ graph }) {
       <span
         >${`${nodes.length} nodes, ${edges.length} edges with traffic in the last ${graph.windowSeconds} s`}${
           graph.metrics
-            ? ` · metrics from ${graph.metrics.source === 'prometheus' ? 'Prometheus' : 'the proxies'}`
+            ? ` · metrics from ${
+                graph.metrics.source === 'prometheus'
+                  ? `Prometheus ${graph.metrics.url ?? ''}`.trim()
+                  : 'the proxies'
+              }`
             : ''
         }</span
       >
