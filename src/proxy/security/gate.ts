@@ -8,10 +8,20 @@ import type { InboundSecurity } from '../../model/security.js';
 import { normalizePath } from './path.js';
 import { JwtAuthenticator, removeQueryParams, wwwAuthenticate, type JwtResult } from './jwt/index.js';
 import { AuthzEngine, type AuthzRequest, type CustomMatch } from './authz/engine.js';
-import { checkExternal, type ExtAuthzResult } from './authz/ext-authz.js';
-import { checkExternalGrpc } from './authz/ext-authz-grpc.js';
+import type { ExtAuthzResult } from './authz/ext-authz.js';
 import { countAuthz, countJwt } from './decisions.js';
 import type { GateHttpRequest, GateOutcome, GateTcpConnection, GateTcpDecision } from './gate-types.js';
+
+// External authorizers load on first CUSTOM check: most proxies never call one, and the gRPC client
+// (with protobufjs) and undici's Agent would otherwise sit in every proxy's memory.
+type HttpAuthz = typeof import('./authz/ext-authz.js');
+type GrpcAuthz = typeof import('./authz/ext-authz-grpc.js');
+let httpAuthz: Promise<HttpAuthz> | undefined;
+let grpcAuthz: Promise<GrpcAuthz> | undefined;
+const checkExternal = async (...a: Parameters<HttpAuthz['checkExternal']>) =>
+  (await (httpAuthz ??= import('./authz/ext-authz.js'))).checkExternal(...a);
+const checkExternalGrpc = async (...a: Parameters<GrpcAuthz['checkExternalGrpc']>) =>
+  (await (grpcAuthz ??= import('./authz/ext-authz-grpc.js'))).checkExternalGrpc(...a);
 
 const NONE: Array<[string, string]> = [];
 const NO_NAMES: string[] = [];

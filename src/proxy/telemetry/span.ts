@@ -8,12 +8,19 @@
 // The span is built after the fact from the telemetry record, as a plain `ReadableSpan` (the SDK's export
 // interface): its IDs were chosen when the request went upstream (trace-context.ts) and its times come
 // from the record, so the SDK's live Tracer, which picks its own IDs and clocks, has no part to play.
-import { SpanKind, SpanStatusCode, type Attributes, type HrTime } from '@opentelemetry/api';
+import type { Attributes, HrTime, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { ProxyIdentity } from '../../model/snapshot.js';
 import type { TracingSettings, TracingSide } from '../../model/tracing.js';
 import type { RequestRecord } from './events.js';
+
+// OpenTelemetry's enum values (stable in its API): spelled out so that a proxy with tracing off never
+// loads @opentelemetry/api at all (see tracing.ts on loading the SDK only when a provider is used).
+const KIND_SERVER = 1 as SpanKind;
+const KIND_CLIENT = 2 as SpanKind;
+const STATUS_UNSET = 0 as SpanStatusCode;
+const STATUS_ERROR = 2 as SpanStatusCode;
 import type { SpanStart } from './trace-context.js';
 
 /** What is the same on every span of one proxy (per snapshot). */
@@ -150,7 +157,7 @@ export function buildSpan(
   const traceFlags = 1; // only sampled spans are built
   return {
     name: spanName(r),
-    kind: s.kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER,
+    kind: s.kind === 'client' ? KIND_CLIENT : KIND_SERVER,
     spanContext: () => ({ traceId: s.traceId, spanId: s.spanId, traceFlags }),
     ...(s.parentId
       ? { parentSpanContext: { traceId: s.traceId, spanId: s.parentId, traceFlags, isRemote: true } }
@@ -158,7 +165,7 @@ export function buildSpan(
     startTime: start,
     endTime: end,
     duration: hrTime(r.durationMs),
-    status: error ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.UNSET },
+    status: error ? { code: STATUS_ERROR } : { code: STATUS_UNSET },
     attributes,
     links: [],
     events: [],

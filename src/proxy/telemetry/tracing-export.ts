@@ -10,7 +10,7 @@
 //  - Zipkin: `@opentelemetry/exporter-zipkin`, Zipkin v2 JSON, what Istio's zipkin provider sends.
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { ExportResult } from '@opentelemetry/core';
 import type { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -18,6 +18,8 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 // The exporters (and the protobuf code under them) load when a proxy first needs one: most proxies
 // never trace, and loading them costs each process several MB. (Their CommonJS builds load synchronously.)
 const load = createRequire(import.meta.url);
+/** @opentelemetry/core's ExportResultCode.SUCCESS, spelled out so that core loads only with an exporter. */
+const EXPORT_SUCCESS = 0;
 const otlp = () =>
   (load('@opentelemetry/exporter-trace-otlp-proto') as { OTLPTraceExporter: typeof OTLPTraceExporter })
     .OTLPTraceExporter;
@@ -110,9 +112,7 @@ export class SpanQueue {
       );
       timeout.unref();
       try {
-        this.exporter.export(batch, (r: ExportResult) =>
-          finish(r.code === ExportResultCode.SUCCESS, r.error),
-        );
+        this.exporter.export(batch, (r: ExportResult) => finish(r.code === EXPORT_SUCCESS, r.error));
       } catch (e) {
         finish(false, e);
       }

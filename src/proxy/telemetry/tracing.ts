@@ -8,7 +8,8 @@
 // ask the started Tracer, through `startClientSpan` / `startServerSpan`, whether their side is traced.
 import diagnostics_channel from 'node:diagnostics_channel';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { createRequire } from 'node:module';
+import type { Resource } from '@opentelemetry/resources';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { ProxySnapshot } from '../../model/snapshot.js';
 import type { TracingProvider, TracingSettings, TracingSide } from '../../model/tracing.js';
@@ -24,6 +25,11 @@ import {
   type ExportTarget,
   type QueueOptions,
 } from './tracing-export.js';
+
+// The OpenTelemetry SDK loads only when a proxy has a tracing provider (a few MB a proxy without
+// tracing does not carry).
+const load = createRequire(import.meta.url);
+const resources = () => load('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
 
 export const REQUEST_CHANNEL = 'weft:http:request';
 
@@ -108,7 +114,7 @@ export class Tracer {
     return {
       side,
       self,
-      resource: resourceFromAttributes({ 'service.name': self.serviceName }),
+      resource: resources().resourceFromAttributes({ 'service.name': self.serviceName }),
       queue: this.queueFor(side.provider),
     };
   }

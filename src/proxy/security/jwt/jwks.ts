@@ -9,19 +9,18 @@
 // JWKS with at least one key. While a URI has never been fetched successfully, tokens for it fail with
 // Envoy's "Jwks remote fetch is failed". A token whose `kid` is not in the set triggers a refetch, at most
 // one per cooldown, so a key rotation is picked up before the next scheduled refresh.
-import { fetch as undiciFetch } from 'undici';
-import {
-  compactVerify,
-  createLocalJWKSet,
-  errors,
-  importJWK,
-  type CryptoKey,
-  type FlattenedJWSInput,
-  type JSONWebKeySet,
-  type JWK,
-  type JWSHeaderParameters,
-} from 'jose';
+import { createRequire } from 'node:module';
+import type * as Jose from 'jose';
+import type { CryptoKey, FlattenedJWSInput, JSONWebKeySet, JWK, JWSHeaderParameters } from 'jose';
 import { JwtStatus, type JwtStatusMessage } from './status.js';
+
+// jose and undici's fetch load on first use, so a proxy without a RequestAuthentication carries neither
+// (several MB of resident memory per proxy). Both load synchronously: require() of an ES module is
+// supported from Node 20.19, and jose has no top-level await.
+const load = createRequire(import.meta.url);
+let joseLib: typeof Jose | undefined;
+const jose = (): typeof Jose => (joseLib ??= load('jose') as typeof Jose);
+const undiciFetch: FetchLike = (...args) => (load('undici') as { fetch: FetchLike }).fetch(...args);
 
 export const DEFAULT_REFRESH_INTERVAL_MS = 20 * 60_000;
 export const DEFAULT_RETRY_ON_FAILURE_MS = 60_000;
@@ -31,7 +30,7 @@ export const DEFAULT_FETCH_TIMEOUT_MS = 5_000;
 /** How long an entry nobody holds is kept, so a snapshot swap that releases first still reuses it. */
 export const DEFAULT_IDLE_GRACE_MS = 60_000;
 
-type LocalSet = ReturnType<typeof createLocalJWKSet>;
+type LocalSet = ReturnType<typeof Jose.createLocalJWKSet>;
 
 /** A key set ready to verify signatures with. */
 export class KeyStore {
@@ -41,11 +40,11 @@ export class KeyStore {
   private readonly kidless: LocalSet | undefined;
 
   private constructor(readonly json: JSONWebKeySet) {
-    this.local = createLocalJWKSet(json);
+    this.local = jose().createLocalJWKSet(json);
     this.kids = new Set(json.keys.map((k) => k.kid).filter((k): k is string => typeof k === 'string'));
     const kidless = json.keys.filter((k) => k.kid === undefined);
     if (kidless.length > 0 && kidless.length < json.keys.length)
-      this.kidless = createLocalJWKSet({ keys: kidless });
+      this.kidless = jose().createLocalJWKSet({ keys: kidless });
   }
 
   /** Parses JWKS JSON; throws when it is not a JWKS with at least one key. */
@@ -97,8 +96,8 @@ export class KeyStore {
     if (candidates.length === 0) return JwtStatus.JwksKidAlgMismatch;
     for (const jwk of candidates) {
       try {
-        const key = await importJWK({ ...jwk, alg }, alg);
-        await compactVerify(token, key);
+        const key = await jose().importJWK({ ...jwk, alg }, alg);
+        await jose().compactVerify(token, key);
         return undefined;
       } catch {
         // try the next one
@@ -113,14 +112,14 @@ async function tryKeySet(
   keys: (header?: JWSHeaderParameters, jws?: FlattenedJWSInput) => Promise<CryptoKey>,
 ): Promise<'ok' | 'no-key' | 'bad'> {
   try {
-    await compactVerify(token, keys);
+    await jose().compactVerify(token, keys);
     return 'ok';
   } catch (e) {
-    if (e instanceof errors.JWKSMultipleMatchingKeys) {
+    if (e instanceof jose().errors.JWKSMultipleMatchingKeys) {
       // Several keys fit (typically: no kid in the token); like Envoy, any one of them may verify it.
       for await (const key of e) {
         try {
-          await compactVerify(token, key);
+          await jose().compactVerify(token, key);
           return 'ok';
         } catch {
           // try the next one
@@ -128,7 +127,7 @@ async function tryKeySet(
       }
       return 'bad';
     }
-    return e instanceof errors.JWKSNoMatchingKey ? 'no-key' : 'bad';
+    return e instanceof jose().errors.JWKSNoMatchingKey ? 'no-key' : 'bad';
   }
 }
 
@@ -352,7 +351,7 @@ export class JwksCache {
   private readonly idleGraceMs: number;
 
   constructor(options: JwksCacheOptions = {}) {
-    this.fetchImpl = options.fetch ?? (undiciFetch as unknown as FetchLike);
+    this.fetchImpl = options.fetch ?? undiciFetch;
     this.now = options.now ?? Date.now;
     this.idleGraceMs = options.idleGraceMs ?? DEFAULT_IDLE_GRACE_MS;
   }
