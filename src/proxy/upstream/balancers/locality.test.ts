@@ -67,6 +67,16 @@ test('failover: a partly healthy zone keeps 1.4 x its healthy share, the rest sp
   near(s.get('c'), 0.3);
 });
 
+test('failover: localities of one priority weigh their endpoint counts x availability', () => {
+  // r2 and r3 are both "other regions" (priority 3) for a client in r1.
+  const eps = [ep('r2a', 'r2/z1'), ep('r2b', 'r2/z1'), ep('r3a', 'r3/z1'), ep('r3b', 'r3/z1')];
+  const plan = new LocalityPlan(eps, client('r1/z1'), { failover: [] });
+  const s = shares(plan, [eps[0]!, eps[2]!, eps[3]!]); // r2b is down
+  const r2 = 2 * Math.min(1, 1.4 / 2);
+  near(s.get('r2a'), r2 / (r2 + 2));
+  near((s.get('r3a') ?? 0) + (s.get('r3b') ?? 0), 2 / (r2 + 2));
+});
+
 test('failoverPriority: endpoints sharing a longer prefix of the labels come first; key=value overrides', () => {
   const labels = { network: 'n1', tier: 'gold' };
   const eps = [

@@ -6,8 +6,8 @@
 //  - distribute: the first entry whose `from` matches the client gives endpoint localities weights;
 //    localities that no `to` pattern matches get no traffic. Everything stays at one priority.
 // Then Envoy's rules per request: priority P keeps min(1, 1.4 × healthy share of P) of the traffic, the rest
-// spills to the next priority; within a priority, weighted localities are picked by weight × the same
-// availability (Envoy's overprovisioning factor 1.4).
+// spills to the next priority; within a priority, localities are picked by weight (the distribute weight,
+// else the endpoint count) × the same availability (Envoy's overprovisioning factor 1.4).
 import type { Endpoint, Locality, LocalityPolicy } from '../../../model/snapshot.js';
 
 const OVERPROVISIONING = 1.4;
@@ -82,9 +82,9 @@ export class LocalityPlan {
       set.add(ep);
       byPriority.set(p, set);
     }
-    this.levels = [...byPriority.keys()]
-      .sort((a, b) => a - b)
-      .map((p) => ({ members: byPriority.get(p)!, groups: undefined }));
+    // Istio turns on Envoy's locality-weighted balancing here too, each locality weighing its endpoint
+    // count: within a priority, a locality with endpoints down gets less than its share.
+    this.levels = [...byPriority.keys()].sort((a, b) => a - b).map((p) => byLocality(byPriority.get(p)!));
   }
 
   /**
@@ -124,6 +124,18 @@ export class LocalityPlan {
     }
     return available.filter((e) => level.groups![g]!.endpoints.has(e));
   }
+}
+
+function byLocality(members: Set<Endpoint>): Level {
+  const groups = new Map<string, Group>();
+  for (const ep of members) {
+    const k = localityKey(ep.locality);
+    const g = groups.get(k) ?? { endpoints: new Set<Endpoint>(), weight: 0 };
+    g.endpoints.add(ep);
+    g.weight++;
+    groups.set(k, g);
+  }
+  return { members, groups: groups.size > 1 ? [...groups.values()] : undefined };
 }
 
 /** Envoy's availability of a host set: min(1, 1.4 × healthy / all). */
