@@ -328,7 +328,7 @@ export interface GatewayTLSConfig {
 export interface ListenerTLSConfig {
   mode?: 'Terminate' | 'Passthrough';
   certificateRefs?: SecretObjectReference[];
-  /** v1.1-v1.2 experimental form of client certificate validation (GatewayTLSConfig.frontend now). */
+  /** Older experimental form of client certificate validation (GatewayTLSConfig.frontend now). */
   frontendValidation?: FrontendTLSValidation;
   options?: Record<string, string>;
 }

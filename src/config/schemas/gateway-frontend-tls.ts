@@ -1,7 +1,7 @@
 // Gateway API client certificate validation (GEP-91), in the two forms real manifests use:
-//  - Gateway `spec.tls.frontend` (v1.3 and later): `default.validation` for every HTTPS listener, and
+//  - Gateway `spec.tls.frontend` (current releases): `default.validation` for every HTTPS listener, and
 //    `perPort[].tls.validation` overriding it for the listeners of one port;
-//  - listener `tls.frontendValidation` (v1.1 and v1.2 experimental), kept in the listener schema.
+//  - listener `tls.frontendValidation` (older experimental releases), kept in the listener schema.
 // `spec.tls.backend` (the Gateway's client certificate towards backends) is accepted as written.
 import { z } from 'zod';
 import { loose, port, strict } from './common.js';

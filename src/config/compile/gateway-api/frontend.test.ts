@@ -99,7 +99,7 @@ ${gateway(
   assert.deepEqual([insecure?.status, insecure?.reason], ['True', 'ConfigurationChanged']);
 });
 
-test('listener tls.frontendValidation (v1.1 form) and a Secret holding ca.crt', () => {
+test('listener tls.frontendValidation (older experimental form) and a Secret holding ca.crt', () => {
   const rs = parse(`
 ${secret('a-cert', certs.a!)}
 apiVersion: v1

@@ -1,6 +1,6 @@
 // Gateway API client certificate validation (GEP-91) for one listener: which configuration applies, the
 // CA bundle it names, and the reasons the spec gives for the listener's conditions:
-//  - the listener's own `tls.frontendValidation` (v1.1-v1.2 form) if set; else the Gateway's
+//  - the listener's own `tls.frontendValidation` (older experimental form) if set; else the Gateway's
 //    `spec.tls.frontend.perPort` entry for the listener's port; else `spec.tls.frontend.default`. The
 //    Gateway-level forms apply to HTTPS listeners only, as the spec says;
 //  - a reference is to a core ConfigMap (Core support) or Secret (as Istio reads one), key `ca.crt`;
