@@ -14,7 +14,8 @@ import {
   type TrustBundleMessage,
 } from '../../model/discovery.js';
 import type { ProxySnapshot } from '../../model/snapshot.js';
-import { generateKeyAndCsr, renewDelayMs } from '../identity/csr.js';
+import { generateKeyAndCsrIsolated } from '../identity/csr-process.js';
+import { renewDelayMs } from '../identity/renew.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { Logger } from '../../lib/logger.js';
 
@@ -90,7 +91,7 @@ export class ControlClient {
   }
 
   private async requestCertificate(token?: string): Promise<void> {
-    const { keyPem, csrPem } = await generateKeyAndCsr(this.opts.spiffeId);
+    const { keyPem, csrPem } = await generateKeyAndCsrIsolated(this.opts.spiffeId);
     const client = new DiscoveryClient(
       this.opts.address,
       this.channelCredentials(!token),

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, webcrypto } from 'node:crypto';
 import { x509 } from '../../lib/x509.js';
 import { generateKeyAndCsr, renewDelayMs } from './csr.js';
+import { generateKeyAndCsrIsolated } from './csr-process.js';
 
 const ID = 'spiffe://cluster.local/ns/default/sa/reviews';
 
@@ -17,6 +18,16 @@ test('generateKeyAndCsr: a PKCS#8 P-256 key and a self-signed CSR naming the SPI
   assert.deepEqual(san?.names.toJSON(), [{ type: 'url', value: ID }]);
   const again = await generateKeyAndCsr(ID);
   assert.notEqual(again.keyPem, keyPem, 'a fresh key every time');
+});
+
+test('the proxy makes its key and CSR in a child process, with the same result', async () => {
+  const { keyPem, csrPem } = await generateKeyAndCsrIsolated(ID);
+  assert.equal(createPrivateKey(keyPem).asymmetricKeyDetails?.namedCurve, 'prime256v1');
+  const csr = new x509.Pkcs10CertificateRequest(csrPem);
+  assert.equal(await csr.verify(), true);
+  const san = csr.getExtension('2.5.29.17') as x509.SubjectAlternativeNameExtension | null;
+  assert.deepEqual(san?.names.toJSON(), [{ type: 'url', value: ID }]);
+  await assert.rejects(generateKeyAndCsrIsolated(''), /cannot make a key and CSR: usage/);
 });
 
 async function certValid(notBefore: Date, notAfter: Date): Promise<string> {

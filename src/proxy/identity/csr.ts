@@ -1,6 +1,6 @@
 // The proxy side of identity: make a key that never leaves the process, ask the CA to certify it, and
 // know when to ask again.
-import { webcrypto, X509Certificate } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { x509 } from '../../lib/x509.js';
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
@@ -18,11 +18,4 @@ export async function generateKeyAndCsr(spiffeId: string): Promise<{ keyPem: str
   return { keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY'), csrPem: csr.toString('pem') };
 }
 
-/** Milliseconds from now until a certificate (PEM) should be renewed: half of its lifetime after notBefore (like Istio), minimum 1s. */
-export function renewDelayMs(certPem: string, now: number = Date.now()): number {
-  const cert = new X509Certificate(certPem);
-  const notBefore = Date.parse(cert.validFrom);
-  const notAfter = Date.parse(cert.validTo);
-  // The floor keeps an already-due (or expired) cert from spinning the renew loop.
-  return Math.max(1000, notBefore + (notAfter - notBefore) / 2 - now);
-}
+export { renewDelayMs } from './renew.js';
