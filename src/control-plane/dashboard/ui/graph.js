@@ -53,11 +53,15 @@ export function layout(nodes, edges) {
     if (!ns.length) return pos.get(id);
     return ns.reduce((a, x) => a + pos.get(x), 0) / ns.length;
   };
+  // Each column is placed as soon as it is sorted, so the next one sorts against the new order (with
+  // stale positions two callers could keep their edges crossed).
+  const sortCol = (col, nb) => {
+    col.sort((a, b) => bary(a, nb) - bary(b, nb));
+    col.forEach((id, i) => pos.set(id, i));
+  };
   for (let sweep = 0; sweep < 2; sweep++) {
-    for (const col of cols) col.sort((a, b) => bary(a, preds) - bary(b, preds));
-    place();
-    for (const col of [...cols].reverse()) col.sort((a, b) => bary(a, succs) - bary(b, succs));
-    place();
+    for (const col of cols) sortCol(col, preds);
+    for (const col of [...cols].reverse()) sortCol(col, succs);
   }
   // A tall column wraps into sub-columns, so a big mesh keeps a usable aspect ratio.
   const rowsMax = Math.max(15, Math.ceil(Math.sqrt(nodes.length) * 1.2));
