@@ -145,11 +145,22 @@ spec:
       `round robin over both: ${JSON.stringify([...c])}`,
     );
     assert.ok(dns.queries.includes('multi.weft.test A'), 'the sidecar asked the DNS server');
+    // The answers change: once their TTL (1 s, so Envoy's 5 s floor) has passed, the sidecar asks again.
+    dns.records.set('multi.weft.test', ['127.0.0.3']);
+    await waitFor(
+      'the new answer to be used',
+      async () => (await spread('multi.weft.test', 5)).get('127.0.0.3') === 5,
+    );
   });
 
   test('DNS_ROUND_ROBIN (LOGICAL_DNS): only the first address answered is used', async () => {
     await waitFor('the name to resolve', async () => (await call('logical.weft.test')).status === 200);
     assert.deepEqual([...(await spread('logical.weft.test', 20))], [['127.0.0.3', 20]]);
+    dns.records.set('logical.weft.test', ['127.0.0.2', '127.0.0.3']);
+    await waitFor(
+      'the new first address',
+      async () => (await spread('logical.weft.test', 5)).get('127.0.0.2') === 5,
+    );
   });
 
   test('a wildcard host with resolution NONE goes to the name the client used, resolved by DNS', async () => {

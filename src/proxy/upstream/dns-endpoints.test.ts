@@ -15,14 +15,14 @@ const ep = (address: string, instance = address): Endpoint => ({
 });
 
 /** A resolver whose answers the test changes; counts lookups. */
-function fakeDns(answers: Record<string, string[] | Error>) {
+function fakeDns(answers: Record<string, string[] | Error>, ttlMs?: number) {
   const calls: string[] = [];
   const lookup: Lookup = (host) => {
     calls.push(host);
     const a = answers[host];
     return a instanceof Error || a === undefined
       ? Promise.reject(a ?? new Error('ENOTFOUND'))
-      : Promise.resolve(a);
+      : Promise.resolve({ addresses: a, ...(ttlMs !== undefined ? { ttlMs } : {}) });
   };
   return { lookup, calls, answers };
 }
@@ -79,6 +79,28 @@ test('names are re-resolved once the refresh interval passed; a failed lookup ke
     'api.example.com@10.0.0.3 10.0.0.3:8080',
     'api.example.com@10.0.0.1 10.0.0.1:8080',
   ]);
+});
+
+test('with TTLs, names are re-resolved when the TTL has passed, at least 5 s apart', async () => {
+  let now = 0;
+  const dns = fakeDns({ 'api.example.com': ['10.0.0.1'] }, 30_000);
+  const d = new DnsEndpoints([ep('api.example.com')], 'STRICT', dns.lookup, 1000, () => now);
+  await d.refresh();
+  now = 29_999;
+  d.refreshIfStale();
+  assert.equal(dns.calls.length, 1, 'the 30 s TTL, not the 1 s interval');
+  now = 30_000;
+  d.refreshIfStale();
+  assert.equal(dns.calls.length, 2);
+  const short = fakeDns({ 'api.example.com': ['10.0.0.1'] }, 1000);
+  const d2 = new DnsEndpoints([ep('api.example.com')], 'STRICT', short.lookup, 60_000, () => now);
+  await d2.refresh();
+  now += 4_999;
+  d2.refreshIfStale();
+  assert.equal(short.calls.length, 1, 'a 1 s TTL still waits 5 s');
+  now += 1;
+  d2.refreshIfStale();
+  assert.equal(short.calls.length, 2);
 });
 
 const cluster = (over: Partial<Cluster>): Cluster => ({

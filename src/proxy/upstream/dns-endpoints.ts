@@ -2,8 +2,9 @@
 //  - STRICT (`resolution: DNS`, Envoy STRICT_DNS): every address a name resolves to is an endpoint;
 //  - LOGICAL (`resolution: DNS_ROUND_ROBIN`, Envoy LOGICAL_DNS): only the first address returned is used
 //    for new connections (one logical endpoint whose address follows DNS).
-// Names are re-resolved when the last answer is older than the refresh interval (Istio's default
-// dnsRefreshRate, 60 s) and the cluster is used; until an answer arrives, and when a lookup fails, the
+// Names are re-resolved, when the cluster is used, once the answers' TTL has passed (Istio sets Envoy's
+// respect_dns_ttl; at least 5 s apart, Envoy's dns_min_refresh_rate) or, when the resolver gives no TTL,
+// after Istio's default dnsRefreshRate (60 s). Until an answer arrives, and when a lookup fails, the
 // previous endpoints stay (the name itself at first: the connection then resolves it).
 // Names resolve to their IPv4 addresses when they have any, else IPv6 (Istio's clusters are V4 first).
 // WEFT_DNS_SERVERS (`ip[:port]`, comma-separated) sends the queries to those servers instead of the
@@ -13,26 +14,30 @@ import net from 'node:net';
 import type { Endpoint } from '../../model/snapshot.js';
 
 export type DnsMode = 'STRICT' | 'LOGICAL';
-/** Every address of a name, in the resolver's order. */
-export type Lookup = (host: string) => Promise<string[]>;
+/** Every address of a name, in the resolver's order, and how long they may be kept when known. */
+export interface Answer {
+  addresses: string[];
+  ttlMs?: number;
+}
+export type Lookup = (host: string) => Promise<Answer>;
 
 export const DNS_REFRESH_MS = 60_000;
+export const DNS_MIN_REFRESH_MS = 5_000;
 
 const systemLookup: Lookup = async (host) => {
   const all = await dnsLookup(host, { all: true, order: 'verbatim' });
   const v4 = all.filter((a) => a.family === 4);
-  return (v4.length ? v4 : all).map((a) => a.address);
+  return { addresses: (v4.length ? v4 : all).map((a) => a.address) };
 };
 
 function serverLookup(servers: string[]): Lookup {
   const r = new Resolver({ timeout: 2000, tries: 2 });
   r.setServers(servers);
   return async (host) => {
-    const v4 = await r.resolve4(host).catch(() => [] as string[]);
-    if (v4.length) return v4;
-    const v6 = await r.resolve6(host);
-    if (!v6.length) throw Object.assign(new Error(`${host} has no address`), { code: 'ENODATA' });
-    return v6;
+    const v4 = await r.resolve4(host, { ttl: true }).catch(() => []);
+    const rrs = v4.length ? v4 : await r.resolve6(host, { ttl: true });
+    if (!rrs.length) throw Object.assign(new Error(`${host} has no address`), { code: 'ENODATA' });
+    return { addresses: rrs.map((x) => x.address), ttlMs: Math.min(...rrs.map((x) => x.ttl)) * 1000 };
   };
 }
 
@@ -56,7 +61,7 @@ export class DnsEndpoints {
   version = 0;
   private current: Endpoint[];
   private readonly answers = new Map<string, string[]>();
-  private resolvedAt = -Infinity;
+  private nextAt = -Infinity;
   private inflight: Promise<void> | undefined;
 
   constructor(
@@ -75,7 +80,7 @@ export class DnsEndpoints {
 
   /** Starts a resolution when the last one is older than the refresh interval; never waits for it. */
   refreshIfStale(): void {
-    if (!this.inflight && this.now() - this.resolvedAt >= this.refreshMs) void this.refresh();
+    if (!this.inflight && this.now() >= this.nextAt) void this.refresh();
   }
 
   /** Resolves every name now (one lookup at a time per cluster). */
@@ -85,18 +90,22 @@ export class DnsEndpoints {
   }
 
   private async resolveAll(): Promise<void> {
-    this.resolvedAt = this.now();
+    const started = this.now();
+    this.nextAt = Infinity; // no second lookup while this one runs
     const names = [...new Set(this.source.filter((e) => !net.isIP(e.address)).map((e) => e.address))];
+    let ttl = Infinity;
     await Promise.all(
       names.map(async (n) => {
         try {
-          const addrs = await this.lookup(n);
-          if (addrs.length) this.answers.set(n, addrs);
+          const a = await this.lookup(n);
+          if (a.addresses.length) this.answers.set(n, a.addresses);
+          if (a.ttlMs !== undefined) ttl = Math.min(ttl, a.ttlMs);
         } catch {
           // Keep the last answer (Envoy keeps its hosts when a resolution fails).
         }
       }),
     );
+    this.nextAt = started + (ttl === Infinity ? this.refreshMs : Math.max(DNS_MIN_REFRESH_MS, ttl));
     const next = this.source.flatMap((e) => this.expand(e));
     const key = (eps: readonly Endpoint[]) =>
       eps.map((e) => `${e.instance}=${e.address}:${e.port}`).join(',');

@@ -30,7 +30,7 @@ export class NamedHosts {
     let address = host;
     if (!net.isIP(host)) {
       try {
-        address = (await this.lookup(host))[0]!;
+        address = (await this.lookup(host)).addresses[0]!;
       } catch (e) {
         return e as Error;
       }
