@@ -98,6 +98,19 @@ test('a starting proxy shows what the control plane saw of it; a failure names t
     '/m',
   );
   assert.equal(gw.ports, 'listen=443,8080 admin=30001', 'a gateway shows the ports it listens on');
+  const stuck = instanceRow(
+    { ...info, state: 'proxy-ready' },
+    { certificate: true, connected: true },
+    '/m',
+    true,
+  );
+  assert.equal(
+    stuck.detail,
+    'see .weft/logs/r-0.default.app.log',
+    'still starting once the wait is over: where to look',
+  );
+  const early = instanceRow(info, { certificate: false, connected: false }, '/m', true);
+  assert.equal(early.detail, 'see .weft/logs/r-0.default.proxy.log');
 });
 
 test('a dumb terminal gets plain lines; NO_COLOR keeps the redraw but drops the colour', () => {

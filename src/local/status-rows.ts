@@ -61,18 +61,20 @@ function instancePorts(i: InstanceInfo, listeners: number[]): string {
   return parts.join(' ') || '-';
 }
 
-/** The next step for a row that failed: which log to read. */
-export function nextStep(i: InstanceInfo, cwd: string): string {
-  const log = i.detail?.startsWith('app exited') ? i.logs.app : i.logs.proxy;
+/** The next step for a row that failed or is stuck: the app's log once the app runs, else the proxy's. */
+export function nextStep(i: InstanceInfo, phase: Phase, cwd: string): string {
+  const app = i.detail?.startsWith('app exited') || phase === 'app starting' || phase === 'not ready';
+  const log = app ? i.logs.app : i.logs.proxy;
   return log ? `see ${relative(cwd, log) || log}` : '';
 }
 
-export function instanceRow(i: InstanceInfo, seen: ProxySeen, cwd: string): StatusRow {
+/** `stuck`: the wait is over (the final table), so a row short of ready says where to look too. */
+export function instanceRow(i: InstanceInfo, seen: ProxySeen, cwd: string, stuck = false): StatusRow {
   const phase = instancePhase(i, seen);
-  const bad = phase === 'failed' || phase === 'exited';
+  const bad = phase === 'failed' || phase === 'exited' || (stuck && phase !== 'ready' && phase !== 'stopped');
   // A ready row keeps no stale reason (an instance that recovered still carries its last one).
   const detail = bad
-    ? [i.detail, nextStep(i, cwd)].filter(Boolean).join('; ')
+    ? [i.detail, nextStep(i, phase, cwd)].filter(Boolean).join('; ')
     : phase === 'ready'
       ? ''
       : (i.detail ?? '');
@@ -92,8 +94,11 @@ export function controlPlaneRow(mesh: LocalMesh | undefined): StatusRow {
   };
 }
 
-/** Every row, as the mesh is now (the control plane is still starting while `mesh` is undefined). */
-export function meshRows(mesh: LocalMesh | undefined, cwd: string): StatusRow[] {
+/**
+ * Every row, as the mesh is now (the control plane is still starting while `mesh` is undefined);
+ * `stuck` once the wait for readiness is over.
+ */
+export function meshRows(mesh: LocalMesh | undefined, cwd: string, stuck = false): StatusRow[] {
   const rows = [controlPlaneRow(mesh)];
   if (!mesh) return rows;
   const connected = new Set(mesh.cp.push.statuses().map((s) => s.id));
@@ -105,7 +110,7 @@ export function meshRows(mesh: LocalMesh | undefined, cwd: string): StatusRow[] 
       connected: connected.has(id),
       listeners: listeners.sort((a, b) => a - b),
     };
-    rows.push(instanceRow(inst.info, seen, cwd));
+    rows.push(instanceRow(inst.info, seen, cwd, stuck));
   }
   return rows;
 }

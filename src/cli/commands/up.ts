@@ -132,13 +132,13 @@ export function registerUp(program: Command): void {
         await new Promise((r) => setTimeout(r, 50));
 
       clearInterval(ticker);
-      const rows = meshRows(mesh, process.cwd());
+      const rows = meshRows(mesh, process.cwd(), true);
       if (live.isLive) {
-        show();
+        live.update(rows);
         live.freeze();
         process.stdout.write('\n');
       } else {
-        show();
+        live.update(rows);
         process.stdout.write('\n' + renderTable(rows).join('\n') + '\n\n');
       }
       // The table cuts long lines on a terminal: the reason and the next step in full.
