@@ -21,9 +21,11 @@ export interface GrpcPorts {
   haInner: number;
 }
 
-// Long-lived streams and connections: no request or stream limit that would recycle them mid-run.
+// Long-lived streams and connections: no limit that would cut them mid-run. A bidi stream's request body
+// is every message the client sends on it, so client_max_body_size (1 MB by default) would reset it.
 const NG_H2 = `
   http2_max_concurrent_streams 1024;
+  client_max_body_size 0;
   client_body_timeout 60s;`;
 
 const ngPool = (name: string, port: number) => `

@@ -55,7 +55,12 @@ export function aggregate(r: GrpcResults, kind: Kind, setup: Setup) {
     p50: m((x) => x.latency.p50),
     p99: m((x) => x.latency.p99),
     errors: runs.reduce((a, x) => a + x.errors, 0),
-    errorKinds: runs.flatMap((x) => Object.entries(x.errorKinds).map(([k, n]) => `${k} ${n}`)),
+    errorKinds: Object.entries(
+      runs.reduce<Record<string, number>>((a, x) => {
+        for (const [k, n] of Object.entries(x.errorKinds)) a[k] = (a[k] ?? 0) + n;
+        return a;
+      }, {}),
+    ).map(([k, n]) => `${k} ${n}`),
     vcpu: [role(0, (p) => p.vcpu), role(1, (p) => p.vcpu)],
     usPerMsg: [usPerMsg(0), usPerMsg(1)],
     rssMB: [role(0, (p) => p.rssMB), role(1, (p) => p.rssMB)],
