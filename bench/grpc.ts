@@ -66,8 +66,12 @@ const cleanup = () =>
     await mesh?.stop();
     await stopAll();
   })());
+let signalled = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
-  process.on(sig, () => void cleanup().then(() => process.exit(130)));
+  process.on(sig, () => {
+    signalled = true;
+    void cleanup().then(() => process.exit(130));
+  });
 const WATCHDOG_S = QUICK ? 240 : 600;
 setTimeout(() => {
   log(`watchdog: still running after ${WATCHDOG_S} s, giving up`);
@@ -241,7 +245,8 @@ async function measure(
 main().then(
   () => process.exit(0),
   async (e: unknown) => {
-    log(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    // After a signal the run fails because cleanup killed its load client: not worth a stack trace.
+    if (!signalled) log(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     await cleanup();
     process.exit(1);
   },
