@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { changeConfig } from './support/config-sync.js';
 import { freePort } from '../src/local/ports.js';
+import { ECHO_YAML } from './support/mesh-yaml.js';
 
 const CLIENT = 'client-0.default';
 const ECHO = 'echo-0.default';
@@ -90,21 +91,7 @@ spec:
   serviceAccount: client
   sidecar: {outboundPort: ${outbound}}
 ---
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: echo, labels: {app: echo}}
-spec:
-  serviceAccount: echo
-  ports: [{name: http, containerPort: 8080}]
-  command: [node, dist/test/support/echo-server.js]
-  readinessProbe: {httpGet: {path: /health}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 8080}]
+${ECHO_YAML}
 ---
 apiVersion: v1
 kind: Service

@@ -18,26 +18,13 @@ import { freePort } from '../src/local/ports.js';
 import { verifyChain } from '../src/lib/spiffe.js';
 import { x509 } from '../src/lib/x509.js';
 import type { CaInfo } from '../src/control-plane/ca/authority.js';
+import { ECHO_YAML } from './support/mesh-yaml.js';
 
 const TTL = '8s';
 const OVERLAP_MS = 16_000;
 
 const meshYaml = (outbound: number) => `
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: echo, labels: {app: echo}}
-spec:
-  serviceAccount: echo
-  ports: [{name: http, containerPort: 8080}]
-  command: [node, dist/test/support/echo-server.js]
-  readinessProbe: {httpGet: {path: /health}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 8080}]
+${ECHO_YAML}
 ---
 apiVersion: weft.dev/v1alpha1
 kind: Workload

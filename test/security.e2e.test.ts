@@ -10,6 +10,7 @@ import { Pool, request } from 'undici';
 import { RunningMesh, tempDir } from './support/weft.js';
 import { changeConfig } from './support/config-sync.js';
 import { freePort } from '../src/local/ports.js';
+import { ECHO_YAML } from './support/mesh-yaml.js';
 
 interface Echo {
   path: string;
@@ -80,21 +81,7 @@ describe('security through sidecars', { timeout: 300_000 }, () => {
     await writeFile(
       join(dir, 'mesh.yaml'),
       `
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: echo, labels: {app: echo}}
-spec:
-  serviceAccount: echo
-  ports: [{name: http, containerPort: 8080}]
-  command: [node, dist/test/support/echo-server.js]
-  readinessProbe: {httpGet: {path: /health}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 8080}]
+${ECHO_YAML}
 ---
 apiVersion: weft.dev/v1alpha1
 kind: Workload
