@@ -128,6 +128,13 @@ function harness(ttl: string) {
     proxies.push(b, c);
     await b.waitOutput(/proxy ready/);
     await c.waitOutput(/proxy ready/);
+    // "proxy ready" comes before the backend's first probe has reached the client as a healthy
+    // endpoint (probe, health report, debounced push): until then a request is 503 UH.
+    await waitFor('the backend to be reachable through the client', async () => {
+      const r = await call();
+      await r.body.dump();
+      return r.statusCode === 200;
+    });
   });
 
   after(async () => {
