@@ -176,6 +176,8 @@ export interface MeshConfigSpec {
   outboundTrafficPolicy?: { mode?: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
   extensionProviders?: ExtensionProvider[];
   enableAutoMtls?: boolean; // default true
+  /** Locality load balancing for DestinationRules that set none (same shape as theirs). */
+  localityLbSetting?: Record<string, unknown>;
   [other: string]: unknown;
 }
 export type MeshConfig = ResourceBase<'MeshConfig', MeshConfigSpec>;

@@ -9,6 +9,7 @@ import type {
 } from '../../model/snapshot.js';
 import type { TrafficPolicy } from '../types.js';
 import { parseDuration } from '../duration.js';
+import type { MeshIndex } from './inputs.js';
 
 type Obj = Record<string, unknown>;
 
@@ -133,6 +134,12 @@ function lbPolicy(policies: TrafficPolicy[], hash: { maglev: boolean } | undefin
   if (simple === 'RANDOM') return 'RANDOM';
   if (simple === 'LEAST_REQUEST' || simple === 'LEAST_CONN') return 'LEAST_REQUEST';
   return 'ROUND_ROBIN';
+}
+
+/** The mesh-wide defaults a DestinationRule overrides: meshConfig.localityLbSetting. */
+export function meshTrafficPolicy(index: MeshIndex): TrafficPolicy | undefined {
+  const l = index.meshConfig.localityLbSetting;
+  return l ? ({ loadBalancer: { localityLbSetting: l } } as TrafficPolicy) : undefined;
 }
 
 /** Policy fields of a cluster for one port, from the narrowest DestinationRule setting. */

@@ -3,7 +3,7 @@ import type { Cluster, Endpoint, OriginateTls } from '../../model/snapshot.js';
 import { clusterName, clusterSni } from '../../model/snapshot.js';
 import type { DestinationRule, Subset, TrafficPolicy } from '../types.js';
 import { labelsMatch, portProtocol, type InstanceView, type MeshIndex, type ServiceInfo } from './inputs.js';
-import { clusterPolicy as policy, policiesFor } from './cluster-policies.js';
+import { clusterPolicy as policy, meshTrafficPolicy, policiesFor } from './cluster-policies.js';
 import { localityOf } from '../../model/locality.js';
 import { originateTls, serviceEntryClusters } from './service-entries.js';
 import { instanceMtls, portMode } from './security.js';
@@ -166,7 +166,7 @@ function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
       service: svc.fqdn,
       port: p.port,
       protocol: portProtocol(p),
-      ...policy(p.port, dr?.spec.trafficPolicy),
+      ...policy(p.port, dr?.spec.trafficPolicy, meshTrafficPolicy(index)),
       ...tlsFields(index, svc, p.port, undefined, dr, gateways),
       endpoints: all,
     });
@@ -178,7 +178,7 @@ function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
         port: p.port,
         subset: subset.name,
         protocol: portProtocol(p),
-        ...policy(p.port, subset.trafficPolicy, dr?.spec.trafficPolicy),
+        ...policy(p.port, subset.trafficPolicy, dr?.spec.trafficPolicy, meshTrafficPolicy(index)),
         ...tlsFields(index, svc, p.port, subset, dr, gateways),
         endpoints: eps,
       });

@@ -90,3 +90,23 @@ test('the schema refuses what Istio refuses', () => {
     '',
   );
 });
+
+test('meshConfig.localityLbSetting is the default; a DestinationRule that sets its own wins', () => {
+  const mesh = `
+apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: {name: default}
+spec:
+  localityLbSetting:
+    distribute: [{from: "*", to: {"us-east/*": 100}}]
+`;
+  const service = rule('{enabled: true}').split('---')[0]!;
+  assert.deepEqual(locality(`${mesh}---${service}`), {
+    failover: [],
+    distribute: [{ from: '*', to: [{ locality: 'us-east/*', weight: 100 }] }],
+  });
+  assert.deepEqual(locality(`${mesh}---${rule('{enabled: false}')}`), undefined);
+  // The mesh setting is checked like a DestinationRule's (Istio's webhook rules).
+  const bad = parseDocuments(mesh.replace('100', '90'), 'mesh.yaml').problems.map(formatProblem);
+  assert.match(bad.join('\n'), /localityLbSetting/);
+});

@@ -19,7 +19,7 @@ import type { DestinationRule, ServiceEntry, Subset, VirtualService } from '../t
 import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { compileHttpRoutes } from './routes.js';
 import { ISTIO_DEFAULT_RETRY } from './http-policies.js';
-import { clusterPolicy, policiesFor } from './cluster-policies.js';
+import { clusterPolicy, meshTrafficPolicy, policiesFor } from './cluster-policies.js';
 import { secretValue } from '../schemas/secret.js';
 import { workloadEntryEndpoints } from './workload-entries.js';
 import { localityOf } from '../../model/locality.js';
@@ -233,7 +233,7 @@ export function serviceEntryClusters(index: MeshIndex): Cluster[] {
           ...base,
           name: clusterName(p.number, undefined, host),
           sni: clusterSni(p.number, undefined, host),
-          ...clusterPolicy(p.number, dr?.spec.trafficPolicy),
+          ...clusterPolicy(p.number, dr?.spec.trafficPolicy, meshTrafficPolicy(index)),
           ...outside(p.number),
           endpoints: endpoints(index, se, host, p, undefined, tlsModeOf(dr, p.number)),
         });
@@ -243,7 +243,12 @@ export function serviceEntryClusters(index: MeshIndex): Cluster[] {
             name: clusterName(p.number, subset.name, host),
             subset: subset.name,
             sni: clusterSni(p.number, subset.name, host),
-            ...clusterPolicy(p.number, subset.trafficPolicy, dr?.spec.trafficPolicy),
+            ...clusterPolicy(
+              p.number,
+              subset.trafficPolicy,
+              dr?.spec.trafficPolicy,
+              meshTrafficPolicy(index),
+            ),
             ...outside(p.number, subset),
             endpoints: endpoints(index, se, host, p, subset.labels ?? {}, tlsModeOf(dr, p.number, subset)),
           });

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { RateLimitSpec, WorkloadSpec } from '../types.js';
 import type { MeshConfigSpec } from '../security-types.js';
 import { tryParseDuration } from '../duration.js';
+import { localityLbSetting } from './istio-destination-rule-locality.js';
 import { formatProblem, jsonLabels } from '../../proxy/telemetry/access-log/format.js';
 import {
   dnsLabel,
@@ -274,6 +275,8 @@ const MESH_FIELDS = {
   }).optional(),
   extensionProviders: z.array(extensionProvider).optional(),
   enableAutoMtls: z.boolean().optional(),
+  // The default for DestinationRules that set none (Istio's meshConfig.localityLbSetting).
+  localityLbSetting: localityLbSetting.optional(),
 };
 
 // The rest of Istio's MeshConfig fields: accepted as they are (Weft does not act on them yet).
@@ -302,7 +305,6 @@ const OTHER_MESH_FIELDS = [
   'defaultServiceExportTo',
   'defaultVirtualServiceExportTo',
   'defaultDestinationRuleExportTo',
-  'localityLbSetting',
   'dnsRefreshRate',
   'h2UpgradePolicy',
   'inboundClusterStatName',
