@@ -1,77 +1,10 @@
-// Unreachable rules, ineffective matches and mesh host conflicts, checked against Istio's own analyzer
-// test data (fixtures istio-validation/analyzers, expected.json): the same findings, one per message.
+// Unreachable rules, Gateways without routes: line, field and wording. Istio's own analyzer test data
+// (expected.json) for these checks is analyze-istio.test.ts's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { parseAllDocuments } from 'yaml';
-import { fixture } from './testing.js';
 import { analyze } from './analyze.js';
 import { parseDocuments } from './load.js';
 import { formatProblem, type Resource } from './types.js';
-
-const CODES: Record<string, string> = {
-  VirtualServiceUnreachableRule: 'WEFT_ERR_ANALYZE_UNREACHABLE_RULE',
-  VirtualServiceIneffectiveMatch: 'WEFT_ERR_ANALYZE_INEFFECTIVE_MATCH',
-  ConflictingMeshGatewayVirtualServiceHosts: 'WEFT_ERR_ANALYZE_HOST_CONFLICT',
-  VirtualServiceHostNotFoundInGateway: 'WEFT_ERR_ANALYZE_HOST_NOT_IN_GATEWAY',
-  VirtualServiceDestinationPortSelectorRequired: 'WEFT_ERR_ANALYZE_PORT_REQUIRED',
-  ConflictingGateways: 'WEFT_ERR_ANALYZE_GATEWAY_CONFLICT',
-};
-const TYPES = Object.fromEntries(Object.entries(CODES).map(([t, c]) => [c, t]));
-
-/** Resources as `istioctl analyze` reads them: raw documents, namespace "default" when unset. */
-function virtualServices(text: string): Resource[] {
-  return parseAllDocuments(text).flatMap((doc) => {
-    const o = doc.toJS() as {
-      kind?: string;
-      apiVersion?: string;
-      metadata: { namespace?: string };
-      spec?: unknown;
-    } | null;
-    if (!o || !['VirtualService', 'Gateway', 'Service'].includes(o.kind ?? '')) return [];
-    if (o.kind === 'Gateway' && !o.apiVersion?.startsWith('networking.istio.io/')) return [];
-    o.metadata.namespace ??= 'default';
-    o.spec ??= {};
-    return [o as unknown as Resource];
-  });
-}
-
-interface ExpectedCase {
-  files: string[];
-  analyzer: string;
-  expected: Array<[string, string]>;
-}
-
-for (const analyzer of [
-  'schema validation (VirtualService)',
-  'virtualservice.ConflictingMeshGatewayHostsAnalyzer',
-  'virtualservice.GatewayAnalyzer',
-  'virtualservice.DestinationHostAnalyzer',
-  'gateway.ConflictingGatewayAnalyzer',
-]) {
-  test(`Istio's analyzer cases: ${analyzer}`, async () => {
-    const dir = fixture('istio-validation/analyzers');
-    const { cases } = JSON.parse(await readFile(`${dir}/expected.json`, 'utf8')) as {
-      cases: ExpectedCase[];
-    };
-    const c = cases.find((x) => x.analyzer === analyzer)!;
-    const resources = (await Promise.all(c.files.map((f) => readFile(`${dir}/${f}`, 'utf8')))).flatMap(
-      virtualServices,
-    );
-    // Each analyzer's test counts only its own message types.
-    // (ReferencedResourceNotFound is analyze.test.ts's; the rest are checked here.)
-    const types = new Set(c.expected.map(([type]) => type).filter((t) => CODES[t]));
-    const got = analyze(resources)
-      .filter((p) => types.has(TYPES[p.code] ?? ''))
-      .map((p) => `${TYPES[p.code]} ${p.kind} ${p.name}`)
-      .sort();
-    const want = c.expected
-      .filter(([type]) => types.has(type))
-      .map(([type, res]) => `${type} ${res.replace(/^(\w+) ([^/]+)$/, '$1 default/$2')}`)
-      .sort();
-    assert.deepEqual(got, want);
-  });
-}
 
 function parse(yaml: string): Resource[] {
   const { resources, problems } = parseDocuments(yaml, 'inline.yaml');

@@ -1,5 +1,5 @@
 // Cross-reference checks for security resources, like istioctl analyze's authz and mTLS analyzers: a
-// policy whose selector matches nothing protects nothing, a CUSTOM policy naming an undefined provider
+// policy that applies to no workload protects nothing (analyze-authz.ts), a CUSTOM policy naming an undefined provider
 // denies what it matches, and a client forced to plaintext toward a STRICT server always fails.
 import { ErrorCodes } from '../lib/errors.js';
 import { fqdn } from './hosts.js';
@@ -7,6 +7,8 @@ import type { Resource, Workload } from './types.js';
 import type { MeshConfig, PeerAuthentication } from './security-types.js';
 import { MeshIndex } from './compile/inputs.js';
 import { effectiveMtls } from './compile/security.js';
+import { checkPolicyTargets, checkSourceNamespaces } from './analyze-authz.js';
+import type { WorkloadLabels } from './analyze-kube.js';
 
 type Path = Array<string | number>;
 export type SecurityReport = (
@@ -18,40 +20,29 @@ export type SecurityReport = (
 ) => void;
 
 const ROOT_NAMESPACE_DEFAULT = 'istio-system';
-const GATEWAY_LABELS = [{ istio: 'ingressgateway' }, { istio: 'egressgateway' }];
 
 const selects = (sel: Record<string, string>, labels: Record<string, string> | undefined) =>
   Object.entries(sel).every(([k, v]) => labels?.[k] === v);
 
-export function analyzeSecurity(resources: Resource[], report: SecurityReport): void {
+/**
+ * `running`: what runs (Weft Workloads and the Pods/Deployments of Kubernetes manifests), for selectors;
+ * `namespaces`: the namespaces that exist, for AuthorizationPolicy sources.
+ */
+export function analyzeSecurity(
+  resources: Resource[],
+  report: SecurityReport,
+  running: WorkloadLabels[],
+  namespaces: Set<string>,
+): void {
   const workloads = resources.filter((r): r is Workload => r.kind === 'Workload');
   const mesh = resources.filter((r): r is MeshConfig => r.kind === 'MeshConfig')[0]?.spec ?? {};
   const root = mesh.rootNamespace ?? ROOT_NAMESPACE_DEFAULT;
   const providers = new Set((mesh.extensionProviders ?? []).map((p) => p.name));
 
-  const noMatch = (r: Resource, sel: Record<string, string> | undefined) => {
-    if (!sel || Object.keys(sel).length === 0) return;
-    const ns = r.metadata.namespace;
-    if (GATEWAY_LABELS.some((l) => selects(sel, l))) return;
-    const found = workloads.some(
-      (w) => (ns === root || w.metadata.namespace === ns) && selects(sel, w.metadata.labels),
-    );
-    if (found) return;
-    const text = Object.entries(sel)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',');
-    report(
-      r,
-      ErrorCodes.ANALYZE_NO_WORKLOADS,
-      `selector ${text} matches no Workload${ns === root ? '' : ` in namespace ${ns}`}, so this policy applies to nothing (IST0110 NoMatchingWorkloadsFound)`,
-      ['spec', 'selector', 'matchLabels'],
-      'warning',
-    );
-  };
-
   for (const r of resources) {
     if (r.kind === 'AuthorizationPolicy') {
-      noMatch(r, r.spec.selector?.matchLabels);
+      checkPolicyTargets(r, r.spec.selector?.matchLabels, running, root, report);
+      checkSourceNamespaces(r, namespaces, report);
       const name = r.spec.provider?.name;
       if (r.spec.action === 'CUSTOM' && name && !providers.has(name))
         report(
@@ -61,7 +52,7 @@ export function analyzeSecurity(resources: Resource[], report: SecurityReport): 
           ['spec', 'provider', 'name'],
         );
     } else if (r.kind === 'RequestAuthentication' || r.kind === 'PeerAuthentication') {
-      noMatch(r, r.spec.selector?.matchLabels);
+      checkPolicyTargets(r, r.spec.selector?.matchLabels, running, root, report);
     }
     if (r.kind === 'PeerAuthentication') checkPorts(r, workloads, report);
   }

@@ -1,11 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { parseAllDocuments } from 'yaml';
 import { analyze } from './analyze.js';
 import { loadPaths, parseDocuments } from './load.js';
 import { fixture } from './testing.js';
-import { formatProblem, KINDS, type ConfigProblem, type Kind, type Resource } from './types.js';
+import { formatProblem, type ConfigProblem, type Resource } from './types.js';
 
 const errors = (ps: ConfigProblem[]) => ps.filter((p) => p.severity === 'error');
 const show = (ps: ConfigProblem[]) => ps.map(formatProblem).join('\n');
@@ -92,7 +90,7 @@ test('a host no Service defines is an error; external and fully qualified names 
   );
   assert.match(
     errors(problems)[0]?.message ?? '',
-    /host "reviewz" \(reviewz\.default\.svc\.cluster\.local\) does not match any Service \(IST0101/,
+    /host "reviewz" \(reviewz\.default\.svc\.cluster\.local\) does not match any Service or ServiceEntry \(IST0101/,
   );
 });
 
@@ -110,7 +108,7 @@ test('mirrors, ports and exportTo visibility are checked like Istio', () => {
   );
   assert.deepEqual(got, [
     'default/reviews spec.http[0].route[0].destination.port.number: host "reviews" has no port 9999; Service reviews has 9080',
-    'default/reviews spec.http[0].mirror.host: mirror host "ghost" (ghost.default.svc.cluster.local) does not match any Service',
+    'default/reviews spec.http[0].mirror.host: mirror host "ghost" (ghost.default.svc.cluster.local) does not match any Service or ServiceEntry',
     'other/peek spec.http[0].route[0].destination.host: host "private.default.svc.cluster.local" is not visible from namespace other: Service default/private is exported only to default (networking.istio.io/exportTo)',
   ]);
 });
@@ -178,75 +176,7 @@ test('selectors: Services need a Workload in their namespace; Gateways may use t
   assert.equal(problems[1]?.line, 58); // the `selector:` line of the last Gateway
 });
 
-// ---- Istio's analyzer test data -------------------------------------------------------------------
-
-/**
- * Istio's analyzers run on whatever is in the cluster, including documents its webhook would reject
- * (a Gateway without servers, a route `{}` without a destination), so these inputs are fed to analyze
- * as raw documents, as `istioctl analyze` does; analyze must cope with them.
- */
-function rawResources(text: string): Resource[] {
-  return parseAllDocuments(text).flatMap((doc) => {
-    const o = doc.toJS() as {
-      kind?: string;
-      apiVersion?: string;
-      metadata: { namespace?: string };
-      spec?: unknown;
-    } | null;
-    if (!o || !KINDS.includes(o.kind as Kind)) return [];
-    if (o.kind === 'Gateway' && !o.apiVersion?.startsWith('networking.istio.io/')) return [];
-    o.metadata.namespace ??= 'default';
-    o.spec ??= {};
-    return [o as unknown as Resource];
-  });
-}
-
-// Which of Istio's analyzers our checks stand for, and the message type each one reports for them.
-// Covered: ReferencedResourceNotFound from DestinationHostAnalyzer (unknown host, host:port and hosts a
-// Service's exportTo hides), DestinationRuleAnalyzer (unknown subset) and GatewayAnalyzer (unknown gateway).
-// VirtualServiceDestinationPortSelectorRequired, VirtualServiceHostNotFoundInGateway, unreachable rules,
-// ineffective matches and mesh host conflicts are checked in analyze-routes.test.ts. Not covered yet: the
-// analyzers for kinds Weft does not model (AuthorizationPolicy, ServiceEntry) and conflicting gateways.
-const COVERED: Record<string, string> = {
-  'virtualservice.DestinationHostAnalyzer': 'WEFT_ERR_ANALYZE_UNKNOWN_HOST',
-  'virtualservice.DestinationRuleAnalyzer': 'WEFT_ERR_ANALYZE_UNKNOWN_SUBSET',
-  'virtualservice.GatewayAnalyzer': 'WEFT_ERR_ANALYZE_UNKNOWN_GATEWAY',
-};
-// Expected findings we miss, with why. other.bookinfo.com is a ServiceEntry host exported only to its own
-// namespace; Weft does not load ServiceEntries, so it treats the name as external and says nothing.
-const analyzerGaps = new Set(['VirtualService default/reviews-bookinfo-other']);
-
-interface ExpectedCase {
-  files: string[];
-  analyzer: string;
-  expected: Array<[string, string]>;
-}
-
-test("Istio's analyzer cases for host, subset and gateway references", async () => {
-  const dir = fixture('istio-validation/analyzers');
-  const { cases } = JSON.parse(await readFile(`${dir}/expected.json`, 'utf8')) as { cases: ExpectedCase[] };
-  let covered = 0;
-  for (const c of cases) {
-    const code = COVERED[c.analyzer];
-    if (!code) continue;
-    covered++;
-    const resources = (await Promise.all(c.files.map((f) => readFile(`${dir}/${f}`, 'utf8')))).flatMap(
-      rawResources,
-    );
-    const got = analyze(resources)
-      .filter((p) => p.code === code)
-      .map((p) => `${p.kind} ${p.name}`)
-      .sort();
-    // Upstream prints no namespace when the YAML sets none; those resources are in "default".
-    const want = c.expected
-      .filter(([type]) => type === 'ReferencedResourceNotFound')
-      .map(([, res]) => res.replace(/^(\w+) ([^/]+)$/, '$1 default/$2'))
-      .filter((res) => !analyzerGaps.has(res))
-      .sort();
-    assert.deepEqual(got, want, `${c.analyzer} over ${c.files.join(', ')}`);
-  }
-  assert.equal(covered, 3);
-});
+// Istio's own analyzer cases (expected.json) are analyze-istio.test.ts's.
 
 test('security: selectors that match nothing, undefined CUSTOM providers, unserved ports, plaintext toward STRICT', () => {
   const problems = analyze(
@@ -300,7 +230,7 @@ spec:
       `${re}\n${got.join('\n')}`,
     );
   has(
-    /^warning AuthorizationPolicy default\/typo spec\.selector\.matchLabels: selector app=ehco matches no Workload in namespace default.*IST0110/,
+    /^warning AuthorizationPolicy default\/typo spec\.selector\.matchLabels: selector app=ehco matches no workload in namespace default.*IST0127/,
   );
   has(
     /^error AuthorizationPolicy default\/custom spec\.provider\.name: extension provider "opa" is not defined/,

@@ -15,7 +15,9 @@ import {
 } from './analyze-routes.js';
 import { analyzeTelemetry } from './analyze-telemetry.js';
 import { analyzeSidecars } from './analyze-sidecar.js';
-import type { ConfigProblem, Destination, Resource, Service, VirtualService, Workload } from './types.js';
+import { checkServiceEntryProtocols } from './analyze-serviceentry.js';
+import { knownNamespaces, workloadLabels, type KubeObject, type WorkloadLabels } from './analyze-kube.js';
+import type { ConfigProblem, Destination, Resource, Service, ServiceEntry, VirtualService } from './types.js';
 
 const NOT_FOUND = '(IST0101 ReferencedResourceNotFound)';
 const EXPORT_TO_ANNOTATION = 'networking.istio.io/exportTo';
@@ -26,17 +28,23 @@ type Path = Array<string | number>;
 
 interface Index {
   services: Map<string, Service>; // by FQDN
+  /** ServiceEntry hosts (FQDN as Istio expands them) with the namespaces they are visible in ("*" = all). */
+  entryHosts: Array<{ host: string; scopes: string[]; se: ServiceEntry }>;
   namespaces: Set<string>;
   subsets: Map<string, Set<string>>; // DestinationRule host FQDN -> subset names
   gateways: Set<string>; // ns/name
-  workloads: Workload[];
+  workloads: WorkloadLabels[];
   /** Labels of WorkloadEntries, by namespace: Services select them like Workloads. */
   entryLabels: Array<{ ns: string; labels: Record<string, string> | undefined }>;
 }
 
-/** Cross-reference checks over a whole set of resources, like `istioctl analyze`. */
-export function analyze(resources: Resource[]): ConfigProblem[] {
-  const ix = buildIndex(resources);
+/**
+ * Cross-reference checks over a whole set of resources, like `istioctl analyze`. `kube`: the Kubernetes
+ * documents loaded alongside that Weft does not model (Pods, Deployments, Namespaces; see analyze-kube.ts):
+ * what runs and which namespaces exist.
+ */
+export function analyze(resources: Resource[], kube: KubeObject[] = []): ConfigProblem[] {
+  const ix = buildIndex(resources, kube);
   const out: ConfigProblem[] = [];
   for (const r of resources) {
     const report = (
@@ -73,7 +81,8 @@ export function analyze(resources: Resource[]): ConfigProblem[] {
   checkGatewaysWithoutRoutes(resources, crossReport);
   checkHostsInGateways(resources, crossReport);
   checkConflictingGateways(resources, crossReport);
-  analyzeSecurity(resources, crossReport);
+  checkServiceEntryProtocols(resources, crossReport);
+  analyzeSecurity(resources, crossReport, ix.workloads, ix.namespaces);
   analyzeTelemetry(resources, crossReport);
   analyzeSidecars(resources, crossReport);
   return out;
@@ -81,22 +90,26 @@ export function analyze(resources: Resource[]): ConfigProblem[] {
 
 type Report = (code: string, message: string, path: Path, severity?: ConfigProblem['severity']) => void;
 
-function buildIndex(resources: Resource[]): Index {
+function buildIndex(resources: Resource[], kube: KubeObject[]): Index {
   const ix: Index = {
     services: new Map(),
-    namespaces: new Set(),
+    entryHosts: [],
+    namespaces: knownNamespaces(resources, kube),
     subsets: new Map(),
     gateways: new Set(),
-    workloads: [],
+    workloads: workloadLabels(resources, kube),
     entryLabels: [],
   };
   for (const r of resources) {
     const ns = r.metadata.namespace;
-    ix.namespaces.add(ns);
     if (r.kind === 'Service') ix.services.set(serviceFqdn(r.metadata.name, ns), r);
     else if (r.kind === 'Gateway') ix.gateways.add(`${ns}/${r.metadata.name}`);
-    else if (r.kind === 'Workload') ix.workloads.push(r);
-    else if (r.kind === 'WorkloadEntry') ix.entryLabels.push({ ns, labels: r.spec.labels });
+    else if (r.kind === 'ServiceEntry') {
+      const exportTo = r.spec.exportTo ?? [];
+      const scopes =
+        exportTo.length === 0 || exportTo.includes('*') ? ['*'] : exportTo.map((e) => (e === '.' ? ns : e));
+      for (const h of r.spec.hosts ?? []) ix.entryHosts.push({ host: istioFqdn(h, ns), scopes, se: r });
+    } else if (r.kind === 'WorkloadEntry') ix.entryLabels.push({ ns, labels: r.spec.labels });
     else if (r.kind === 'DestinationRule') {
       const host = fqdn(r.spec.host, ns);
       const set = ix.subsets.get(host) ?? new Set<string>();
@@ -142,8 +155,8 @@ function destinations(
 }
 
 /**
- * The Service a host names, if it is a cluster host. `undefined` host = external (or wildcard): Weft does
- * not model ServiceEntries yet, so it cannot tell a typo from a real outside name and says nothing.
+ * The Service a host names, if it is a cluster host. `undefined` = external (or wildcard): unless a
+ * ServiceEntry declares it, Weft cannot tell a typo from a real outside name and says nothing.
  */
 function clusterHost(host: string, ns: string, ix: Index): string | undefined {
   if (host.startsWith('*')) return undefined;
@@ -153,6 +166,45 @@ function clusterHost(host: string, ns: string, ix: Index): string | undefined {
   // `name.namespace` and `example.org` look alike; only a namespace we know makes it a cluster host.
   if (labels.length === 2 && !ix.namespaces.has(labels[1] as string)) return undefined;
   return full;
+}
+
+/** A host as Istio's analyzers key it: short names are in `ns`, anything with a dot is kept as written. */
+const istioFqdn = (host: string, ns: string) =>
+  host.startsWith('*') || host.includes('.') ? host.toLowerCase() : fqdn(host, ns);
+
+/** Does ServiceEntry host `entry` (already expanded) cover destination `host` written in `ns`? */
+function entryMatches(entry: string, host: string, ns: string): boolean {
+  const full = istioFqdn(host, ns);
+  if (entry === full) return true;
+  return entry.startsWith('*') && full.replace(/^\*/, '').endsWith(entry.slice(1));
+}
+
+/**
+ * A ServiceEntry that declares the host but is not exported to the VirtualService: the most specific one
+ * (exact, then wildcard); a bare "*" explains only names that are not cluster hosts.
+ */
+function hiddenEntry(host: string, ns: string, clusterName: boolean, ix: Index) {
+  const full = istioFqdn(host, ns);
+  return (
+    ix.entryHosts.find((e) => e.host === full) ??
+    ix.entryHosts.find((e) => (e.host !== '*' || !clusterName) && entryMatches(e.host, host, ns))
+  );
+}
+
+/**
+ * The ServiceEntry a destination host resolves to, as Istio's GetDestinationHost finds it: an exact
+ * host exported everywhere or to a namespace the VirtualService is exported to, else a wildcard host
+ * exported everywhere or to the VirtualService's own namespace.
+ */
+function visibleEntry(host: string, ns: string, vsScopes: string[], ix: Index): ServiceEntry | undefined {
+  const full = istioFqdn(host, ns);
+  const seen = (scopes: string[], from: string[]) =>
+    scopes.includes('*') || from.some((s) => scopes.includes(s));
+  const exact = ix.entryHosts.find((e) => e.host === full && seen(e.scopes, vsScopes));
+  if (exact) return exact.se;
+  return ix.entryHosts.find(
+    (e) => e.host.startsWith('*') && seen(e.scopes, [ns]) && entryMatches(e.host, host, ns),
+  )?.se;
 }
 
 /** Namespaces a Service is visible in, from its networking.istio.io/exportTo annotation ("*" = all). */
@@ -170,16 +222,33 @@ function checkVirtualService(vs: VirtualService, ix: Index, report: Report) {
   for (const { dest, path, mirror } of destinations(vs)) {
     const what = mirror ? 'mirror host' : 'host';
     const host = dest?.host;
+    // Istio's checkServiceEntryPorts, for Services and ServiceEntries alike.
+    const checkPort = (port: number | undefined, ports: number[], owner: string) => {
+      if (port === undefined && ports.length > 1) {
+        const msg = `${what} "${host}" names no port, and ${owner} has several (${ports.join(', ')}): set destination.port.number (IST0112 VirtualServiceDestinationPortSelectorRequired)`;
+        report(ErrorCodes.ANALYZE_PORT_REQUIRED, msg, path);
+      }
+      if (port !== undefined && ports.length && !ports.includes(port)) {
+        const msg = `${what} "${host}" has no port ${port}; ${owner} has ${ports.join(', ')} ${NOT_FOUND}`;
+        report(ErrorCodes.ANALYZE_UNKNOWN_HOST, msg, [...path, 'port', 'number']);
+      }
+    };
     if (!host) {
       report(ErrorCodes.ANALYZE_UNKNOWN_HOST, `route destination has no host ${NOT_FOUND}`, path);
       continue;
     }
     const full = clusterHost(host, ns, ix);
     const svc = full ? ix.services.get(full) : undefined;
-    if (full && !svc) {
+    const se = svc ? undefined : visibleEntry(host, ns, vsScopes, ix);
+    const hidden = svc || se ? undefined : hiddenEntry(host, ns, full !== undefined, ix);
+    if (hidden) {
+      const owner = `${hidden.se.metadata.namespace}/${hidden.se.metadata.name}`;
+      const msg = `${what} "${host}" is not visible from namespace ${vsScopes.join(', ')}: ServiceEntry ${owner} is exported only to ${hidden.scopes.join(', ')}; add the namespace to its exportTo ${NOT_FOUND}`;
+      report(ErrorCodes.ANALYZE_UNKNOWN_HOST, msg, [...path, 'host']);
+    } else if (full && !svc && !se) {
       report(
         ErrorCodes.ANALYZE_UNKNOWN_HOST,
-        `${what} "${host}" (${full}) does not match any Service ${NOT_FOUND}`,
+        `${what} "${host}" (${full}) does not match any Service or ServiceEntry ${NOT_FOUND}`,
         [...path, 'host'],
       );
     } else if (svc) {
@@ -188,16 +257,12 @@ function checkVirtualService(vs: VirtualService, ix: Index, report: Report) {
         const msg = `${what} "${host}" is not visible from namespace ${vsScopes.join(', ')}: Service ${svc.metadata.namespace}/${svc.metadata.name} is exported only to ${scopes.join(', ')} (${EXPORT_TO_ANNOTATION}) ${NOT_FOUND}`;
         report(ErrorCodes.ANALYZE_UNKNOWN_HOST, msg, [...path, 'host']);
       }
-      const port = dest.port?.number;
-      const ports = (svc.spec.ports ?? []).map((p) => p.port); // `??`: analyze also runs on raw, unvalidated input
-      if (port === undefined && ports.length > 1) {
-        const msg = `${what} "${host}" names no port, and Service ${svc.metadata.name} has several (${ports.join(', ')}): set destination.port.number (IST0112 VirtualServiceDestinationPortSelectorRequired)`;
-        report(ErrorCodes.ANALYZE_PORT_REQUIRED, msg, path);
-      }
-      if (port !== undefined && ports.length && !ports.includes(port)) {
-        const msg = `${what} "${host}" has no port ${port}; Service ${svc.metadata.name} has ${ports.join(', ')} ${NOT_FOUND}`;
-        report(ErrorCodes.ANALYZE_UNKNOWN_HOST, msg, [...path, 'port', 'number']);
-      }
+      // `??`: analyze also runs on raw, unvalidated input
+      const ports = (svc.spec.ports ?? []).map((p) => p.port);
+      checkPort(dest.port?.number, ports, `Service ${svc.metadata.name}`);
+    } else if (se) {
+      const ports = (se.spec.ports ?? []).map((p) => p?.number);
+      checkPort(dest.port?.number, ports, `ServiceEntry ${se.metadata.namespace}/${se.metadata.name}`);
     }
     // Subsets are checked for every non-wildcard host, as Istio does, whether or not a Service exists.
     if (dest.subset && !host.startsWith('*')) {
@@ -248,7 +313,7 @@ function checkServiceSelector(svc: Service, ix: Index, report: Report) {
   const selector = svc.spec.selector;
   if (!selector || Object.keys(selector).length === 0) return; // no selector: endpoints are managed elsewhere
   const ns = svc.metadata.namespace;
-  if (ix.workloads.some((w) => w.metadata.namespace === ns && selects(selector, w.metadata.labels))) return;
+  if (ix.workloads.some((w) => w.ns === ns && selects(selector, w.labels))) return;
   if (ix.entryLabels.some((e) => e.ns === ns && selects(selector, e.labels))) return;
   const sel = Object.entries(selector)
     .map(([k, v]) => `${k}=${v}`)
@@ -264,7 +329,7 @@ function checkServiceSelector(svc: Service, ix: Index, report: Report) {
 function checkGatewaySelector(selector: Record<string, string> | undefined, ix: Index, report: Report) {
   if (!selector || Object.keys(selector).length === 0) return;
   if (BUILTIN_GATEWAY_LABELS.some((labels) => selects(selector, labels))) return;
-  if (ix.workloads.some((w) => selects(selector, w.metadata.labels))) return; // gateways select across namespaces
+  if (ix.workloads.some((w) => selects(selector, w.labels))) return; // gateways select across namespaces
   const sel = Object.entries(selector)
     .map(([k, v]) => `${k}=${v}`)
     .join(',');

@@ -38,6 +38,8 @@ export const ErrorCodes = {
   ANALYZE_GATEWAY_NO_ROUTES: 'WEFT_ERR_ANALYZE_GATEWAY_NO_ROUTES', // a Gateway no route binds: 404 only
   ANALYZE_SIDECAR_CONFLICT: 'WEFT_ERR_ANALYZE_SIDECAR_CONFLICT', // IST0110/IST0111: several Sidecars for one workload
   ANALYZE_SIDECAR_NO_WORKLOAD: 'WEFT_ERR_ANALYZE_SIDECAR_NO_WORKLOAD', // IST0101: a Sidecar selector matches no Workload
+  ANALYZE_UNKNOWN_NAMESPACE: 'WEFT_ERR_ANALYZE_UNKNOWN_NAMESPACE', // IST0101: an AuthorizationPolicy source names no existing namespace
+  ANALYZE_PROTOCOL_CONFLICT: 'WEFT_ERR_ANALYZE_PROTOCOL_CONFLICT', // IST0177: ServiceEntries give one host and port different protocols
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
