@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { analyze } from './analyze.js';
 import { loadPaths, parseDocuments } from './load.js';
 import { fixture } from './testing.js';
+import { kubeObjects } from './analyze-kube.js';
 import { formatProblem, type ConfigProblem, type Resource } from './types.js';
 
 const errors = (ps: ConfigProblem[]) => ps.filter((p) => p.severity === 'error');
@@ -242,4 +243,65 @@ spec:
     /^error DestinationRule default\/echo spec\.trafficPolicy\.tls\.mode: tls\.mode DISABLE sends plaintext to echo\.default\.svc\.cluster\.local, but echo only accept mTLS/,
   );
   assert.ok(!got.some((g) => g.includes('istio-system/edge')), 'a policy for the built-in gateway is fine');
+});
+
+test('Kubernetes manifests count for analysis only: Deployment pod labels are workloads, Namespaces exist', () => {
+  const text = `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {matchLabels: {app: api}}
+  rules: [{from: [{source: {namespaces: [payments, "pay*", ops]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: all, namespace: shop}
+spec: {}
+`;
+  const kube = kubeObjects(`---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {matchLabels: {app: api}}
+  template: {metadata: {labels: {app: api}}, spec: {containers: [{name: api, image: api}]}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: payments}
+`);
+  const show = (ps: ConfigProblem[]) => ps.map((p) => `${p.code} ${p.name} ${p.field}`);
+  assert.deepEqual(show(analyze(parse(text), kube)), [
+    'WEFT_ERR_ANALYZE_UNKNOWN_NAMESPACE shop/api spec.rules[0].from[0].source.namespaces[2]',
+  ]);
+  // Without the manifests, nothing runs in shop and only the policies' own namespace exists.
+  assert.deepEqual(show(analyze(parse(text))), [
+    'WEFT_ERR_ANALYZE_NO_WORKLOADS shop/api spec.selector.matchLabels',
+    'WEFT_ERR_ANALYZE_UNKNOWN_NAMESPACE shop/api spec.rules[0].from[0].source.namespaces[0]',
+    'WEFT_ERR_ANALYZE_UNKNOWN_NAMESPACE shop/api spec.rules[0].from[0].source.namespaces[1]',
+    'WEFT_ERR_ANALYZE_UNKNOWN_NAMESPACE shop/api spec.rules[0].from[0].source.namespaces[2]',
+    'WEFT_ERR_ANALYZE_NO_WORKLOADS shop/all metadata.namespace',
+  ]);
+});
+
+test('ServiceEntry hosts: their ports are checked like a Service, and exportTo hides them', () => {
+  const se = (name: string, ns: string, host: string, extra = '') =>
+    `---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n  hosts: [${host}]\n  ports: [{number: 80, name: http, protocol: HTTP}, {number: 443, name: tls, protocol: TLS}]\n  resolution: DNS\n${extra}`;
+  const text =
+    se('api', 'default', 'api.example.com') +
+    se('private', 'egress', 'www.private.test', '  exportTo: ["."]\n') +
+    vs('web', '  - route: [{destination: {host: api.example.com}}]') +
+    vs('web2', '  - route: [{destination: {host: api.example.com, port: {number: 8080}}}]') +
+    vs('web3', '  - route: [{destination: {host: www.private.test, port: {number: 80}}}]') +
+    vs('web4', '  - route: [{destination: {host: www.elsewhere.test}}]');
+  const got = analyze(parse(text))
+    .filter((p) => p.kind === 'VirtualService')
+    .map((p) => `${p.code} ${p.name}: ${p.message}`);
+  // www.elsewhere.test: no ServiceEntry declares it, so it may be a real outside name; nothing to say.
+  assert.deepEqual(got, [
+    'WEFT_ERR_ANALYZE_PORT_REQUIRED default/web: host "api.example.com" names no port, and ServiceEntry default/api has several (80, 443): set destination.port.number (IST0112 VirtualServiceDestinationPortSelectorRequired)',
+    'WEFT_ERR_ANALYZE_UNKNOWN_HOST default/web2: host "api.example.com" has no port 8080; ServiceEntry default/api has 80, 443 (IST0101 ReferencedResourceNotFound)',
+    'WEFT_ERR_ANALYZE_UNKNOWN_HOST default/web3: host "www.private.test" is not visible from namespace default: ServiceEntry egress/private is exported only to egress; add the namespace to its exportTo (IST0101 ReferencedResourceNotFound)',
+  ]);
 });
