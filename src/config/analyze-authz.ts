@@ -70,6 +70,8 @@ export function checkSourceNamespaces(
   namespaces: Set<string>,
   report: SecurityReport,
 ): void {
+  const sorted = [...namespaces].sort();
+  const known = sorted.length > 8 ? `${sorted.slice(0, 8).join(', ')}, …` : sorted.join(', ');
   (ap.spec.rules ?? []).forEach((rule, i) =>
     (rule?.from ?? []).forEach((from, j) => {
       for (const field of ['namespaces', 'notNamespaces'] as const)
@@ -80,7 +82,7 @@ export function checkSourceNamespaces(
           report(
             ap,
             ErrorCodes.ANALYZE_UNKNOWN_NAMESPACE,
-            `${field} entry "${pattern}" matches no namespace (known: ${[...namespaces].sort().join(', ')}), so ${effect}; check the spelling (IST0101 ReferencedResourceNotFound)`,
+            `${field} entry "${pattern}" matches no namespace (known: ${known}), so ${effect}; check the spelling (IST0101 ReferencedResourceNotFound)`,
             ['spec', 'rules', i, 'from', j, 'source', field, k],
             'warning',
           );

@@ -4,15 +4,20 @@
 // the first by name). A selector that matches no Workload configures nothing (IST0101).
 import { ErrorCodes } from '../lib/errors.js';
 import type { Sidecar } from './schemas/istio-sidecar.js';
-import type { Resource, Workload } from './types.js';
+import type { Resource } from './types.js';
 import type { SecurityReport } from './analyze-security.js';
+import type { WorkloadLabels } from './analyze-kube.js';
 
 const matches = (sel: Record<string, string>, labels: Record<string, string> | undefined) =>
   Object.entries(sel).every(([k, v]) => labels?.[k] === v);
 
-export function analyzeSidecars(resources: Resource[], report: SecurityReport): void {
+/** `workloads`: what runs (Weft Workloads and the Pods/Deployments of Kubernetes manifests). */
+export function analyzeSidecars(
+  resources: Resource[],
+  report: SecurityReport,
+  workloads: WorkloadLabels[],
+): void {
   const sidecars = resources.filter((r): r is Sidecar => r.kind === 'Sidecar');
-  const workloads = resources.filter((r): r is Workload => r.kind === 'Workload');
   const byNs = new Map<string, Sidecar[]>();
   for (const s of sidecars) byNs.set(s.metadata.namespace, [...(byNs.get(s.metadata.namespace) ?? []), s]);
   for (const [ns, list] of byNs) {
@@ -26,24 +31,24 @@ export function analyzeSidecars(resources: Resource[], report: SecurityReport): 
           ['spec'],
         );
     const conflicted = new Set<Sidecar>(); // reported once, for the first workload they share
-    for (const w of workloads.filter((x) => x.metadata.namespace === ns)) {
+    for (const w of workloads.filter((x) => x.ns === ns)) {
       const selecting = list.filter((s) => {
         const sel = s.spec.workloadSelector?.labels;
-        return sel && Object.keys(sel).length > 0 && matches(sel, w.metadata.labels);
+        return sel && Object.keys(sel).length > 0 && matches(sel, w.labels);
       });
       if (selecting.length > 1)
         for (const s of selecting.filter((x) => !conflicted.has(x) && conflicted.add(x)))
           report(
             s,
             ErrorCodes.ANALYZE_SIDECAR_CONFLICT,
-            `Sidecars ${selecting.map((x) => x.metadata.name).join(', ')} in namespace "${ns}" select the same workload "${w.metadata.name}"; only one applies (IST0111 ConflictingSidecarWorkloadSelectors)`,
+            `Sidecars ${selecting.map((x) => x.metadata.name).join(', ')} in namespace "${ns}" select the same workload "${w.name}"; only one applies (IST0111 ConflictingSidecarWorkloadSelectors)`,
             ['spec', 'workloadSelector'],
           );
     }
     for (const s of list) {
       const sel = s.spec.workloadSelector?.labels;
       if (!sel || !Object.keys(sel).length) continue;
-      if (!workloads.some((w) => w.metadata.namespace === ns && matches(sel, w.metadata.labels)))
+      if (!workloads.some((w) => w.ns === ns && matches(sel, w.labels)))
         report(
           s,
           ErrorCodes.ANALYZE_SIDECAR_NO_WORKLOAD,

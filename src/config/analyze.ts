@@ -84,7 +84,7 @@ export function analyze(resources: Resource[], kube: KubeObject[] = []): ConfigP
   checkServiceEntryProtocols(resources, crossReport);
   analyzeSecurity(resources, crossReport, ix.workloads, ix.namespaces);
   analyzeTelemetry(resources, crossReport);
-  analyzeSidecars(resources, crossReport);
+  analyzeSidecars(resources, crossReport, ix.workloads);
   return out;
 }
 
