@@ -48,7 +48,8 @@ export function knownNamespaces(resources: Resource[], kube: KubeObject[]): Set<
   const out = new Set(resources.map((r) => r.metadata.namespace));
   for (const o of kube) {
     if (o.kind === 'Namespace' && o.metadata?.name) out.add(o.metadata.name);
-    else out.add(nsOf(o));
+    else if (o.metadata?.namespace) out.add(o.metadata.namespace);
+    else if (o.kind === 'Pod' || CONTROLLERS.has(o.kind)) out.add('default'); // cluster-scoped kinds add none
   }
   return out;
 }
