@@ -24,7 +24,7 @@ export const ErrorCodes = {
   ANALYZE_UNKNOWN_HOST: 'WEFT_ERR_ANALYZE_UNKNOWN_HOST', // IST0101: destination host has no service
   ANALYZE_UNKNOWN_SUBSET: 'WEFT_ERR_ANALYZE_UNKNOWN_SUBSET', // IST0101: subset no DestinationRule defines
   ANALYZE_UNKNOWN_GATEWAY: 'WEFT_ERR_ANALYZE_UNKNOWN_GATEWAY', // IST0101: VirtualService names a missing Gateway
-  ANALYZE_NO_WORKLOADS: 'WEFT_ERR_ANALYZE_NO_WORKLOADS', // a Service selects no Workload
+  ANALYZE_NO_WORKLOADS: 'WEFT_ERR_ANALYZE_NO_WORKLOADS', // IST0127: a selector (Service, policy) matches no workload
   ANALYZE_GATEWAY_NO_WORKLOAD: 'WEFT_ERR_ANALYZE_GATEWAY_NO_WORKLOAD', // IST0101: Gateway selector matches nothing
   ANALYZE_UNKNOWN_PROVIDER: 'WEFT_ERR_ANALYZE_UNKNOWN_PROVIDER', // CUSTOM policy names an undefined extension provider
   ANALYZE_UNKNOWN_PORT: 'WEFT_ERR_ANALYZE_UNKNOWN_PORT', // portLevelMtls on a port the workload does not serve

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { loadPaths } from '../../config/load.js';
 import { analyze } from '../../config/analyze.js';
+import { loadKubeObjects } from '../../config/analyze-kube.js';
 import { formatProblem } from '../../config/types.js';
 import { printStructured } from '../output.js';
 
@@ -13,7 +14,10 @@ export function registerAnalyze(program: Command): void {
     .option('-o, --output <format>', 'text, yaml or json', 'text')
     .action(async (o: { filename: string[]; output: string }) => {
       const loaded = await loadPaths(o.filename);
-      const problems = [...loaded.problems, ...analyze(loaded.resources)];
+      // Pods, Deployments and Namespaces are not Weft resources, but they say which workloads and
+      // namespaces exist, as they do for istioctl analyze.
+      const kube = await loadKubeObjects(o.filename);
+      const problems = [...loaded.problems, ...analyze(loaded.resources, kube)];
       const errors = problems.filter((p) => p.severity === 'error').length;
       if (o.output === 'json' || o.output === 'yaml') printStructured(problems, o.output);
       else if (problems.length === 0)
