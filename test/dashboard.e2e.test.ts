@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -44,6 +45,58 @@ spec:
   serviceAccount: tcp-client
   sidecar: {outboundPort: ${outbound}}
 `;
+
+/** Two instances of one service, one broken (503 to everything but /health), and outlier detection that
+ *  ejects an endpoint after two 5xx in a row and keeps it out for the rest of the test. */
+const FLAKY_MESH = `apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: flaky-good, labels: {app: flaky}}
+spec:
+  serviceAccount: flaky
+  ports: [{name: http, containerPort: 8080}]
+  command: [node, dist/test/support/echo-server.js]
+  readinessProbe: {httpGet: {path: /health}}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: flaky-bad, labels: {app: flaky}}
+spec:
+  serviceAccount: flaky
+  ports: [{name: http, containerPort: 8080}]
+  command: [node, dist/test/support/echo-server.js]
+  env: {ECHO_STATUS: "503"}
+  readinessProbe: {httpGet: {path: /health}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: flaky}
+spec:
+  selector: {app: flaky}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: flaky}
+spec:
+  host: flaky
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 10m, maxEjectionPercent: 50}
+`;
+const FLAKY = 'svc:flaky.default.svc.cluster.local';
+
+/** One plain HTTP request through a sidecar's outbound port; resolves with the status. */
+function viaSidecar(outbound: number, host: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: '127.0.0.1', port: outbound, path, headers: { host }, agent: false },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+  });
+}
 
 /** One TCP stream through the client's sidecar (CONNECT): waits for the banner, sends, reads the echo. */
 function tcpStream(outbound: number, payload: string, keepOpen = false): Promise<net.Socket> {
@@ -237,6 +290,7 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
   let ingress: string;
   let traffic: Traffic | undefined;
   let tcpTraffic: TcpTraffic | undefined;
+  let clientOutbound: number;
   let browser: Browser | undefined;
   let page: Page;
   let current: Page | undefined;
@@ -263,11 +317,13 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
     await writeFile(join(cfg, 'gateway.yaml'), gw.replace(/number: 8080/, `number: ${ingressPort}`));
     const tcpOutbound = await freePort();
     await writeFile(join(cfg, 'tcp.yaml'), TCP_MESH(tcpOutbound));
+    await writeFile(join(cfg, 'flaky.yaml'), FLAKY_MESH);
     mesh = await RunningMesh.up([cfg]);
     admin = (JSON.parse(await readFile(join(mesh.stateDir, 'mesh.json'), 'utf8')) as { admin: string }).admin;
     ingress = `http://127.0.0.1:${ingressPort}`;
     traffic = new Traffic(ingress);
     tcpTraffic = new TcpTraffic(tcpOutbound);
+    clientOutbound = tcpOutbound;
   });
 
   afterEach(async () => {
@@ -386,7 +442,7 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
     };
     assert.equal(body.kind, 'service');
     const names = body.items.map((i) => i.name).sort();
-    assert.deepEqual(names, ['details', 'productpage', 'ratings', 'reviews', 'tcp-echo']);
+    assert.deepEqual(names, ['details', 'flaky', 'productpage', 'ratings', 'reviews', 'tcp-echo']);
     const pp = body.items.find((i) => i.name === 'productpage')!;
     assert.ok(pp.rps > 0, `productpage rps ${pp.rps}`);
     assert.equal(pp.successRate, 1);
@@ -498,7 +554,7 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
       .locator('table.authz tbody tr', { hasText: 'details-allow-all' })
       .first()
       .waitFor({ timeout: 15_000 });
-    assert.equal(await page.locator('table.proxies tbody tr').count(), 9);
+    assert.equal(await page.locator('table.proxies tbody tr').count(), 11);
     assert.match(
       (await page.textContent('table.proxies tbody tr[data-id="reviews-v1-0.default"]')) ?? '',
       /synced.*\d+(\.\d)? h/,
@@ -569,6 +625,33 @@ describe('dashboard: graph, golden metrics and tap in headless Chromium', { time
     await page.screenshot({ path: SHOT('fault') });
     const removed = await mesh!.weft(['delete', 'vs', 'ratings']);
     assert.equal(removed.code, 0, removed.stderr);
+  });
+
+  test('an endpoint ejected by outlier detection marks its service in the graph', async (t) => {
+    // Requests from the tcp-client sidecar: flaky-bad answers 503 (retried onto flaky-good, so the
+    // caller mostly sees 200) until two in a row eject it.
+    type GraphNode = { id: string; ejected: number; health: string; ready: number; instances: number };
+    let node: GraphNode | undefined;
+    await waitFor(
+      'flaky-bad to be ejected and the graph to say so',
+      async () => {
+        for (let i = 0; i < 4; i++) await viaSidecar(clientOutbound, 'flaky:8080', `/e/${i}`);
+        const g = (await (await fetch(`http://${admin}/api/graph`)).json()) as { nodes: GraphNode[] };
+        node = g.nodes.find((n) => n.id === FLAKY);
+        return (node?.ejected ?? 0) >= 1;
+      },
+      30_000,
+    );
+    assert.equal(node!.health, 'degraded');
+    assert.deepEqual([node!.ready, node!.instances], [2, 2], 'both instances are ready: only ejected');
+    // With the bad endpoint out, every request lands on the good one.
+    for (let i = 0; i < 6; i++) assert.equal(await viaSidecar(clientOutbound, 'flaky:8080', '/after'), 200);
+    page = await openPage('#graph');
+    const marked = page.locator(`#graph g.node.degraded[data-id="${FLAKY}"]`);
+    await marked.waitFor({ timeout: 20_000 });
+    assert.match((await marked.textContent()) ?? '', /1 ejected/);
+    await page.screenshot({ path: SHOT('ejected') });
+    t.diagnostic(`screenshot ${SHOT('ejected')}`);
   });
 
   test('a synthetic 1,000-node graph renders', async (t) => {
