@@ -28,7 +28,7 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 let mesh: RunningMesh;
 let dir: string;
-const port = { samples: 80, files: 0, sni: 0, mtls: 0, redirect: 0, pass: 0, tcp: 0 };
+const port = { samples: 80, files: 0, sni: 0, mtls: 0, redirect: 0, pass: 0, tcp: 0, plain: 0 };
 let samplesMoved = false;
 const files = { ca: '', cert: '', key: '', clientCert: '', clientKey: '', backendCa: '' };
 const certs: Record<string, TestCert> = {};
@@ -199,6 +199,18 @@ spec:
   - port: {number: ${port.tcp}, name: tls-tcp, protocol: TLS}
     hosts: [secret.example.com]
     tls: {mode: SIMPLE, credentialName: secret-credential}
+  - port: {number: ${port.plain}, name: tcp-raw, protocol: TCP}
+    hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: tcp-raw}
+spec:
+  hosts: ['*']
+  gateways: [tls-gateway]
+  tcp:
+  - match: [{port: ${port.plain}}]
+    route: [{destination: {host: httpbin, port: {number: 8000}}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -275,7 +287,8 @@ before(async () => {
   await writeFile(join(dir, 'backend.crt'), certs.backend!.certPem);
   await writeFile(join(dir, 'backend.key'), certs.backend!.keyPem);
   await writeFile(join(dir, 'backend.mjs'), BACKEND);
-  for (const k of ['files', 'sni', 'mtls', 'redirect', 'pass', 'tcp'] as const) port[k] = await freePort();
+  for (const k of ['files', 'sni', 'mtls', 'redirect', 'pass', 'tcp', 'plain'] as const)
+    port[k] = await freePort();
   await writeFile(join(dir, 'mesh.yaml'), meshYaml());
 
   // Istio's samples as they are; their Gateways listen on 80, which needs root or a low
@@ -446,6 +459,22 @@ describe('gateway TLS', () => {
       [r.status, r.peerCn, (JSON.parse(r.body) as { path: string }).path],
       [200, 'secret', '/raw'],
     );
+  });
+
+  test('a TCP server sends the connection, unread, where the VirtualService tcp route says', async () => {
+    // Raw bytes: an HTTP/1.1 request written by hand; the gateway does not parse it, httpbin answers.
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(port.plain, '127.0.0.1', () =>
+        s.write('GET /over-tcp HTTP/1.1\r\nHost: anything\r\nConnection: close\r\n\r\n'),
+      );
+      let data = '';
+      s.setEncoding('utf8');
+      s.on('data', (c: string) => (data += c));
+      s.on('end', () => resolve(data));
+      s.on('error', reject);
+    });
+    assert.match(reply, /^HTTP\/1\.1 200/);
+    assert.match(reply, /over-tcp/);
   });
 
   test('certificate files replaced under steady load: no failed request, the new certificate is served', async () => {

@@ -644,3 +644,58 @@ ${VS}`);
     assert.match(server(only(l, 8445)).error ?? '', want, tls);
   }
 });
+
+test('TCP servers: the port takes raw connections for the first matching VirtualService tcp route', async () => {
+  const ls = await listeners(`
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: raw }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+    - port: { number: 31400, name: tcp, protocol: TCP }
+      hosts: ['*']
+    - port: { number: 31400, name: http-clash, protocol: HTTP }
+      hosts: ['*']
+    - port: { number: 27017, name: mongo, protocol: MONGO }
+      hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: raw }
+spec:
+  hosts: ['*']
+  gateways: [raw]
+  tcp:
+    - match: [{ port: 27017 }]
+      route: [{ destination: { host: ratings, port: { number: 9080 } } }]
+    - route:
+        - { destination: { host: productpage, port: { number: 9080 } }, weight: 80 }
+        - { destination: { host: reviews, port: { number: 9080 } }, weight: 20 }
+`);
+  const tcp = ls.find((l) => l.port === 31400)!;
+  assert.equal(tcp.tls, undefined);
+  assert.deepEqual(tcp.virtualHosts, [], 'the HTTP server on the same port is left out');
+  assert.deepEqual(
+    tcp.tcpRoute?.clusters.map((c) => [c.cluster, c.weight]),
+    [
+      [`outbound|9080||${PRODUCTPAGE}`, 80],
+      ['outbound|9080||reviews.default.svc.cluster.local', 20],
+    ],
+  );
+  const mongo = ls.find((l) => l.port === 27017)!;
+  assert.deepEqual(
+    mongo.tcpRoute?.clusters.map((c) => c.cluster),
+    ['outbound|9080||ratings.default.svc.cluster.local'],
+  );
+  // No route for the port: connections are closed, not served as HTTP.
+  const none = await listeners(`
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: raw }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [{ port: { number: 31400, name: tcp, protocol: TCP }, hosts: ['*'] }]
+`);
+  assert.deepEqual(none.find((l) => l.port === 31400)?.tcpRoute?.clusters, []);
+});

@@ -111,13 +111,18 @@ export function tlsMode(server: GatewayServer): string {
   return (serverTls(server)?.mode ?? 'PASSTHROUGH').toUpperCase();
 }
 
-/** What a server does with a connection: plain HTTP, TLS then HTTP, or TLS bytes routed by SNI. */
-export type ServerKind = 'http' | 'https' | 'passthrough' | 'tls-terminate' | 'other';
+/** What a server does with a connection: plain HTTP, TLS then HTTP, TLS bytes routed by SNI, or plain
+ *  TCP bytes sent where the VirtualService tcp route says. */
+export type ServerKind = 'http' | 'https' | 'passthrough' | 'tls-terminate' | 'tcp' | 'other';
+
+/** Istio serves these as opaque TCP at a gateway (its protocol.IsTCP). */
+const TCP_PROTOCOLS = new Set(['TCP', 'MONGO', 'REDIS', 'MYSQL']);
 
 /** Istio's IsHTTPServer / IsTLSServer / IsPassThroughServer, as one answer. */
 export function serverKind(server: GatewayServer): ServerKind {
   const protocol = server.port.protocol.toUpperCase();
   if (HTTP_PROTOCOLS.has(protocol)) return 'http';
+  if (TCP_PROTOCOLS.has(protocol)) return 'tcp';
   if (protocol !== 'HTTPS' && protocol !== 'TLS') return 'other';
   if (!server.tls) return 'other'; // rejected by validation: a HTTPS/TLS server needs tls settings
   const mode = tlsMode(server);

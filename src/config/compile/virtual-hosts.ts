@@ -210,7 +210,28 @@ export function gatewayListeners(
       if (kind === 'other') continue;
       const port = server.port.number;
       const existing = byPort.get(port);
+      // One kind per port, the first server's (Istio): plain HTTP, TLS, or plain TCP.
+      if (existing && (existing.tcpRoute !== undefined || kind === 'tcp')) continue;
       if (existing && (existing.tls !== undefined) !== (kind !== 'http')) continue; // plain vs TLS conflict
+      if (kind === 'tcp') {
+        // The bytes go where the first matching VirtualService tcp route says; none: connections are closed.
+        const route = terminatedTcpRoute(
+          server,
+          ref,
+          bound,
+          index,
+          (vs) => serverHostsFor(server, g.metadata.namespace, vs.metadata.namespace),
+          gatewayRef,
+        );
+        byPort.set(port, {
+          name: `${ref}:${port}`,
+          bind: server.bind ?? '127.0.0.1',
+          port,
+          virtualHosts: [],
+          tcpRoute: route ?? { name: `${ref}:${port}`, clusters: [] },
+        });
+        continue;
+      }
       if (kind !== 'http') {
         const taken = tlsHostsByPort.get(port) ?? new Set<string>();
         if (plainHosts(server).some((h) => taken.has(h))) continue; // duplicate SNI host on this port
