@@ -4,6 +4,7 @@
 // streaming to the current attempt but can no longer be replayed (Envoy's per-request buffer limit).
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
+import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
 
 export const RETRY_BUFFER_LIMIT = 64 * 1024;
@@ -18,6 +19,9 @@ export class RequestBody {
   /** bytes read so far (the whole body once the request ended) */
   size = 0;
   ended = false;
+  /** performance.now() when the last byte came (REQUEST_DURATION); unset for a request without a body,
+   *  which ended with its headers. */
+  endedAt: number | undefined = undefined;
   /** true once the body outgrew the buffer: it streams on, but cannot be sent again */
   overflowed = false;
 
@@ -45,6 +49,7 @@ export class RequestBody {
     });
     req.on('end', () => {
       b.ended = true;
+      b.endedAt = performance.now();
       for (const s of b.sinks) s.end();
       b.sinks.clear();
     });
@@ -110,7 +115,7 @@ export class RequestBody {
 }
 
 /** HTTP/1.1 announces a body with content-length or transfer-encoding; HTTP/2 by not ending the stream. */
-function hasBody(req: IncomingMessage | Http2ServerRequest): boolean {
+export function hasBody(req: IncomingMessage | Http2ServerRequest): boolean {
   if ('stream' in req) return !req.stream.endAfterHeaders;
   const te = req.headers['transfer-encoding'];
   const len = req.headers['content-length'];

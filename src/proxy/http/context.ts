@@ -33,6 +33,12 @@ export interface RequestCtx {
   grpcStatus?: number;
   /** Why the last attempt could not connect (access logs). */
   transportFailure?: string;
+  /** performance.now() when the upstream's response began (RESPONSE_DURATION). */
+  responseStart?: number;
+  /** UPSTREAM_LOCAL_ADDRESS of the answering connection, only while an access log prints it. */
+  upstreamLocalAddress?: string;
+  /** A CONNECT tunnel's bytes (client to upstream): the request's BYTES_RECEIVED. */
+  tunnelReceived?: number;
 }
 
 export function addFlag(ctx: RequestCtx, flag: string): void {

@@ -3,6 +3,7 @@
 // codes, bodies and response flags, so a user reading a 503 can tell why: UF (connect failure), UC
 // (connection closed), UT (timeout), DC (downstream went away).
 import http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { endToEnd } from './headers.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
@@ -37,6 +38,13 @@ export type ForwardResult = {
   grpcStatus?: number;
   /** Why the connection to the app failed (access logs' UPSTREAM_TRANSPORT_FAILURE_REASON). */
   transportFailure?: string;
+  /** performance.now() when the request's last byte came, 0 when it had no body (it ended with its
+   *  headers); unset while it had not ended (REQUEST_DURATION). */
+  requestEnd?: number;
+  /** performance.now() when the app's response began (RESPONSE_DURATION). */
+  responseStart?: number;
+  /** UPSTREAM_LOCAL_ADDRESS, while an access log prints it. */
+  upstreamLocal?: string;
 };
 
 type Res = ServerResponse | http2.Http2ServerResponse;
@@ -84,16 +92,16 @@ export function forward(
     if (finished) return;
     finished = true;
     if (timer) clearTimeout(timer);
-    done({
-      status,
-      flags,
-      upstreamHost,
-      requestBytes,
-      responseBytes,
-      ...(grpcStatus !== undefined ? { grpcStatus } : {}),
-      ...(transportFailure !== undefined ? { transportFailure } : {}),
-    });
+    const r: ForwardResult = { status, flags, upstreamHost, requestBytes, responseBytes };
+    if (grpcStatus !== undefined) r.grpcStatus = grpcStatus;
+    if (transportFailure !== undefined) r.transportFailure = transportFailure;
+    if (body.ended) r.requestEnd = body.endedAt ?? 0;
+    if (responseStart !== undefined) r.responseStart = responseStart;
+    if (upstreamLocal !== undefined) r.upstreamLocal = upstreamLocal;
+    done(r);
   };
+  let responseStart: number | undefined;
+  let upstreamLocal: string | undefined;
   let transportFailure: string | undefined;
   const fail = (connectFailure: boolean, code?: string) => {
     if (finished) return;
@@ -111,6 +119,8 @@ export function forward(
   const onResponse = (up: UpstreamResponse) => {
     if (finished) return void up.discard();
     if (timer) clearTimeout(timer);
+    responseStart = performance.now();
+    upstreamLocal = up.upstreamLocal;
     if (up.headers['grpc-status'] !== undefined) grpcStatus = Number(up.headers['grpc-status']);
     if (up.endedWithHeaders && respondHeadersOnly(res, up.status, endToEnd(up.headers))) {
       up.discard();
@@ -131,6 +141,8 @@ export function forward(
     });
   };
   const headers = opts.headers ?? endToEnd(req.headers);
+  // Streamed to the app as it comes (nothing kept); it also notes when the request ended.
+  const body = RequestBody.start(req, 0);
   let cancel: () => void;
   if (target.h2) {
     const session = target.h2.get({ host: target.host, port: target.port });
@@ -145,7 +157,7 @@ export function forward(
     stream.on('response', (h, flags) => onResponse(fromH2(stream, h, flags)));
     stream.on('error', (e: NodeJS.ErrnoException) => fail(session.connecting || !session.socket, e.code));
     stream.on('close', () => fail(false));
-    req.pipe(stream);
+    body.sendTo(stream);
     cancel = () => stream.close(http2.constants.NGHTTP2_CANCEL);
   } else {
     const pool = target.pools.get(
@@ -158,7 +170,7 @@ export function forward(
         method: req.method ?? 'GET',
         path: opts.path,
         headers,
-        body: RequestBody.start(req, 0),
+        body,
         paced: true,
       },
       {

@@ -11,7 +11,13 @@ import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
 import type { GatewayTlsServer, TlsRoute, WeightedCluster } from '../../model/snapshot.js';
 import { clusterName, parseClusterSni } from '../../model/snapshot.js';
-import { publishTcp } from '../telemetry/events.js';
+import {
+  accessLogWants,
+  publishTcp,
+  socketAddress,
+  socketAddresses,
+  type TcpRecord,
+} from '../telemetry/events.js';
 import { connectTcp, pipeSockets } from '../transport/tunnel.js';
 import { TCP_ALPN } from './inbound.js';
 import type { RoutedDeps } from './outbound.js';
@@ -83,21 +89,44 @@ export function forwardBytes(
   clientMtls: boolean,
 ): void {
   const start = performance.now();
+  const startTime = Date.now();
+  const downstream = socketAddresses(socket);
   const state = deps.state();
-  const log = (status: string, clusterName = '-', upstream = '-', extra = '') =>
-    deps.log(
-      `[${new Date().toISOString()}] gateway tls "${sni ?? '-'}" ${status} ${Math.round(performance.now() - start)} "${upstream}" ${clusterName} ${server.name}${extra}`,
-    );
+  let destination: TcpRecord['destination'] = undefined; // known once an endpoint is picked
+  let upstreamLocal: string | undefined;
+  // Opened and closed (Istio's TCP metrics); the close carries the access log line's values. A
+  // connection that got no upstream is opened and closed with its flag (NR, UH, UF), as Envoy's TCP
+  // proxy counts and logs it.
+  const tcp = (
+    event: 'open' | 'close',
+    flags = '',
+    toUp = 0,
+    toClient = 0,
+    upstream?: string,
+    why?: string,
+  ) =>
+    publishTcp(() => {
+      const t: TcpRecord = { reporter: 'source', event, sentBytes: toClient, receivedBytes: toUp, flags };
+      if (destination) t.destination = destination;
+      if (event !== 'close') return t;
+      t.log = { listener: 'gateway', startTime, durationMs: performance.now() - start, downstream };
+      if (cluster !== undefined) t.log.upstreamCluster = cluster;
+      if (routeName !== '-') t.log.route = routeName;
+      if (sni !== undefined) t.log.sni = sni;
+      if (upstream !== undefined) t.log.upstreamHost = upstream;
+      if (upstreamLocal !== undefined) t.log.upstreamLocalAddress = upstreamLocal;
+      if (why !== undefined) t.log.upstreamTransportFailureReason = why;
+      return t;
+    });
+  const refuse = (flags: string, upstream?: string, why?: string) => {
+    socket.destroy();
+    tcp('open', flags);
+    tcp('close', flags, 0, 0, upstream, why);
+  };
   const runtime = cluster ? state?.clusters.get(cluster) : undefined;
-  if (!runtime) {
-    socket.destroy();
-    return log('NR', cluster);
-  }
+  if (!runtime) return refuse('NR');
   const ep = runtime.pick();
-  if (!ep) {
-    socket.destroy();
-    return log('UH', cluster);
-  }
+  if (!ep) return refuse('UH');
   const c = runtime.cluster;
   // Outside the mesh, or to a peer that takes no mTLS on the port: plain TCP. Otherwise our own mTLS
   // tunnel around the bytes.
@@ -116,7 +145,7 @@ export function forwardBytes(
         },
         TCP_ALPN,
       );
-  const destination = {
+  destination = {
     service: c.service,
     port: c.port,
     ...(c.subset ? { subset: c.subset } : {}),
@@ -128,33 +157,18 @@ export function forwardBytes(
   let connected = false;
   up.once(raw ? 'connect' : 'secureConnect', () => {
     connected = true;
-    publishTcp(() => ({
-      reporter: 'source',
-      event: 'open',
-      sentBytes: 0,
-      receivedBytes: 0,
-      flags: '',
-      destination,
-    }));
+    if (accessLogWants.upstreamLocalAddress) upstreamLocal = socketAddress(up.localAddress, up.localPort);
+    tcp('open');
     runtime.started(ep);
     pipeSockets(socket, up, (toUp, toClient) => {
       runtime.finished(ep);
-      publishTcp(() => ({
-        reporter: 'source',
-        event: 'close',
-        sentBytes: toClient,
-        receivedBytes: toUp,
-        flags: '',
-        destination,
-      }));
-      log('-', c.name, upstream, ` ${routeName} received=${toUp} sent=${toClient}`);
+      tcp('close', '', toUp, toClient, upstream);
     });
     socket.resume();
   });
-  up.once('error', (e) => {
+  up.once('error', (e: NodeJS.ErrnoException) => {
     if (connected) return; // from here on, pipeSockets owns errors
-    socket.destroy();
     up.destroy();
-    log('UF', c.name, upstream, ` ${routeName} ${e.message}`);
+    refuse('UF', upstream, `connect_error:_${e.code ?? e.message.replace(/\s+/g, '_')}`);
   });
 }

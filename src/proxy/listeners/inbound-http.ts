@@ -10,7 +10,8 @@ import type { InboundRoute } from '../../model/snapshot.js';
 import { portMode } from '../../model/security.js';
 import { endToEnd } from '../http/headers.js';
 import { forward, sendLocalReply, type ForwardResult } from '../http/forward.js';
-import { publishRequest } from '../telemetry/events.js';
+import { httpRequests, type RequestRecord } from '../telemetry/events.js';
+import { hasBody } from '../http/body.js';
 import { injectServerSpan, startServerSpan } from '../telemetry/tracing.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
 import { APP_POOL_IDLE_MS } from './idle.js';
@@ -57,9 +58,10 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
     }
     const trace = startServerSpan(req.headers, conn.sourceIp);
     const logLine = (status: number, flags: string, r?: ForwardResult, path = req.url ?? '/') => {
+      // Metrics, traces and access logs subscribe to this record (telemetry/access-log/logger.ts).
+      if (!httpRequests.hasSubscribers) return;
       const now = performance.now();
-      // Access logs subscribe to this record (telemetry/access-log/logger.ts).
-      publishRequest(() => ({
+      const rec: RequestRecord = {
         reporter: 'destination',
         listener: 'inbound',
         startTime: Date.now() - (now - start),
@@ -71,19 +73,25 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
         httpVersion: req.httpVersion,
         status,
         flags,
-        ...(r?.grpcStatus !== undefined ? { grpcStatus: r.grpcStatus } : {}),
         requestBytes: r?.requestBytes ?? 0,
         responseBytes: r?.responseBytes ?? 0,
         requestHeaders: req.headers,
         responseHeaders: res.getHeaders(),
         peerIdentity: conn.peer,
-        ...(peerMeta ? { peerMetadata: peerMeta } : {}),
-        ...(route ? { destination: { service: route.service, port: route.port } } : {}),
-        ...(r ? { upstreamHost: r.upstreamHost } : {}),
-        ...(trace ? { trace } : {}),
         downstream: req.socket,
-        ...(r?.transportFailure ? { upstreamTransportFailureReason: r.transportFailure } : {}),
-      }));
+      };
+      if (r?.grpcStatus !== undefined) rec.grpcStatus = r.grpcStatus;
+      if (peerMeta) rec.peerMetadata = peerMeta;
+      if (route) rec.destination = { service: route.service, port: route.port };
+      if (trace) rec.trace = trace;
+      if (r) {
+        rec.upstreamHost = r.upstreamHost;
+        if (r.transportFailure) rec.upstreamTransportFailureReason = r.transportFailure;
+        if (r.requestEnd !== undefined) rec.requestDurationMs = r.requestEnd === 0 ? 0 : r.requestEnd - start;
+        if (r.responseStart !== undefined) rec.responseDurationMs = r.responseStart - start;
+        if (r.upstreamLocal !== undefined) rec.upstreamLocalAddress = r.upstreamLocal;
+      } else if (!hasBody(req)) rec.requestDurationMs = 0; // a local reply to a request without a body
+      httpRequests.publish(rec);
     };
     if (!route) {
       sendLocalReply(res, 404, `this workload serves no ${conn.sni || host}`, 'NR');
@@ -142,17 +150,45 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
     const route = admit(req, conn, host);
     if (route === 'reset') return socket.destroy();
     if (!route) return socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n');
-    const log = (status: number, flags = '-') =>
-      deps.log(
-        `[${new Date().toISOString()}] inbound "${req.method} ${req.url} HTTP/1.1 upgrade" ${status} ${flags} "${conn.peer || '-'}"`,
-      );
+    // One request record when the app answered the upgrade (or it was refused), as for any request;
+    // the bytes piped afterwards are not counted.
+    const start = performance.now();
+    const log = (status: number, flags = '', upstreamHost?: string) => {
+      if (!httpRequests.hasSubscribers) return;
+      const now = performance.now();
+      const rec: RequestRecord = {
+        reporter: 'destination',
+        listener: 'inbound',
+        startTime: Date.now() - (now - start),
+        durationMs: now - start,
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        authority: host,
+        protocol: 'http',
+        httpVersion: req.httpVersion,
+        status,
+        flags,
+        requestBytes: 0,
+        responseBytes: 0,
+        requestHeaders: req.headers,
+        peerIdentity: conn.peer,
+        downstream: socket,
+        destination: { service: route.service, port: route.port },
+        requestDurationMs: 0, // an upgrade request has no body: it ended with its headers
+      };
+      if (upstreamHost !== undefined) {
+        rec.upstreamHost = upstreamHost;
+        rec.responseDurationMs = rec.durationMs;
+      }
+      httpRequests.publish(rec);
+    };
     const go = (outcome: GateOutcome) => {
       if (!outcome.ok) {
         socket.end(
           `HTTP/1.1 ${outcome.status} ${http.STATUS_CODES[outcome.status] ?? ''}\r\ncontent-length: ${Buffer.byteLength(outcome.body)}\r\n` +
             `content-type: text/plain\r\n\r\n${outcome.body}`,
         );
-        return log(outcome.status, outcome.flags || '-');
+        return log(outcome.status, outcome.flags);
       }
       const headers: http.OutgoingHttpHeaders = { ...req.headers };
       for (const h of outcome.removeHeaders) delete headers[h];
@@ -160,12 +196,9 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
       if (conn.mtls) headers[XFCC] = `By=${spiffeId()};URI=${conn.peer}`;
       else delete headers[XFCC];
       req.url = outcome.target;
-      upgradeToApp(
-        req,
-        socket,
-        head,
-        { host: deps.appHost, port: deps.appPort(route.targetPort), headers },
-        (s) => log(s),
+      const port = deps.appPort(route.targetPort);
+      upgradeToApp(req, socket, head, { host: deps.appHost, port, headers }, (s) =>
+        log(s, '', `${deps.appHost}:${port}`),
       );
     };
     const outcome = deps.state()!.gate.checkHttp(gateRequest(req, conn, host, route));

@@ -4,7 +4,13 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { InboundRoute } from '../../model/snapshot.js';
-import { publishTcp } from '../telemetry/events.js';
+import {
+  accessLogWants,
+  publishTcp,
+  socketAddress,
+  socketAddresses,
+  type TcpRecord,
+} from '../telemetry/events.js';
 import { pipeSockets } from '../transport/tunnel.js';
 import { inboundRoute, type InboundConn } from './inbound-conn.js';
 import type { InboundDeps } from './inbound.js';
@@ -21,34 +27,43 @@ export function inboundTcp(
   if (!state || !route) return void socket.destroy();
   const destination = { service: route.service, port: route.port };
   const start = performance.now();
-  const log = (what: string) =>
-    deps.log(
-      `[${new Date().toISOString()}] inbound tcp ${route.service}:${route.port} "${conn.peer || '-'}" ${what}`,
-    );
-  const tcp = (event: 'open' | 'close', received = 0, sent = 0, flags = '') =>
-    publishTcp(() => ({
-      reporter: 'destination',
-      event,
-      sentBytes: sent,
-      receivedBytes: received,
-      flags,
-      destination,
-      peerIdentity: conn.peer,
-    }));
+  const startTime = Date.now();
+  const downstream = socketAddresses(socket);
+  let upstreamLocal: string | undefined;
+  const appHost = `${deps.appHost}:${deps.appPort(route.targetPort)}`;
+  // Opened and closed (Istio's TCP metrics); the close also carries what an access log line says.
+  const tcp = (event: 'open' | 'close', received = 0, sent = 0, flags = '', upstream?: string) =>
+    publishTcp(() => {
+      const t: TcpRecord = {
+        reporter: 'destination',
+        event,
+        sentBytes: sent,
+        receivedBytes: received,
+        flags,
+        destination,
+        peerIdentity: conn.peer,
+      };
+      if (event === 'close') {
+        t.log = { listener: 'inbound', startTime, durationMs: performance.now() - start, downstream };
+        if (conn.sni) t.log.sni = conn.sni;
+        if (upstream !== undefined) t.log.upstreamHost = upstream;
+        if (upstreamLocal !== undefined) t.log.upstreamLocalAddress = upstreamLocal;
+      }
+      return t;
+    });
   const go = (d: GateTcpDecision) => {
     if (!d.allowed) {
       socket.destroy();
       tcp('open', 0, 0, 'RBAC');
       tcp('close', 0, 0, 'RBAC');
-      return log(`denied RBAC: ${d.reason}`);
+      return;
     }
     const app = net.connect(deps.appPort(route.targetPort), deps.appHost);
+    if (accessLogWants.upstreamLocalAddress)
+      app.once('connect', () => (upstreamLocal = socketAddress(app.localAddress, app.localPort)));
     tcp('open');
     // peer → app is the request direction (received), app → peer the response (sent)
-    pipeSockets(socket, app, (received, sent) => {
-      tcp('close', received, sent);
-      log(`${Math.round(performance.now() - start)}ms received=${received} sent=${sent}`);
-    });
+    pipeSockets(socket, app, (received, sent) => tcp('close', received, sent, '', appHost));
   };
   // Hold the peer's bytes until the decision is made.
   socket.pause();

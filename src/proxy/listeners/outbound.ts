@@ -9,7 +9,8 @@ import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { RequestCtx } from '../http/context.js';
 import { buildPipeline, type PipelineDeps } from '../http/pipeline.js';
-import { publishRequest, publishTcp } from '../telemetry/events.js';
+import { accessLogWants, httpRequests, publishTcp, socketAddress } from '../telemetry/events.js';
+import { addTimings } from '../http/timings.js';
 import { routedRecord } from '../telemetry/records.js';
 import { MESH_POOL_IDLE_MS, longIdle } from './idle.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
@@ -55,8 +56,10 @@ export function createRoutedHandlers(
   const meshPools = new H1Pools({ idleTimeoutMs: MESH_POOL_IDLE_MS });
   const h2 = new H2Sessions();
   const onDone = (ctx: RequestCtx) => {
-    // Access logs subscribe to this record (telemetry/access-log/logger.ts).
-    publishRequest(() => routedRecord(ctx, direction, performance.now()));
+    // Metrics, traces and access logs subscribe to this record (telemetry/access-log/logger.ts); built
+    // only when someone listens, without a closure per request.
+    if (httpRequests.hasSubscribers)
+      httpRequests.publish(addTimings(routedRecord(ctx, direction, performance.now()), ctx));
   };
   // Why TLS origination failed (wrong CA, name mismatch, unreadable files), in the proxy log: at most
   // once a minute per cluster and reason, since every request would hit it again.
@@ -146,6 +149,9 @@ export function createRoutedHandlers(
         t.socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (t.head.length) up.write(t.head);
         ctx.status = 200;
+        ctx.responseStart = performance.now();
+        if (accessLogWants.upstreamLocalAddress)
+          ctx.upstreamLocalAddress = socketAddress(up.localAddress, up.localPort);
         const c = cluster.cluster;
         const destination = {
           service: c.service,
@@ -165,9 +171,13 @@ export function createRoutedHandlers(
             destination,
           }));
         tcp('open');
-        // client → service is the request direction (received), service → client the response (sent)
+        // client → service is the request direction (received), service → client the response (sent).
+        // The tunnel is logged as its CONNECT request, with the tunnel's bytes, as Envoy's HTTP
+        // connection manager logs a CONNECT it terminates.
         pipeSockets(t.socket, up, (toUp, toClient) => {
           tcp('close', toUp, toClient);
+          ctx.tunnelReceived = toUp;
+          ctx.responseBytes = toClient;
           onDone(ctx);
         });
       });
@@ -203,6 +213,13 @@ export function createRoutedHandlers(
           ...target.tls,
           ALPNProtocols: ['http/1.1'],
         } as https.RequestOptions);
+    // The upstream's answer (101, or a refusal) starts the response; a failed connection has none.
+    const answered = () => {
+      ctx.responseStart = performance.now();
+      if (accessLogWants.upstreamLocalAddress)
+        ctx.upstreamLocalAddress = socketAddress(upReq.socket?.localAddress, upReq.socket?.localPort);
+    };
+    upReq.once('response', answered).once('upgrade', answered);
     relayUpgrade(upReq, t.socket, t.head, (status) => {
       ctx.status = status;
       onDone(ctx);

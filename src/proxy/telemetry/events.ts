@@ -51,8 +51,32 @@ export interface RequestRecord {
   upstreamRequestHeaders?: OutgoingHttpHeaders;
   /** Envoy's UPSTREAM_TRANSPORT_FAILURE_REASON, when a connection to the upstream failed and why is known. */
   upstreamTransportFailureReason?: string;
-  /** Envoy's UPSTREAM_LOCAL_ADDRESS, when known. */
+  /** Envoy's UPSTREAM_LOCAL_ADDRESS (`ip:port` of the proxy's end of the upstream connection): set
+   *  only while an access log asks for it (`accessLogWants`). */
   upstreamLocalAddress?: string;
+  /** Envoy's REQUEST_DURATION: ms from the start until the last request byte came from downstream
+   *  (unset while the request body had not ended). */
+  requestDurationMs?: number;
+  /** Envoy's RESPONSE_DURATION: ms from the start until the upstream's response began (unset when
+   *  none came); RESPONSE_TX_DURATION is `durationMs` minus this. */
+  responseDurationMs?: number;
+  /** An opaque TCP stream logged through the request formats (access logs only, see `tcpLogRecord`):
+   *  HTTP-only operators print `-`, as Envoy's do for TCP. */
+  tcp?: true;
+  /** REQUESTED_SERVER_NAME when the downstream socket cannot say (TLS passthrough reads the SNI itself). */
+  requestedServerName?: string;
+}
+
+/** Whether an installed access log asks for values the data path records only on demand. Set by the
+ *  access logs when a snapshot's formats are installed; read by the data path per request. */
+export const accessLogWants = { upstreamLocalAddress: false };
+
+/** `ip:port` (IPv6 in brackets, IPv4-mapped addresses as IPv4), as Envoy prints socket addresses. */
+export function socketAddress(ip: string | undefined, port: number | undefined): string | undefined {
+  if (!ip) return undefined;
+  const a = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  if (port === undefined) return a;
+  return a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`;
 }
 
 /** What access logs read from a downstream socket (net.Socket, tls.TLSSocket, an HTTP/2 socket proxy). */
@@ -61,6 +85,17 @@ export interface DownstreamSocket {
   readonly remotePort?: number | undefined;
   readonly localAddress?: string | undefined;
   readonly localPort?: number | undefined;
+}
+
+/** A socket's addresses read now: a TCP stream is logged once its sockets are closed, when a socket no
+ *  longer knows its local address. */
+export function socketAddresses(s: DownstreamSocket): DownstreamSocket {
+  return {
+    remoteAddress: s.remoteAddress,
+    remotePort: s.remotePort,
+    localAddress: s.localAddress,
+    localPort: s.localPort,
+  };
 }
 
 export const httpRequests = diagnostics_channel.channel('weft:http:request');
@@ -81,6 +116,24 @@ export interface TcpRecord {
   flags: string;
   destination?: RequestRecord['destination'];
   peerIdentity?: string;
+  /** For access logs, on `close` (a stream without it is not logged: an HTTP CONNECT tunnel is logged
+   *  as its HTTP request instead, as Envoy's HTTP connection manager does). */
+  log?: TcpLogFields;
+}
+
+/** What an access log line of a TCP stream says beyond the metrics' fields. */
+export interface TcpLogFields {
+  listener: RequestRecord['listener'];
+  startTime: number; // epoch ms
+  durationMs: number;
+  downstream?: DownstreamSocket;
+  upstreamHost?: string;
+  upstreamCluster?: string;
+  upstreamLocalAddress?: string;
+  /** The SNI of a passthrough connection (its TLS is not terminated, so the socket does not know it). */
+  sni?: string;
+  route?: string;
+  upstreamTransportFailureReason?: string;
 }
 
 export const tcpConnections = diagnostics_channel.channel('weft:tcp:connection');

@@ -1,8 +1,11 @@
 // One HTTP/1.1 request on an undici pool (h1-pools.ts), with the answer handed over as an
 // UpstreamResponse whose body is written straight into the downstream response, Buffer by Buffer, with
 // backpressure: no intermediate Readable, no pipe().
+import diagnostics_channel from 'node:diagnostics_channel';
 import type { OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
+import { accessLogWants, socketAddress } from '../telemetry/events.js';
 import type { Dispatcher } from 'undici';
 import { parseHeaders } from './undici-core.js';
 import type { RequestBody } from '../http/body.js';
@@ -44,22 +47,55 @@ function bodyOf(b: RequestBody | undefined, paced: boolean): Buffer | PassThroug
   return s;
 }
 
+// UPSTREAM_LOCAL_ADDRESS: undici tells a handler nothing about the connection it was given, but it
+// publishes `undici:client:sendHeaders` ({request, headers, socket}) right after calling the handler's
+// onConnect, in the same synchronous call (client-h1.js, writeH1). While an access log prints the
+// address, onConnect marks its handler as the one the next published socket belongs to. Otherwise
+// nothing subscribes, and undici publishes nothing.
+type Handler = Dispatcher.DispatchHandler & { socket?: Socket };
+const SEND_HEADERS = 'undici:client:sendHeaders';
+let awaitingSocket: Handler | undefined;
+let watching = false;
+const onSendHeaders = (m: unknown) => {
+  if (awaitingSocket) awaitingSocket.socket = (m as { socket?: Socket }).socket;
+  awaitingSocket = undefined;
+};
+
+function watchSockets(on: boolean): void {
+  watching = on;
+  if (on) diagnostics_channel.subscribe(SEND_HEADERS, onSendHeaders);
+  else diagnostics_channel.unsubscribe(SEND_HEADERS, onSendHeaders);
+  awaitingSocket = undefined;
+}
+
+function localOf(h: Handler): string | undefined {
+  const s = h.socket;
+  return s ? socketAddress(s.localAddress, s.localPort) : undefined;
+}
+
 export function sendH1(pool: Dispatcher, r: H1Request, cb: H1Callbacks): { destroy(): void } {
   let abort: ((err?: Error) => void) | undefined;
   let cancelled = false;
   let started = false;
   let response: H1Response | undefined;
-  const handler: Dispatcher.DispatchHandler = {
+  if (accessLogWants.upstreamLocalAddress !== watching) watchSockets(!watching);
+  const handler: Handler = {
     onConnect(a) {
       abort = a;
       // Cancelled while queued or connecting: drop it as soon as undici hands it to a connection.
       if (cancelled) return a(new Error('cancelled'));
       started = true;
       cb.onStart?.();
+      if (watching) awaitingSocket = handler; // last: the next socket published is this request's
     },
     onHeaders(status, raw, resume) {
       if (status < 200) return true;
-      response = new H1Response(status, parseHeaders(raw as unknown as Buffer[]), resume);
+      response = new H1Response(
+        status,
+        parseHeaders(raw as unknown as Buffer[]),
+        resume,
+        watching ? localOf(handler) : undefined,
+      );
       cb.onResponse(response);
       return true;
     },
@@ -116,6 +152,7 @@ class H1Response implements UpstreamResponse {
     readonly status: number,
     readonly headers: Record<string, string | string[] | undefined>,
     private readonly resumeUpstream: () => void,
+    readonly upstreamLocal: string | undefined,
   ) {}
 
   pipeTo(sink: BodySink, ev: PipeEvents): void {

@@ -2,6 +2,7 @@
 // downstream response, with trailers (gRPC puts its status in trailers, so they must cross every hop).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2';
+import { accessLogWants, socketAddress } from '../telemetry/events.js';
 
 export type Trailers = Record<string, string | string[] | undefined>;
 
@@ -29,6 +30,9 @@ export interface UpstreamResponse {
   headers: IncomingHttpHeaders;
   /** HTTP/2: the upstream ended the stream with its headers (a gRPC trailers-only answer). */
   endedWithHeaders: boolean;
+  /** The proxy's end of the connection that carried it (`ip:port`, Envoy's UPSTREAM_LOCAL_ADDRESS);
+   *  read only while an access log prints it (accessLogWants), else undefined. */
+  readonly upstreamLocal?: string | undefined;
   /** Stream the body into `sink` (once), with backpressure. */
   pipeTo(sink: BodySink, ev: PipeEvents): void;
   /** Read and drop the body (a retried attempt, a mirror, an answer that came too late). */
@@ -39,6 +43,7 @@ export function fromH2(stream: ClientHttp2Stream, headers: H2Headers, flags: num
   let trailers: Trailers = {};
   stream.once('trailers', (t: H2Headers) => (trailers = stripPseudo(t)));
   return {
+    upstreamLocal: accessLogWants.upstreamLocalAddress ? h2Local(stream) : undefined,
     status: Number(headers[':status'] ?? 502),
     headers: stripPseudo(headers) as IncomingHttpHeaders,
     // The END_STREAM flag of the response HEADERS frame (stream.endAfterHeaders is set only later).
@@ -54,6 +59,15 @@ export function fromH2(stream: ClientHttp2Stream, headers: H2Headers, flags: num
     },
     discard: () => stream.resume(),
   };
+}
+
+function h2Local(stream: ClientHttp2Stream): string | undefined {
+  try {
+    const s = stream.session?.socket; // a proxy that throws once the session is gone
+    return s ? socketAddress(s.localAddress, s.localPort) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function stripPseudo(h: H2Headers): Trailers {

@@ -1,6 +1,7 @@
 // The last step: send the request to a peer proxy, with the route's retries, per-try and overall
 // timeouts, circuit breakers and outlier detection, then stream the answer back with the response
 // header edits. Envoy's flags say how it ended: UH, UO, UF, UC, UT, URX, DC.
+import { performance } from 'node:perf_hooks';
 import type { Handler, PipelineDeps } from '../pipeline.js';
 import type { RequestCtx } from '../context.js';
 import { addFlag } from '../context.js';
@@ -159,6 +160,8 @@ export function upstream(deps: PipelineDeps): Handler {
 }
 
 function respond(ctx: RequestCtx, up: UpstreamResponse, done: () => void): void {
+  ctx.responseStart = performance.now();
+  if (up.upstreamLocal !== undefined) ctx.upstreamLocalAddress = up.upstreamLocal;
   const h = endToEnd(up.headers);
   for (const e of ctx.responseEdits) applyHeaderEdits(h, e);
   if (ctx.flags) h['x-weft-response-flags'] = ctx.flags;

@@ -34,7 +34,7 @@ const ATTRIBUTES: Record<string, Node> = {
   },
   'request.host': (r) => str(v.pseudoHeader(r, ':authority')),
   'request.scheme': (r) => str(v.pseudoHeader(r, ':scheme')),
-  'request.protocol': (r) => v.protocol(r),
+  'request.protocol': (r) => str(v.protocol(r)),
   'request.id': (r) => str(v.requestHeader(r, 'x-request-id')),
   'request.useragent': (r) => str(v.requestHeader(r, 'user-agent')),
   'request.referer': (r) => str(v.requestHeader(r, 'referer')),
@@ -59,6 +59,18 @@ const ATTRIBUTES: Record<string, Node> = {
   'xds.route_name': (r) => str(v.routeName(r)),
 };
 const FLAGS = 'response.flags';
+/** Attributes Envoy's CEL has no value for on a TCP stream (no request headers, no response code):
+ *  an error value there, so `response.code >= 400` does not log TCP streams, as in Envoy. */
+const HTTP_ONLY = (path: string) =>
+  path.includes('headers[') ||
+  (path.startsWith('request.') && !/^request\.(size|total_size|duration)$/.test(path)) ||
+  path === 'response.code' ||
+  path === 'response.code_details' ||
+  path === 'response.grpc_status';
+const httpOnly =
+  (n: Node): Node =>
+  (r) =>
+    r.tcp ? ERR : n(r);
 const NUMERIC = new Set([
   'request.size',
   'request.total_size',
@@ -281,6 +293,7 @@ class Parser {
       }
       node = a;
     }
+    if (HTTP_ONLY(path)) node = httpOnly(node);
     if (this.peek('.')) return { node: this.call(node, path), kind: 'boolean' };
     return { node, attr: path, kind: path.includes('headers[') ? 'string' : kindOf(path) };
   }

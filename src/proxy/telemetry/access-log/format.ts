@@ -193,10 +193,14 @@ const SIMPLE: Record<string, Getter> = {
   RESPONSE_CODE_DETAILS: v.responseCodeDetails,
   CONNECTION_TERMINATION_DETAILS: () => undefined,
   DURATION: (r) => Math.floor(r.durationMs),
-  // Not measured separately by the data path yet: unknown rather than wrong.
-  REQUEST_DURATION: () => undefined,
-  RESPONSE_DURATION: () => undefined,
-  RESPONSE_TX_DURATION: () => undefined,
+  // Unknown (as Envoy's, and always for TCP) until the request ended / the upstream answered.
+  REQUEST_DURATION: (r) => (r.requestDurationMs === undefined ? undefined : Math.floor(r.requestDurationMs)),
+  RESPONSE_DURATION: (r) =>
+    r.responseDurationMs === undefined ? undefined : Math.floor(r.responseDurationMs),
+  RESPONSE_TX_DURATION: (r) =>
+    r.responseDurationMs === undefined
+      ? undefined
+      : Math.floor(Math.max(0, r.durationMs - r.responseDurationMs)),
   BYTES_RECEIVED: (r) => r.requestBytes,
   BYTES_SENT: (r) => r.responseBytes,
   PROTOCOL: v.protocol,
@@ -472,14 +476,24 @@ export function formatProblem(format: string | Readonly<Record<string, unknown>>
 
 // ---- Weft's compact line -----------------------------------------------------------------------------
 
-const listenerPiece: Piece = { get: (r) => r.listener };
-const versionPiece: Piece = { get: (r) => `HTTP/${r.httpVersion}` };
+const EXTRAS: Record<string, Piece> = {
+  '{LISTENER}': { get: (r) => r.listener },
+  '{VERSION}': { get: (r) => `HTTP/${r.httpVersion}` },
+  '{DESTINATION}': {
+    get: (r) => (r.destination ? `${r.destination.service}:${r.destination.port}` : undefined),
+  },
+  // What Weft's TCP line always said about a connection its policy refused.
+  '{OUTCOME}': {
+    get: (r) =>
+      r.flags === '' ? '-' : r.flags.split(',').includes('RBAC') ? 'denied RBAC' : v.responseFlags(r),
+  },
+};
 
 function withExtras(format: string): Piece[] {
   const out: Piece[] = [];
-  format.split(/(\{LISTENER\}|\{VERSION\})/).forEach((part) => {
-    if (part === '{LISTENER}') out.push(listenerPiece);
-    else if (part === '{VERSION}') out.push(versionPiece);
+  format.split(/(\{[A-Z]+\})/).forEach((part) => {
+    const extra = EXTRAS[part];
+    if (extra) out.push(extra);
     else if (part) out.push(...parseFormat(part));
   });
   return out;
@@ -498,8 +512,26 @@ export const WEFT_INBOUND_FORMAT =
   '[%START_TIME%] {LISTENER} "%REQ(:METHOD)% %REQ(:PATH)% {VERSION}" %RESPONSE_CODE% %RESPONSE_FLAGS% ' +
   '%DURATION% "%DOWNSTREAM_PEER_URI_SAN%" "%REQUESTED_SERVER_NAME%" "%REQ(:AUTHORITY)%"';
 
-export function compileWeftLine(side: 'client' | 'server'): (r: RequestRecord) => string {
-  const pieces = withExtras(side === 'client' ? WEFT_ROUTED_FORMAT : WEFT_INBOUND_FORMAT);
+/** Weft's line for an opaque TCP stream (gateway TLS passthrough and TCP routes; inbound weft-tcp):
+ *  `[START] gateway tcp "SNI" FLAGS DURATION "upstream host" cluster route received=N sent=M`,
+ *  `[START] inbound tcp service:port "peer SPIFFE ID" FLAGS DURATION received=N sent=M`. */
+export const WEFT_TCP_CLIENT_FORMAT =
+  '[%START_TIME%] {LISTENER} tcp "%REQUESTED_SERVER_NAME%" {OUTCOME} %DURATION% "%UPSTREAM_HOST%" ' +
+  '%UPSTREAM_CLUSTER% %ROUTE_NAME% received=%BYTES_RECEIVED% sent=%BYTES_SENT%';
+export const WEFT_TCP_SERVER_FORMAT =
+  '[%START_TIME%] {LISTENER} tcp {DESTINATION} "%DOWNSTREAM_PEER_URI_SAN%" {OUTCOME} %DURATION% ' +
+  'received=%BYTES_RECEIVED% sent=%BYTES_SENT%';
+
+export function compileWeftLine(side: 'client' | 'server', tcp = false): (r: RequestRecord) => string {
+  const pieces = withExtras(
+    tcp
+      ? side === 'client'
+        ? WEFT_TCP_CLIENT_FORMAT
+        : WEFT_TCP_SERVER_FORMAT
+      : side === 'client'
+        ? WEFT_ROUTED_FORMAT
+        : WEFT_INBOUND_FORMAT,
+  );
   return (r) => {
     let out = '';
     for (const p of pieces) {

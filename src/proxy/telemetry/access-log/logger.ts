@@ -1,5 +1,7 @@
-// Access logs of one proxy: a subscriber of the request channel (telemetry/events.ts) that formats each
-// finished request with the formats and filters of the current snapshot and hands the line to a sink.
+// Access logs of one proxy: a subscriber of the request and TCP channels (telemetry/events.ts) that
+// formats each finished request, and each closed TCP stream (gateway passthrough and TCP routes, inbound
+// weft-tcp), with the formats and filters of the current snapshot and hands the line to a sink. A TCP
+// stream goes through the same formats as a request, as in Envoy, with HTTP-only values unknown.
 // Formats and filters are compiled when a snapshot arrives (prepare: a bad one NACKs it) and swapped in
 // with it (commit). With no access log on either side the proxy does not subscribe at all.
 //
@@ -9,7 +11,13 @@
 import fs from 'node:fs';
 import type { ProxySnapshot } from '../../../model/snapshot.js';
 import type { AccessLogSettings, AccessLogSink } from '../../../model/access-log.js';
-import { httpRequests, type RequestRecord } from '../events.js';
+import {
+  accessLogWants,
+  httpRequests,
+  tcpConnections,
+  type RequestRecord,
+  type TcpRecord,
+} from '../events.js';
 import { compileFilter } from './filter.js';
 import {
   compileJson,
@@ -83,7 +91,11 @@ interface CompiledLog {
   provider: string;
   filter: ((r: RequestRecord) => boolean) | undefined;
   format: (r: RequestRecord) => string;
+  /** The same format for TCP streams (Weft's own line has a TCP variant; Envoy's formats are shared). */
+  tcpFormat: (r: RequestRecord) => string;
   path: string;
+  /** The format prints UPSTREAM_LOCAL_ADDRESS, which the data path records only on demand. */
+  upstreamLocal: boolean;
 }
 
 /** What `prepare` built from a snapshot, installed by `commit`. */
@@ -96,6 +108,7 @@ export interface PreparedAccessLogs {
 interface Installed {
   filter: ((r: RequestRecord) => boolean) | undefined;
   format: (r: RequestRecord) => string;
+  tcpFormat: (r: RequestRecord) => string;
   sink: Sink;
 }
 
@@ -103,6 +116,12 @@ function compileSink(s: AccessLogSink, side: 'client' | 'server'): CompiledLog {
   const where = `access log provider ${JSON.stringify(s.provider)}`;
   try {
     const f = s.format;
+    const source =
+      f.kind === 'weft'
+        ? ''
+        : f.kind === 'text'
+          ? f.text || ISTIO_DEFAULT_TEXT_FORMAT
+          : JSON.stringify(Object.keys(f.labels).length ? f.labels : ISTIO_DEFAULT_JSON_LABELS);
     const format =
       f.kind === 'weft'
         ? compileWeftLine(side)
@@ -113,7 +132,9 @@ function compileSink(s: AccessLogSink, side: 'client' | 'server'): CompiledLog {
       provider: s.provider,
       filter: s.filter ? compileFilter(s.filter) : undefined,
       format,
+      tcpFormat: f.kind === 'weft' ? compileWeftLine(side, true) : format,
       path: s.path,
+      upstreamLocal: source.includes('%UPSTREAM_LOCAL_ADDRESS%'),
     };
   } catch (e) {
     throw new Error(`${where}: ${(e as Error).message}`);
@@ -157,7 +178,7 @@ export class AccessLogs {
     const used = new Set<string>();
     const install = (l: CompiledLog): Installed => {
       used.add(l.path);
-      return { filter: l.filter, format: l.format, sink: this.sink(l.path) };
+      return { filter: l.filter, format: l.format, tcpFormat: l.tcpFormat, sink: this.sink(l.path) };
     };
     this.client = p.client.map(install);
     this.server = p.server.map(install);
@@ -167,9 +188,18 @@ export class AccessLogs {
       this.sinks.delete(path);
     }
     const want = this.client.length > 0 || this.server.length > 0;
-    if (want && !this.subscribed) httpRequests.subscribe(this.onRecord);
-    if (!want && this.subscribed) httpRequests.unsubscribe(this.onRecord);
+    if (want && !this.subscribed) {
+      httpRequests.subscribe(this.onRecord);
+      tcpConnections.subscribe(this.onTcp);
+    }
+    if (!want && this.subscribed) this.unsubscribe();
     this.subscribed = want;
+    accessLogWants.upstreamLocalAddress = [...p.client, ...p.server].some((l) => l.upstreamLocal);
+  }
+
+  private unsubscribe(): void {
+    httpRequests.unsubscribe(this.onRecord);
+    tcpConnections.unsubscribe(this.onTcp);
   }
 
   /** Whether any access log is written (tests, diagnostics). */
@@ -179,8 +209,9 @@ export class AccessLogs {
 
   stop(): void {
     this.stopped = true;
-    if (this.subscribed) httpRequests.unsubscribe(this.onRecord);
+    if (this.subscribed) this.unsubscribe();
     this.subscribed = false;
+    accessLogWants.upstreamLocalAddress = false;
     for (const s of this.sinks.values()) s.close();
     this.sinks.clear();
   }
@@ -204,4 +235,53 @@ export class AccessLogs {
       l.sink.write(l.format(r));
     }
   };
+
+  private readonly onTcp = (msg: unknown): void => {
+    const t = msg as TcpRecord;
+    if (t.event !== 'close' || t.log === undefined) return;
+    const logs = t.reporter === 'destination' ? this.server : this.client;
+    if (logs.length === 0) return;
+    const r = tcpLogRecord(t);
+    for (let i = 0; i < logs.length; i++) {
+      const l = logs[i]!;
+      if (l.filter !== undefined && !l.filter(r)) continue;
+      l.sink.write(l.tcpFormat(r));
+    }
+  };
+}
+
+const NO_HEADERS = Object.freeze({});
+
+/** A closed TCP stream as the formats and filters read it: no method, path, headers or status
+ *  (RESPONSE_CODE prints 0, as Envoy's TCP proxy logs do); bytes in the request direction received. */
+export function tcpLogRecord(t: TcpRecord): RequestRecord {
+  const l = t.log!;
+  const r: RequestRecord = {
+    reporter: t.reporter,
+    listener: l.listener,
+    startTime: l.startTime,
+    durationMs: l.durationMs,
+    method: '',
+    path: '',
+    authority: '',
+    protocol: 'http',
+    httpVersion: '',
+    status: 0,
+    flags: t.flags,
+    requestBytes: t.receivedBytes,
+    responseBytes: t.sentBytes,
+    requestHeaders: NO_HEADERS,
+    tcp: true,
+  };
+  if (l.downstream) r.downstream = l.downstream;
+  if (l.upstreamHost !== undefined) r.upstreamHost = l.upstreamHost;
+  if (l.upstreamCluster !== undefined) r.upstreamCluster = l.upstreamCluster;
+  if (l.upstreamLocalAddress !== undefined) r.upstreamLocalAddress = l.upstreamLocalAddress;
+  if (l.sni !== undefined) r.requestedServerName = l.sni;
+  if (l.route !== undefined) r.route = l.route;
+  if (l.upstreamTransportFailureReason !== undefined)
+    r.upstreamTransportFailureReason = l.upstreamTransportFailureReason;
+  if (t.destination) r.destination = t.destination;
+  if (t.peerIdentity !== undefined) r.peerIdentity = t.peerIdentity;
+  return r;
 }

@@ -3,7 +3,7 @@
 // request, so it only reads what the record already holds; `undefined` means "not known" (`-` in text,
 // `null` in JSON, as Envoy prints it).
 import type { TLSSocket } from 'node:tls';
-import type { RequestRecord } from '../events.js';
+import { socketAddress, type RequestRecord } from '../events.js';
 
 /** Envoy's response flags in the order Envoy prints them (ResponseFlagUtils, CORE_RESPONSE_FLAGS). */
 export const ENVOY_FLAGS = [
@@ -68,6 +68,7 @@ export function responseFlagBits(r: RequestRecord): number {
  * local reply that flag stands for.
  */
 export function responseCodeDetails(r: RequestRecord): string | undefined {
+  if (r.tcp) return undefined;
   const f = r.flags;
   if (f === '' || f === 'DI' || f === 'URX') {
     if (r.status === 0) return undefined;
@@ -93,17 +94,13 @@ export function responseCodeDetails(r: RequestRecord): string | undefined {
 }
 
 /** Envoy's PROTOCOL: HTTP/1.0, HTTP/1.1, HTTP/2. */
-export function protocol(r: RequestRecord): string {
+export function protocol(r: RequestRecord): string | undefined {
+  if (r.tcp) return undefined;
   const v = r.httpVersion;
   return v === '1.1' ? 'HTTP/1.1' : v === '2.0' ? 'HTTP/2' : `HTTP/${v}`;
 }
 
-function hostPort(ip: string | undefined, port: number | undefined): string | undefined {
-  if (!ip) return undefined;
-  const a = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  if (port === undefined) return a;
-  return a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`;
-}
+const hostPort = socketAddress;
 
 function stripMapped(ip: string | undefined): string | undefined {
   if (!ip) return undefined;
@@ -164,6 +161,7 @@ function tlsSocket(r: RequestRecord): TLSSocket | undefined {
 
 /** SNI the downstream sent (REQUESTED_SERVER_NAME). */
 export function requestedServerName(r: RequestRecord): string | undefined {
+  if (r.requestedServerName !== undefined) return r.requestedServerName || undefined;
   try {
     const s = tlsSocket(r);
     const n = s?.servername;
@@ -200,7 +198,11 @@ export function upstreamCluster(r: RequestRecord): string | undefined {
 /** The route name; the inbound side's is Istio's `default`. */
 export function routeName(r: RequestRecord): string | undefined {
   if (r.route) return r.route;
-  return r.reporter === 'destination' && r.upstreamHost !== undefined ? 'default' : undefined;
+  return r.tcp
+    ? undefined
+    : r.reporter === 'destination' && r.upstreamHost !== undefined
+      ? 'default'
+      : undefined;
 }
 
 /** A request header (lower-case name) as the upstream got it, else as the downstream sent it. */
@@ -227,6 +229,7 @@ export function pseudoHeader(r: RequestRecord, name: string): string | undefined
     case ':authority':
       return r.authority || requestHeader(r, 'host');
     case ':scheme':
+      if (r.tcp) return undefined;
       return requestedServerName(r) !== undefined ? 'https' : 'http';
     default:
       return undefined;
