@@ -43,3 +43,19 @@ test('errors are config errors with a reason', () => {
   assert.match(filterProblem("request.headers['x") ?? '', /unterminated string/);
   assert.equal(filterProblem("response.code >= 400 && request.headers['x'] == 'y'"), undefined);
 });
+
+test('TCP streams: no response code or request attributes (an error value, as in Envoy), flags and sizes known', () => {
+  const tcp = record({ tcp: true, status: 0, flags: 'UF', method: '', requestBytes: 10, requestHeaders: {} });
+  const clean = record({ tcp: true, status: 0, flags: '', method: '', requestBytes: 0, requestHeaders: {} });
+  const f = (e: string) => [tcp, clean].map(compileFilter(e));
+  assert.deepEqual(f('response.code >= 400'), [false, false]);
+  assert.deepEqual(f('response.code < 400'), [false, false]);
+  assert.deepEqual(f("request.method == ''"), [false, false]);
+  assert.deepEqual(f("!(request.headers['x'] == 'y')"), [false, false]);
+  assert.deepEqual(f("response.code >= 400 || response.flags != '-'"), [true, false]);
+  assert.deepEqual(f('request.size > 0'), [true, false]);
+  assert.deepEqual(f("xds.cluster_name == 'outbound|9080|v2|reviews.default.svc.cluster.local'"), [
+    true,
+    true,
+  ]);
+});

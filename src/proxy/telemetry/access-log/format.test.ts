@@ -253,3 +253,87 @@ test('errors name the operator', () => {
   assert.match(formatProblem({ a: '%BAD_ONE%' }) ?? '', /^a: unknown access log operator %BAD_ONE%/);
   assert.equal(formatProblem(ISTIO_DEFAULT_TEXT_FORMAT), undefined);
 });
+
+test('REQUEST_DURATION, RESPONSE_DURATION, RESPONSE_TX_DURATION: ms, truncated, unknown until measured', () => {
+  const f = compileText('%REQUEST_DURATION% %RESPONSE_DURATION% %RESPONSE_TX_DURATION% %DURATION%');
+  assert.equal(
+    f(httpbin418({ requestDurationMs: 1.7, responseDurationMs: 3.2, durationMs: 9.9 })),
+    '1 3 6 9',
+  );
+  // A local reply: the request ended with its headers, no upstream answered.
+  assert.equal(f(httpbin418({ requestDurationMs: 0, durationMs: 0.4 })), '0 - - 0');
+  // The client went away mid-body: nothing but the total is known.
+  assert.equal(f(httpbin418({ durationMs: 12 })), '- - - 12');
+  const json = JSON.parse(
+    compileJson({ req: '%REQUEST_DURATION%', resp: '%RESPONSE_DURATION%', tx: '%RESPONSE_TX_DURATION%' })(
+      httpbin418({ requestDurationMs: 0.2, responseDurationMs: 5.5, durationMs: 5.9 }),
+    ),
+  ) as Record<string, unknown>;
+  assert.deepEqual(json, { req: 0, resp: 5, tx: 0 });
+});
+
+/** A TCP stream through a gateway, as the access logs see it (logger.ts tcpLogRecord). */
+function tcpStream(over: Partial<RequestRecord> = {}): RequestRecord {
+  return record({
+    listener: 'gateway',
+    startTime: Date.parse('2021-02-01T10:00:00.123Z'),
+    durationMs: 2012.4,
+    method: '',
+    path: '',
+    authority: '',
+    httpVersion: '',
+    status: 0,
+    requestBytes: 1105,
+    responseBytes: 1056,
+    requestHeaders: {},
+    upstreamHost: '10.244.0.8:9000',
+    upstreamCluster: 'outbound|9000||tcp-echo.default.svc.cluster.local',
+    upstreamLocalAddress: '10.244.0.9:54460',
+    downstream: socket('10.244.0.1', 54458, '10.244.0.9', 31400),
+    tcp: true,
+    ...over,
+  });
+}
+
+test("a TCP stream in Istio's default text format: HTTP-only values unknown, code 0 (as Envoy's TCP proxy)", () => {
+  assert.equal(
+    compileText(ISTIO_DEFAULT_TEXT_FORMAT)(tcpStream()),
+    '[2021-02-01T10:00:00.123Z] "- - -" 0 - - - "-" 1105 1056 2012 - "-" "-" "-" "-" "10.244.0.8:9000" ' +
+      'outbound|9000||tcp-echo.default.svc.cluster.local 10.244.0.9:54460 10.244.0.9:31400 10.244.0.1:54458 - -',
+  );
+  const json = JSON.parse(
+    compileJson(ISTIO_DEFAULT_JSON_LABELS)(tcpStream({ requestedServerName: 'a.example' })),
+  );
+  assert.equal(json.method, null);
+  assert.equal(json.protocol, null);
+  assert.equal(json.response_code, 0);
+  assert.equal(json.response_code_details, null);
+  assert.equal(json.route_name, null);
+  assert.equal(json.bytes_received, 1105);
+  assert.equal(json.requested_server_name, 'a.example');
+  const one = (op: string) => compileText(op)(tcpStream({ flags: 'UF' }));
+  assert.equal(one('%RESPONSE_FLAGS% %REQ(:SCHEME)% %REQUEST_DURATION% %RESPONSE_TX_DURATION%'), 'UF - - -');
+});
+
+test("Weft's compact TCP lines", () => {
+  assert.equal(
+    compileWeftLine('client', true)(tcpStream({ requestedServerName: 'a.example', route: 'tls-route' })),
+    '[2021-02-01T10:00:00.123Z] gateway tcp "a.example" - 2012 "10.244.0.8:9000" ' +
+      'outbound|9000||tcp-echo.default.svc.cluster.local tls-route received=1105 sent=1056',
+  );
+  const denied = tcpStream({
+    reporter: 'destination',
+    listener: 'inbound',
+    flags: 'RBAC',
+    durationMs: 0.3,
+    requestBytes: 0,
+    responseBytes: 0,
+    peerIdentity: 'spiffe://cluster.local/ns/default/sa/sleep',
+    destination: { service: 'tcp-echo.default.svc.cluster.local', port: 9000 },
+  });
+  assert.equal(
+    compileWeftLine('server', true)(denied),
+    '[2021-02-01T10:00:00.123Z] inbound tcp tcp-echo.default.svc.cluster.local:9000 ' +
+      '"spiffe://cluster.local/ns/default/sa/sleep" denied RBAC 0 received=0 sent=0',
+  );
+});

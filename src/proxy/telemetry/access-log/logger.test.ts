@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import type { ProxySnapshot } from '../../../model/snapshot.js';
 import type { AccessLogSettings } from '../../../model/access-log.js';
-import { httpRequests, publishRequest } from '../events.js';
+import { accessLogWants, httpRequests, publishRequest, publishTcp, type TcpRecord } from '../events.js';
 import { record } from '../testing.js';
 import { AccessLogs } from './logger.js';
 
@@ -107,4 +107,95 @@ test('a bad format or filter throws at prepare (the snapshot is NACKed), naming 
       ),
     /access log provider "p2": filter "response.x > 1": unknown attribute response\.x/,
   );
+});
+
+const tcpClose = (over: Partial<TcpRecord> = {}): TcpRecord => ({
+  reporter: 'source',
+  event: 'close',
+  sentBytes: 7,
+  receivedBytes: 5,
+  flags: '',
+  log: {
+    listener: 'gateway',
+    startTime: Date.parse('2021-02-01T10:00:00.123Z'),
+    durationMs: 40.2,
+    downstream: { remoteAddress: '127.0.0.1', remotePort: 5000, localAddress: '127.0.0.1', localPort: 443 },
+    upstreamHost: '127.0.0.1:9000',
+    upstreamCluster: 'outbound|9000||tcp-echo.default.svc.cluster.local',
+    sni: 'echo.example',
+  },
+  ...over,
+});
+
+test("TCP streams: Weft's TCP line by default, only closes that carry log fields", async () => {
+  const { a, out } = logs();
+  a.commit(a.prepare(snap()));
+  publishTcp(() => tcpClose({ event: 'open', log: undefined }));
+  publishTcp(() => tcpClose({ log: undefined })); // a CONNECT tunnel: logged as its request instead
+  publishTcp(() => tcpClose());
+  await tick();
+  assert.deepEqual(out, [
+    '[2021-02-01T10:00:00.123Z] gateway tcp "echo.example" - 40 "127.0.0.1:9000" ' +
+      'outbound|9000||tcp-echo.default.svc.cluster.local - received=5 sent=7',
+  ]);
+  a.stop();
+});
+
+test('TCP streams follow the configured format, filter and disabled sides', async () => {
+  const { a, out } = logs();
+  a.commit(
+    a.prepare(
+      snap({
+        client: [
+          {
+            provider: 'json',
+            path: '/dev/stdout',
+            format: {
+              kind: 'json',
+              labels: {
+                code: '%RESPONSE_CODE%',
+                sent: '%BYTES_SENT%',
+                flags: '%RESPONSE_FLAGS%',
+                m: '%REQ(:METHOD)%',
+              },
+            },
+          },
+          {
+            provider: 'errors',
+            path: '/dev/stdout',
+            format: { kind: 'text', text: 'err %RESPONSE_FLAGS%' },
+            filter: "response.code < 400 || response.flags == 'UF'",
+          },
+        ],
+        server: [], // disabled for the server side
+      }),
+    ),
+  );
+  assert.equal(accessLogWants.upstreamLocalAddress, false);
+  publishTcp(() => tcpClose());
+  publishTcp(() => tcpClose({ flags: 'UF', sentBytes: 0 }));
+  publishTcp(() => tcpClose({ reporter: 'destination' }));
+  await tick();
+  // The filter sees no response code on a TCP stream (as Envoy's CEL): only the UF flag lets it log.
+  assert.deepEqual(out, [
+    '{"code":0,"flags":"-","m":null,"sent":7}',
+    '{"code":0,"flags":"UF","m":null,"sent":0}',
+    'err UF',
+  ]);
+  a.stop();
+});
+
+test('UPSTREAM_LOCAL_ADDRESS is recorded only while an installed format prints it', () => {
+  const { a } = logs();
+  const text = (t: string) =>
+    snap({ client: [{ provider: 'p', path: '/dev/stdout', format: { kind: 'text', text: t } }], server: [] });
+  a.commit(a.prepare(text('%DURATION%')));
+  assert.equal(accessLogWants.upstreamLocalAddress, false);
+  a.commit(a.prepare(text(''))); // Istio's default format prints it
+  assert.equal(accessLogWants.upstreamLocalAddress, true);
+  a.commit(a.prepare(snap()));
+  assert.equal(accessLogWants.upstreamLocalAddress, false, "Weft's compact line does not");
+  a.commit(a.prepare(text('%UPSTREAM_LOCAL_ADDRESS%')));
+  a.stop();
+  assert.equal(accessLogWants.upstreamLocalAddress, false);
 });
