@@ -10,6 +10,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
@@ -166,7 +167,7 @@ spec:
       new RegExp(
         String.raw`^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] "GET /p1/ok HTTP/1\.1" 200 - via_upstream - "-" 0 \d+ \d+ - "-" ` +
           String.raw`"access-log-e2e/1" "p1-ok" "echo:8080" "127\.0\.0\.1:\d+" outbound\|8080\|\|echo\.default\.svc\.cluster\.local ` +
-          String.raw`- 127\.0\.0\.1:${outbound} 127\.0\.0\.1:\d+ - \S+$`,
+          String.raw`127\.0\.0\.1:\d+ 127\.0\.0\.1:${outbound} 127\.0\.0\.1:\d+ - \S+$`,
       ),
       text,
     );
@@ -187,7 +188,7 @@ spec:
     const server = await waitFor('the inbound p1 line', async () => lineWith(await log(ECHO), '/p1/ok'));
     assert.match(
       server,
-      /"GET \/p1\/ok HTTP\/1\.1" 200 - via_upstream - "-" 0 \d+ \d+ - "-" "access-log-e2e\/1" "p1-ok" "echo:8080" "127\.0\.0\.1:\d+" inbound\|8080\|\| - 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+ \S+ default$/,
+      /"GET \/p1\/ok HTTP\/1\.1" 200 - via_upstream - "-" 0 \d+ \d+ - "-" "access-log-e2e\/1" "p1-ok" "echo:8080" "127\.0\.0\.1:\d+" inbound\|8080\|\| 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+ \S+ default$/,
     );
   });
 
@@ -283,6 +284,159 @@ spec:
     assert.match(
       r.stderr + r.stdout,
       /bad\.yaml:\d+: .*accessLogging\[0\]\.filter\.expression: .*unknown attribute response\.cod/,
+    );
+  });
+
+  test('durations, the upstream local address, and a CONNECT tunnel in the configured JSON format', async () => {
+    const timingFile = join(dir, 'timing.log');
+    const tcpFile = join(dir, 'tcp.json');
+    await apply(
+      'mesh-config',
+      `apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: {name: default}
+spec:
+  extensionProviders:
+  - name: json-errors
+    envoyFileAccessLog:
+      path: ${jsonFile}
+      logFormat: {labels: {}}
+  - name: timing
+    envoyFileAccessLog:
+      path: ${timingFile}
+      logFormat:
+        text: "%REQ(X-REQUEST-ID)% %REQUEST_DURATION% %RESPONSE_DURATION% %RESPONSE_TX_DURATION% %DURATION% %UPSTREAM_LOCAL_ADDRESS% %UPSTREAM_HOST%"
+  - name: tcp-json
+    envoyFileAccessLog:
+      path: ${tcpFile}
+      logFormat:
+        labels:
+          method: "%REQ(:METHOD)%"
+          protocol: "%PROTOCOL%"
+          code: "%RESPONSE_CODE%"
+          flags: "%RESPONSE_FLAGS%"
+          received: "%BYTES_RECEIVED%"
+          sent: "%BYTES_SENT%"
+          duration: "%DURATION%"
+          cluster: "%UPSTREAM_CLUSTER%"
+          upstream: "%UPSTREAM_HOST%"
+          upstream_local: "%UPSTREAM_LOCAL_ADDRESS%"
+          downstream: "%DOWNSTREAM_REMOTE_ADDRESS%"
+          peer: "%DOWNSTREAM_PEER_URI_SAN%"
+          start: "%START_TIME%"
+`,
+      [], // new providers nobody uses yet: no proxy's config changes
+    );
+    await apply(
+      'telemetry-client',
+      `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: client-logs, namespace: default}
+spec:
+  selector: {matchLabels: {app: client}}
+  accessLogging:
+  - providers: [{name: timing}, {name: tcp-json}]
+`,
+    );
+    await apply(
+      'telemetry-echo',
+      `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: echo-logs, namespace: default}
+spec:
+  selector: {matchLabels: {app: echo}}
+  accessLogging:
+  - providers: [{name: tcp-json}]
+`,
+      [ECHO],
+    );
+
+    // A request whose body comes in two parts, 100 ms apart, to an echo that answers 50 ms after the
+    // body ended: the request ends, then the response starts, then it is sent.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: outbound,
+          method: 'POST',
+          path: '/p5/body?delay=50ms',
+          headers: { host: 'echo:8080', 'x-request-id': 'p5-body', 'content-type': 'text/plain' },
+          agent: false,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.write('x'.repeat(1000));
+      setTimeout(() => req.end('y'.repeat(1000)), 100);
+    });
+    assert.equal(status, 200);
+    const line = await waitFor('the p5 timing line', async () =>
+      lineWith(await readFile(timingFile, 'utf8').catch(() => ''), 'p5-body'),
+    );
+    const [, request, response, tx, total, local, upstreamHost] = line.split(' ');
+    const [req, resp, sent, duration] = [request, response, tx, total].map(Number);
+    for (const n of [req, resp, sent, duration]) assert.ok(Number.isInteger(n) && n! >= 0, line);
+    assert.ok(req! <= resp! && resp! <= duration!, `REQUEST ≤ RESPONSE ≤ DURATION: ${line}`);
+    assert.ok(req! > 0, `the body ended after the headers: ${line}`);
+    assert.ok(resp! + sent! <= duration! + 1, line);
+    assert.match(local ?? '', /^127\.0\.0\.1:\d+$/, line);
+    assert.notEqual(local, upstreamHost, 'the local end of the connection, not the peer');
+
+    // CONNECT echo:8080, then an HTTP request inside the tunnel.
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(outbound, '127.0.0.1', () =>
+        socket.write('CONNECT echo:8080 HTTP/1.1\r\nHost: echo:8080\r\n\r\n'),
+      );
+      let data = '';
+      let sentInside = false;
+      socket.on('data', (c: Buffer) => {
+        data += c.toString('latin1');
+        if (!sentInside && data.includes('\r\n\r\n')) {
+          sentInside = true;
+          socket.write('GET /p5/tunnel HTTP/1.1\r\nHost: echo:8080\r\nConnection: close\r\n\r\n');
+        }
+      });
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+      socket.setTimeout(15_000, () => reject(new Error(`tunnel timed out: ${data}`)));
+    });
+    assert.match(reply, /^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 200 /);
+    const tunnel = await waitFor('both sides of the tunnel in the JSON file', async () => {
+      const entries = (await readFile(tcpFile, 'utf8').catch(() => ''))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const client = entries.find((e) => e.method === 'CONNECT');
+      const server = entries.find((e) => e.cluster === 'inbound|8080||' && e.method === null);
+      return client && server && { client, server };
+    });
+    // The client side logs the CONNECT request (as Envoy's HTTP connection manager), with the bytes
+    // that went through the tunnel.
+    const c = tunnel.client;
+    assert.equal(c.code, 200);
+    assert.equal(c.cluster, 'outbound|8080||echo.default.svc.cluster.local');
+    assert.ok((c.received as number) > 0 && (c.sent as number) > 0, JSON.stringify(c));
+    assert.match(String(c.upstream_local), /^127\.0\.0\.1:\d+$/);
+    assert.match(String(c.downstream), /^127\.0\.0\.1:\d+$/, 'read before the tunnel closed');
+    // The server side logs a TCP stream: no method or protocol, code 0, the bytes both ways.
+    const sv = tunnel.server;
+    assert.equal(sv.code, 0);
+    assert.equal(sv.protocol, null);
+    assert.equal(sv.flags, '-');
+    assert.equal(sv.peer, 'spiffe://cluster.local/ns/default/sa/client');
+    assert.equal(sv.received, c.received, 'the bytes the client sent through the tunnel');
+    assert.ok((sv.sent as number) > 0, JSON.stringify(sv));
+    assert.equal(typeof sv.duration, 'number');
+    assert.match(String(sv.upstream), /^127\.0\.0\.1:\d+$/);
+    assert.match(String(sv.upstream_local), /^127\.0\.0\.1:\d+$/);
+    assert.match(String(sv.downstream), /^127\.0\.0\.1:\d+$/);
+    assert.match(String(sv.start), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.ok(
+      !(await log(ECHO)).includes('inbound tcp'),
+      "no Weft TCP line: the Telemetry's provider decides",
     );
   });
 });

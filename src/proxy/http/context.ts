@@ -4,6 +4,7 @@ import type { Endpoint, HeaderMutation, WeightedCluster } from '../../model/snap
 import type { RouteRuntime, RouteTable } from './router.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { RequestBody } from './body.js';
+import type { DownstreamSocket } from '../telemetry/events.js';
 
 export interface RequestCtx {
   req: IncomingMessage;
@@ -39,6 +40,8 @@ export interface RequestCtx {
   upstreamLocalAddress?: string;
   /** A CONNECT tunnel's bytes (client to upstream): the request's BYTES_RECEIVED. */
   tunnelReceived?: number;
+  /** A CONNECT tunnel's client addresses, read while its socket was open (it is logged once closed). */
+  tunnelDownstream?: DownstreamSocket;
 }
 
 export function addFlag(ctx: RequestCtx, flag: string): void {

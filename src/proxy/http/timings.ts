@@ -16,5 +16,6 @@ export function addTimings(r: RequestRecord, ctx: RequestCtx): RequestRecord {
   if (ctx.responseStart !== undefined) r.responseDurationMs = ctx.responseStart - ctx.start;
   if (ctx.upstreamLocalAddress !== undefined) r.upstreamLocalAddress = ctx.upstreamLocalAddress;
   if (ctx.tunnelReceived !== undefined) r.requestBytes = ctx.tunnelReceived;
+  if (ctx.tunnelDownstream !== undefined) r.downstream = ctx.tunnelDownstream;
   return r;
 }

@@ -9,7 +9,13 @@ import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { RequestCtx } from '../http/context.js';
 import { buildPipeline, type PipelineDeps } from '../http/pipeline.js';
-import { accessLogWants, httpRequests, publishTcp, socketAddress } from '../telemetry/events.js';
+import {
+  accessLogWants,
+  httpRequests,
+  publishTcp,
+  socketAddress,
+  socketAddresses,
+} from '../telemetry/events.js';
 import { addTimings } from '../http/timings.js';
 import { routedRecord } from '../telemetry/records.js';
 import { MESH_POOL_IDLE_MS, longIdle } from './idle.js';
@@ -150,6 +156,7 @@ export function createRoutedHandlers(
         if (t.head.length) up.write(t.head);
         ctx.status = 200;
         ctx.responseStart = performance.now();
+        ctx.tunnelDownstream = socketAddresses(t.socket);
         if (accessLogWants.upstreamLocalAddress)
           ctx.upstreamLocalAddress = socketAddress(up.localAddress, up.localPort);
         const c = cluster.cluster;
