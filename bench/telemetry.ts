@@ -366,7 +366,7 @@ async function main(): Promise<void> {
     );
   line('telemetry on:', 'on', `  (Istio metrics, access logs, tracing at ${SAMPLING}% over OTLP)`);
   console.log(
-    `  on/off, median of pair ratios: ${ratio.toFixed(3)} req/s (${((1 - ratio) * 100).toFixed(1)}% lower; target: at most 15%), ` +
+    `  on/off, median of pair ratios: ${ratio.toFixed(3)} req/s (${Math.abs((1 - ratio) * 100).toFixed(1)}% ${ratio <= 1 ? 'lower' : 'higher, within the noise'}; target: at most 15% lower), ` +
       `${cpuRatio.toFixed(3)} proxy CPU per request`,
   );
   const tog = (tracing: boolean, f: (x: { rps: number; cpu: number }) => number) =>
