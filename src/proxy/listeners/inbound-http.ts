@@ -10,7 +10,13 @@ import type { InboundRoute } from '../../model/snapshot.js';
 import { portMode } from '../../model/security.js';
 import { endToEnd } from '../http/headers.js';
 import { forward, sendLocalReply, type ForwardResult } from '../http/forward.js';
-import { httpRequests, type RequestRecord } from '../telemetry/events.js';
+import {
+  httpRequests,
+  socketAddresses,
+  type DownstreamSocket,
+  type RequestRecord,
+} from '../telemetry/events.js';
+import { whenUpgradeEnds } from '../http/upgraded.js';
 import { hasBody } from '../http/body.js';
 import { injectServerSpan, startServerSpan } from '../telemetry/tracing.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
@@ -150,10 +156,28 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
     const route = admit(req, conn, host);
     if (route === 'reset') return socket.destroy();
     if (!route) return socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n');
-    // One request record when the app answered the upgrade (or it was refused), as for any request;
-    // the bytes piped afterwards are not counted.
+    // One request record per upgrade, as for any request: when the app refused it, or, once upgraded,
+    // when the stream ends (as Envoy logs it), with the bytes that crossed it.
     const start = performance.now();
     const log = (status: number, flags = '', upstreamHost?: string) => {
+      if (status === 101) {
+        const answered = performance.now();
+        const downstream = socketAddresses(socket);
+        return whenUpgradeEnds(socket, head, (received, sent) =>
+          publish(status, flags, upstreamHost, answered, downstream, received, sent),
+        );
+      }
+      publish(status, flags, upstreamHost, upstreamHost ? performance.now() : undefined, socket, 0, 0);
+    };
+    const publish = (
+      status: number,
+      flags: string,
+      upstreamHost: string | undefined,
+      answered: number | undefined,
+      downstream: DownstreamSocket,
+      received: number,
+      sent: number,
+    ) => {
       if (!httpRequests.hasSubscribers) return;
       const now = performance.now();
       const rec: RequestRecord = {
@@ -168,18 +192,17 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
         httpVersion: req.httpVersion,
         status,
         flags,
-        requestBytes: 0,
-        responseBytes: 0,
+        requestBytes: received,
+        responseBytes: sent,
         requestHeaders: req.headers,
         peerIdentity: conn.peer,
-        downstream: socket,
+        downstream,
         destination: { service: route.service, port: route.port },
         requestDurationMs: 0, // an upgrade request has no body: it ended with its headers
       };
-      if (upstreamHost !== undefined) {
-        rec.upstreamHost = upstreamHost;
-        rec.responseDurationMs = rec.durationMs;
-      }
+      if (downstream !== socket && conn.sni) rec.requestedServerName = conn.sni; // a closed socket forgets it
+      if (upstreamHost !== undefined) rec.upstreamHost = upstreamHost;
+      if (answered !== undefined) rec.responseDurationMs = answered - start;
       httpRequests.publish(rec);
     };
     const go = (outcome: GateOutcome) => {

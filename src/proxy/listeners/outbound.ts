@@ -17,6 +17,7 @@ import {
   socketAddresses,
 } from '../telemetry/events.js';
 import { addTimings } from '../http/timings.js';
+import { whenUpgradeEnds } from '../http/upgraded.js';
 import { routedRecord } from '../telemetry/records.js';
 import { MESH_POOL_IDLE_MS, longIdle } from './idle.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
@@ -229,7 +230,14 @@ export function createRoutedHandlers(
     upReq.once('response', answered).once('upgrade', answered);
     relayUpgrade(upReq, t.socket, t.head, (status) => {
       ctx.status = status;
-      onDone(ctx);
+      if (status !== 101) return onDone(ctx);
+      // Logged when the upgraded stream ends, as Envoy does, with its bytes both ways.
+      ctx.tunnelDownstream = socketAddresses(t.socket);
+      whenUpgradeEnds(t.socket, t.head, (received, sent) => {
+        ctx.tunnelReceived = received;
+        ctx.responseBytes = sent;
+        onDone(ctx);
+      });
     });
   };
   const request = buildPipeline(base);
