@@ -32,7 +32,14 @@ export function inboundTcp(
   let upstreamLocal: string | undefined;
   const appHost = `${deps.appHost}:${deps.appPort(route.targetPort)}`;
   // Opened and closed (Istio's TCP metrics); the close also carries what an access log line says.
-  const tcp = (event: 'open' | 'close', received = 0, sent = 0, flags = '', upstream?: string) =>
+  const tcp = (
+    event: 'open' | 'close',
+    received = 0,
+    sent = 0,
+    flags = '',
+    upstream?: string,
+    why?: string,
+  ) =>
     publishTcp(() => {
       const t: TcpRecord = {
         reporter: 'destination',
@@ -48,6 +55,7 @@ export function inboundTcp(
         if (conn.sni) t.log.sni = conn.sni;
         if (upstream !== undefined) t.log.upstreamHost = upstream;
         if (upstreamLocal !== undefined) t.log.upstreamLocalAddress = upstreamLocal;
+        if (why !== undefined) t.log.upstreamTransportFailureReason = why;
       }
       return t;
     });
@@ -59,11 +67,21 @@ export function inboundTcp(
       return;
     }
     const app = net.connect(deps.appPort(route.targetPort), deps.appHost);
-    if (accessLogWants.upstreamLocalAddress)
-      app.once('connect', () => (upstreamLocal = socketAddress(app.localAddress, app.localPort)));
+    // An app that does not accept the connection: Envoy's UF, with the reason, when the stream closes.
+    let connected = false;
+    let why: string | undefined;
+    app.once('connect', () => {
+      connected = true;
+      if (accessLogWants.upstreamLocalAddress) upstreamLocal = socketAddress(app.localAddress, app.localPort);
+    });
+    app.once('error', (e: NodeJS.ErrnoException) => {
+      if (!connected) why = `connect_error:_${e.code ?? e.message.replace(/\s+/g, '_')}`;
+    });
     tcp('open');
     // peer → app is the request direction (received), app → peer the response (sent)
-    pipeSockets(socket, app, (received, sent) => tcp('close', received, sent, '', appHost));
+    pipeSockets(socket, app, (received, sent) =>
+      tcp('close', received, sent, connected ? '' : 'UF', appHost, why),
+    );
   };
   // Hold the peer's bytes until the decision is made.
   socket.pause();
