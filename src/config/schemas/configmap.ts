@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { ObjectMeta, ResourceBase } from '../types.js';
 import { dnsSubdomain, metadata, show, strict, stringMap } from './common.js';
+import { base64Problem, keyProblem } from './kube-data.js';
 
 export interface ConfigMapSpec {
   data: Record<string, string>;
@@ -14,8 +15,6 @@ export interface ConfigMapSpec {
 export type ConfigMap = ResourceBase<'ConfigMap', ConfigMapSpec>;
 
 const MAX_BYTES = 1024 * 1024;
-const KEY = /^[-._a-zA-Z0-9]+$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 const body = {
   data: stringMap.optional(),
@@ -37,15 +36,6 @@ const storedForm = strict({
 
 type Out = { apiVersion: string; kind: 'ConfigMap'; metadata: ObjectMeta; spec: ConfigMapSpec };
 
-/** Kubernetes IsConfigMapKey. */
-function keyProblem(k: string): string | undefined {
-  if (k.length > 253) return `key ${show(k)} is longer than 253 characters`;
-  if (!KEY.test(k)) return `invalid key ${show(k)}: use letters, digits, "-", "_" and "." only`;
-  if (k === '.' || k === '..' || k.startsWith('..'))
-    return `invalid key ${show(k)}: must not be "." or start with ".."`;
-  return undefined;
-}
-
 function normalize(
   r: z.infer<typeof kubernetesForm> | z.infer<typeof storedForm>,
   ctx: z.core.$RefinementCtx<unknown>,
@@ -63,7 +53,7 @@ function normalize(
     const p =
       keyProblem(k) ??
       (k in (f.data ?? {}) ? `duplicate of key ${show(k)} present in data` : undefined) ??
-      (BASE64.test(v) ? undefined : 'illegal base64 data');
+      base64Problem(v, 'data');
     if (p) ctx.addIssue({ code: 'custom', path: at('binaryData', k), message: p });
     total += Buffer.byteLength(v, 'base64');
   }

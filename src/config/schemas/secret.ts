@@ -5,7 +5,8 @@
 // (`spec.type`, `spec.data`) like every other kind; that form is accepted back by `weft apply` too.
 import { z } from 'zod';
 import type { ObjectMeta, SecretSpec } from '../types.js';
-import { dnsSubdomain, metadata, show, strict, stringMap } from './common.js';
+import { dnsSubdomain, metadata, strict, stringMap } from './common.js';
+import { base64Problem, keyProblem } from './kube-data.js';
 
 const MAX_TOTAL_BYTES = 1024 * 1024; // Kubernetes' MaxSecretSize
 
@@ -17,27 +18,6 @@ const REQUIRED_KEYS: Record<string, string[][]> = {
   'kubernetes.io/basic-auth': [['username', 'password']],
   'kubernetes.io/ssh-auth': [['ssh-privatekey']],
 };
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const KEY = /^[-._a-zA-Z0-9]+$/;
-
-/** Kubernetes IsConfigMapKey. */
-function keyProblem(k: string): string | undefined {
-  if (k.length > 253) return `key ${show(k)} is longer than 253 characters`;
-  if (!KEY.test(k)) return `invalid key ${show(k)}: use letters, digits, "-", "_" and "." only`;
-  if (k === '.' || k === '..' || k.startsWith('..'))
-    return `invalid key ${show(k)}: must not be "." or start with ".."`;
-  return undefined;
-}
-
-/** The API server's base64 decoding of `data` (standard alphabet, padded; whitespace is not allowed). */
-function base64Problem(v: string): string | undefined {
-  if (BASE64.test(v)) return undefined;
-  const bad = [...v].findIndex((c) => !/[A-Za-z0-9+/=]/.test(c));
-  return bad >= 0
-    ? `illegal base64 data at input byte ${bad}: put plain text under stringData, or encode it (base64 -w0)`
-    : 'illegal base64 data: the length must be a multiple of 4 (missing "=" padding?)';
-}
 
 const body = {
   type: z.string().optional(),
