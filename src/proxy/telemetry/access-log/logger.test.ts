@@ -196,6 +196,10 @@ test('UPSTREAM_LOCAL_ADDRESS is recorded only while an installed format prints i
   a.commit(a.prepare(snap()));
   assert.equal(accessLogWants.upstreamLocalAddress, false, "Weft's compact line does not");
   a.commit(a.prepare(text('%UPSTREAM_LOCAL_ADDRESS%')));
+  const other = logs().a; // another proxy in the same process, without it
+  other.commit(other.prepare(snap()));
+  assert.equal(accessLogWants.upstreamLocalAddress, true, 'still wanted by the first');
   a.stop();
   assert.equal(accessLogWants.upstreamLocalAddress, false);
+  other.stop();
 });

@@ -153,6 +153,10 @@ export interface AccessLogOptions {
   warn: (message: string) => void;
 }
 
+/** The access logs (one per data plane; several share a process in tests) whose formats print
+ *  UPSTREAM_LOCAL_ADDRESS: the data path records it while any does. */
+const wantingLocal = new Set<object>();
+
 export class AccessLogs {
   private client: Installed[] = [];
   private server: Installed[] = [];
@@ -194,7 +198,9 @@ export class AccessLogs {
     }
     if (!want && this.subscribed) this.unsubscribe();
     this.subscribed = want;
-    accessLogWants.upstreamLocalAddress = [...p.client, ...p.server].some((l) => l.upstreamLocal);
+    if ([...p.client, ...p.server].some((l) => l.upstreamLocal)) wantingLocal.add(this);
+    else wantingLocal.delete(this);
+    accessLogWants.upstreamLocalAddress = wantingLocal.size > 0;
   }
 
   private unsubscribe(): void {
@@ -211,7 +217,8 @@ export class AccessLogs {
     this.stopped = true;
     if (this.subscribed) this.unsubscribe();
     this.subscribed = false;
-    accessLogWants.upstreamLocalAddress = false;
+    wantingLocal.delete(this);
+    accessLogWants.upstreamLocalAddress = wantingLocal.size > 0;
     for (const s of this.sinks.values()) s.close();
     this.sinks.clear();
   }
