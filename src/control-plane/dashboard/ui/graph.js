@@ -318,42 +318,25 @@ export function GraphView({ graph }) {
       onMouseLeave=${() => (drag.current = null)}
     >
       <defs>
-        <marker
-          id="arrow"
-          viewBox="0 0 10 10"
-          refX="9"
-          refY="5"
-          markerWidth="10"
-          markerHeight="10"
-          markerUnits="userSpaceOnUse"
-          orient="auto-start-reverse"
-        >
-          <path d="M0,0 L10,5 L0,10 z" class="arrow" />
-        </marker>
-        <marker
-          id="arrow-red"
-          viewBox="0 0 10 10"
-          refX="9"
-          refY="5"
-          markerWidth="10"
-          markerHeight="10"
-          markerUnits="userSpaceOnUse"
-          orient="auto-start-reverse"
-        >
-          <path d="M0,0 L10,5 L0,10 z" class="arrow red" />
-        </marker>
-        <marker
-          id="arrow-tcp"
-          viewBox="0 0 10 10"
-          refX="9"
-          refY="5"
-          markerWidth="10"
-          markerHeight="10"
-          markerUnits="userSpaceOnUse"
-          orient="auto-start-reverse"
-        >
-          <path d="M0,0 L10,5 L0,10 z" class="arrow tcp" />
-        </marker>
+        ${[
+          ['arrow', 'arrow'],
+          ['arrow-red', 'arrow red'],
+          ['arrow-tcp', 'arrow tcp'],
+        ].map(
+          ([id, cls]) =>
+            html`<marker
+              id=${id}
+              viewBox="0 0 10 10"
+              refX="9"
+              refY="5"
+              markerWidth="10"
+              markerHeight="10"
+              markerUnits="userSpaceOnUse"
+              orient="auto-start-reverse"
+            >
+              <path d="M0,0 L10,5 L0,10 z" class=${cls} />
+            </marker>`,
+        )}
       </defs>
       <g transform=${`scale(${view.k}) translate(${view.x},${view.y})`}>
         <g class="edges">
