@@ -197,6 +197,7 @@ export function createRoutedHandlers(
         );
         ctx.status = 503;
         ctx.flags = 'UF';
+        ctx.transportFailure = `connect_error:_${err.code ?? err.message.replace(/\s+/g, '_')}`;
         onDone(ctx);
       });
       return;
