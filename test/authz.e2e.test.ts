@@ -1338,6 +1338,7 @@ spec:
         assert.equal(seen.request.http.path, '/grpc-authz/allow?x=1');
         assert.equal(seen.request.http.headers['x-grpc-authz'], 'allow');
         assert.equal(seen.source?.principal, `spiffe://${CLIENT_PRINCIPAL}`);
+        assert.equal(seen.destination?.principal, `spiffe://cluster.local/ns/foo/sa/httpbin`);
         assert.equal(seen.source?.address?.socket_address?.address, '127.0.0.1');
         assert.equal(seen.destination?.address?.socket_address?.port_value, 8080);
 

@@ -52,7 +52,7 @@ export class ProxyState {
     }
     this.peerMetadata = encodePeerMetadata(snapshot.proxy);
     try {
-      this.gate = new SecurityGate(snapshot.security, gateOptions);
+      this.gate = new SecurityGate(snapshot.security, { ...gateOptions, principal: snapshot.proxy.spiffeId });
     } catch (e) {
       throw new WeftError(
         ErrorCodes.SNAPSHOT_INVALID,

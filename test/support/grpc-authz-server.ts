@@ -17,7 +17,10 @@ export const GRPC_DENY_BODY = 'denied by the gRPC authorizer';
 export interface SeenCheck {
   attributes: {
     source?: { address?: { socket_address?: { address: string; port_value?: number } }; principal?: string };
-    destination?: { address?: { socket_address?: { address: string; port_value?: number } } };
+    destination?: {
+      address?: { socket_address?: { address: string; port_value?: number } };
+      principal?: string;
+    };
     request: {
       time?: { seconds: number };
       http: {

@@ -42,6 +42,8 @@ const deny = (status: number, body: string, flags: string, reason: string, heade
 export interface GateOptions {
   /** Where CUSTOM checks for mesh services go: this proxy's outbound listener. */
   outbound?: () => { host: string; port: number } | undefined;
+  /** This proxy's SPIFFE ID: the destination principal of requests that reached it over mTLS. */
+  principal?: string;
 }
 
 export class SecurityGate {
@@ -150,7 +152,12 @@ export class SecurityGate {
               ...(r.sourcePort ? { port: r.sourcePort } : {}),
               ...(r.peer ? { principal: r.peer } : {}),
             },
-            destination: { address: r.destinationIp, port: r.destinationPort },
+            // Envoy fills it from the local certificate of the downstream TLS: ours, over mTLS only.
+            destination: {
+              address: r.destinationIp,
+              port: r.destinationPort,
+              ...(r.peer && this.options.principal ? { principal: this.options.principal } : {}),
+            },
             ...(body ? { body } : {}),
           },
           via ? { connectTo: via } : {},
