@@ -184,7 +184,7 @@ export function createRoutedHandlers(
         // connection manager logs a CONNECT it terminates.
         pipeSockets(t.socket, up, (toUp, toClient) => {
           tcp('close', toUp, toClient);
-          ctx.tunnelReceived = toUp;
+          ctx.tunnelReceived = toUp + t.head.length; // the head went up before the pipe
           ctx.responseBytes = toClient;
           onDone(ctx);
         });
