@@ -439,4 +439,46 @@ spec:
       "no Weft TCP line: the Telemetry's provider decides",
     );
   });
+
+  test('disabled: true silences TCP streams too', async () => {
+    await apply(
+      'telemetry-echo',
+      `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: echo-logs, namespace: default}
+spec:
+  selector: {matchLabels: {app: echo}}
+  accessLogging:
+  - disabled: true
+`,
+      [ECHO],
+    );
+    const tcpFile = join(dir, 'tcp.json');
+    const count = async () =>
+      (await readFile(tcpFile, 'utf8')).split('\n').filter((l) => l.includes('"cluster":"inbound|8080||"'))
+        .length;
+    const before = await count();
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(outbound, '127.0.0.1', () =>
+        socket.write(
+          'CONNECT echo:8080 HTTP/1.1\r\nHost: echo:8080\r\n\r\nGET /p6 HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n',
+        ),
+      );
+      let data = '';
+      socket.on('data', (c: Buffer) => (data += c.toString('latin1')));
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+    });
+    assert.match(reply, /Connection Established\r\n\r\nHTTP\/1\.1 200 /);
+    // The client still logs its CONNECT (with the bytes that came with its head); the server nothing.
+    await waitFor('the client CONNECT line', async () =>
+      (await readFile(tcpFile, 'utf8')).split('\n').filter((l) => l.includes('"method":"CONNECT"')).length >=
+      2
+        ? true
+        : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await count(), before, 'no server-side TCP entry');
+    assert.ok(!(await log(ECHO)).includes('inbound tcp'), 'nor a Weft TCP line');
+  });
 });
