@@ -461,6 +461,21 @@ describe('gateway TLS', () => {
     );
   });
 
+  test('weft proxy-config INGRESS secrets lists what each TLS server serves and the client CAs', async () => {
+    const r = await mesh.weft(['proxy-config', INGRESS, 'secrets', '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const body = JSON.parse(r.stdout) as { secrets: Array<{ name: string; type: string; subject: string }> };
+    const find = (name: RegExp, type: string) =>
+      body.secrets.find((e) => name.test(e.name) && e.type === type)?.subject ?? '';
+    assert.equal(body.secrets[0]?.name, 'default', 'the workload certificate stays first');
+    assert.match(find(/tls-gateway\/https-secret$/, 'Cert Chain'), /CN=secret/);
+    assert.match(find(/tls-gateway\/https-sni-b$/, 'Cert Chain'), /CN=sni-b/);
+    assert.match(find(/tls-gateway\/https-files$/, 'Cert Chain'), /CN=files-v\d/);
+    assert.match(find(/tls-gateway\/https-mtls-cacert$/, 'CA'), /CN=Gateway Client CA/);
+    const table = await mesh.weft(['proxy-config', INGRESS, 'secrets']);
+    assert.match(table.stdout, /https-mtls-cacert\s+CA\s+ACTIVE/);
+  });
+
   test('a TCP server sends the connection, unread, where the VirtualService tcp route says', async () => {
     // Raw bytes: an HTTP/1.1 request written by hand; the gateway does not parse it, httpbin answers.
     const reply = await new Promise<string>((resolve, reject) => {

@@ -190,13 +190,14 @@ export function createAdminApi(deps: AdminDeps): http.Server {
       /^\/apis\/v1\/proxies\/([^/]+)\/secrets$/,
       (_q, res, m) => {
         const id = decodeURIComponent(m[1]!);
-        const issued = push.issuedTo(id) ?? push.issuedTo(`${id}.default`);
+        const full = push.issuedTo(id) ? id : `${id}.default`;
+        const issued = push.issuedTo(full);
         if (!issued)
           return send(res, 404, {
             code: ErrorCodes.PROXY_NOT_FOUND,
             message: `no certificate was issued to a proxy "${id}" by this control plane`,
           });
-        send(res, 200, describeSecrets(issued));
+        send(res, 200, describeSecrets(issued, push.snapshotOf(full)));
       },
     ],
     // The CA: its mode, signing certificate and the roots of the trust bundle (weft ca show).
