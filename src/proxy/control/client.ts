@@ -51,6 +51,12 @@ export class ControlClient {
   private heartbeat: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  /** The key and CSR for the next renewal, made as soon as a certificate is installed: making them takes
+   *  a child process (csr-process.ts), which under load can take seconds, and a renewal due at half life
+   *  should cost only the CA's round trip. */
+  private nextCsr: Promise<{ keyPem: string; csrPem: string }> | undefined;
+  /** A certificate request in flight: renewals triggered meanwhile (timer, trust-bundle push) join it. */
+  private requesting: Promise<void> | undefined;
   private attempt = 0;
   private closed = false;
   private version: string | undefined;
@@ -90,8 +96,23 @@ export class ControlClient {
     return grpc.credentials.createSsl(root, Buffer.from(m.keyPem), Buffer.from(m.certChain.join('\n')));
   }
 
-  private async requestCertificate(token?: string): Promise<void> {
-    const { keyPem, csrPem } = await generateKeyAndCsrIsolated(this.opts.spiffeId);
+  private requestCertificate(token?: string): Promise<void> {
+    this.requesting ??= this.certify(token).finally(() => (this.requesting = undefined));
+    return this.requesting;
+  }
+
+  private prepareNextCsr(): void {
+    const next = generateKeyAndCsrIsolated(this.opts.spiffeId);
+    next.catch(() => {
+      if (this.nextCsr === next) this.nextCsr = undefined; // made again when the renewal comes
+    });
+    this.nextCsr = next;
+  }
+
+  private async certify(token?: string): Promise<void> {
+    const prepared = this.nextCsr;
+    this.nextCsr = undefined;
+    const { keyPem, csrPem } = await (prepared ?? generateKeyAndCsrIsolated(this.opts.spiffeId));
     const client = new DiscoveryClient(
       this.opts.address,
       this.channelCredentials(!token),
@@ -106,6 +127,7 @@ export class ControlClient {
       );
       this.opts.identity.set({ keyPem, certChain: res.certChain, rootPem: res.rootCert });
       this.scheduleRenewal();
+      if (!this.closed) this.prepareNextCsr();
       this.opts.log.info('workload certificate installed', {
         notAfter: this.opts.identity.notAfter()?.toISOString(),
       });
