@@ -283,6 +283,8 @@ describe('root rotation under traffic', { timeout: 180_000 }, () => {
     })();
 
     try {
+      // Some traffic before anything changes (the renewal below may be moments away).
+      await waitFor('traffic before the rotation', async () => counts.before >= 10, 20_000);
       // tcp-echo's proxy just renewed (a fresh 8 s leaf from the old root), then cannot renew for a while.
       const first = (await dump('tcp-echo')).leaf;
       await waitFor('tcp-echo to renew', async () => (await dump('tcp-echo')).leaf !== first, 10_000);

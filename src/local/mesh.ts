@@ -9,6 +9,7 @@ import type { Logger } from '../lib/logger.js';
 import type { PluggedCaFiles } from '../control-plane/ca/material.js';
 import { builtinResources } from './builtins.js';
 import { Instance } from './instance.js';
+import { reservePorts } from './ports.js';
 
 export interface LocalMeshOptions {
   stateDir: string;
@@ -66,7 +67,22 @@ export class LocalMesh {
     await cp.store.apply(wanted);
     cp.registry.on('change', () => mesh.syncReadiness());
     await mkdir(join(o.stateDir, 'logs'), { recursive: true });
-    await Promise.all((cp.store.list('Workload') as Workload[]).map((w) => mesh.startWorkload(w)));
+    // Ports the config pins are bound only once their proxy starts: no app may be given one meanwhile.
+    const workloads = cp.store.list('Workload') as Workload[];
+    reservePorts(
+      workloads.flatMap((w) => [
+        w.spec.sidecar?.outboundPort,
+        w.spec.sidecar?.inboundPort,
+        w.spec.sidecar?.adminPort,
+      ]),
+    );
+    // Gateway ports too (Istio servers, Gateway API listeners): the gateway binds them after apps start.
+    for (const g of cp.store.list('Gateway') as Array<{ spec: Record<string, unknown> }>) {
+      const servers = (g.spec.servers ?? []) as Array<{ port?: { number?: number } }>;
+      const listeners = (g.spec.listeners ?? []) as Array<{ port?: number }>;
+      reservePorts([...servers.map((x) => x.port?.number), ...listeners.map((l) => l.port)]);
+    }
+    await Promise.all(workloads.map((w) => mesh.startWorkload(w)));
     // A Gateway applied later that selects the egress gateway starts it then (and its Service follows
     // the Gateways' ports), as Istio's egress gateway Deployment would already be running.
     cp.store.on('change', () => mesh.queueBuiltins());

@@ -16,6 +16,12 @@ function tryBind(port: number, host: string): Promise<boolean> {
   });
 }
 
+/** Ports the config pins (a sidecar's outboundPort, say) that another process may not have bound yet:
+ *  never handed out for an app, whoever picked them. */
+export function reservePorts(ports: Iterable<number | undefined>): void {
+  for (const p of ports) if (p) handedOut.add(p);
+}
+
 /** A free loopback port outside the ephemeral range, not handed out before by this process. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   for (let i = 0; i < 200; i++) {
