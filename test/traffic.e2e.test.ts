@@ -9,6 +9,7 @@ import { request } from 'undici';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
 import { startEcho } from './support/echo-server.js';
+import { changeConfig } from './support/config-sync.js';
 
 interface Echo {
   path: string;
@@ -74,11 +75,12 @@ describe('traffic management through sidecars', { timeout: 240_000 }, () => {
     };
   }
 
+  /** Applies, and waits until the client's sidecar ACKed the change (a request sent sooner could still
+   *  match the previous test's routes). */
   async function apply(name: string, yaml: string): Promise<void> {
     const file = join(dir, `${name}.yaml`);
     await writeFile(file, yaml);
-    const r = await mesh.weft(['apply', '-f', file]);
-    assert.equal(r.code, 0, r.stderr);
+    await changeConfig(mesh, ['apply', '-f', file], ['client-0.default']);
   }
 
   async function remove(name: string): Promise<void> {
