@@ -18,7 +18,7 @@ import { freePort } from '../src/local/ports.js';
 import { verifyChain } from '../src/lib/spiffe.js';
 import { x509 } from '../src/lib/x509.js';
 import type { CaInfo } from '../src/control-plane/ca/authority.js';
-import { ECHO_YAML } from './support/mesh-yaml.js';
+import { ECHO_YAML, TCP_ECHO_YAML } from './support/mesh-yaml.js';
 
 const TTL = '8s';
 const OVERLAP_MS = 16_000;
@@ -374,20 +374,7 @@ describe('root rotation under traffic', { timeout: 180_000 }, () => {
 });
 
 const tcpEchoAppYaml = `
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: tcp-echo, labels: {app: tcp-echo}}
-spec:
-  serviceAccount: tcp-echo
-  ports: [{name: tcp, containerPort: 9000}]
-  command: [node, dist/test/support/stream-servers.js, tcp]
----
-apiVersion: v1
-kind: Service
-metadata: {name: tcp-echo}
-spec:
-  selector: {app: tcp-echo}
-  ports: [{name: tcp, port: 9000}]
+${TCP_ECHO_YAML}
 `;
 
 /** A CONNECT tunnel through both proxies that stays open: `echo` sends a line and waits for it back. */

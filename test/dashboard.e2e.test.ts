@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { CLI, ROOT } from './support/paths.js';
+import { TCP_ECHO_YAML } from './support/mesh-yaml.js';
 import { freePort } from '../src/local/ports.js';
 
 const CHROMIUM = process.env.WEFT_CHROMIUM ?? '/usr/bin/chromium';
@@ -23,20 +24,7 @@ const SHOT = (name: string) => `/tmp/weft-dashboard-${name}.png`;
 const TCP_ECHO = 'svc:tcp-echo.default.svc.cluster.local';
 
 /** A TCP echo service and a client whose sidecar the test drives (bookinfo itself is all HTTP). */
-const TCP_MESH = (outbound: number) => `apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: tcp-echo, labels: {app: tcp-echo}}
-spec:
-  serviceAccount: tcp-echo
-  ports: [{name: tcp, containerPort: 9000}]
-  command: [node, dist/test/support/stream-servers.js, tcp]
----
-apiVersion: v1
-kind: Service
-metadata: {name: tcp-echo}
-spec:
-  selector: {app: tcp-echo}
-  ports: [{name: tcp, port: 9000}]
+const TCP_MESH = (outbound: number) => `${TCP_ECHO_YAML}
 ---
 apiVersion: weft.dev/v1alpha1
 kind: Workload

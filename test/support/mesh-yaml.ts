@@ -15,3 +15,19 @@ metadata: {name: echo}
 spec:
   selector: {app: echo}
   ports: [{name: http, port: 8080}]`;
+
+/** A TCP echo server (stream-servers.ts: a banner, then every byte back) behind a Service `tcp-echo` on 9000. */
+export const TCP_ECHO_YAML = `apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: tcp-echo, labels: {app: tcp-echo}}
+spec:
+  serviceAccount: tcp-echo
+  ports: [{name: tcp, containerPort: 9000}]
+  command: [node, dist/test/support/stream-servers.js, tcp]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-echo}
+spec:
+  selector: {app: tcp-echo}
+  ports: [{name: tcp, port: 9000}]`;
