@@ -19,6 +19,22 @@ export interface AccessLogSink {
   format: AccessLogFormat;
   /** CEL filter (Telemetry `filter.expression`): only requests it accepts are written. */
   filter?: string;
+  /** envoyOtelAls: each entry is exported as an OpenTelemetry LogRecord (OTLP/gRPC) instead of written
+   *  to `path` (then `grpc://host:port`, for display): body = `format` (text), attributes = `attributes`. */
+  otel?: AccessLogOtel;
+  /** A provider kind Weft does not export to (envoyHttpAls, envoyTcpAls): nothing is written, and the
+   *  proxy says so in its log rather than stay silent. */
+  unsupported?: string;
+}
+
+export interface AccessLogOtel {
+  /** The collector's OTLP/gRPC address, connected to directly (not through the mesh). */
+  host: string;
+  port: number;
+  /** Istio's logName (default `otel_envoy_accesslog`): the LogRecords' instrumentation scope name. */
+  logName: string;
+  /** Attribute name -> Envoy format string (Istio's `logFormat.labels`); other JSON values as they are. */
+  attributes: Record<string, unknown>;
 }
 
 /** Per side; empty = that side writes no access log (and costs nothing). */

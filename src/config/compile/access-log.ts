@@ -11,9 +11,12 @@
 //   `accessLogFile`, else (MeshConfig says nothing about access logs) Weft's compact line on the proxy's
 //   output. Only providers in the last named set stay; `disabled: true` removes them, `filter` applies
 //   to them.
-// - Providers: the built-in `envoy` (the proxy's stdout, Istio's default text format) and MeshConfig
-//   `extensionProviders[].envoyFileAccessLog` (`path`, `logFormat.text` or `logFormat.labels`). Other
-//   kinds (gRPC/OTel access log services) are not written, as istiod skips providers it cannot build.
+// - Providers: the built-in `envoy` (the proxy's stdout, Istio's default text format), MeshConfig
+//   `extensionProviders[].envoyFileAccessLog` (`path`, `logFormat.text` or `logFormat.labels`) and
+//   `envoyOtelAls` (OTLP/gRPC LogRecords, as istiod's buildOpenTelemetryAccessLogConfig: body =
+//   `logFormat.text` or Istio's default text format, attributes = `logFormat.labels`, log name
+//   `otel_envoy_accesslog` unless `logName`). Envoy's gRPC ALS (`envoyHttpAls`, `envoyTcpAls`) is not
+//   implemented: such a sink is kept, marked `unsupported`, so that the proxy says it writes nothing.
 // - No rule for the proxy: `defaultProviders.accessLogging`, else `accessLogFile` with
 //   `accessLogEncoding` (TEXT|JSON) and `accessLogFormat`, else, when `accessLogFile` is not set at all,
 //   Weft's compact line (the field stays absent from the snapshot). `accessLogFile: ""` is Istio's
@@ -49,7 +52,31 @@ function meshFileSink(mesh: Loose): AccessLogSink | undefined {
   return { provider: MESH_FILE_PROVIDER, path, format: f };
 }
 
-/** An `envoyFileAccessLog` provider (or the built-in `envoy`); undefined for kinds Weft cannot write. */
+/** Istio's default logName for envoyOtelAls (pilot OtelEnvoyAccessLogFriendlyName). */
+export const OTEL_LOG_NAME = 'otel_envoy_accesslog';
+/** Access log provider kinds Istio knows and Weft does not export to. */
+const UNSUPPORTED = ['envoyHttpAls', 'envoyTcpAls'];
+
+function otelSink(name: string, als: Loose): AccessLogSink {
+  const service = str(als.service) ?? '';
+  // `<namespace>/<host>` names the host in a namespace, as for the other providers.
+  const host = service.includes('/') ? service.slice(service.indexOf('/') + 1) : service;
+  const port = typeof als.port === 'number' ? als.port : 0;
+  const logFormat = obj(als.logFormat);
+  return {
+    provider: name,
+    path: `grpc://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    format: { kind: 'text', text: str(logFormat?.text) ?? '' },
+    otel: {
+      host,
+      port,
+      logName: str(als.logName) ?? OTEL_LOG_NAME,
+      attributes: obj(logFormat?.labels) ?? {},
+    },
+  };
+}
+
+/** An access log provider by name (or the built-in `envoy`); undefined for kinds that are not access logs. */
 function providerSink(index: MeshIndex, name: string): AccessLogSink | undefined {
   if (name === WEFT_PROVIDER) return { provider: WEFT_PROVIDER, path: STDOUT, format: { kind: 'weft' } };
   const mesh = index.meshConfig as Loose;
@@ -62,8 +89,15 @@ function providerSink(index: MeshIndex, name: string): AccessLogSink | undefined
       ? { provider: 'envoy', path: STDOUT, format: { kind: 'text', text: '' } }
       : undefined;
   }
+  const otel = obj((p as Loose).envoyOtelAls);
+  if (otel) return otelSink(p.name, otel);
   const file = obj((p as Loose).envoyFileAccessLog);
-  if (!file) return undefined;
+  if (!file) {
+    const kind = UNSUPPORTED.find((k) => (p as Loose)[k] !== undefined);
+    return kind
+      ? { provider: p.name, path: '', format: { kind: 'text', text: '' }, unsupported: kind }
+      : undefined;
+  }
   const logFormat = obj(file.logFormat);
   const labels = obj(logFormat?.labels);
   const text = str(logFormat?.text);

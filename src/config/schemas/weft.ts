@@ -210,6 +210,30 @@ const envoyExtAuthzGrpc = strict({
   includeRequestBodyInCheck: includeRequestBodyInCheck.optional(),
 });
 
+// Istio's EnvoyOpenTelemetryLogProvider: access log entries as OpenTelemetry LogRecords over OTLP/gRPC.
+// Body is `logFormat.text` (Istio's default text format when unset), attributes are `logFormat.labels`.
+const envoyOtelAls = strict({
+  service: providerService,
+  port,
+  logName: z.string().optional(),
+  logFormat: strict({
+    text: z
+      .string()
+      .superRefine((t, ctx) => {
+        const problem = formatProblem(t);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
+    labels: z
+      .record(z.string(), z.unknown(), { error: 'must be a map of attribute names to Envoy format strings' })
+      .superRefine((l, ctx) => {
+        const problem = formatProblem(l);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
+  }).optional(),
+});
+
 // The provider kinds of Istio's ExtensionProvider oneof that Weft reads elsewhere or accepts as they are.
 const OTHER_PROVIDER_KINDS = [
   'zipkin',
@@ -223,9 +247,8 @@ const OTHER_PROVIDER_KINDS = [
   'envoyFileAccessLog',
   'envoyHttpAls',
   'envoyTcpAls',
-  'envoyOtelAls',
 ] as const;
-const PROVIDER_KINDS = ['envoyExtAuthzHttp', 'envoyExtAuthzGrpc', ...OTHER_PROVIDER_KINDS];
+const PROVIDER_KINDS = ['envoyExtAuthzHttp', 'envoyExtAuthzGrpc', 'envoyOtelAls', ...OTHER_PROVIDER_KINDS];
 
 const extensionProvider = strict({
   name: z
@@ -238,6 +261,7 @@ const extensionProvider = strict({
     .min(1, { error: 'must not be empty' }),
   envoyExtAuthzHttp: envoyExtAuthzHttp.optional(),
   envoyExtAuthzGrpc: envoyExtAuthzGrpc.optional(),
+  envoyOtelAls: envoyOtelAls.optional(),
   ...Object.fromEntries(OTHER_PROVIDER_KINDS.map((k) => [k, loose.optional()])),
 }).superRefine((p, ctx) => {
   const kinds = PROVIDER_KINDS.filter((k) => (p as Record<string, unknown>)[k] !== undefined);

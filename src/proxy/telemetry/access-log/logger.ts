@@ -7,10 +7,11 @@
 //
 // Sinks batch: lines of one event-loop turn go out in one write (the proxy's stdout, which weft up
 // points at .weft/logs/<proxy>.proxy.log, or an appended file). A file that cannot keep up drops lines
-// past a bounded buffer rather than grow without limit.
+// past a bounded buffer rather than grow without limit. An envoyOtelAls provider's entries go to an
+// OpenTelemetry LogRecord exporter instead (otel-sink.ts; its SDK loads only when one is configured).
 import fs from 'node:fs';
 import type { ProxySnapshot } from '../../../model/snapshot.js';
-import type { AccessLogSettings, AccessLogSink } from '../../../model/access-log.js';
+import type { AccessLogOtel, AccessLogSettings, AccessLogSink } from '../../../model/access-log.js';
 import {
   accessLogWants,
   httpRequests,
@@ -26,12 +27,15 @@ import {
   ISTIO_DEFAULT_JSON_LABELS,
   ISTIO_DEFAULT_TEXT_FORMAT,
 } from './format.js';
+import { compileAttributes, OtelSink, type OtelSinkOptions, type OtelSinkStats } from './otel-sink.js';
+import { renderLabels, type Exposition } from '../prom-text.js';
 
 /** Unsent bytes a file sink may hold before it drops lines. */
 export const FILE_SINK_BUFFER = 8 * 1024 * 1024;
 
 interface Sink {
-  write(line: string): void;
+  /** The formatted entry, and the record (for sinks that send more of it). */
+  write(line: string, r: RequestRecord): void;
   flush(): void;
   close(): void;
 }
@@ -87,6 +91,21 @@ class FileSink extends BatchingSink {
   }
 }
 
+/** An envoyOtelAls provider: entries become LogRecords (body = the formatted line). */
+class OtelLogSink implements Sink {
+  constructor(
+    readonly provider: string,
+    readonly otel: OtelSink,
+  ) {}
+  write(line: string, r: RequestRecord): void {
+    this.otel.emit(line, r);
+  }
+  flush(): void {}
+  close(): void {
+    void this.otel.shutdown();
+  }
+}
+
 interface CompiledLog {
   provider: string;
   filter: ((r: RequestRecord) => boolean) | undefined;
@@ -94,6 +113,7 @@ interface CompiledLog {
   /** The same format for TCP streams (Weft's own line has a TCP variant; Envoy's formats are shared). */
   tcpFormat: (r: RequestRecord) => string;
   path: string;
+  otel?: AccessLogOtel;
   /** The format prints UPSTREAM_LOCAL_ADDRESS, which the data path records only on demand. */
   upstreamLocal: boolean;
 }
@@ -103,6 +123,8 @@ export interface PreparedAccessLogs {
   settings: AccessLogSettings | undefined;
   client: CompiledLog[];
   server: CompiledLog[];
+  /** Providers of kinds Weft does not export to, `"name" (kind)`: written nowhere, said in the log. */
+  unsupported: string[];
 }
 
 interface Installed {
@@ -122,6 +144,8 @@ function compileSink(s: AccessLogSink, side: 'client' | 'server'): CompiledLog {
         : f.kind === 'text'
           ? f.text || ISTIO_DEFAULT_TEXT_FORMAT
           : JSON.stringify(Object.keys(f.labels).length ? f.labels : ISTIO_DEFAULT_JSON_LABELS);
+    // Attributes are compiled here too, so that a bad one NACKs the snapshot (the SDK loads at commit).
+    if (s.otel) compileAttributes(s.otel.attributes);
     const format =
       f.kind === 'weft'
         ? compileWeftLine(side)
@@ -134,7 +158,8 @@ function compileSink(s: AccessLogSink, side: 'client' | 'server'): CompiledLog {
       format,
       tcpFormat: f.kind === 'weft' ? compileWeftLine(side, true) : format,
       path: s.path,
-      upstreamLocal: source.includes('%UPSTREAM_LOCAL_ADDRESS%'),
+      ...(s.otel ? { otel: s.otel } : {}),
+      upstreamLocal: (source + JSON.stringify(s.otel?.attributes ?? {})).includes('%UPSTREAM_LOCAL_ADDRESS%'),
     };
   } catch (e) {
     throw new Error(`${where}: ${(e as Error).message}`);
@@ -151,7 +176,12 @@ export interface AccessLogOptions {
   /** The proxy's own output (`/dev/stdout`): one call per batch, lines joined by '\n', no final newline. */
   stdout: (text: string) => void;
   warn: (message: string) => void;
+  /** envoyOtelAls: queue sizes, or a stand-in exporter (tests). */
+  otel?: OtelSinkOptions;
 }
+
+/** Export failures are counted; the log says why at most this often. */
+const OTEL_ERROR_LOG_MS = 60_000;
 
 /** The access logs (one per data plane; several share a process in tests) whose formats print
  *  UPSTREAM_LOCAL_ADDRESS: the data path records it while any does. */
@@ -163,26 +193,41 @@ export class AccessLogs {
   private readonly sinks = new Map<string, Sink>();
   private subscribed = false;
   private stopped = false;
+  private readonly warnedUnsupported = new Set<string>();
+  private lastOtelError = 0;
 
   constructor(private readonly opts: AccessLogOptions) {}
 
   /** Compiles the snapshot's access logs; throws (the snapshot is NACKed) when a format or filter is bad. */
   prepare(s: ProxySnapshot): PreparedAccessLogs {
     const settings = s.accessLog ?? WEFT_DEFAULT;
+    const writable = (x: AccessLogSink) => x.unsupported === undefined;
+    const unsupported = [...settings.client, ...settings.server]
+      .filter((x) => !writable(x))
+      .map((x) => `${JSON.stringify(x.provider)} (${x.unsupported})`);
     return {
       settings: s.accessLog,
-      client: settings.client.map((x) => compileSink(x, 'client')),
-      server: settings.server.map((x) => compileSink(x, 'server')),
+      client: settings.client.filter(writable).map((x) => compileSink(x, 'client')),
+      server: settings.server.filter(writable).map((x) => compileSink(x, 'server')),
+      unsupported: [...new Set(unsupported)],
     };
   }
 
   /** Installs what `prepare` built: opens new files, closes unused ones, (un)subscribes. */
   commit(p: PreparedAccessLogs): void {
     if (this.stopped) return;
+    for (const u of p.unsupported) {
+      if (this.warnedUnsupported.has(u)) continue;
+      this.warnedUnsupported.add(u);
+      this.opts.warn(
+        `access log provider ${u}: Envoy's gRPC access log service is not implemented in Weft, so this provider writes nothing (envoyOtelAls and envoyFileAccessLog are)`,
+      );
+    }
     const used = new Set<string>();
     const install = (l: CompiledLog): Installed => {
-      used.add(l.path);
-      return { filter: l.filter, format: l.format, tcpFormat: l.tcpFormat, sink: this.sink(l.path) };
+      const key = sinkKey(l);
+      used.add(key);
+      return { filter: l.filter, format: l.format, tcpFormat: l.tcpFormat, sink: this.sink(key, l) };
     };
     this.client = p.client.map(install);
     this.server = p.server.map(install);
@@ -223,14 +268,52 @@ export class AccessLogs {
     this.sinks.clear();
   }
 
-  private sink(path: string): Sink {
-    let s = this.sinks.get(path);
+  private sink(key: string, l: CompiledLog): Sink {
+    let s = this.sinks.get(key);
     if (s) return s;
-    if (path === '/dev/stdout') s = new BatchingSink(this.opts.stdout);
+    const path = l.path;
+    if (l.otel)
+      s = new OtelLogSink(
+        l.provider,
+        new OtelSink(l.otel, { ...this.opts.otel, onError: this.otelError(l) }),
+      );
+    else if (path === '/dev/stdout') s = new BatchingSink(this.opts.stdout);
     else if (path === '/dev/stderr') s = new BatchingSink((t) => void process.stderr.write(t + '\n'));
     else s = new FileSink(path, this.opts.warn);
-    this.sinks.set(path, s);
+    this.sinks.set(key, s);
     return s;
+  }
+
+  private otelError(l: CompiledLog): (err: unknown) => void {
+    return (err) => {
+      const now = Date.now();
+      if (now - this.lastOtelError < OTEL_ERROR_LOG_MS) return;
+      this.lastOtelError = now;
+      const why = err instanceof Error ? err.message : String(err);
+      this.opts.warn(
+        `access log provider ${JSON.stringify(l.provider)}: export to ${l.path} failed (${why}); its entries are dropped (counted in weft_access_log_otel_records_dropped_total)`,
+      );
+    };
+  }
+
+  /** The envoyOtelAls sinks in use. */
+  private otelSinks(): OtelLogSink[] {
+    return [...this.sinks.values()].filter((s): s is OtelLogSink => s instanceof OtelLogSink);
+  }
+
+  /** Export what the envoyOtelAls sinks hold now (tests). */
+  async flushOtel(): Promise<void> {
+    await Promise.all(this.otelSinks().map((s) => s.otel.flush()));
+  }
+
+  /** Per envoyOtelAls provider: entries exported and dropped. */
+  otelStats(): Array<{ provider: string; stats: OtelSinkStats }> {
+    return this.otelSinks().map((s) => ({ provider: s.provider, stats: s.otel.stats }));
+  }
+
+  /** weft_access_log_otel_* series, one per envoyOtelAls provider (none without one). */
+  metrics(e: Exposition): void {
+    otelMetrics(e, this.otelStats());
   }
 
   private readonly onRecord = (msg: unknown): void => {
@@ -239,7 +322,7 @@ export class AccessLogs {
     for (let i = 0; i < logs.length; i++) {
       const l = logs[i]!;
       if (l.filter !== undefined && !l.filter(r)) continue;
-      l.sink.write(l.format(r));
+      l.sink.write(l.format(r), r);
     }
   };
 
@@ -252,9 +335,33 @@ export class AccessLogs {
     for (let i = 0; i < logs.length; i++) {
       const l = logs[i]!;
       if (l.filter !== undefined && !l.filter(r)) continue;
-      l.sink.write(l.tcpFormat(r));
+      l.sink.write(l.tcpFormat(r), r);
     }
   };
+}
+
+/** Sinks are shared by path; an OpenTelemetry one by provider and everything that shapes its records. */
+function sinkKey(l: CompiledLog): string {
+  return l.otel ? JSON.stringify([l.provider, l.otel]) : l.path;
+}
+
+function otelMetrics(e: Exposition, rows: Array<{ provider: string; stats: OtelSinkStats }>): void {
+  if (rows.length === 0) return;
+  const labels = (p: string, extra: Array<[string, string]> = []) =>
+    renderLabels([['provider', p], ...extra]);
+  e.counter(
+    'weft_access_log_otel_records_exported_total',
+    'Access log entries the OpenTelemetry collector (envoyOtelAls) accepted.',
+    rows.map((r) => [labels(r.provider), r.stats.exported]),
+  );
+  e.counter(
+    'weft_access_log_otel_records_dropped_total',
+    'Access log entries not delivered: the export queue was full (queue_full) or the export failed (export_failed).',
+    rows.flatMap((r) => [
+      [labels(r.provider, [['reason', 'queue_full']]), r.stats.droppedQueueFull] as const,
+      [labels(r.provider, [['reason', 'export_failed']]), r.stats.droppedExportFailed] as const,
+    ]),
+  );
 }
 
 const NO_HEADERS = Object.freeze({});
