@@ -4,6 +4,7 @@
 import type { InboundSecurity } from './security.js';
 import type { TracingSettings } from './tracing.js';
 import type { AccessLogSettings } from './access-log.js';
+import type { MetricsSettings } from './metrics-config.js';
 
 export interface StringMatcher {
   exact?: string;
@@ -363,6 +364,8 @@ export interface ProxySnapshot {
   tracing?: TracingSettings;
   /** Access logs (Telemetry / MeshConfig); absent = Weft's compact line on the proxy's output. */
   accessLog?: AccessLogSettings;
+  /** Istio metrics customised by Telemetry / MeshConfig; absent = Istio's standard metrics unchanged. */
+  metrics?: MetricsSettings;
 }
 
 /** Istio's SNI for mesh traffic to one service port and subset. */

@@ -8,6 +8,7 @@ import { gatewayListeners, sidecarVirtualHosts } from './virtual-hosts.js';
 import { inboundSecurity } from './security.js';
 import { compileTracing } from './tracing.js';
 import { compileAccessLog } from './access-log.js';
+import { compileMetrics } from './telemetry-metrics.js';
 import { outboundTrafficPolicy } from './service-entries.js';
 import { sidecarScope } from './sidecar-scope.js';
 
@@ -70,5 +71,6 @@ export function compileSnapshot(index: MeshIndex, proxy: ProxyIdentity): Compile
     security: inboundSecurity(index, proxy),
     ...compileTracing(index, proxy),
     ...compileAccessLog(index, proxy),
+    ...compileMetrics(index, proxy),
   };
 }

@@ -1,11 +1,11 @@
 // telemetry.istio.io (v1, v1alpha1 share one schema): Telemetry. Every upstream field is listed
 // (telemetry/v1/telemetry.proto) so that strict validation accepts real Istio YAML; the checks follow
 // Istio's CRD schema (min lengths, ranges, CEL rules) and its webhook (ValidateTelemetry). Weft acts on
-// `tracing` (config/compile/tracing.ts) and `accessLogging` (config/compile/access-log.ts); `metrics` is
-// validated and kept.
+// `tracing` (config/compile/tracing.ts), `accessLogging` (config/compile/access-log.ts) and `metrics`
+// (config/compile/telemetry-metrics.ts).
 import { z } from 'zod';
 import type { ObjectMeta } from '../types.js';
-import { filterProblem } from '../../proxy/telemetry/access-log/filter.js';
+import { filterProblem, valueProblem } from '../../proxy/telemetry/access-log/filter.js';
 import { duration, labelMap, nonEmptyString, numberRange, resource, show, strict } from './common.js';
 
 export const TELEMETRY_API_VERSIONS = ['telemetry.istio.io/v1', 'telemetry.istio.io/v1alpha1'] as const;
@@ -176,18 +176,25 @@ const METRICS = [
   'GRPC_RESPONSE_MESSAGES',
 ] as const;
 
-/** The CEL rules of TagOverride: an explicit UPSERT needs a value, REMOVE takes none. */
+/** The CEL rules of TagOverride: an explicit UPSERT needs a value, REMOVE takes none. The value is
+ *  compiled here too, so that an expression Weft cannot evaluate is refused at apply time with its file
+ *  and field rather than NACKed by every proxy (operation defaults to UPSERT, so a value is needed). */
 const tagOverride = strict({
   operation: z
     .enum(['UPSERT', 'REMOVE'], { error: (iss) => `must be UPSERT or REMOVE (got ${show(iss.input)})` })
     .optional(),
   value: z.string().optional(),
 }).superRefine((o, ctx) => {
-  if (o.operation === 'UPSERT' && !o.value)
-    issue(ctx, ['value'], 'value must be set when operation is UPSERT');
+  if (o.operation !== 'REMOVE' && !o.value)
+    issue(ctx, ['value'], 'value must be set when operation is UPSERT (the default)');
   if (o.operation === 'REMOVE' && o.value !== undefined)
     issue(ctx, ['value'], 'value must not be set when operation is REMOVE');
+  const problem = o.operation !== 'REMOVE' && o.value ? valueProblem(o.value) : undefined;
+  if (problem) issue(ctx, ['value'], problem);
 });
+
+/** A tag is a Prometheus label name (`__` names are Prometheus' own). */
+const TAG_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 const metricSelector = strict({
   metric: z
@@ -208,6 +215,15 @@ const metrics = strict({
         match: metricSelector.optional(),
         disabled: z.boolean().optional(),
         tagOverrides: z.record(z.string(), tagOverride).optional(),
+      }).superRefine((o, ctx) => {
+        for (const tag of Object.keys(o.tagOverrides ?? {})) {
+          if (!TAG_NAME.test(tag) || tag.startsWith('__'))
+            issue(
+              ctx,
+              ['tagOverrides', tag],
+              `${show(tag)} is not a Prometheus label name (letters, digits and _, not starting with a digit or __)`,
+            );
+        }
       }),
     )
     .optional(),

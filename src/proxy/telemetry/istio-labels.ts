@@ -157,10 +157,13 @@ function peers(
   return { src, dst, security };
 }
 
-type Pair = [string, string];
-
 /** The reporter and both peers' labels, in Istio's order; shared by request and TCP metrics. */
-function peerPairs(reporter: string, src: PeerLabels, dst: PeerLabels, service: string | undefined): Pair[] {
+function peerPairs(
+  reporter: string,
+  src: PeerLabels,
+  dst: PeerLabels,
+  service: string | undefined,
+): LabelPairs {
   const svc = serviceParts(service);
   return [
     ['reporter', reporter],
@@ -186,21 +189,27 @@ function peerPairs(reporter: string, src: PeerLabels, dst: PeerLabels, service: 
   ];
 }
 
+export type LabelPairs = Array<[string, string]>;
+
 /** Istio's TCP metric labels (no response code or gRPC status): request_protocol is "tcp". */
-export function tcpLabels(r: TcpRecord, self: PeerLabels): string {
+export function tcpPairs(r: TcpRecord, self: PeerLabels): LabelPairs {
   const { src, dst, security } = peers(r, self);
-  return renderLabels([
+  return [
     ...peerPairs(r.reporter, src, dst, r.destination?.service),
     ['request_protocol', 'tcp'],
     ['response_flags', r.flags || '-'],
     ['connection_security_policy', security],
-  ]);
+  ];
 }
 
-/** Istio's label set for one record, rendered in Istio's order. */
-export function istioLabels(r: RequestRecord, self: PeerLabels): string {
+export function tcpLabels(r: TcpRecord, self: PeerLabels): string {
+  return renderLabels(tcpPairs(r, self));
+}
+
+/** Istio's label set for one record, in Istio's order (Telemetry tag overrides edit a copy). */
+export function istioPairs(r: RequestRecord, self: PeerLabels): LabelPairs {
   const { src, dst, security } = peers(r, self);
-  return renderLabels([
+  return [
     ...peerPairs(r.reporter, src, dst, r.destination?.service),
     ['request_protocol', r.protocol],
     ['response_code', String(r.status)],
@@ -208,5 +217,10 @@ export function istioLabels(r: RequestRecord, self: PeerLabels): string {
     ['grpc_response_status', r.grpcStatus === undefined ? '' : String(r.grpcStatus)],
     ['response_flags', r.flags || '-'],
     ['connection_security_policy', security],
-  ]);
+  ];
+}
+
+/** Istio's label set for one record, rendered in Istio's order. */
+export function istioLabels(r: RequestRecord, self: PeerLabels): string {
+  return renderLabels(istioPairs(r, self));
 }

@@ -7,6 +7,11 @@
 // the cache is dropped whenever a new snapshot arrives, since endpoint labels may have changed, while
 // the series (and their counts) live on.
 //
+// Telemetry `metrics` (the snapshot's `metrics` field) is compiled into a plan once per change
+// (metric-overrides.ts); records then take a second path whose key also holds the values of the
+// request-dependent tag expressions. A change of that field starts every istio_* series afresh (as a
+// proxy restart would), so a removed label or a disabled metric is gone at once, not left behind.
+//
 // The channel is process-wide: one ProxyMetrics per process (one proxy per `weft proxy`) sees every
 // record published in it.
 import diagnostics_channel from 'node:diagnostics_channel';
@@ -17,9 +22,11 @@ import { Histogram, ISTIO_BYTES_BUCKETS, ISTIO_DURATION_MS_BUCKETS } from './his
 import {
   fillKey,
   istioLabels,
+  istioPairs,
   KEY_PARTS,
   selfPeer,
   tcpLabels,
+  tcpPairs,
   UNKNOWN_PEER,
   type PeerLabels,
 } from './istio-labels.js';
@@ -27,6 +34,17 @@ import { KeyTree } from './key-tree.js';
 import { authzCounts, jwtCounts } from '../security/decisions.js';
 import { Exposition, renderLabels, type ExpositionFormat, type Samples } from './prom-text.js';
 import { processMetrics } from './process-metrics.js';
+import { SeriesStore, type Counter } from './series-store.js';
+import {
+  applyTags,
+  compilePlan,
+  tcpValueRecord,
+  type FamilyPlan,
+  type MetricsPlan,
+  type RequestMetric,
+  type TcpMetric,
+} from './metric-overrides.js';
+import { TCP_METRICS } from '../../model/metrics-config.js';
 
 export const REQUEST_CHANNEL = 'weft:http:request';
 export const TCP_CHANNEL = 'weft:tcp:connection';
@@ -50,8 +68,7 @@ export interface ProxyInternals {
 }
 
 interface RequestSeries {
-  labels: string;
-  requests: number;
+  requests: Counter;
   duration: Histogram;
   requestBytes: Histogram;
   responseBytes: Histogram;
@@ -59,27 +76,33 @@ interface RequestSeries {
   overflow: boolean;
 }
 
-interface TcpSeries {
-  opened: number;
-  closed: number;
-  sent: number;
-  received: number;
-}
+type TcpSeries = Record<TcpMetric, Counter>;
 
 interface ClusterCounters {
   retries: number;
   overflows: number;
 }
 
+/** A side's request metrics with overrides: the plan plus its own key cache (the key is longer). */
+interface OverrideSide {
+  plan: FamilyPlan<RequestMetric>;
+  tcp: FamilyPlan<TcpMetric>;
+  key: unknown[];
+  byKey: KeyTree<RequestSeries>;
+}
+
 export class ProxyMetrics {
   private readonly byKey = new KeyTree<RequestSeries>(KEY_PARTS);
   private readonly key: unknown[] = new Array(KEY_PARTS); // reused: no allocation per request
-  private readonly byLabels = new Map<string, RequestSeries>();
+  private store = new SeriesStore();
   private readonly clusters = new Map<string, ClusterCounters>();
   private snapshot: ProxySnapshot | undefined;
   private self: PeerLabels = UNKNOWN_PEER;
+  /** Telemetry metrics in effect: undefined = Istio's metrics unchanged (the default path). */
+  private overrides: { client: OverrideSide; server: OverrideSide } | undefined;
+  private metricsConfig = 'null';
   private readonly listener = (m: unknown) => this.record(m as RequestRecord);
-  private readonly tcp = new Map<string, TcpSeries>(); // by rendered labels: connections are rare next to requests
+  private tcp = new Map<string, TcpSeries>(); // by rendered labels: connections are rare next to requests
   private readonly tcpListener = (m: unknown) => this.recordTcp(m as TcpRecord);
   private subscribed = false;
 
@@ -103,56 +126,128 @@ export class ProxyMetrics {
   record(r: RequestRecord): void {
     const snap = this.src.state()?.snapshot;
     if (snap !== this.snapshot) this.onSnapshot(snap);
-    fillKey(r, this.key);
-    const s = this.byKey.get(this.key) ?? this.resolve(r);
-    s.requests++;
-    s.duration.observe(r.durationMs);
-    s.requestBytes.observe(r.requestBytes);
-    s.responseBytes.observe(r.responseBytes);
+    let s: RequestSeries | undefined;
+    if (this.overrides === undefined) {
+      fillKey(r, this.key);
+      s = this.byKey.get(this.key) ?? this.resolve(r);
+    } else s = this.overridden(r);
+    if (s !== undefined) {
+      s.requests.n++;
+      s.duration.observe(r.durationMs);
+      s.requestBytes.observe(r.requestBytes);
+      s.responseBytes.observe(r.responseBytes);
+    }
     const retries = (r.attempts ?? 0) - 1;
-    if ((retries > 0 || s.overflow) && r.upstreamCluster) {
+    const overflow = s ? s.overflow : r.flags.includes('UO');
+    if ((retries > 0 || overflow) && r.upstreamCluster) {
       const c = this.cluster(r.upstreamCluster);
       if (retries > 0) c.retries += retries;
-      if (s.overflow) c.overflows++;
+      if (overflow) c.overflows++;
     }
+  }
+
+  /** A request on a side with Telemetry overrides; undefined when that side exports none of them. */
+  private overridden(r: RequestRecord): RequestSeries | undefined {
+    const side = r.reporter === 'source' ? this.overrides!.client : this.overrides!.server;
+    if (side.plan.off) return undefined;
+    const key = side.key;
+    fillKey(r, key);
+    const values = side.plan.values;
+    for (let i = 0; i < values.length; i++) key[KEY_PARTS + i] = values[i]!(r);
+    const hit = side.byKey.get(key);
+    if (hit) return hit;
+    if (side.byKey.size >= MAX_CACHED_KEYS) side.byKey.clear();
+    const base = istioPairs(r, this.self);
+    const st = this.store;
+    const labels = (m: RequestMetric) =>
+      renderLabels(applyTags(base, side.plan.metrics[m].tags, key, KEY_PARTS));
+    const on = (m: RequestMetric) => !side.plan.metrics[m].disabled;
+    const s: RequestSeries = {
+      requests: on('REQUEST_COUNT') ? st.counter(st.requests, labels('REQUEST_COUNT')) : st.detachedCounter,
+      duration: on('REQUEST_DURATION')
+        ? st.histogram(st.duration, labels('REQUEST_DURATION'), ISTIO_DURATION_MS_BUCKETS)
+        : st.detachedDuration,
+      requestBytes: on('REQUEST_SIZE')
+        ? st.histogram(st.requestBytes, labels('REQUEST_SIZE'), ISTIO_BYTES_BUCKETS)
+        : st.detachedBytes,
+      responseBytes: on('RESPONSE_SIZE')
+        ? st.histogram(st.responseBytes, labels('RESPONSE_SIZE'), ISTIO_BYTES_BUCKETS)
+        : st.detachedBytes,
+      overflow: r.flags.split(',').includes('UO'),
+    };
+    side.byKey.set(key, s);
+    return s;
   }
 
   /** One TCP stream opened or closed (Istio's istio_tcp_* metrics). */
   recordTcp(r: TcpRecord): void {
     const snap = this.src.state()?.snapshot;
     if (snap !== this.snapshot) this.onSnapshot(snap);
+    if (this.overrides !== undefined) return this.recordTcpOverridden(r);
     const labels = tcpLabels(r, this.self);
     let s = this.tcp.get(labels);
-    if (!s) this.tcp.set(labels, (s = { opened: 0, closed: 0, sent: 0, received: 0 }));
-    if (r.event === 'open') s.opened++;
-    else {
-      s.closed++;
-      s.sent += r.sentBytes;
-      s.received += r.receivedBytes;
+    if (!s) {
+      const st = this.store;
+      s = Object.fromEntries(TCP_METRICS.map((m) => [m, st.counter(st.tcp[m], labels)])) as TcpSeries;
+      this.tcp.set(labels, s);
     }
+    addTcp(r, s);
+  }
+
+  /** TCP streams are rare next to requests: their labels are edited per event, without a key cache. */
+  private recordTcpOverridden(r: TcpRecord): void {
+    const plan = (r.reporter === 'source' ? this.overrides!.client : this.overrides!.server).tcp;
+    if (plan.off) return;
+    const base = tcpPairs(r, this.self);
+    const rec = plan.values.length ? tcpValueRecord(r) : undefined;
+    const values = plan.values.map((f) => f(rec!));
+    const st = this.store;
+    const s = {} as TcpSeries;
+    for (const m of TCP_METRICS) {
+      const p = plan.metrics[m];
+      s[m] = p.disabled
+        ? st.detachedCounter
+        : st.counter(st.tcp[m], renderLabels(applyTags(base, p.tags, values, 0)));
+    }
+    addTcp(r, s);
   }
 
   private onSnapshot(snap: ProxySnapshot | undefined): void {
     this.snapshot = snap;
     this.self = selfPeer(snap?.proxy);
     this.byKey.clear();
+    const config = JSON.stringify(snap?.metrics ?? null);
+    if (config !== this.metricsConfig) {
+      this.metricsConfig = config;
+      this.store = new SeriesStore();
+      this.tcp = new Map();
+      this.overrides = undefined;
+      if (snap?.metrics) {
+        try {
+          const plan = compilePlan(snap.metrics);
+          this.overrides = { client: overrideSide(plan, 'client'), server: overrideSide(plan, 'server') };
+        } catch (e) {
+          // The control plane refuses such expressions at apply time; keep Istio's metrics rather than throw
+          // inside a channel subscriber.
+          console.error(`weft proxy: Telemetry metrics not applied: ${(e as Error).message}`);
+        }
+      }
+    }
+    this.overrides?.client.byKey.clear();
+    this.overrides?.server.byKey.clear();
   }
 
   private resolve(r: RequestRecord): RequestSeries {
     if (this.byKey.size >= MAX_CACHED_KEYS) this.byKey.clear();
     const labels = istioLabels(r, this.self);
-    let s = this.byLabels.get(labels);
-    if (!s) {
-      s = {
-        labels,
-        requests: 0,
-        duration: new Histogram(ISTIO_DURATION_MS_BUCKETS),
-        requestBytes: new Histogram(ISTIO_BYTES_BUCKETS),
-        responseBytes: new Histogram(ISTIO_BYTES_BUCKETS),
-        overflow: r.flags.split(',').includes('UO'),
-      };
-      this.byLabels.set(labels, s);
-    }
+    const st = this.store;
+    const s: RequestSeries = {
+      requests: st.counter(st.requests, labels),
+      duration: st.histogram(st.duration, labels, ISTIO_DURATION_MS_BUCKETS),
+      requestBytes: st.histogram(st.requestBytes, labels, ISTIO_BYTES_BUCKETS),
+      responseBytes: st.histogram(st.responseBytes, labels, ISTIO_BYTES_BUCKETS),
+      overflow: r.flags.split(',').includes('UO'),
+    };
     this.byKey.set(this.key, s);
     return s;
   }
@@ -165,52 +260,52 @@ export class ProxyMetrics {
 
   /** Number of distinct Istio label sets: the cardinality this proxy exports. */
   get seriesCount(): number {
-    return this.byLabels.size;
+    return this.store.labelSets.size;
   }
 
   render(format: ExpositionFormat): string {
     const e = new Exposition(format);
-    const series = [...this.byLabels.values()];
+    const st = this.store;
+    const counts = (m: Map<string, Counter>): Samples => [...m].map(([l, c]) => [l, c.n]);
     e.counter(
       'istio_requests_total',
       'Total number of requests handled by the proxy (Istio standard metric).',
-      series.map((s) => [s.labels, s.requests]),
+      counts(st.requests),
     );
     e.histogram(
       'istio_request_duration_milliseconds',
       'Request duration in milliseconds (Istio standard metric).',
-      series.map((s) => [s.labels, s.duration]),
+      st.duration,
     );
     e.histogram(
       'istio_request_bytes',
       'Request body size in bytes (Istio standard metric).',
-      series.map((s) => [s.labels, s.requestBytes]),
+      st.requestBytes,
     );
     e.histogram(
       'istio_response_bytes',
       'Response body size in bytes (Istio standard metric).',
-      series.map((s) => [s.labels, s.responseBytes]),
+      st.responseBytes,
     );
-    const tcp = [...this.tcp];
     e.counter(
       'istio_tcp_sent_bytes_total',
       'Bytes sent in responses over TCP connections (Istio standard metric).',
-      tcp.map(([l, s]) => [l, s.sent]),
+      counts(st.tcp.TCP_SENT_BYTES),
     );
     e.counter(
       'istio_tcp_received_bytes_total',
       'Bytes received in requests over TCP connections (Istio standard metric).',
-      tcp.map(([l, s]) => [l, s.received]),
+      counts(st.tcp.TCP_RECEIVED_BYTES),
     );
     e.counter(
       'istio_tcp_connections_opened_total',
       'TCP connections opened (Istio standard metric).',
-      tcp.map(([l, s]) => [l, s.opened]),
+      counts(st.tcp.TCP_OPENED_CONNECTIONS),
     );
     e.counter(
       'istio_tcp_connections_closed_total',
       'TCP connections closed (Istio standard metric).',
-      tcp.map(([l, s]) => [l, s.closed]),
+      counts(st.tcp.TCP_CLOSED_CONNECTIONS),
     );
     this.renderInternals(e);
     processMetrics(e);
@@ -289,8 +384,23 @@ export class ProxyMetrics {
       [...jwtCounts()].map(([result, n]) => [renderLabels([['result', result]]), n]),
     );
     e.gauge('weft_proxy_metric_series', 'Distinct istio_* label sets this proxy exports.', [
-      ['', this.byLabels.size],
+      ['', this.store.labelSets.size],
     ]);
+  }
+}
+
+function overrideSide(plan: MetricsPlan, side: 'client' | 'server'): OverrideSide {
+  const p = plan[side];
+  const depth = KEY_PARTS + p.http.values.length;
+  return { plan: p.http, tcp: p.tcp, key: new Array(depth), byKey: new KeyTree(depth) };
+}
+
+function addTcp(r: TcpRecord, s: TcpSeries): void {
+  if (r.event === 'open') s.TCP_OPENED_CONNECTIONS.n++;
+  else {
+    s.TCP_CLOSED_CONNECTIONS.n++;
+    s.TCP_SENT_BYTES.n += r.sentBytes;
+    s.TCP_RECEIVED_BYTES.n += r.receivedBytes;
   }
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { record } from '../testing.js';
-import { compileFilter, filterProblem } from './filter.js';
+import { compileFilter, compileValue, constantValue, filterProblem, valueProblem } from './filter.js';
 
 const ok = record({ status: 200, requestHeaders: { 'x-user': 'alice', 'user-agent': 'curl/8' } });
 const err = record({ status: 503, flags: 'UF', requestHeaders: {} });
@@ -58,4 +58,25 @@ test('TCP streams: no response code or request attributes (an error value, as in
     true,
     true,
   ]);
+});
+
+test('metric label values: attributes, headers, literals, string(), conditionals; errors give unknown', () => {
+  const value = (e: string, r = ok) => compileValue(e)(r);
+  assert.equal(value("request.headers['user-agent']"), 'curl/8');
+  assert.equal(value("request.headers['x-missing']"), 'unknown');
+  assert.equal(value('response.code'), '200');
+  assert.equal(value('string(response.code)'), '200');
+  assert.equal(value('"canary"'), 'canary');
+  assert.equal(value("response.code >= 400 ? 'error' : 'ok'"), 'ok');
+  assert.equal(value("response.code >= 400 ? 'error' : 'ok'", err), 'error');
+  assert.equal(value("request.headers['x-user'] == 'alice'"), 'true');
+  assert.equal(value("request.headers['x-user'] == 'alice' ? 'a' : 'b'", err), 'unknown');
+  assert.equal(constantValue('"canary"'), 'canary');
+  assert.equal(constantValue('request.host'), undefined);
+  assert.match(
+    valueProblem('request.hots') ?? '',
+    /unknown attribute request\.hots.*did you mean request\.host/,
+  );
+  assert.match(valueProblem('upstream_peer.labels') ?? '', /unknown attribute/);
+  assert.equal(valueProblem('string(destination.port)'), undefined);
 });

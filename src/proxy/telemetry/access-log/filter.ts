@@ -1,8 +1,9 @@
 // Istio's Telemetry `accessLogging[].filter.expression`: a CEL expression over Envoy's attributes,
 // compiled once per snapshot into a closure tree. Weft understands the subset access-log filters use:
-// `&&`, `||`, `!`, parentheses, `==`, `!=`, `<`, `<=`, `>`, `>=`, integer, string and boolean literals,
-// the attributes below, `request.headers['x']` / `response.headers['x']`, and the string methods
-// `startsWith`, `endsWith`, `contains`. Anything else is a config error, never a silent pass.
+// `&&`, `||`, `!`, `c ? a : b`, parentheses, `==`, `!=`, `<`, `<=`, `>`, `>=`, integer, string and
+// boolean literals, the attributes below, `request.headers['x']` / `response.headers['x']`, `string(x)`
+// and the string methods `startsWith`, `endsWith`, `contains`. Anything else is a config error, never a
+// silent pass. The same compiler gives Telemetry metrics their label values (`compileValue`).
 //
 // As in CEL, a missing header or unknown value is an error value: comparisons with it are errors,
 // `false && error` is false, `true || error` is true, and an expression that ends as an error does not
@@ -94,7 +95,7 @@ type Tok =
   | { k: 'id'; v: string; at: number }
   | { k: 'op'; v: string; at: number };
 
-const OPS = ['&&', '||', '==', '!=', '<=', '>=', '<', '>', '!', '(', ')', '[', ']', '.', ','];
+const OPS = ['&&', '||', '==', '!=', '<=', '>=', '<', '>', '!', '(', ')', '[', ']', '.', ',', '?', ':'];
 
 function lex(src: string): Tok[] {
   const out: Tok[] = [];
@@ -156,7 +157,7 @@ class Parser {
 
   parse(): Node {
     if (this.toks.length === 0) throw new FilterError('the expression is empty');
-    const n = this.or();
+    const n = this.conditional();
     const t = this.toks[this.i];
     if (t) throw new FilterError(`unexpected ${JSON.stringify(this.text(t))} at position ${t.at}`);
     return n;
@@ -181,6 +182,20 @@ class Parser {
       );
     }
     this.i++;
+  }
+
+  /** CEL's `c ? a : b`: an error or non-boolean condition is an error. */
+  private conditional(): Node {
+    const c = this.or();
+    if (!this.peek('?')) return c;
+    this.i++;
+    const a = this.conditional();
+    this.expect(':');
+    const b = this.conditional();
+    return (r) => {
+      const x = c(r);
+      return x === true ? a(r) : x === false ? b(r) : ERR;
+    };
   }
 
   private or(): Node {
@@ -245,9 +260,21 @@ class Parser {
     if (!t) throw new FilterError('the expression ends too early');
     if (t.k === 'op' && t.v === '(') {
       this.i++;
-      const n = this.or();
+      const n = this.conditional();
       this.expect(')');
       return { node: n };
+    }
+    if (
+      t.k === 'id' &&
+      t.v === 'string' &&
+      this.toks[this.i + 1]?.k === 'op' &&
+      this.toks[this.i + 1]!.v === '('
+    ) {
+      // CEL's string(x): tag values such as string(destination.port).
+      this.i += 2;
+      const inner = this.conditional();
+      this.expect(')');
+      return { node: (r) => toText(inner(r)), kind: 'string' };
     }
     this.i++;
     if (t.k === 'num' || t.k === 'str') {
@@ -379,6 +406,52 @@ function compare(op: string, l: Operand, r: Operand): Node {
     }
   };
   return (rec) => cmp(a(rec), b(rec));
+}
+
+/** CEL's string(): an error stays an error. */
+function toText(x: Val): Val {
+  return x === ERR ? ERR : String(x);
+}
+
+/** Istio's value for a metric label whose expression fails at request time (a missing header, say). */
+export const UNKNOWN_VALUE = 'unknown';
+
+/** Telemetry metrics `tagOverrides[].value`: the expression's value as label text (numbers and booleans
+ *  as CEL's string() writes them), or "unknown" when it is an error value, as Istio's stats filter does. */
+export function compileValue(expression: string): (r: RequestRecord) => string {
+  let node: Node;
+  try {
+    node = new Parser(lex(expression)).parse();
+  } catch (e) {
+    if (e instanceof FilterError) throw new FilterError(`value ${JSON.stringify(expression)}: ${e.message}`);
+    throw e;
+  }
+  return (r) => {
+    const x = node(r);
+    return x === ERR ? UNKNOWN_VALUE : typeof x === 'string' ? x : String(x);
+  };
+}
+
+/** The text of an expression that is one string or integer literal (a label the same for every
+ *  request), else undefined. */
+export function constantValue(expression: string): string | undefined {
+  try {
+    const t = lex(expression);
+    return t.length === 1 && (t[0]!.k === 'str' || t[0]!.k === 'num') ? String(t[0]!.v) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Config validation of a value expression: the problem, or undefined. */
+export function valueProblem(expression: string): string | undefined {
+  try {
+    compileValue(expression);
+    return undefined;
+  } catch (e) {
+    if (e instanceof FilterError) return e.message;
+    throw e;
+  }
 }
 
 /** Compiles a filter expression: a predicate, true when the request is to be logged. */
