@@ -29,7 +29,8 @@ export class RequestBody {
 
   static start(req: IncomingMessage | Http2ServerRequest, limit: number): RequestBody {
     const b = new RequestBody(req);
-    if (!hasBody(req)) {
+    // readableEnded: an empty body whose end a check already read (peekBody) will not end again.
+    if (!hasBody(req) || req.readableEnded) {
       b.ended = true; // no body: the common case, nothing to wait for
       req.resume();
       return b;
@@ -112,6 +113,65 @@ export class RequestBody {
     this.sinks.delete(out as Sink);
     this.paced.delete(out as Sink);
   }
+}
+
+export interface PeekedBody {
+  /** The first `max` bytes (all of them when the body is not longer). */
+  data: Buffer;
+  /** The body is longer than `max`. */
+  partial: boolean;
+}
+
+/**
+ * Reads the first `max` bytes of a request body for a check (ext_authz with_request_body) and puts every
+ * byte read back, so whoever streams the body afterwards (forward, RequestBody) sees it whole, from its
+ * first byte. Reads one byte past `max` to tell a body of exactly `max` bytes from a longer one. Resolves
+ * undefined for a request without a body; rejects when the client goes away first.
+ */
+export function peekBody(
+  req: IncomingMessage | Http2ServerRequest,
+  max: number,
+): Promise<PeekedBody | undefined> {
+  if (!hasBody(req)) return Promise.resolve(undefined);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Attaching 'readable' to an ended, drained stream would emit 'end' before the real reader listens.
+  if (sourceEnded(req) && req.readableLength === 0)
+    return Promise.resolve({ data: Buffer.alloc(0), partial: false });
+  return new Promise((resolve, reject) => {
+    const stop = () => {
+      req.off('readable', onReadable);
+      req.off('error', onGone);
+      req.off('close', onGone);
+    };
+    const onGone = () => {
+      stop();
+      reject(new Error('the client went away while its body was read for the authorization check'));
+    };
+    const onReadable = () => {
+      // read(n) with n = what is buffered: read() without n would schedule 'end' once the body ended,
+      // before unshift could put the bytes back.
+      while (size <= max && req.readableLength > 0) {
+        const c = req.read(req.readableLength) as Buffer | null;
+        if (!c) break;
+        chunks.push(c);
+        size += c.length;
+      }
+      if (size <= max && !sourceEnded(req)) return;
+      stop();
+      const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      if (size > 0) req.unshift(all);
+      resolve({ data: size > max ? all.subarray(0, max) : all, partial: size > max });
+    };
+    req.on('readable', onReadable);
+    req.on('error', onGone);
+    req.on('close', onGone);
+  });
+}
+
+/** Has the client sent the whole body (it may still sit unread in the request's buffer)? */
+function sourceEnded(req: IncomingMessage | Http2ServerRequest): boolean {
+  return 'stream' in req ? req.stream.readableEnded : req.complete;
 }
 
 /** HTTP/1.1 announces a body with content-length or transfer-encoding; HTTP/2 by not ending the stream. */

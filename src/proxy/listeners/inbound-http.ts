@@ -17,7 +17,7 @@ import {
   type RequestRecord,
 } from '../telemetry/events.js';
 import { whenUpgradeEnds } from '../http/upgraded.js';
-import { hasBody } from '../http/body.js';
+import { hasBody, peekBody } from '../http/body.js';
 import { injectServerSpan, startServerSpan } from '../telemetry/tracing.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
 import { APP_POOL_IDLE_MS } from './idle.js';
@@ -140,9 +140,16 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
         (r) => logLine(r.status, r.flags, r, outcome.target),
       );
     };
-    const outcome = state.gate.checkHttp(gateRequest(req, conn, host, route));
+    const outcome = state.gate.checkHttp({
+      ...gateRequest(req, conn, host, route),
+      // Only an ext-authz provider with includeRequestBodyInCheck calls it; the bytes it reads are put
+      // back, so forward() still streams the whole body to the app.
+      readBody: (max) => peekBody(req, max),
+    });
     if ('then' in outcome)
       outcome.then(toApp, () => {
+        // A client that left while its body was read for the check: nothing to answer (Envoy's DC).
+        if (req.destroyed && !req.readableEnded) return logLine(499, 'DC');
         sendLocalReply(res, 500, 'authorization check failed', 'UAEX');
         logLine(500, 'UAEX');
       });

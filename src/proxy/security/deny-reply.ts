@@ -26,6 +26,9 @@ export function denyReply(
   res: Res,
   d: { status: number; body: string; flags: string; headers: Array<[string, string]> },
 ): void {
+  // Part of the body was read for an ext-authz check: read the rest, or the client's keep-alive
+  // connection stalls behind it (a request nobody read from is drained by Node itself).
+  if (req.readableDidRead && !req.readableEnded) req.resume();
   const grpc = String(req.headers['content-type'] ?? '').startsWith('application/grpc');
   if (grpc) {
     const h: Record<string, string> = {

@@ -20,9 +20,10 @@ export interface GateHttpRequest {
   /** The workload (container) port the request is for. */
   destinationPort: number;
   sni: string;
-  /** Up to `max` bytes of the body, left in place for the upstream, and whether there was more: for
-   *  ext-authz providers with includeRequestBodyInCheck. A listener that does not offer it sends no body. */
-  readBody?: (max: number) => Promise<{ data: Buffer; partial: boolean }>;
+  /** Up to `max` bytes of the body, left in place for the upstream, and whether there was more
+   *  (undefined: the request has no body): for ext-authz providers with includeRequestBodyInCheck. Only
+   *  called when such a provider checks the request; where a listener does not offer it, no body is sent. */
+  readBody?: (max: number) => Promise<{ data: Buffer; partial: boolean } | undefined>;
 }
 
 export type GateOutcome =

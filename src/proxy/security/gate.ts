@@ -137,11 +137,17 @@ export class SecurityGate {
   ): Promise<GateOutcome> {
     const via = custom.provider.viaMesh ? this.options.outbound?.() : undefined;
     const check = { method: r.method, path, query, host: r.host, headers: r.headers };
-    const wantBody = custom.provider.grpc ? custom.provider.includeRequestBody : undefined;
+    const wantBody = custom.provider.includeRequestBody;
     const body = wantBody && r.readBody ? await r.readBody(wantBody.maxRequestBytes) : undefined;
-    // Envoy's buffer limit: a body over maxRequestBytes is 413 unless partial messages are allowed.
+    // Envoy's buffer limit: a body over maxRequestBytes is 413 (failOpen or not, and before any check)
+    // unless partial messages are allowed; Envoy's local reply carries no response flag.
     if (body?.partial && !wantBody?.allowPartialMessage)
-      return deny(413, 'Payload Too Large', 'UAEX', `${custom.reason}; the body exceeds maxRequestBytes`);
+      return deny(
+        413,
+        'Payload Too Large',
+        '',
+        `${custom.reason}; the body is larger than maxRequestBytes (${wantBody!.maxRequestBytes}) and allowPartialMessage is off`,
+      );
     const res: ExtAuthzResult = custom.provider.grpc
       ? await checkExternalGrpc(
           custom.provider,
@@ -162,7 +168,12 @@ export class SecurityGate {
           },
           via ? { connectTo: via } : {},
         )
-      : await checkExternal(custom.provider, check, undefined, via ? { connectTo: via } : {});
+      : await checkExternal(
+          custom.provider,
+          body ? { ...check, body } : check,
+          undefined,
+          via ? { connectTo: via } : {},
+        );
     if (!res.allowed) {
       countAuthz('deny', 'CUSTOM', custom.policy.name);
       return deny(res.status, res.body, 'UAEX', `${custom.reason}; ${res.reason}`, res.responseHeaders);

@@ -4,7 +4,8 @@
 import type { Filter } from '../pipeline.js';
 import { localReply } from '../local-reply.js';
 import type { GateOutcome } from '../../security/gate-types.js';
-import type { RequestCtx } from '../context.js';
+import { addFlag, type RequestCtx } from '../context.js';
+import { peekBody } from '../body.js';
 
 const stripMapped = (ip: string | undefined) => (ip?.startsWith('::ffff:') ? ip.slice(7) : (ip ?? ''));
 
@@ -29,9 +30,18 @@ export const authorize: Filter = (next, deps) => (ctx) => {
     destinationIp: stripMapped(s.localAddress),
     destinationPort: s.localPort ?? 0,
     sni: '',
+    // For ext-authz providers with includeRequestBodyInCheck; the bytes read are put back for the
+    // upstream. Not for tunnels (CONNECT, upgrades), whose bytes are no body: Envoy buffers none.
+    ...(ctx.req.method === 'CONNECT' || ctx.req.headers.upgrade
+      ? {}
+      : { readBody: (max: number) => peekBody(ctx.req, max) }),
   });
   const go = (o: GateOutcome) => {
-    if (!o.ok) return localReply(ctx, o.status, o.body, o.flags, deps.onDone, o.headers);
+    if (!o.ok) {
+      // A body read for the check: read the rest, so the client's keep-alive connection is not stalled.
+      if (ctx.req.readableDidRead && !ctx.req.readableEnded) ctx.req.resume();
+      return localReply(ctx, o.status, o.body, o.flags, deps.onDone, o.headers);
+    }
     const h = ctx.req.headers;
     for (const name of o.removeHeaders) delete h[name];
     for (const [k, v] of o.setHeaders) h[k] = v;
@@ -39,7 +49,14 @@ export const authorize: Filter = (next, deps) => (ctx) => {
     next(ctx);
   };
   if ('then' in outcome)
-    outcome.then(go, () => localReply(ctx, 500, 'authorization check failed', 'UAEX', deps.onDone));
+    outcome.then(go, () => {
+      if (!ctx.req.destroyed || ctx.req.readableEnded)
+        return localReply(ctx, 500, 'authorization check failed', 'UAEX', deps.onDone);
+      // The client left while its body was read for the check (Envoy's DC).
+      ctx.status = 499;
+      addFlag(ctx, 'DC');
+      deps.onDone(ctx);
+    });
   else go(outcome);
 };
 

@@ -15,7 +15,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExtAuthzProvider } from '../../../model/security.js';
-import { errorResult, type ExtAuthzCheckRequest, type ExtAuthzResult } from './ext-authz.js';
+import {
+  errorResult,
+  PARTIAL_BODY_HEADER,
+  type ExtAuthzCheckRequest,
+  type ExtAuthzResult,
+} from './ext-authz.js';
 
 /** What a gRPC check needs beyond the HTTP one: the peers and the connection. */
 export interface GrpcCheckRequest extends ExtAuthzCheckRequest {
@@ -23,8 +28,6 @@ export interface GrpcCheckRequest extends ExtAuthzCheckRequest {
   destination?: { address: string; port: number; principal?: string };
   protocol?: string;
   scheme?: string;
-  /** The buffered body (at most maxRequestBytes), and whether it was cut there. */
-  body?: { data: Buffer; partial: boolean };
 }
 
 // The messages as @grpc/proto-loader gives them (keepCase, longs and enums as numbers).
@@ -136,7 +139,9 @@ function checkRequest(r: GrpcCheckRequest, limit: number, packAsBytes: boolean):
   const path = `${r.path}${query}`;
   const headers: Record<string, string> = { ':authority': r.host, ':method': r.method, ':path': path };
   for (const [name, value] of Object.entries(r.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith(':')) continue;
+    // A client's own x-envoy-auth-partial-body is dropped, as Envoy does: only the proxy may say it.
+    if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith(':') || name === PARTIAL_BODY_HEADER)
+      continue;
     headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
   const length = r.headers['content-length'];
@@ -153,7 +158,7 @@ function checkRequest(r: GrpcCheckRequest, limit: number, packAsBytes: boolean):
   };
   if (r.body && limit > 0) {
     // Envoy marks a cut body for the authorizer in x-envoy-auth-partial-body.
-    headers['x-envoy-auth-partial-body'] = String(r.body.partial);
+    headers[PARTIAL_BODY_HEADER] = String(r.body.partial);
     if (packAsBytes) http.raw_body = r.body.data;
     else http.body = r.body.data.toString('utf8');
   }

@@ -1,7 +1,8 @@
 // The CUSTOM action's check: Envoy's ext_authz filter with an HTTP service, configured the way Istio's
 // envoyExtAuthzHttp extension provider configures it (pilot/pkg/security/authz/builder/extauthz.go).
 //
-// The check request carries the original method and pathPrefix + path + query, no body (Content-Length 0),
+// The check request carries the original method and pathPrefix + path + query, the body read for
+// includeRequestBodyInCheck (its first maxRequestBytes, as raw bytes) or none (Content-Length 0),
 // the original Host and Authorization headers (Envoy always includes Host, Method, Path, Content-Length and
 // Authorization), the client headers named by includeRequestHeadersInCheck, and
 // includeAdditionalHeadersInCheck (overriding client headers of the same name). A 200 answer allows:
@@ -25,7 +26,12 @@ export interface ExtAuthzCheckRequest {
   query?: string;
   /** Client request headers, lower-case names. */
   headers: Record<string, string | string[] | undefined>;
+  /** The buffered body (at most maxRequestBytes), and whether it was cut there. */
+  body?: { data: Buffer; partial: boolean };
 }
+
+/** Envoy's marker of a cut body; a client's own header of that name never reaches the authorizer. */
+export const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
 
 export interface ExtAuthzResult {
   allowed: boolean;
@@ -184,7 +190,7 @@ export async function checkExternal(
 
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || name === PARTIAL_BODY_HEADER) continue;
     if (name === 'authorization' || c.includeRequest(name)) {
       headers[name] = Array.isArray(value) ? value.join(',') : value;
     }
@@ -194,7 +200,11 @@ export async function checkExternal(
   // Through our outbound listener the absolute-form target would replace Host; this keeps the original.
   if (c.via) headers[CHECK_HOST_HEADER] = checkHostValue(req.host);
   // No body: Content-Length 0 (undici leaves it out for methods that carry no body, which is the same).
-  headers['content-length'] = '0';
+  headers['content-length'] = String(req.body?.data.length ?? 0);
+  // Like every request header, Envoy's partial-body marker reaches an HTTP authorizer only when it is
+  // listed in includeRequestHeadersInCheck.
+  if (req.body && c.includeRequest(PARTIAL_BODY_HEADER))
+    headers[PARTIAL_BODY_HEADER] = String(req.body.partial);
 
   const query = req.query ? (req.query.startsWith('?') ? req.query : `?${req.query}`) : '';
   const target = `${c.via ?? ''}${c.prefix}${req.path}${query}`;
@@ -209,6 +219,7 @@ export async function checkExternal(
       path: target,
       method: req.method as Dispatcher.HttpMethod,
       headers,
+      ...(req.body?.data.length ? { body: req.body.data } : {}),
       signal,
     });
     body = await res.body.text();
