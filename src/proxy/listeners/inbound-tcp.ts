@@ -7,6 +7,7 @@ import type { InboundRoute } from '../../model/snapshot.js';
 import {
   accessLogWants,
   publishTcp,
+  rbacTerminationDetails,
   socketAddress,
   socketAddresses,
   type TcpRecord,
@@ -30,6 +31,7 @@ export function inboundTcp(
   const startTime = Date.now();
   const downstream = socketAddresses(socket);
   let upstreamLocal: string | undefined;
+  let termination: string | undefined; // why the proxy closed it (CONNECTION_TERMINATION_DETAILS)
   const appHost = `${deps.appHost}:${deps.appPort(route.targetPort)}`;
   // Opened and closed (Istio's TCP metrics); the close also carries what an access log line says.
   const tcp = (
@@ -56,12 +58,14 @@ export function inboundTcp(
         if (upstream !== undefined) t.log.upstreamHost = upstream;
         if (upstreamLocal !== undefined) t.log.upstreamLocalAddress = upstreamLocal;
         if (why !== undefined) t.log.upstreamTransportFailureReason = why;
+        if (termination !== undefined) t.log.terminationDetails = termination;
       }
       return t;
     });
   const go = (d: GateTcpDecision) => {
     if (!d.allowed) {
       socket.destroy();
+      termination = rbacTerminationDetails(d);
       tcp('open', 0, 0, 'RBAC');
       tcp('close', 0, 0, 'RBAC');
       return;

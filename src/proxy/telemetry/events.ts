@@ -3,6 +3,7 @@
 // not know Prometheus, and builds a record only when someone listens.
 import diagnostics_channel from 'node:diagnostics_channel';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { SpanStart } from './trace-context.js';
 
 export interface RequestRecord {
@@ -65,6 +66,8 @@ export interface RequestRecord {
   tcp?: true;
   /** REQUESTED_SERVER_NAME when the downstream socket cannot say (TLS passthrough reads the SNI itself). */
   requestedServerName?: string;
+  /** Envoy's CONNECTION_TERMINATION_DETAILS: why the proxy itself closed the connection (TCP streams). */
+  connectionTerminationDetails?: string;
 }
 
 /** Whether an installed access log asks for values the data path records only on demand. Set by the
@@ -85,17 +88,33 @@ export interface DownstreamSocket {
   readonly remotePort?: number | undefined;
   readonly localAddress?: string | undefined;
   readonly localPort?: number | undefined;
+  /** A snapshot's TLS session (`socketAddresses`): a closed TLS socket no longer knows it. */
+  readonly tls?: DownstreamTls | undefined;
 }
 
-/** A socket's addresses read now: a TCP stream is logged once its sockets are closed, when a socket no
- *  longer knows its local address. */
+/** What access logs print about a downstream TLS session (DOWNSTREAM_TLS_VERSION, DOWNSTREAM_TLS_CIPHER). */
+export interface DownstreamTls {
+  version?: string;
+  cipher?: string;
+}
+
+/** A socket's addresses (and TLS session) read now: a TCP stream is logged once its sockets are closed,
+ *  when a socket no longer knows its local address or TLS version. */
 export function socketAddresses(s: DownstreamSocket): DownstreamSocket {
-  return {
+  const out = {
     remoteAddress: s.remoteAddress,
     remotePort: s.remotePort,
     localAddress: s.localAddress,
     localPort: s.localPort,
   };
+  const t = s as Partial<TLSSocket>;
+  if (t.encrypted !== true || typeof t.getProtocol !== 'function') return out;
+  const tls: DownstreamTls = {};
+  const version = t.getProtocol();
+  if (version) tls.version = version;
+  const cipher = t.getCipher?.()?.name;
+  if (cipher) tls.cipher = cipher;
+  return { ...out, tls };
 }
 
 export const httpRequests = diagnostics_channel.channel('weft:http:request');
@@ -134,10 +153,26 @@ export interface TcpLogFields {
   sni?: string;
   route?: string;
   upstreamTransportFailureReason?: string;
+  /** CONNECTION_TERMINATION_DETAILS: why the proxy closed the connection (an authorization denial). */
+  terminationDetails?: string;
 }
 
 export const tcpConnections = diagnostics_channel.channel('weft:tcp:connection');
 
 export function publishTcp(build: () => TcpRecord): void {
   if (tcpConnections.hasSubscribers) tcpConnections.publish(build());
+}
+
+/**
+ * Envoy's network RBAC filter's CONNECTION_TERMINATION_DETAILS for a denied connection:
+ * `rbac_access_denied_matched_policy[ns[NS]-policy[NAME]-rule[N]]` (Istio's policy id) when a DENY rule
+ * matched, `[none]` when no ALLOW policy did. The rule index is read from the decision (or its reason,
+ * "denied by DENY policy ns/name rule N", where the decision carries only the policy).
+ */
+export function rbacTerminationDetails(d: { policy?: string; ruleIndex?: number; reason: string }): string {
+  const rule = d.ruleIndex ?? /^denied by \w+ policy \S+ rule (\d+)/.exec(d.reason)?.[1];
+  const slash = d.policy?.indexOf('/') ?? -1;
+  if (!d.policy || slash < 0 || rule === undefined) return 'rbac_access_denied_matched_policy[none]';
+  const id = `ns[${d.policy.slice(0, slash)}]-policy[${d.policy.slice(slash + 1)}]-rule[${rule}]`;
+  return `rbac_access_denied_matched_policy[${id}]`;
 }

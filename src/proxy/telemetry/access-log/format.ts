@@ -191,7 +191,7 @@ const SIMPLE: Record<string, Getter> = {
   RESPONSE_CODE: (r) => r.status,
   RESPONSE_FLAGS: v.responseFlags,
   RESPONSE_CODE_DETAILS: v.responseCodeDetails,
-  CONNECTION_TERMINATION_DETAILS: () => undefined,
+  CONNECTION_TERMINATION_DETAILS: (r) => r.connectionTerminationDetails,
   DURATION: (r) => Math.floor(r.durationMs),
   // Unknown (as Envoy's, and always for TCP) until the request ended / the upstream answered.
   REQUEST_DURATION: (r) => (r.requestDurationMs === undefined ? undefined : Math.floor(r.requestDurationMs)),
@@ -225,6 +225,7 @@ const SIMPLE: Record<string, Getter> = {
   DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT: v.downstreamRemoteIp,
   DOWNSTREAM_PEER_URI_SAN: v.downstreamPeerUriSan,
   DOWNSTREAM_TLS_VERSION: v.downstreamTlsVersion,
+  DOWNSTREAM_TLS_CIPHER: v.downstreamTlsCipher,
   REQUESTED_SERVER_NAME: v.requestedServerName,
   ROUTE_NAME: v.routeName,
   GRPC_STATUS_NUMBER: (r) => r.grpcStatus,

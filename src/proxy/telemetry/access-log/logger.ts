@@ -395,6 +395,7 @@ export function tcpLogRecord(t: TcpRecord): RequestRecord {
   if (l.route !== undefined) r.route = l.route;
   if (l.upstreamTransportFailureReason !== undefined)
     r.upstreamTransportFailureReason = l.upstreamTransportFailureReason;
+  if (l.terminationDetails !== undefined) r.connectionTerminationDetails = l.terminationDetails;
   if (t.destination) r.destination = t.destination;
   if (t.peerIdentity !== undefined) r.peerIdentity = t.peerIdentity;
   return r;

@@ -171,10 +171,19 @@ export function requestedServerName(r: RequestRecord): string | undefined {
   }
 }
 
-/** TLSv1.2, TLSv1.3 (DOWNSTREAM_TLS_VERSION). */
+/** TLSv1.2, TLSv1.3 (DOWNSTREAM_TLS_VERSION): from a TCP stream's snapshot, else the live socket. */
 export function downstreamTlsVersion(r: RequestRecord): string | undefined {
   try {
-    return tlsSocket(r)?.getProtocol() ?? undefined;
+    return r.downstream?.tls?.version ?? tlsSocket(r)?.getProtocol() ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cipher suite's OpenSSL name, e.g. TLS_AES_128_GCM_SHA256 (DOWNSTREAM_TLS_CIPHER). */
+export function downstreamTlsCipher(r: RequestRecord): string | undefined {
+  try {
+    return r.downstream?.tls?.cipher ?? tlsSocket(r)?.getCipher()?.name ?? undefined;
   } catch {
     return undefined;
   }
