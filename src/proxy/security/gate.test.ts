@@ -6,6 +6,9 @@ import { SecurityGate } from './gate.js';
 import { openSecurity, type AuthzPolicy, type InboundSecurity } from '../../model/security.js';
 import type { GateHttpRequest, GateOutcome } from './gate-types.js';
 import { jwksOf, makeKey, nowSeconds, rule, sign } from './jwt/testing.js';
+import { startExtAuthzServer } from '../../../test/support/ext-authz-server.js';
+import { closeExtAuthzAgent } from './authz/ext-authz.js';
+import type { ExtAuthzProvider } from '../../model/security.js';
 
 const ISS = 'https://issuer.test';
 
@@ -131,4 +134,103 @@ test('TCP: principals decide per connection; HTTP-only rules cannot allow a conn
   assert.equal(g.checkTcp({ ...conn, peer: 'spiffe://cluster.local/ns/default/sa/api' }).allowed, true);
   assert.equal(g.checkTcp({ ...conn, peer: 'spiffe://cluster.local/ns/default/sa/web' }).allowed, false);
   assert.equal(g.checkTcp({ ...conn, peer: '' }).allowed, false, 'plaintext has no principal');
+});
+
+/** CUSTOM through the sample HTTP authorizer, with includeRequestBodyInCheck. */
+async function withBodyProvider(
+  allowPartialMessage: boolean,
+  fn: (
+    g: SecurityGate,
+    received: () => { body: string; headers: Record<string, unknown> } | undefined,
+  ) => Promise<void>,
+): Promise<void> {
+  const server = await startExtAuthzServer();
+  const provider: ExtAuthzProvider = {
+    name: 'body-authz',
+    host: '127.0.0.1',
+    port: server.port,
+    pathPrefix: '',
+    timeoutMs: 2000,
+    failOpen: true,
+    statusOnError: 403,
+    includeRequestHeadersInCheck: ['x-ext-authz'],
+    includeAdditionalHeadersInCheck: [],
+    headersToUpstreamOnAllow: [],
+    headersToDownstreamOnAllow: [],
+    headersToDownstreamOnDeny: [],
+    includeRequestBody: { maxRequestBytes: 4, allowPartialMessage, packAsBytes: false },
+  };
+  const custom: AuthzPolicy = {
+    name: 'default/body',
+    action: 'CUSTOM',
+    provider: 'body-authz',
+    rules: [{ from: [], to: [], when: [] }],
+  };
+  try {
+    await fn(gate({ policies: [custom], providers: [provider] }), () => server.received.at(-1));
+  } finally {
+    await server.close();
+    await closeExtAuthzAgent();
+  }
+}
+
+const bodyOf = (text: string, max: number) => {
+  const asked: number[] = [];
+  const data = Buffer.from(text);
+  return {
+    asked,
+    readBody: (m: number) => {
+      asked.push(m);
+      assert.equal(m, max);
+      return Promise.resolve({ data: data.subarray(0, m), partial: data.length > m });
+    },
+  };
+};
+
+test('includeRequestBodyInCheck: the authorizer gets the body; over maxRequestBytes 413 before any check, failOpen or not', async () => {
+  await withBodyProvider(false, async (g, received) => {
+    const small = bodyOf('abcd', 4);
+    const ok = await check(g, {
+      method: 'POST',
+      headers: { 'x-ext-authz': 'allow' },
+      readBody: small.readBody,
+    });
+    assert.equal(ok.ok, true);
+    assert.equal(received()?.body, 'abcd');
+
+    const big = bodyOf('abcdefgh', 4);
+    const before = received();
+    const o = await check(g, { method: 'POST', headers: { 'x-ext-authz': 'allow' }, readBody: big.readBody });
+    assert.ok(!o.ok);
+    assert.deepEqual([o.status, o.body, o.flags], [413, 'Payload Too Large', '']);
+    assert.equal(received(), before, 'the authorizer was not asked');
+
+    const none = await check(g, {
+      headers: { 'x-ext-authz': 'allow' },
+      readBody: () => Promise.resolve(undefined),
+    });
+    assert.equal(none.ok, true, 'a request without a body is checked without one');
+    assert.equal(received()?.body, '');
+  });
+});
+
+test('includeRequestBodyInCheck with allowPartialMessage: the first maxRequestBytes go to the check', async () => {
+  await withBodyProvider(true, async (g, received) => {
+    const big = bodyOf('abcdefgh', 4);
+    const o = await check(g, { method: 'POST', headers: { 'x-ext-authz': 'allow' }, readBody: big.readBody });
+    assert.equal(o.ok, true);
+    assert.deepEqual(big.asked, [4]);
+    assert.equal(received()?.body, 'abcd');
+  });
+});
+
+test('the body is read only for a provider that asks for it', async () => {
+  let asked = 0;
+  const readBody = () => {
+    asked++;
+    return Promise.resolve({ data: Buffer.alloc(0), partial: false });
+  };
+  await check(gate({ policies: [denyAdmin] }), { target: '/admin', readBody });
+  await check(gate({}), { readBody });
+  assert.equal(asked, 0);
 });

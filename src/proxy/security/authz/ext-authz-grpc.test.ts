@@ -152,3 +152,11 @@ test('includeRequestBodyInCheck: the body as text, or as bytes with packAsBytes,
   assert.deepEqual([...http.raw_body!], [0, 1, 2]);
   assert.equal(http.headers['x-envoy-auth-partial-body'], 'false');
 });
+
+test("a client's own x-envoy-auth-partial-body never reaches the authorizer", async () => {
+  await checkExternalGrpc(
+    provider(server.port),
+    check({ 'x-grpc-authz': 'allow', 'x-envoy-auth-partial-body': 'false' }),
+  );
+  assert.equal(server.seen.at(-1)!.attributes.request.http.headers['x-envoy-auth-partial-body'], undefined);
+});

@@ -226,3 +226,45 @@ test('connectTo sends the check elsewhere (e.g. through the outbound listener), 
     await server.close();
   }
 });
+
+test('includeRequestBodyInCheck: the body as sent, its length, and x-envoy-auth-partial-body only when listed', async () => {
+  const server = await startExtAuthzServer();
+  try {
+    const body = { maxRequestBytes: 5, allowPartialMessage: true, packAsBytes: false };
+    const listed = provider(server.port, {
+      includeRequestBody: body,
+      includeRequestHeadersInCheck: ['x-ext-authz', 'x-envoy-auth-partial-body'],
+    });
+    const r = await checkExternal(
+      listed,
+      check(
+        // A client cannot claim the body was whole: its own marker is dropped.
+        { 'x-ext-authz': 'allow', 'x-envoy-auth-partial-body': 'false', 'content-length': '11' },
+        { method: 'POST', body: { data: Buffer.from('hello'), partial: true } },
+      ),
+    );
+    assert.equal(r.allowed, true);
+    let seen = server.received.at(-1)!;
+    assert.equal(seen.method, 'POST');
+    assert.equal(seen.body, 'hello');
+    assert.equal(seen.headers['content-length'], '5');
+    assert.equal(seen.headers['x-envoy-auth-partial-body'], 'true');
+
+    await checkExternal(
+      provider(server.port, { includeRequestBody: body }),
+      check(
+        { 'x-ext-authz': 'allow' },
+        { method: 'PUT', body: { data: Buffer.from('abc'), partial: false } },
+      ),
+    );
+    seen = server.received.at(-1)!;
+    assert.equal(seen.body, 'abc');
+    assert.equal(seen.headers['x-envoy-auth-partial-body'], undefined, 'not in includeRequestHeadersInCheck');
+
+    await checkExternal(listed, check({ 'x-ext-authz': 'allow', 'x-envoy-auth-partial-body': 'true' }));
+    seen = server.received.at(-1)!;
+    assert.deepEqual([seen.body, seen.headers['x-envoy-auth-partial-body']], ['', undefined], 'no body read');
+  } finally {
+    await server.close();
+  }
+});
