@@ -40,6 +40,8 @@ spec:
       logFormat: { text: '%RESPONSE_CODE% %REQ(:PATH)%', omitEmptyValues: true }
   - name: als
     envoyOtelAls: { service: otel.example.com, port: 4317 }
+  - name: http-als
+    envoyHttpAls: { service: als.example.com, port: 9001 }
 `;
 
 const tel = (name: string, ns: string, spec: string) => `---
@@ -158,14 +160,72 @@ test('disabled: per workload, per side, and of the default line', () => {
   });
 });
 
-test('defaultProviders.accessLogging, and providers Weft cannot write are skipped', () => {
+test('defaultProviders.accessLogging: file and OpenTelemetry providers', () => {
   const d = MESH.replace('spec:\n', 'spec:\n  defaultProviders: { accessLogging: [text-file, als] }\n');
-  assert.deepEqual(providers(d), { client: ['text-file'], server: ['text-file'] });
-  assert.deepEqual(compile(d)?.client[0]?.format, {
+  assert.deepEqual(providers(d), { client: ['als', 'text-file'], server: ['als', 'text-file'] });
+  assert.deepEqual(compile(d)?.client[1]?.format, {
     kind: 'text',
     text: '%RESPONSE_CODE% %REQ(:PATH)%',
     omitEmptyValues: true,
   });
+  // istiod's buildOpenTelemetryAccessLogConfig: Istio's default text body, no attributes, its log name.
+  assert.deepEqual(compile(d)?.client[0], {
+    provider: 'als',
+    path: 'grpc://otel.example.com:4317',
+    format: { kind: 'text', text: '' },
+    otel: { host: 'otel.example.com', port: 4317, logName: 'otel_envoy_accesslog', attributes: {} },
+  });
+});
+
+test('envoyOtelAls: logName, text body and labels as attributes; <namespace>/<host> services', () => {
+  const mesh = `apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: { name: default }
+spec:
+  defaultProviders: { accessLogging: [otel] }
+  extensionProviders:
+  - name: otel
+    envoyOtelAls:
+      service: observability/otel-collector.observability.svc.cluster.local
+      port: 4317
+      logName: mesh-logs
+      logFormat:
+        text: '%REQ(:METHOD)% %RESPONSE_CODE%'
+        labels: { code: '%RESPONSE_CODE%', team: payments, n: 3 }
+`;
+  assert.deepEqual(compile(mesh)?.server[0], {
+    provider: 'otel',
+    path: 'grpc://otel-collector.observability.svc.cluster.local:4317',
+    format: { kind: 'text', text: '%REQ(:METHOD)% %RESPONSE_CODE%' },
+    otel: {
+      host: 'otel-collector.observability.svc.cluster.local',
+      port: 4317,
+      logName: 'mesh-logs',
+      attributes: { code: '%RESPONSE_CODE%', team: 'payments', n: 3 },
+    },
+  });
+});
+
+test('envoyHttpAls/envoyTcpAls reach the proxy marked unsupported (it says they write nothing)', () => {
+  const mesh = `apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: { name: default }
+spec:
+  defaultProviders: { accessLogging: [http-als, tcp-als] }
+  extensionProviders:
+  - name: http-als
+    envoyHttpAls: { service: als.example.com, port: 9001 }
+  - name: tcp-als
+    envoyTcpAls: { service: als.example.com, port: 9001 }
+`;
+  const a = compile(mesh);
+  assert.deepEqual(
+    a?.client.map((s) => [s.provider, s.unsupported]),
+    [
+      ['http-als', 'envoyHttpAls'],
+      ['tcp-als', 'envoyTcpAls'],
+    ],
+  );
 });
 
 test('bad formats and filters are refused at load with the field', () => {
@@ -173,6 +233,14 @@ test('bad formats and filters are refused at load with the field', () => {
   assert.match(
     bad(MESH.replace("'%RESPONSE_CODE% %REQ(:PATH)%'", "'%RESPONSE_CODE% %NOT_AN_OP%'")),
     /bad\.yaml:\d+: .*extensionProviders\[1\]\.envoyFileAccessLog\.logFormat\.text: unknown access log operator %NOT_AN_OP%/,
+  );
+  assert.match(
+    bad(MESH.replace('port: 4317 }', "port: 4317, logFormat: { labels: { x: '%NOT_AN_OP%' } } }")),
+    /extensionProviders\[2\]\.envoyOtelAls\.logFormat\.labels: x: unknown access log operator %NOT_AN_OP%/,
+  );
+  assert.match(
+    bad(MESH.replace('port: 4317 }', 'port: 4317, logFomat: {} }')),
+    /extensionProviders\[2\]\.envoyOtelAls.*logFomat/,
   );
   assert.match(
     bad(`apiVersion: weft.dev/v1alpha1
@@ -196,7 +264,7 @@ test('weft analyze warns about access log providers that write nothing', async (
         tel(
           'mesh-default',
           'istio-system',
-          `  accessLogging:\n  - providers: [{ name: envoy }, { name: missing }, { name: als }, { name: json-file }]`,
+          `  accessLogging:\n  - providers: [{ name: envoy }, { name: missing }, { name: http-als }, { name: json-file }]`,
         ),
     ),
   ).map(formatProblem);
@@ -205,7 +273,7 @@ test('weft analyze warns about access log providers that write nothing', async (
     problems[0]!,
     /providers\[1\]\.name: access log provider "missing" is neither the built-in envoy/,
   );
-  assert.match(problems[1]!, /providers\[2\]\.name: access log provider "als" is of kind envoyOtelAls;/);
+  assert.match(problems[1]!, /providers\[2\]\.name: access log provider "http-als" is of kind envoyHttpAls;/);
 });
 
 test("Istio's Telemetry validation fixture (telemetry-valid.yaml): CLIENT-only, filter 'true', provider stdout", async () => {
