@@ -1,7 +1,9 @@
-// Cross-reference checks for Telemetry access logging, like istioctl analyze: a rule naming a provider
-// that MeshConfig does not define (or one Weft cannot write to) writes no access log, silently in istiod.
+// Cross-reference checks for Telemetry access logging and metrics, like istioctl analyze: a rule naming a
+// provider that MeshConfig does not define (or one Weft cannot write to) writes no access log or exports
+// no metric, silently in istiod; metric overrides Weft keeps but cannot act on are said so too.
 import { ErrorCodes } from '../lib/errors.js';
 import type { Resource } from './types.js';
+import type { Telemetry } from './schemas/istio-telemetry.js';
 import type { MeshConfig } from './security-types.js';
 import type { SecurityReport } from './analyze-security.js';
 
@@ -40,5 +42,47 @@ export function analyzeTelemetry(resources: Resource[], report: SecurityReport):
           );
       });
     });
+    analyzeMetrics(r, kinds, report);
   }
+}
+
+/** Metric names Weft does not export: an override of them is kept (and shown) but changes nothing. */
+const NOT_EXPORTED = ['GRPC_REQUEST_MESSAGES', 'GRPC_RESPONSE_MESSAGES'];
+
+function analyzeMetrics(r: Telemetry, kinds: Map<string, string[]>, report: SecurityReport): void {
+  (r.spec.metrics ?? []).forEach((m, i) => {
+    (m.providers ?? []).forEach((p, j) => {
+      const k = kinds.get(p.name.toLowerCase());
+      const prometheus = k ? k.includes('prometheus') : p.name.toLowerCase() === 'prometheus';
+      if (!prometheus)
+        report(
+          r,
+          ErrorCodes.ANALYZE_UNKNOWN_PROVIDER,
+          k
+            ? `metrics provider "${p.name}" is of kind ${k.join('/')}; Weft exports metrics only to prometheus providers, so this rule's proxies export no Istio metric unless another provider in it is prometheus`
+            : `metrics provider "${p.name}" is neither the built-in prometheus nor a MeshConfig extensionProviders entry`,
+          ['spec', 'metrics', i, 'providers', j, 'name'],
+          'warning',
+        );
+    });
+    (m.overrides ?? []).forEach((o, j) => {
+      const path = ['spec', 'metrics', i, 'overrides', j, 'match'];
+      if (o.match?.customMetric !== undefined)
+        report(
+          r,
+          ErrorCodes.ANALYZE_UNKNOWN_PROVIDER,
+          `customMetric "${o.match.customMetric}": Weft exports only Istio's standard metrics, so this override changes nothing`,
+          [...path, 'customMetric'],
+          'warning',
+        );
+      else if (o.match?.metric && NOT_EXPORTED.includes(o.match.metric))
+        report(
+          r,
+          ErrorCodes.ANALYZE_UNKNOWN_PROVIDER,
+          `${o.match.metric}: Weft does not export gRPC message counts, so this override changes nothing`,
+          [...path, 'metric'],
+          'warning',
+        );
+    });
+  });
 }
