@@ -140,12 +140,7 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
         (r) => logLine(r.status, r.flags, r, outcome.target),
       );
     };
-    const outcome = state.gate.checkHttp({
-      ...gateRequest(req, conn, host, route),
-      // Only an ext-authz provider with includeRequestBodyInCheck calls it; the bytes it reads are put
-      // back, so forward() still streams the whole body to the app.
-      readBody: (max) => peekBody(req, max),
-    });
+    const outcome = state.gate.checkHttp(gateRequest(req, conn, host, route, true));
     if ('then' in outcome)
       outcome.then(toApp, () => {
         // A client that left while its body was read for the check: nothing to answer (Envoy's DC).
@@ -240,8 +235,17 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
 }
 
 /** What the security gate is told about a request on this listener. */
-function gateRequest(req: InboundReq, conn: InboundConn, host: string, route: InboundRoute): GateHttpRequest {
+function gateRequest(
+  req: InboundReq,
+  conn: InboundConn,
+  host: string,
+  route: InboundRoute,
+  withBody = false,
+): GateHttpRequest {
   return {
+    // Only an ext-authz provider with includeRequestBodyInCheck calls it; the bytes it reads are put
+    // back, so forward() still streams the whole body to the app. Upgrades carry no body to read.
+    readBody: withBody ? (max) => peekBody(req, max) : undefined,
     method: req.method ?? 'GET',
     target: req.url ?? '/',
     host,

@@ -32,9 +32,10 @@ export const authorize: Filter = (next, deps) => (ctx) => {
     sni: '',
     // For ext-authz providers with includeRequestBodyInCheck; the bytes read are put back for the
     // upstream. Not for tunnels (CONNECT, upgrades), whose bytes are no body: Envoy buffers none.
-    ...(ctx.req.method === 'CONNECT' || ctx.req.headers.upgrade
-      ? {}
-      : { readBody: (max: number) => peekBody(ctx.req, max) }),
+    readBody:
+      ctx.req.method === 'CONNECT' || ctx.req.headers.upgrade
+        ? undefined
+        : (max: number) => peekBody(ctx.req, max),
   });
   const go = (o: GateOutcome) => {
     if (!o.ok) {
