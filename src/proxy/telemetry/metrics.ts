@@ -264,6 +264,9 @@ export class ProxyMetrics {
   }
 
   render(format: ExpositionFormat): string {
+    // A scrape sees a metrics config change at once, even before the next request.
+    const snap = this.src.state()?.snapshot;
+    if (snap !== this.snapshot) this.onSnapshot(snap);
     const e = new Exposition(format);
     const st = this.store;
     const counts = (m: Map<string, Counter>): Samples => [...m].map(([l, c]) => [l, c.n]);
