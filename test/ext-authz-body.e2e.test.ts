@@ -169,6 +169,8 @@ spec:
   hosts: ["*"]
   gateways: [edge]
   http:
+  - match: [{uri: {prefix: /checked/direct}}]
+    directResponse: {status: 200, body: {string: direct}}
   - route: [{destination: {host: upload.default.svc.cluster.local, port: {number: 8000}}}]
 ---
 apiVersion: weft.dev/v1alpha1
@@ -322,6 +324,17 @@ spec:
           'partial',
         );
         assert.equal(grpc.seen.at(-1)!.attributes.request.http.body, big.subarray(0, MAX).toString());
+        // Allowed, then answered by the gateway itself (a direct response): the rest of the body it
+        // read from must still be read, or the next request on the connection waits behind it.
+        const one = new Client(edgeUrl(), { headersTimeout: 5_000, bodyTimeout: 5_000 });
+        try {
+          const direct = await send(one, '/checked/direct', text(300_000), { 'x-grpc-authz': 'allow' });
+          assert.deepEqual([direct.status, direct.text], [200, 'direct']);
+          const after = text(10);
+          reachedWhole(await send(one, '/after-direct', after), after, 'after the direct response');
+        } finally {
+          await one.destroy();
+        }
       },
       INGRESS,
     );

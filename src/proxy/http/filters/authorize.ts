@@ -43,6 +43,9 @@ export const authorize: Filter = (next, deps) => (ctx) => {
       if (ctx.req.readableDidRead && !ctx.req.readableEnded) ctx.req.resume();
       return localReply(ctx, o.status, o.body, o.flags, deps.onDone, o.headers);
     }
+    // Read from for the check, the body no longer drains by itself when nothing sends it on (no route,
+    // a direct response, a fault): read what is left once answered, as Node does for an untouched one.
+    if (ctx.req.readableDidRead) ctx.res.once('finish', () => drainUnsent(ctx));
     const h = ctx.req.headers;
     for (const name of o.removeHeaders) delete h[name];
     for (const [k, v] of o.setHeaders) h[k] = v;
@@ -60,6 +63,10 @@ export const authorize: Filter = (next, deps) => (ctx) => {
     });
   else go(outcome);
 };
+
+function drainUnsent(ctx: RequestCtx): void {
+  if (!ctx.req.readableEnded && ctx.req.listenerCount('data') === 0) ctx.req.resume();
+}
 
 function setTarget(ctx: RequestCtx, target: string): void {
   if (target === ctx.path) return;
