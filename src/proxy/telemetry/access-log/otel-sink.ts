@@ -138,7 +138,7 @@ export class OtelSink {
         });
       },
       shutdown: () => inner.shutdown(),
-      forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
+      forceFlush: () => inner.forceFlush(),
     };
     this.processor = new BatchLogRecordProcessor({
       exporter,
