@@ -21,19 +21,28 @@ const TARGET: AccessLogOtel = {
   attributes: { code: '%RESPONSE_CODE%', flags: '%RESPONSE_FLAGS%', team: 'payments', n: 3 },
 };
 
-/** Records what it is given; `answer` decides each export's outcome (undefined: never answers). */
+/** Records what it is given; `answer` decides each export's outcome (undefined: held until `release`). */
 function exporter(answer: () => { code: number; error?: Error } | undefined = () => ({ code: 0 })) {
   const got: ReadableLogRecord[] = [];
+  const held: Array<() => void> = [];
+  let holding = true;
   const e: LogRecordExporter = {
     export(records, done) {
       got.push(...records);
       const r = answer();
       if (r) setImmediate(() => done(r));
+      else if (holding) held.push(() => done({ code: 0 }));
+      else done({ code: 0 });
     },
     shutdown: async () => {},
     forceFlush: async () => {},
   };
-  return { e, got };
+  /** Answers the held exports, and any later one at once. */
+  const release = () => {
+    holding = false;
+    for (const h of held.splice(0)) h();
+  };
+  return { e, got, release };
 }
 
 test('a LogRecord: body = the formatted line, attributes = the labels, timestamp = the start, scope = log name', async () => {
@@ -63,7 +72,7 @@ test('unknown values are "-" in attributes, as in Envoy text formats', () => {
 });
 
 test('a full queue drops new entries and counts them; the data path never waits', async () => {
-  const { e } = exporter(() => undefined); // a collector that never answers
+  const { e, release } = exporter(() => undefined); // a collector that does not answer (yet)
   const sink = new OtelSink(TARGET, {
     exporter: e,
     queue: {
@@ -79,7 +88,8 @@ test('a full queue drops new entries and counts them; the data path never waits'
   // 2 went out in the first batch (that never returns), 4 wait, the rest are dropped.
   assert.ok(sink.stats.droppedQueueFull >= 94, JSON.stringify(sink.stats));
   assert.ok(perEntryUs < 500, `emit took ${perEntryUs} µs per entry`);
-  void sink.shutdown();
+  release();
+  await sink.shutdown();
 });
 
 test('a failed export drops its batch, counted, and reports why', async () => {
