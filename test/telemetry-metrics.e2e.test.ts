@@ -1,6 +1,7 @@
 // Telemetry `metrics` end to end, in one `weft up` mesh: a client sidecar (the test is its app) calling
 // an echo service; both proxies' /stats/prometheus scraped as Prometheus would. Config changes while it
-// runs, as a user would make them:
+// runs, as a user would make them (and, when installed, a real Prometheus scraping both proxies through
+// the control plane's http_sd endpoint must see the same):
 //  - nothing configured: Istio's standard labels on both sides;
 //  - a mesh-wide Telemetry: REQUEST_COUNT loses grpc_response_status and gains user_agent (the request's
 //    header, "unknown" without one) and request_host; REQUEST_DURATION is disabled for SERVER only;
@@ -9,11 +10,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { changeConfig } from './support/config-sync.js';
 import { ECHO_YAML } from './support/mesh-yaml.js';
+import { hasPrometheus, Prometheus } from './support/prometheus.js';
 import { freePort } from '../src/local/ports.js';
 import { hasPromtool, ISTIO_UNIT_LINT, parseLabels, promtoolCheck } from '../src/proxy/telemetry/testing.js';
 
@@ -52,7 +54,14 @@ describe('Telemetry metrics: tag overrides and disabled metrics, applied live', 
   let mesh: RunningMesh;
   let dir: string;
   let outbound: number;
+  let prom: Prometheus | undefined;
   const urls = new Map<string, string>();
+
+  /** With Prometheus installed: wait until a query gives `want` (undefined = no series, e.g. stale). */
+  async function promSees(expr: string, want: number | undefined): Promise<void> {
+    if (!prom) return;
+    await waitFor(`Prometheus: ${expr} = ${want}`, async () => (await prom!.scalar(expr)) === want, 20_000);
+  }
 
   function call(path: string, userAgent?: string): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -108,9 +117,24 @@ ${ECHO_YAML}
     for (const p of JSON.parse(r.stdout) as Array<{ id: string; metricsUrl?: string }>)
       if (p.metricsUrl) urls.set(p.id, p.metricsUrl);
     assert.ok(urls.has(CLIENT) && urls.has(ECHO), [...urls.keys()].join(', '));
+    if (hasPrometheus()) {
+      const admin = (
+        JSON.parse(await readFile(join(mesh.stateDir, 'mesh.json'), 'utf8')) as { admin: string }
+      ).admin;
+      prom = await Prometheus.start(
+        join(dir, 'prometheus'),
+        `global: { scrape_interval: 1s, scrape_timeout: 1s }
+scrape_configs:
+  - job_name: weft-proxies
+    http_sd_configs: [{ url: 'http://${admin}/prometheus/targets', refresh_interval: 2s }]
+`,
+        'groups: []\n',
+      );
+    }
   });
 
   after(async () => {
+    await prom?.stop();
     await mesh?.stop();
     if (mesh) await rm(mesh.stateDir, { recursive: true, force: true });
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -127,6 +151,7 @@ ${ECHO_YAML}
     assert.equal(server[0]!.labels.source_workload, 'client');
     assert.equal((await requests(CLIENT, 'source'))[0]!.labels.grpc_response_status, '');
     assert.equal((await durations(ECHO, 'destination')).length, 1);
+    await promSees('count(istio_request_duration_milliseconds_count{reporter="destination"})', 1);
     const cfg = await mesh.weft(['proxy-config', CLIENT, '-o', 'json']);
     assert.equal((JSON.parse(cfg.stdout) as { metrics?: unknown }).metrics, undefined);
   });
@@ -169,6 +194,12 @@ ${ECHO_YAML}
         assert.ok(check.ok, `${id}: promtool found:\n${check.problems.join('\n')}`);
       }
     } else t.diagnostic('promtool missing: exposition lint skipped');
+    // Prometheus (which asks for OpenMetrics) sees the new labels, and the disabled series go stale.
+    await promSees('sum(istio_requests_total{reporter="destination",user_agent="metrics-e2e/2"})', 2);
+    await promSees('sum(istio_requests_total{reporter="source",request_host="echo:8080"})', 3);
+    await promSees('count(istio_request_duration_milliseconds_count{reporter="destination"})', undefined);
+    await promSees('count(istio_request_duration_milliseconds_count{reporter="source"})', 1);
+    if (!prom) t.diagnostic('prometheus missing: scrape by Prometheus skipped');
     // proxy-config shows what each proxy got.
     const cfg = await mesh.weft(['proxy-config', ECHO, '-o', 'json']);
     assert.equal(cfg.code, 0, cfg.stderr);
@@ -229,5 +260,7 @@ ${ECHO_YAML}
     assert.equal(server[0]!.labels.grpc_response_status, '');
     assert.equal(server[0]!.labels.user_agent, undefined);
     assert.equal((await durations(ECHO, 'destination')).length, 1);
+    await promSees('count(istio_requests_total{user_agent!=""})', undefined);
+    await promSees('count(istio_request_duration_milliseconds_count{reporter="destination"})', 1);
   });
 });
