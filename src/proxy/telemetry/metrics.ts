@@ -16,7 +16,6 @@
 // record published in it.
 import diagnostics_channel from 'node:diagnostics_channel';
 import type { ProxySnapshot } from '../../model/snapshot.js';
-import type { ProxyState } from '../state.js';
 import type { RequestRecord, TcpRecord } from './events.js';
 import { Histogram, ISTIO_BYTES_BUCKETS, ISTIO_DURATION_MS_BUCKETS } from './histogram.js';
 import {
@@ -31,7 +30,7 @@ import {
   type PeerLabels,
 } from './istio-labels.js';
 import { KeyTree } from './key-tree.js';
-import { authzCounts, jwtCounts } from '../security/decisions.js';
+import { renderInternals, type ClusterCounters, type ProxyInternals } from './internal-metrics.js';
 import { Exposition, renderLabels, type ExpositionFormat, type Samples } from './prom-text.js';
 import { processMetrics } from './process-metrics.js';
 import { SeriesStore, type Counter } from './series-store.js';
@@ -52,20 +51,7 @@ export const TCP_CHANNEL = 'weft:tcp:connection';
 /** Above this many cached keys the key cache starts over (series are kept); a guard, not a normal event. */
 const MAX_CACHED_KEYS = 10_000;
 
-export interface ControlStats {
-  connected: boolean;
-  version: string | undefined;
-  acks: number;
-  nacks: number;
-}
-
-/** What the metrics read from the proxy at scrape time; every source is optional for tests. */
-export interface ProxyInternals {
-  state: () => ProxyState | undefined;
-  control?: () => ControlStats;
-  certificateNotAfter?: () => Date | undefined;
-  now?: () => number;
-}
+export { controlMetrics, type ControlStats, type ProxyInternals } from './internal-metrics.js';
 
 interface RequestSeries {
   requests: Counter;
@@ -77,11 +63,6 @@ interface RequestSeries {
 }
 
 type TcpSeries = Record<TcpMetric, Counter>;
-
-interface ClusterCounters {
-  retries: number;
-  overflows: number;
-}
 
 /** A side's request metrics with overrides: the plan plus its own key cache (the key is longer). */
 interface OverrideSide {
@@ -310,85 +291,9 @@ export class ProxyMetrics {
       'TCP connections closed (Istio standard metric).',
       counts(st.tcp.TCP_CLOSED_CONNECTIONS),
     );
-    this.renderInternals(e);
+    renderInternals(e, this.src, this.clusters, this.snapshot?.version, this.store.labelSets.size);
     processMetrics(e);
     return e.text();
-  }
-
-  private renderInternals(e: Exposition): void {
-    const state = this.src.state();
-    // Every cluster of the current snapshot gets a series (0 until something happens), so rate() works
-    // from the first request; clusters seen earlier keep theirs, counters never go backwards.
-    const names = new Set<string>(this.clusters.keys());
-    for (const name of state?.clusters.keys() ?? []) names.add(name);
-    const label = new Map<string, string>();
-    for (const n of [...names].sort()) label.set(n, renderLabels([['cluster_name', n]]));
-    const perCluster = (f: (c: ClusterCounters) => number): Samples =>
-      [...label].map(([n, l]) => [l, f(this.clusters.get(n) ?? { retries: 0, overflows: 0 })]);
-    e.counter(
-      'weft_upstream_retries_total',
-      'Retries sent to a cluster (attempts after the first).',
-      perCluster((c) => c.retries),
-    );
-    e.counter(
-      'weft_upstream_overflows_total',
-      'Requests refused by a cluster circuit breaker (response flag UO).',
-      perCluster((c) => c.overflows),
-    );
-    const runtimes = [...(state?.clusters.values() ?? [])];
-    const live = (f: (c: (typeof runtimes)[number]) => number): Samples =>
-      runtimes.map((c) => [label.get(c.cluster.name)!, f(c)]);
-    e.gauge(
-      'weft_upstream_ejections_active',
-      'Endpoints currently ejected by outlier detection.',
-      live((c) => c.outliers?.ejectedHosts().length ?? 0),
-    );
-    e.gauge(
-      'weft_upstream_endpoints_healthy',
-      'Endpoints the control plane reports healthy.',
-      live((c) => c.healthy.length),
-    );
-    e.gauge(
-      'weft_upstream_requests_active',
-      'Requests in flight to a cluster (what its circuit breaker counts).',
-      live((c) => c.limits.inFlight),
-    );
-
-    controlMetrics(e, this.src.control?.(), this.snapshot?.version);
-    const notAfter = this.src.certificateNotAfter?.();
-    if (notAfter) {
-      const now = (this.src.now ?? Date.now)();
-      e.gauge(
-        'weft_proxy_certificate_expiry_seconds',
-        'Seconds until the workload certificate expires (it is renewed at half life).',
-        [['', Math.round((notAfter.getTime() - now) / 1000)]],
-      );
-      e.gauge(
-        'weft_proxy_certificate_expiry_timestamp_seconds',
-        'When the workload certificate expires, in Unix seconds.',
-        [['', notAfter.getTime() / 1000]],
-      );
-    }
-    e.counter(
-      'weft_authz_decisions_total',
-      'AuthorizationPolicy decisions by policy: every deny, every allow a policy made, and AUDIT matches.',
-      authzCounts().map((c) => [
-        renderLabels([
-          ['decision', c.decision],
-          ['action', c.action],
-          ['policy', c.policy],
-        ]),
-        c.n,
-      ]),
-    );
-    e.counter(
-      'weft_jwt_authn_total',
-      'Requests with a JWT, by outcome (failure: answered 401/403 by RequestAuthentication).',
-      [...jwtCounts()].map(([result, n]) => [renderLabels([['result', result]]), n]),
-    );
-    e.gauge('weft_proxy_metric_series', 'Distinct istio_* label sets this proxy exports.', [
-      ['', this.store.labelSets.size],
-    ]);
   }
 }
 
@@ -404,28 +309,5 @@ function addTcp(r: TcpRecord, s: TcpSeries): void {
     s.TCP_CLOSED_CONNECTIONS.n++;
     s.TCP_SENT_BYTES.n += r.sentBytes;
     s.TCP_RECEIVED_BYTES.n += r.receivedBytes;
-  }
-}
-
-/** The push stream as the proxy's agent sees it: config version, connection, ACKs and NACKs. */
-export function controlMetrics(
-  e: Exposition,
-  ctl: ControlStats | undefined,
-  applied: string | undefined,
-): void {
-  const version = ctl?.version ?? applied;
-  e.gauge(
-    'weft_proxy_config_info',
-    'The config version this proxy applied (always 1).',
-    version ? [[renderLabels([['version', version]]), 1]] : [],
-  );
-  if (ctl) {
-    e.gauge('weft_proxy_control_plane_connected', 'Whether the push stream is up (1) or not (0).', [
-      ['', ctl.connected ? 1 : 0],
-    ]);
-    e.counter('weft_proxy_config_acks_total', 'Config snapshots applied and acknowledged.', [['', ctl.acks]]);
-    e.counter('weft_proxy_config_nacks_total', 'Config snapshots rejected (NACK); the last good one stays.', [
-      ['', ctl.nacks],
-    ]);
   }
 }
