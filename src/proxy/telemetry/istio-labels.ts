@@ -1,7 +1,8 @@
 // Istio's standard metric labels for one request record, from this proxy's identity (the snapshot) and
 // what the record says about the other side. Resolved once per distinct label set and cached by the
 // caller; nothing here may put a path, an authority or an instance id into a label value, so the
-// number of series stays bounded by the mesh's config, not by its traffic.
+// number of series stays bounded by the mesh's config, not by its traffic. (A Telemetry tag override may
+// add request values on purpose: metric-overrides.ts edits a copy of these pairs.)
 //
 // What we know about the peer, compared with Istio:
 // - source reporter (outbound, gateway): the endpoint the snapshot told us about (instance id, labels,
