@@ -27,6 +27,8 @@ test("Istio's documented Telemetry examples load (v1 and v1alpha1)", () => {
     '  tracing:\n  - randomSamplingPercentage: 10.00\n    customTags:\n      my_new_foo_tag:\n        literal:\n          value: "foo"',
     '  metrics:\n  - providers:\n    - name: prometheus\n    overrides:\n    - match:\n        metric: ALL_METRICS\n        mode: SERVER\n      disabled: true',
     '  accessLogging:\n  - providers:\n    - name: envoy\n    filter:\n      expression: response.code >= 400',
+    // Istio's "Customizing Istio Metrics with Telemetry API" task.
+    '  metrics:\n  - providers:\n    - name: prometheus\n    overrides:\n    - match:\n        metric: REQUEST_COUNT\n        mode: CLIENT_AND_SERVER\n      tagOverrides:\n        request_host:\n          value: "request.host"\n        destination_port:\n          value: "string(destination.port)"\n        grpc_response_status:\n          operation: REMOVE',
     '  targetRefs:\n  - group: gateway.networking.k8s.io\n    kind: Gateway\n    name: waypoint\n  tracing:\n  - providers: [{ name: otel }]',
   ];
   for (const spec of examples) {
