@@ -2,9 +2,14 @@
 // socket snapshot, as a closed TLS socket no longer knows it) and why the proxy closed it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import tls from 'node:tls';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { testCa, testLeaf } from '../../listeners/gateway-testing.js';
 import { rbacTerminationDetails, socketAddresses, type TcpRecord } from '../events.js';
 import { compileText, ISTIO_DEFAULT_TEXT_FORMAT } from './format.js';
 import { tcpLogRecord } from './logger.js';
+import { downstreamTlsVersion } from './values.js';
 
 /** A TLS socket as node:tls has it, while open. */
 const tlsSocket = () => ({
@@ -78,4 +83,33 @@ test("Envoy's network RBAC details: the matched DENY rule as Istio names it, or 
     rbacTerminationDetails({ reason: 'no ALLOW policy matched (policies: default/allow-client)' }),
     'rbac_access_denied_matched_policy[none]',
   );
+});
+
+test('a real TLS connection: the snapshot taken when it opens still knows its TLS once the socket closed', async () => {
+  const ca = await testCa();
+  const leaf = await testLeaf(ca, { cn: 'gw.example', dns: ['gw.example'] });
+  const server = tls.createServer({ cert: leaf.certPem, key: leaf.keyPem });
+  const opened = once(server, 'secureConnection') as Promise<[tls.TLSSocket]>;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const client = tls.connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'gw.example',
+    ca: ca.certPem,
+    maxVersion: 'TLSv1.2',
+  });
+  const [socket] = await opened;
+  const snapshot = socketAddresses(socket);
+  client.destroy();
+  socket.destroy();
+  await once(socket, 'close');
+  server.close();
+  const stream = (downstream: typeof snapshot) =>
+    tcpLogRecord({ ...denied(), flags: '', log: { ...denied().log!, downstream } });
+  assert.equal(downstreamTlsVersion(stream(snapshot)), 'TLSv1.2');
+  assert.match(compileText('%DOWNSTREAM_TLS_CIPHER%')(stream(snapshot)), /^ECDHE-ECDSA-AES\d+-GCM-SHA\d+$/);
+  // The closed socket itself no longer says (why TCP streams keep the snapshot).
+  assert.equal(downstreamTlsVersion(stream(socket)), undefined);
 });
