@@ -206,6 +206,24 @@ spec:
   });
 });
 
+test('a Telemetry rule selects an envoyOtelAls provider like a file provider (mode, filter, disabled)', () => {
+  const rules = tel(
+    'mesh-default',
+    'istio-system',
+    `  accessLogging:
+  - providers: [{ name: als }]
+    match: { mode: SERVER }
+    filter: { expression: 'response.code >= 500' }`,
+  );
+  assert.deepEqual(providers(MESH + rules), { client: [], server: ['als if response.code >= 500'] });
+  const off = tel(
+    'reviews-off',
+    'default',
+    `  selector: { matchLabels: { app: reviews } }\n  accessLogging:\n  - disabled: true`,
+  );
+  assert.deepEqual(providers(MESH + rules + off), { client: [], server: [] });
+});
+
 test('envoyHttpAls/envoyTcpAls reach the proxy marked unsupported (it says they write nothing)', () => {
   const mesh = `apiVersion: weft.dev/v1alpha1
 kind: MeshConfig
