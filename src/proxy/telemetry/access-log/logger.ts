@@ -27,8 +27,15 @@ import {
   ISTIO_DEFAULT_JSON_LABELS,
   ISTIO_DEFAULT_TEXT_FORMAT,
 } from './format.js';
-import { compileAttributes, OtelSink, type OtelSinkOptions, type OtelSinkStats } from './otel-sink.js';
-import { renderLabels, type Exposition } from '../prom-text.js';
+import {
+  compileAttributes,
+  OtelLogSink,
+  otelMetrics,
+  OtelSink,
+  type OtelSinkOptions,
+  type OtelSinkStats,
+} from './otel-sink.js';
+import type { Exposition } from '../prom-text.js';
 
 /** Unsent bytes a file sink may hold before it drops lines. */
 export const FILE_SINK_BUFFER = 8 * 1024 * 1024;
@@ -88,21 +95,6 @@ class FileSink extends BatchingSink {
   override close(): void {
     super.close();
     this.stream.end();
-  }
-}
-
-/** An envoyOtelAls provider: entries become LogRecords (body = the formatted line). */
-class OtelLogSink implements Sink {
-  constructor(
-    readonly provider: string,
-    readonly otel: OtelSink,
-  ) {}
-  write(line: string, r: RequestRecord): void {
-    this.otel.emit(line, r);
-  }
-  flush(): void {}
-  close(): void {
-    void this.otel.shutdown();
   }
 }
 
@@ -343,25 +335,6 @@ export class AccessLogs {
 /** Sinks are shared by path; an OpenTelemetry one by provider and everything that shapes its records. */
 function sinkKey(l: CompiledLog): string {
   return l.otel ? JSON.stringify([l.provider, l.otel]) : l.path;
-}
-
-function otelMetrics(e: Exposition, rows: Array<{ provider: string; stats: OtelSinkStats }>): void {
-  if (rows.length === 0) return;
-  const labels = (p: string, extra: Array<[string, string]> = []) =>
-    renderLabels([['provider', p], ...extra]);
-  e.counter(
-    'weft_access_log_otel_records_exported_total',
-    'Access log entries the OpenTelemetry collector (envoyOtelAls) accepted.',
-    rows.map((r) => [labels(r.provider), r.stats.exported]),
-  );
-  e.counter(
-    'weft_access_log_otel_records_dropped_total',
-    'Access log entries not delivered: the export queue was full (queue_full) or the export failed (export_failed).',
-    rows.flatMap((r) => [
-      [labels(r.provider, [['reason', 'queue_full']]), r.stats.droppedQueueFull] as const,
-      [labels(r.provider, [['reason', 'export_failed']]), r.stats.droppedExportFailed] as const,
-    ]),
-  );
 }
 
 const NO_HEADERS = Object.freeze({});

@@ -21,6 +21,7 @@ import type {
 import type { AccessLogOtel } from '../../../model/access-log.js';
 import type { RequestRecord } from '../events.js';
 import { compileText } from './format.js';
+import { renderLabels, type Exposition } from '../prom-text.js';
 
 // The SDK and the gRPC exporter load when a proxy's config first uses the provider: a proxy without
 // one does not carry them (several MB). Their CommonJS builds load synchronously.
@@ -164,4 +165,39 @@ export class OtelSink {
   shutdown(): Promise<void> {
     return this.provider.shutdown().catch(() => {});
   }
+}
+
+/** An envoyOtelAls provider: entries become LogRecords (body = the formatted line). */
+export class OtelLogSink {
+  constructor(
+    readonly provider: string,
+    readonly otel: OtelSink,
+  ) {}
+  write(line: string, r: RequestRecord): void {
+    this.otel.emit(line, r);
+  }
+  flush(): void {}
+  close(): void {
+    void this.otel.shutdown();
+  }
+}
+
+/** weft_access_log_otel_* series, one set per envoyOtelAls provider (none without one). */
+export function otelMetrics(e: Exposition, rows: Array<{ provider: string; stats: OtelSinkStats }>): void {
+  if (rows.length === 0) return;
+  const labels = (p: string, extra: Array<[string, string]> = []) =>
+    renderLabels([['provider', p], ...extra]);
+  e.counter(
+    'weft_access_log_otel_records_exported_total',
+    'Access log entries the OpenTelemetry collector (envoyOtelAls) accepted.',
+    rows.map((r) => [labels(r.provider), r.stats.exported]),
+  );
+  e.counter(
+    'weft_access_log_otel_records_dropped_total',
+    'Access log entries not delivered: the export queue was full (queue_full) or the export failed (export_failed).',
+    rows.flatMap((r) => [
+      [labels(r.provider, [['reason', 'queue_full']]), r.stats.droppedQueueFull] as const,
+      [labels(r.provider, [['reason', 'export_failed']]), r.stats.droppedExportFailed] as const,
+    ]),
+  );
 }
