@@ -132,7 +132,7 @@ export function forwardBytes(
   // tunnel around the bytes.
   const raw = clientMtls || c.external === true || ep.plaintext === true;
   const up = raw
-    ? net.connect(ep.port, ep.address)
+    ? net.connect({ port: ep.port, host: ep.address, noDelay: true })
     : connectTcp(
         {
           host: ep.address,

@@ -84,7 +84,7 @@ export class GatewayListeners {
       for (const g of next.gateways) {
         const key = listenerKey(g);
         if (this.servers.has(key)) continue;
-        const server = track(net.createServer((socket) => this.onConnection(key, socket)));
+        const server = track(net.createServer({ noDelay: true }, (socket) => this.onConnection(key, socket)));
         await new Promise<void>((resolve, reject) => {
           server.once('error', (e: NodeJS.ErrnoException) =>
             reject(new Error(`cannot listen on ${key} for ${g.name}: ${e.code ?? e.message}`)),

@@ -77,7 +77,7 @@ export function createInboundServer(deps: InboundDeps): net.Server {
     inboundTcp(deps, socket, describeSocket(socket), route);
   };
 
-  const server = net.createServer((socket) => {
+  const server = net.createServer({ noDelay: true }, (socket) => {
     socket.on('error', () => socket.destroy());
     const first = (chunk: Buffer) => {
       clearTimeout(silent);

@@ -2,7 +2,8 @@
 // to it: gRPC and HTTP/2 traffic is multiplexed over a few long-lived connections, as Linkerd does.
 // A session that closes, errors or receives GOAWAY is forgotten and the next request opens a new one.
 import http2 from 'node:http2';
-import type { ConnectionOptions } from 'node:tls';
+import net from 'node:net';
+import tls, { type ConnectionOptions } from 'node:tls';
 
 export interface H2Target {
   host: string;
@@ -18,7 +19,14 @@ export class H2Sessions {
     const existing = this.sessions.get(key);
     if (existing && !existing.closed && !existing.destroyed) return existing;
     const authority = t.tls ? `https://${t.host}:${t.port}` : `http://${t.host}:${t.port}`;
-    const session = http2.connect(authority, t.tls ? { ...t.tls, ALPNProtocols: ['h2'] } : {});
+    // Our own connection, so that Nagle is off (a session writes each frame on its own: with Nagle, the
+    // next frame waits for the peer's delayed ACK, ~40 ms). `session.socket` refuses setNoDelay later.
+    const session = http2.connect(authority, {
+      createConnection: () =>
+        t.tls
+          ? tls.connect({ host: t.host, port: t.port, ...t.tls, ALPNProtocols: ['h2'] }).setNoDelay(true)
+          : net.connect({ host: t.host, port: t.port, noDelay: true }),
+    });
     const forget = () => {
       if (this.sessions.get(key) === session) this.sessions.delete(key);
     };

@@ -11,7 +11,7 @@ export function isH2Preface(chunk: Buffer): boolean {
 }
 
 export function sniffingServer(h1: net.Server, h2: net.Server): net.Server {
-  return net.createServer((socket) => {
+  return net.createServer({ noDelay: true }, (socket) => {
     socket.on('error', () => socket.destroy());
     socket.once('data', (chunk: Buffer) => {
       socket.pause();

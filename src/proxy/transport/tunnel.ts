@@ -92,7 +92,9 @@ export function connectTcp(
   },
   alpn: string,
 ): tls.TLSSocket {
-  return tls.connect({ host: target.host, port: target.port, ...target.tls, ALPNProtocols: [alpn] });
+  return tls
+    .connect({ host: target.host, port: target.port, ...target.tls, ALPNProtocols: [alpn] })
+    .setNoDelay(true);
 }
 
 export type { net };
