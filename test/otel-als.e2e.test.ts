@@ -258,6 +258,32 @@ ${TCP_ECHO_YAML}
     }
   });
 
+  test("the proxy's metrics page counts what it exported and dropped, per provider", async () => {
+    const client = await mesh.instance('client-0.default');
+    const page = async () =>
+      (await fetch(`http://127.0.0.1:${client.ports!.metrics!}/stats/prometheus`)).text();
+    const exported = (text: string, provider: string) =>
+      Number(
+        new RegExp(
+          `^weft_access_log_otel_records_exported_total\\{provider="${provider}"\\} (\\d+)$`,
+          'm',
+        ).exec(text)?.[1] ?? NaN,
+      );
+    // The batch goes out within a second of the request the previous test made.
+    const text = await waitFor('exports counted', async () => {
+      const t = await page();
+      return exported(t, 'otel') >= 1 && exported(t, 'otel-default') >= 1 && t;
+    });
+    assert.match(
+      text,
+      /^weft_access_log_otel_records_dropped_total\{provider="otel",reason="queue_full"\} 0$/m,
+    );
+    assert.match(
+      text,
+      /^weft_access_log_otel_records_dropped_total\{provider="otel",reason="export_failed"\} 0$/m,
+    );
+  });
+
   test('an opaque TCP stream: logged by the server side with its downstream TLS version', async () => {
     const r = await tcpThrough(outbound, 'tcp-echo.default:9000');
     assert.match(r.text, /hello from tcp-echo-0/);

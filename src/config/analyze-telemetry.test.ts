@@ -1,5 +1,6 @@
 // weft analyze on Telemetry: providers that export nothing, overrides Weft keeps but cannot act on, and
-// tag values it cannot evaluate refused at load with their field.
+// tag values that do not parse refused at load with their field, and those naming attributes Weft lacks
+// warned about.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseDocuments } from './load.js';
@@ -58,12 +59,13 @@ test('overrides of metrics Weft does not export are warned about', () => {
   assert.match(got[1]!, /overrides\[1\]\.match\.metric: GRPC_REQUEST_MESSAGES/);
 });
 
-test('a tag value Weft cannot evaluate, or a tag that is no label name, is refused at its field', () => {
+test('a tag value that does not parse, or a tag that is no label name, is refused at its field', () => {
   const { problems } = parseDocuments(
     telemetry(`  - overrides:
     - tagOverrides:
         ok: { value: "request.headers['x-user']" }
         peer: { value: "upstream_peer.labels['app'].value" }
+        broken: { value: "request.host ==" }
         bad-name: { value: request.host }
         empty: {}`),
     'mesh.yaml',
@@ -72,8 +74,23 @@ test('a tag value Weft cannot evaluate, or a tag that is no label name, is refus
   assert.equal(got.length, 3, got.join('\n'));
   assert.match(
     got.join('\n'),
-    /mesh\.yaml:\d+ spec\.metrics\[0\]\.overrides\[0\]\.tagOverrides\.peer\.value: value .*unknown attribute upstream_peer/,
+    /mesh\.yaml:\d+ spec\.metrics\[0\]\.overrides\[0\]\.tagOverrides\.broken\.value: value /,
   );
   assert.match(got.join('\n'), /tagOverrides\.bad-name: "bad-name" is not a Prometheus label name/);
   assert.match(got.join('\n'), /tagOverrides\.empty\.value: value must be set/);
+});
+
+test('a tag value naming an attribute Weft lacks loads (as in Istio, it is exported as "unknown"); analyze says so', () => {
+  const got = findings(
+    telemetry(`  - overrides:
+    - tagOverrides:
+        ok: { value: "request.headers['x-user']" }
+        peer: { value: "upstream_peer.labels['app'].value" }
+        gone: { operation: REMOVE }`),
+  );
+  assert.equal(got.length, 1, got.join('\n'));
+  assert.match(
+    got[0]!,
+    /^warning spec\.metrics\[0\]\.overrides\[0\]\.tagOverrides\.peer\.value: tag peer is exported as "unknown" for every request: unknown attribute upstream_peer/,
+  );
 });

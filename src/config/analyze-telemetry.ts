@@ -6,9 +6,10 @@ import type { Resource } from './types.js';
 import type { Telemetry } from './schemas/istio-telemetry.js';
 import type { MeshConfig } from './security-types.js';
 import type { SecurityReport } from './analyze-security.js';
+import { valueWarning } from '../proxy/telemetry/access-log/filter.js';
 
 /** Extension provider kinds that write access logs in Weft (besides the built-in `envoy`). */
-const WRITABLE = ['envoyFileAccessLog'];
+const WRITABLE = ['envoyFileAccessLog', 'envoyOtelAls'];
 
 export function analyzeTelemetry(resources: Resource[], report: SecurityReport): void {
   const mesh = resources.filter((r): r is MeshConfig => r.kind === 'MeshConfig')[0]?.spec ?? {};
@@ -66,11 +67,22 @@ function analyzeMetrics(r: Telemetry, kinds: Map<string, string[]>, report: Secu
         );
     });
     (m.overrides ?? []).forEach((o, j) => {
+      for (const [tag, t] of Object.entries(o.tagOverrides ?? {})) {
+        const why = t.operation !== 'REMOVE' && t.value ? valueWarning(t.value) : undefined;
+        if (why)
+          report(
+            r,
+            ErrorCodes.ANALYZE_TELEMETRY_NO_EFFECT,
+            `tag ${tag} is exported as "unknown" for every request: ${why}`,
+            ['spec', 'metrics', i, 'overrides', j, 'tagOverrides', tag, 'value'],
+            'warning',
+          );
+      }
       const path = ['spec', 'metrics', i, 'overrides', j, 'match'];
       if (o.match?.customMetric !== undefined)
         report(
           r,
-          ErrorCodes.ANALYZE_UNKNOWN_PROVIDER,
+          ErrorCodes.ANALYZE_TELEMETRY_NO_EFFECT,
           `customMetric "${o.match.customMetric}": Weft exports only Istio's standard metrics, so this override changes nothing`,
           [...path, 'customMetric'],
           'warning',
@@ -78,7 +90,7 @@ function analyzeMetrics(r: Telemetry, kinds: Map<string, string[]>, report: Secu
       else if (o.match?.metric && NOT_EXPORTED.includes(o.match.metric))
         report(
           r,
-          ErrorCodes.ANALYZE_UNKNOWN_PROVIDER,
+          ErrorCodes.ANALYZE_TELEMETRY_NO_EFFECT,
           `${o.match.metric}: Weft does not export gRPC message counts, so this override changes nothing`,
           [...path, 'metric'],
           'warning',

@@ -39,6 +39,7 @@ export const ErrorCodes = {
   ANALYZE_SIDECAR_CONFLICT: 'WEFT_ERR_ANALYZE_SIDECAR_CONFLICT', // IST0110/IST0111: several Sidecars for one workload
   ANALYZE_SIDECAR_NO_WORKLOAD: 'WEFT_ERR_ANALYZE_SIDECAR_NO_WORKLOAD', // IST0101: a Sidecar selector matches no Workload
   ANALYZE_UNKNOWN_NAMESPACE: 'WEFT_ERR_ANALYZE_UNKNOWN_NAMESPACE', // IST0101: an AuthorizationPolicy source names no existing namespace
+  ANALYZE_TELEMETRY_NO_EFFECT: 'WEFT_ERR_ANALYZE_TELEMETRY_NO_EFFECT', // a Telemetry field Weft accepts but cannot act on
   ANALYZE_PROTOCOL_CONFLICT: 'WEFT_ERR_ANALYZE_PROTOCOL_CONFLICT', // IST0177: ServiceEntries give one host and port different protocols
 } as const;
 

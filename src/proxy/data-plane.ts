@@ -128,7 +128,9 @@ export class DataPlane {
 
   renderMetrics(format: ExpositionFormat): string {
     if (!this.metrics) return new Exposition(format).text();
-    return withTracingMetrics(this.metrics.render(format), this.tracer, new Exposition(format));
+    const extra = new Exposition(format);
+    this.accessLogs?.metrics(extra); // envoyOtelAls entries exported and dropped, when a provider is used
+    return withTracingMetrics(this.metrics.render(format), this.tracer, extra);
   }
 
   async stop(): Promise<void> {

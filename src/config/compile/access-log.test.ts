@@ -297,11 +297,7 @@ test('weft analyze warns about access log providers that write nothing', async (
 test("Istio's Telemetry validation fixture (telemetry-valid.yaml): CLIENT-only, filter 'true', provider stdout", async () => {
   const { readFile } = await import('node:fs/promises');
   const { fixture } = await import('../testing.js');
-  // Less its tag-upsert document: Weft refuses its metrics tag value `add` (no such attribute).
-  const yaml = (await readFile(fixture('istio-validation/crds/telemetry-valid.yaml'), 'utf8'))
-    .split(/^---$/m)
-    .filter((d) => !/name: tag-upsert$/m.test(d))
-    .join('---');
+  const yaml = await readFile(fixture('istio-validation/crds/telemetry-valid.yaml'), 'utf8');
   const withProvider = `apiVersion: weft.dev/v1alpha1
 kind: MeshConfig
 metadata: { name: default }

@@ -12,6 +12,8 @@ import type { RequestRecord } from '../events.js';
 import * as v from './values.js';
 
 export class FilterError extends Error {}
+/** An attribute Weft does not have (`upstream_peer.…`, `node.metadata`, a misspelling). */
+export class UnknownAttributeError extends FilterError {}
 
 const ERR = Symbol('cel-error');
 type Val = string | number | boolean | typeof ERR;
@@ -314,7 +316,7 @@ class Parser {
       const a = ATTRIBUTES[path];
       if (!a) {
         const near = nearest(path, [...Object.keys(ATTRIBUTES), FLAGS]);
-        throw new FilterError(
+        throw new UnknownAttributeError(
           `unknown attribute ${path} at position ${t.at}${near ? ` (did you mean ${near}?)` : ''} (Weft knows ${[...Object.keys(ATTRIBUTES), FLAGS, "request.headers['x']", "response.headers['x']"].join(', ')})`,
         );
       }
@@ -423,6 +425,9 @@ export function compileValue(expression: string): (r: RequestRecord) => string {
   try {
     node = new Parser(lex(expression)).parse();
   } catch (e) {
+    // Istio applies a tag value whatever attribute it names and exports "unknown" for one Envoy cannot
+    // resolve, so Istio YAML naming an attribute Weft lacks still loads (`weft analyze` warns about it).
+    if (e instanceof UnknownAttributeError) return () => UNKNOWN_VALUE;
     if (e instanceof FilterError) throw new FilterError(`value ${JSON.stringify(expression)}: ${e.message}`);
     throw e;
   }
@@ -443,7 +448,7 @@ export function constantValue(expression: string): string | undefined {
   }
 }
 
-/** Config validation of a value expression: the problem, or undefined. */
+/** Config validation of a value expression: the problem (a syntax error), or undefined. */
 export function valueProblem(expression: string): string | undefined {
   try {
     compileValue(expression);
@@ -451,6 +456,17 @@ export function valueProblem(expression: string): string | undefined {
   } catch (e) {
     if (e instanceof FilterError) return e.message;
     throw e;
+  }
+}
+
+/** For `weft analyze`: why a value expression that loads is "unknown" for every request, or undefined. */
+export function valueWarning(expression: string): string | undefined {
+  try {
+    new Parser(lex(expression)).parse();
+    return undefined;
+  } catch (e) {
+    if (e instanceof UnknownAttributeError) return e.message;
+    return undefined;
   }
 }
 
