@@ -1058,8 +1058,10 @@ spec:
           assert.equal(no.text, 'HTTP/1.1 200 Connection Established\r\n\r\n');
           const m = await metrics(TCP);
           assert.ok(sample(m, 'weft_authz_decisions_total', { decision: 'deny', action: 'ALLOW' }) >= 1, m);
-          const log = await readFile((await mesh.instance(TCP)).logs.proxy, 'utf8');
-          assert.match(log, new RegExp(`inbound tcp .* "spiffe://${SLEEP_PRINCIPAL}" denied RBAC`));
+          const line = new RegExp(`inbound tcp .* "spiffe://${SLEEP_PRINCIPAL}" denied RBAC`);
+          await waitFor('the denied TCP line in the access log', async () =>
+            line.test(await readFile((await mesh.instance(TCP)).logs.proxy, 'utf8')),
+          );
         },
         [TCP],
       );

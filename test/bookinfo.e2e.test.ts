@@ -79,15 +79,16 @@ describe('bookinfo on weft up', { timeout: 180_000 }, () => {
     assert.ok(verifyChain(cert.raw, root), 'server certificate is signed by the mesh CA');
     // And the client side: reviews' proxy saw productpage's identity on the connection it accepted.
     await reviewsVersion();
-    const logs = await Promise.all(
-      ['reviews-v1-0', 'reviews-v2-0', 'reviews-v3-0'].map((r) =>
-        readFile(join(mesh.stateDir, 'logs', `${r}.default.proxy.log`), 'utf8'),
-      ),
-    );
-    assert.match(
-      logs.join('\n'),
-      /inbound "GET \/reviews\/0 HTTP\/1\.1" 200 - \d+ "spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-productpage"/,
-    );
+    const line =
+      /inbound "GET \/reviews\/0 HTTP\/1\.1" 200 - \d+ "spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-productpage"/;
+    await waitFor('the inbound line in a reviews access log (written in batches)', async () => {
+      const logs = await Promise.all(
+        ['reviews-v1-0', 'reviews-v2-0', 'reviews-v3-0'].map((r) =>
+          readFile(join(mesh.stateDir, 'logs', `${r}.default.proxy.log`), 'utf8'),
+        ),
+      );
+      return line.test(logs.join('\n'));
+    });
   });
 
   // Istio's default is PERMISSIVE: with no PeerAuthentication, the inbound port answers mesh peers over

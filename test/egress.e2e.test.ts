@@ -313,7 +313,11 @@ spec:
     });
     assert.equal(typeof tlsAnswer, 'string', `a client without a mesh certificate got ${tlsAnswer}`);
     assert.ok(!secure.seen.some((s) => s.path === '/direct'));
-    const sidecarLog = await proxyLog(CLIENT);
+    // Access logs are written in batches (up to 100 ms later): wait for the line.
+    const sidecarLog = await waitFor('the sidecar access log line', async () => {
+      const l = await proxyLog(CLIENT);
+      return l.includes('"GET /via-gateway HTTP/1.1"') && l;
+    });
     assert.match(
       sidecarLog,
       new RegExp(
@@ -354,7 +358,9 @@ spec:
     assert.equal((await call('api.example.test', '/still')).status, 200);
     const viaGw = await call('gw.example.test', '/still-via-gateway');
     assert.equal(viaGw.status, 200);
-    assert.ok((await proxyLog(EGRESS)).includes('/still-via-gateway'));
+    await waitFor('the egress gateway access log line', async () =>
+      (await proxyLog(EGRESS)).includes('/still-via-gateway'),
+    );
     // Counted as Istio does: destination_service_name BlackHoleCluster, response code 502, flag NR.
     const metricsPort = (await mesh.instance(CLIENT)).ports?.metrics;
     assert.ok(metricsPort);

@@ -8,15 +8,39 @@ import type { ProxySnapshot } from '../../../model/snapshot.js';
 import type { AccessLogSettings } from '../../../model/access-log.js';
 import { accessLogWants, httpRequests, publishRequest, publishTcp, type TcpRecord } from '../events.js';
 import { record } from '../testing.js';
-import { AccessLogs } from './logger.js';
+import { ACCESS_LOG_FLUSH_BYTES, AccessLogs } from './logger.js';
 
 const snap = (accessLog?: AccessLogSettings) => ({ accessLog }) as unknown as ProxySnapshot;
 
 function logs() {
   const out: string[] = [];
-  const a = new AccessLogs({ stdout: (t) => void out.push(...t.split('\n')), warn: () => {} });
+  // flushMs 0: written at the end of the turn, so a test need not wait for the flush timer.
+  const a = new AccessLogs({ stdout: (t) => void out.push(...t.split('\n')), warn: () => {}, flushMs: 0 });
   return { a, out };
 }
+
+test('lines wait up to flushMs to go out in one write; 64 KiB waiting go at once; stop writes the rest', async () => {
+  const writes: string[] = [];
+  const a = new AccessLogs({ stdout: (t) => void writes.push(t), warn: () => {}, flushMs: 150 });
+  a.commit(a.prepare(snap()));
+  publishRequest(() => record({ path: '/one' }));
+  await tick();
+  publishRequest(() => record({ path: '/two' }));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(writes.length, 0, 'still within the flush interval');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(writes.length, 1, 'two turns, one write');
+  assert.match(writes[0]!, /\/one.*\n.*\/two/);
+  // A burst past ACCESS_LOG_FLUSH_BYTES is written without waiting for the timer.
+  const long = '/' + 'x'.repeat(1000);
+  for (let i = 0; i < (ACCESS_LOG_FLUSH_BYTES / 1000) * 1.2; i++)
+    publishRequest(() => record({ path: long }));
+  assert.equal(writes.length, 2, 'flushed by size');
+  assert.ok(writes[1]!.length >= ACCESS_LOG_FLUSH_BYTES);
+  publishRequest(() => record({ path: '/last' }));
+  a.stop();
+  assert.match(writes.at(-1)!, /\/last/, 'stop() writes what waits');
+});
 
 test("without access log settings: Weft's line for both sides, batched per turn", async () => {
   const { a, out } = logs();
