@@ -22,6 +22,17 @@ test('peer metadata round-trips and rejects junk', () => {
   assert.equal(decodePeerMetadata('workload=%E0%A4%A'), undefined);
 });
 
+test('a header value is decoded once (the same frozen object after), and many distinct values stay correct', () => {
+  const v = encodePeerMetadata(proxy);
+  const a = decodePeerMetadata(v);
+  assert.equal(decodePeerMetadata(v), a);
+  assert.ok(Object.isFrozen(a));
+  for (let i = 0; i < 600; i++)
+    assert.deepEqual(decodePeerMetadata(`workload=w${i};app=a${i}`), { workload: `w${i}`, app: `a${i}` });
+  assert.equal(decodePeerMetadata('app=x'), undefined, 'a cached miss stays a miss');
+  assert.deepEqual(decodePeerMetadata(v), { workload: 'productpage-v1', app: 'productpage', version: 'v1' });
+});
+
 test('server-side labels name the calling workload from peer metadata, the namespace from the certificate', () => {
   const r: RequestRecord = {
     reporter: 'destination',

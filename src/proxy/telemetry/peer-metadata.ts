@@ -20,8 +20,22 @@ export function encodePeerMetadata(p: ProxyIdentity): string {
   return parts.join(';');
 }
 
+// A sidecar sends its callers the same header value on every request: decoding it once per distinct value
+// saves a split, URI decoding and two objects per inbound request. Bounded: a plaintext (PERMISSIVE)
+// client may send any value, so the cache is dropped whenever it fills.
+const CACHE_MAX = 256;
+const cache = new Map<string, PeerMetadata | undefined>();
+
 export function decodePeerMetadata(v: string | string[] | undefined): PeerMetadata | undefined {
   if (typeof v !== 'string' || v.length > 512) return undefined;
+  if (cache.has(v)) return cache.get(v);
+  const decoded = decode(v);
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(v, decoded === undefined ? undefined : Object.freeze(decoded));
+  return decoded;
+}
+
+function decode(v: string): PeerMetadata | undefined {
   const out: Record<string, string> = {};
   for (const part of v.split(';')) {
     const eq = part.indexOf('=');
