@@ -5,12 +5,13 @@
 import http2 from 'node:http2';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { ConnectionOptions } from 'node:tls';
+import type { Dispatcher } from 'undici';
 import type { AttemptOutcome } from './retry.js';
 import type { RequestBody } from '../http/body.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
 import { fromH2, type UpstreamResponse } from './response.js';
 import type { H1Origin, H1Pools } from './h1-pools.js';
-import { sendH1 as sendPooled } from './h1-request.js';
+import { h1InFlight, sendH1 as sendPooled } from './h1-request.js';
 
 export interface AttemptTarget extends H1Origin {
   /** HTTP/1.1 keep-alive pools to take the connection from. */
@@ -22,6 +23,9 @@ export interface AttemptTarget extends H1Origin {
   tls: Pick<ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity' | 'rejectUnauthorized'>;
   /** Set for HTTP/2 upstreams (gRPC, HTTP/2 apps, or an HTTP/2 client). */
   h2?: H2Sessions;
+  /** With `h2`: HTTP/1.1 on the pool while it carries fewer than H1_FIRST_LIMIT requests, the HTTP/2
+   *  session beyond (plain HTTP from an HTTP/2 client, which can open any number of streams). */
+  h1First?: boolean;
   /** The attempt cannot be made (TLS origination whose certificates cannot be loaded): it fails as a
    *  connect failure without opening a connection. */
   error?: Error;
@@ -44,6 +48,15 @@ export type AttemptCallback = (outcome: AttemptOutcome, res?: UpstreamResponse) 
 export interface Cancellable {
   destroy(): void;
 }
+
+/**
+ * How many requests at once an HTTP/2 client's plain HTTP requests may put on one peer's HTTP/1.1 pool.
+ * HTTP/1.1 costs the two proxies less CPU per request than the multiplexed session, but needs a
+ * connection per request under way: an h2c client's streams are unbounded, and under load every
+ * slow answer opened another mTLS connection (thousands, each handshake costing both proxies
+ * milliseconds of CPU) until nothing was answered. Past this many, the session takes the rest.
+ */
+export const H1_FIRST_LIMIT = 32;
 
 /** Istio's default connect timeout. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -84,7 +97,13 @@ export function sendAttempt(
     });
     return { destroy: () => {} };
   }
-  const handle = t.h2 ? sendH2(t, r, opts, settle) : sendH1(t, r, opts, settle);
+  let handle: Cancellable;
+  if (t.h2 && !t.h1First) handle = sendH2(t, r, opts, settle);
+  else {
+    const pool = t.pools.get(t, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    handle =
+      t.h2 && h1InFlight(pool) >= H1_FIRST_LIMIT ? sendH2(t, r, opts, settle) : sendH1(t, pool, r, settle);
+  }
   if (opts.perTryTimeoutMs) {
     timer = setTimeout(() => {
       settle({ kind: 'timeout' });
@@ -96,11 +115,10 @@ export function sendAttempt(
 
 function sendH1(
   t: AttemptTarget,
+  pool: Dispatcher,
   r: AttemptRequest,
-  opts: { connectTimeoutMs?: number },
   settle: (o: AttemptOutcome, res?: UpstreamResponse) => void,
 ): Cancellable {
-  const pool = t.pools.get(t, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   return sendPooled(
     pool,
     {

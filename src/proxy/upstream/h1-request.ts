@@ -73,11 +73,27 @@ function localOf(h: Handler): string | undefined {
   return s ? socketAddress(s.localAddress, s.localPort) : undefined;
 }
 
+// Requests under way per pool, from dispatch until the answer's last byte, a failure or a cancel: it
+// tells how many connections the pool needs now (pipelining is off), without walking its clients.
+const inFlight = new WeakMap<Dispatcher, { n: number }>();
+
+/** Requests the pool is carrying or queueing now. */
+export function h1InFlight(pool: Dispatcher): number {
+  return inFlight.get(pool)?.n ?? 0;
+}
+
 export function sendH1(pool: Dispatcher, r: H1Request, cb: H1Callbacks): { destroy(): void } {
   let abort: ((err?: Error) => void) | undefined;
   let cancelled = false;
   let started = false;
   let response: H1Response | undefined;
+  let count: { n: number } | undefined = inFlight.get(pool);
+  if (!count) inFlight.set(pool, (count = { n: 0 }));
+  count.n++;
+  const settled = () => {
+    if (count) count.n--;
+    count = undefined;
+  };
   if (accessLogWants.upstreamLocalAddress !== watching) watchSockets(!watching);
   const handler: Handler = {
     onConnect(a) {
@@ -103,9 +119,11 @@ export function sendH1(pool: Dispatcher, r: H1Request, cb: H1Callbacks): { destr
       return response!.data(chunk);
     },
     onComplete(trailers) {
+      settled();
       response!.end(trailers ? parseHeaders(trailers as unknown as Buffer[]) : {});
     },
     onError(err) {
+      settled();
       if (response) response.fail();
       else if (!cancelled) cb.onError(err as NodeJS.ErrnoException, started);
     },
@@ -123,12 +141,14 @@ export function sendH1(pool: Dispatcher, r: H1Request, cb: H1Callbacks): { destr
     );
   } catch (err) {
     // Invalid header names or values: nothing was sent.
+    settled();
     process.nextTick(() => cb.onError(err as NodeJS.ErrnoException, false));
   }
   return {
     destroy() {
       if (cancelled) return;
       cancelled = true;
+      settled();
       abort?.(new Error('cancelled'));
       response?.discard();
     },

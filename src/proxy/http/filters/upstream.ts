@@ -22,6 +22,13 @@ import { PEER_METADATA_HEADER } from '../../telemetry/peer-metadata.js';
  * it exists so `npm run bench` can compare both transports in one run (bench/README.md).
  */
 const MESH_H2 = process.env.WEFT_MESH_PROTOCOL === 'h2';
+/**
+ * How HTTP/2 clients' plain HTTP requests (not gRPC) to HTTP ports reach the peer: by default on the
+ * HTTP/1.1 pool while it has room, overflowing to the HTTP/2 session (attempt.ts, H1_FIRST_LIMIT), as
+ * Envoy does without h2UpgradePolicy; it costs the proxies less CPU per request. WEFT_MESH_H2C_UPSTREAM
+ * =h2 keeps them on the session, =h1 on the pool without overflow: both only to compare (bench/README.md).
+ */
+const H2C_UPSTREAM = process.env.WEFT_MESH_H2C_UPSTREAM;
 
 function failure(o: AttemptOutcome): { status: number; flag: string; body: string } {
   switch (o.kind) {
@@ -53,12 +60,15 @@ export function upstream(deps: PipelineDeps): Handler {
     if (meta) ctx.headers[PEER_METADATA_HEADER] = meta;
     else delete ctx.headers[PEER_METADATA_HEADER];
     const hash = cluster.cluster.hashPolicy ? hashKey(ctx, cluster.cluster.hashPolicy) : undefined;
-    // HTTP/2 upstream for HTTP/2 clients (gRPC needs its trailers) and for HTTP/2 or gRPC services.
-    const useH2 =
+    // HTTP/2 upstream for gRPC (it needs its trailers) and HTTP/2 services; HTTP/1.1 first for other
+    // requests of HTTP/2 clients.
+    const strictH2 =
       MESH_H2 ||
-      ctx.req.httpVersion === '2.0' ||
       cluster.cluster.protocol === 'grpc' ||
-      cluster.cluster.protocol === 'http2';
+      cluster.cluster.protocol === 'http2' ||
+      (ctx.req.httpVersion === '2.0' && (H2C_UPSTREAM === 'h2' || isGrpc(ctx)));
+    const h1First = !strictH2 && ctx.req.httpVersion === '2.0' && H2C_UPSTREAM !== 'h1';
+    const useH2 = strictH2 || h1First;
     const method = ctx.req.method ?? 'GET';
     let finished = false;
     let overall: NodeJS.Timeout | undefined;
@@ -102,8 +112,10 @@ export function upstream(deps: PipelineDeps): Handler {
       ctx.upstreamHost = `${ep.address}:${ep.port}`;
       const headers = n === 0 ? ctx.headers : { ...ctx.headers, 'x-envoy-attempt-count': String(n + 1) };
       cluster.started(ep);
+      const target = deps.target(cluster, ep, useH2);
+      if (h1First) target.h1First = true;
       current = sendAttempt(
-        deps.target(cluster, ep, useH2),
+        target,
         { method, path: ctx.upstreamPath, headers, body: ctx.body! },
         {
           ...(retry?.perTryTimeoutMs ? { perTryTimeoutMs: retry.perTryTimeoutMs } : {}),
@@ -157,6 +169,10 @@ export function upstream(deps: PipelineDeps): Handler {
     sendMirrors(ctx, deps);
     attempt(0);
   };
+}
+
+function isGrpc(ctx: RequestCtx): boolean {
+  return String(ctx.req.headers['content-type'] ?? '').startsWith('application/grpc');
 }
 
 function respond(ctx: RequestCtx, up: UpstreamResponse, done: () => void): void {
