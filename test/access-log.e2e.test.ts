@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { changeConfig } from './support/config-sync.js';
 import { freePort } from '../src/local/ports.js';
-import { ECHO_YAML } from './support/mesh-yaml.js';
+import { ECHO_YAML, clientYaml } from './support/mesh-yaml.js';
 
 const CLIENT = 'client-0.default';
 const ECHO = 'echo-0.default';
@@ -85,12 +85,7 @@ describe('access logs: formats, providers, Telemetry filters and scopes', { time
     jsonFile = join(dir, 'access.json');
     await writeFile(
       join(dir, 'mesh.yaml'),
-      `apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+      `${clientYaml(outbound)}
 ---
 ${ECHO_YAML}
 ---

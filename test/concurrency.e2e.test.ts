@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { changeConfig } from './support/config-sync.js';
 import { freePort } from '../src/local/ports.js';
-import { ECHO_YAML } from './support/mesh-yaml.js';
+import { ECHO_YAML, clientYaml } from './support/mesh-yaml.js';
 
 const CLIENT = 'client-0.default';
 const ECHO = 'echo-0.default';
@@ -74,12 +74,7 @@ describe('a proxy with two data-plane workers', { timeout: 240_000 }, () => {
     outbound = await freePort();
     await writeFile(
       join(dir, 'mesh.yaml'),
-      `apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+      `${clientYaml(outbound)}
 ---
 ${ECHO_YAML}
 `,

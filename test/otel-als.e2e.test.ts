@@ -22,7 +22,7 @@ import otlpRoot from 'otlp-transformer-protobufjs/build/src/generated/root.js';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { changeConfig } from './support/config-sync.js';
 import { freePort } from '../src/local/ports.js';
-import { ECHO_YAML, TCP_ECHO_YAML } from './support/mesh-yaml.js';
+import { ECHO_YAML, TCP_ECHO_YAML, clientYaml } from './support/mesh-yaml.js';
 
 const CLIENT = 'client-0.default';
 const ECHO = 'echo-0.default';
@@ -201,12 +201,7 @@ spec:
   defaultProviders:
     accessLogging: [otel, otel-default, grpc-als]
 ---
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+${clientYaml(outbound)}
 ---
 ${ECHO_YAML}
 ---

@@ -14,7 +14,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { changeConfig } from './support/config-sync.js';
-import { ECHO_YAML } from './support/mesh-yaml.js';
+import { ECHO_YAML, clientYaml } from './support/mesh-yaml.js';
 import { hasPrometheus, Prometheus } from './support/prometheus.js';
 import { freePort } from '../src/local/ports.js';
 import { hasPromtool, ISTIO_UNIT_LINT, parseLabels, promtoolCheck } from '../src/proxy/telemetry/testing.js';
@@ -101,12 +101,7 @@ describe('Telemetry metrics: tag overrides and disabled metrics, applied live', 
     outbound = await freePort();
     await writeFile(
       join(dir, 'mesh.yaml'),
-      `apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+      `${clientYaml(outbound)}
 ---
 ${ECHO_YAML}
 `,

@@ -31,3 +31,11 @@ metadata: {name: tcp-echo}
 spec:
   selector: {app: tcp-echo}
   ports: [{name: tcp, port: 9000}]`;
+
+/** A client Workload without a process of its own: a sidecar whose outbound listener is on `port`. */
+export const clientYaml = (port: number) => `apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: client, labels: {app: client}}
+spec:
+  serviceAccount: client
+  sidecar: {outboundPort: ${port}}`;
