@@ -2,7 +2,6 @@
 // certificate for renewals), holds one stream open, applies each snapshot through `onSnapshot` and ACKs
 // or NACKs it, heartbeats, and reconnects with jittered exponential backoff. While the control plane is
 // away the proxy keeps serving its last good snapshot and certificate.
-import * as grpc from '@grpc/grpc-js';
 import {
   DISCOVERY_SERVICE,
   HEARTBEAT_INTERVAL_MS,
@@ -18,20 +17,11 @@ import { generateKeyAndCsrIsolated } from '../identity/csr-process.js';
 import { renewDelayMs } from '../identity/renew.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { Logger } from '../../lib/logger.js';
+import { GrpcChannel, GrpcStatus, type ChannelTls, type GrpcCall, type GrpcError } from './grpc-h2.js';
 
-const DiscoveryClient = grpc.makeGenericClientConstructor(DISCOVERY_SERVICE, 'Discovery');
 // The control plane's serving certificate names `weft-control-plane`; verify that name (not the IP we dial).
-const CHANNEL_OPTIONS = {
-  'grpc.ssl_target_name_override': 'weft-control-plane',
-  'grpc.default_authority': 'weft-control-plane',
-};
-type Client = InstanceType<typeof DiscoveryClient> & {
-  certificate(
-    req: CertificateRequest,
-    cb: (err: grpc.ServiceError | null, res?: CertificateResponse) => void,
-  ): grpc.ClientUnaryCall;
-  stream(): grpc.ClientDuplexStream<ProxyMessage, ControlMessage>;
-};
+const SERVER_NAME = 'weft-control-plane';
+type Stream = GrpcCall<ProxyMessage, ControlMessage>;
 
 export interface ControlClientOptions {
   address: string; // host:port of the control plane's discovery port
@@ -46,8 +36,8 @@ export interface ControlClientOptions {
 }
 
 export class ControlClient {
-  private stream: grpc.ClientDuplexStream<ProxyMessage, ControlMessage> | undefined;
-  private client: Client | undefined;
+  private stream: Stream | undefined;
+  private channel: GrpcChannel | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -75,8 +65,8 @@ export class ControlClient {
         await this.requestCertificate(this.opts.token);
         return;
       } catch (e) {
-        const err = e as grpc.ServiceError;
-        if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED) throw e;
+        const err = e as Partial<GrpcError> & Error;
+        if (err.code === GrpcStatus.UNAUTHENTICATED || err.code === GrpcStatus.PERMISSION_DENIED) throw e;
         if (this.closed) throw e;
         this.opts.log.warn('control plane not reachable yet, retrying', { error: err.message });
         await new Promise((r) => setTimeout(r, backoff(i)));
@@ -84,16 +74,14 @@ export class ControlClient {
     }
   }
 
-  private channelCredentials(withCert: boolean): grpc.ChannelCredentials {
+  private channelTls(withCert: boolean): ChannelTls {
     // Trust what we started with plus the bundle the CA sent with our certificate: after a root
     // rotation the control plane's serving certificate may chain to the new root only.
     const ready = this.opts.identity.ready;
-    const root = Buffer.from(
-      ready ? `${this.opts.rootPem}\n${this.opts.identity.current.rootPem}` : this.opts.rootPem,
-    );
-    if (!withCert || !ready) return grpc.credentials.createSsl(root);
+    const ca = ready ? `${this.opts.rootPem}\n${this.opts.identity.current.rootPem}` : this.opts.rootPem;
+    if (!withCert || !ready) return { ca, servername: SERVER_NAME };
     const m = this.opts.identity.current;
-    return grpc.credentials.createSsl(root, Buffer.from(m.keyPem), Buffer.from(m.certChain.join('\n')));
+    return { ca, servername: SERVER_NAME, key: m.keyPem, cert: m.certChain.join('\n') };
   }
 
   private requestCertificate(token?: string): Promise<void> {
@@ -113,17 +101,12 @@ export class ControlClient {
     const prepared = this.nextCsr;
     this.nextCsr = undefined;
     const { keyPem, csrPem } = await (prepared ?? generateKeyAndCsrIsolated(this.opts.spiffeId));
-    const client = new DiscoveryClient(
-      this.opts.address,
-      this.channelCredentials(!token),
-      CHANNEL_OPTIONS,
-    ) as Client;
+    const channel = new GrpcChannel(this.opts.address, this.channelTls(!token));
     try {
-      const res = await new Promise<CertificateResponse>((resolve, reject) =>
-        client.certificate(
-          { csr: csrPem, proxyId: this.opts.hello.id, ...(token ? { token } : {}) },
-          (err, r) => (err || !r ? reject(err ?? new Error('empty response')) : resolve(r)),
-        ),
+      const res = await channel.unary<CertificateRequest, CertificateResponse>(
+        DISCOVERY_SERVICE.certificate.path,
+        SERVER_NAME,
+        { csr: csrPem, proxyId: this.opts.hello.id, ...(token ? { token } : {}) },
       );
       this.opts.identity.set({ keyPem, certChain: res.certChain, rootPem: res.rootCert });
       this.scheduleRenewal();
@@ -132,7 +115,7 @@ export class ControlClient {
         notAfter: this.opts.identity.notAfter()?.toISOString(),
       });
     } finally {
-      client.close();
+      channel.close();
     }
   }
 
@@ -160,17 +143,16 @@ export class ControlClient {
 
   start(): void {
     if (this.closed) return;
-    this.client?.close();
-    this.client = new DiscoveryClient(
-      this.opts.address,
-      this.channelCredentials(true),
-      CHANNEL_OPTIONS,
-    ) as Client;
-    const stream = this.client.stream();
+    this.channel?.close();
+    this.channel = new GrpcChannel(this.opts.address, this.channelTls(true));
+    const stream = this.channel.call<ProxyMessage, ControlMessage>(
+      DISCOVERY_SERVICE.stream.path,
+      SERVER_NAME,
+    );
     this.stream = stream;
     stream.write({ type: 'hello', ...this.opts.hello, ...(this.version ? { version: this.version } : {}) });
     if (this.ready !== undefined) stream.write({ type: 'health', ready: this.ready });
-    stream.on('data', (msg: ControlMessage) => {
+    stream.on('message', (msg: ControlMessage) => {
       if (!this.connected) this.opts.log.info('connected to control plane');
       this.connected = true;
       this.attempt = 0;
@@ -190,7 +172,7 @@ export class ControlClient {
       });
       this.reconnectTimer = setTimeout(() => this.start(), delay);
     };
-    stream.on('error', (e: Error) => lost(e.message));
+    stream.on('error', (e: GrpcError) => lost(e.message));
     stream.on('end', () => lost('stream ended'));
     // Heartbeats carry readiness, so a control plane that lost track of us (restart, sweep) learns it again.
     this.heartbeat = setInterval(
@@ -200,10 +182,7 @@ export class ControlClient {
     );
   }
 
-  private async apply(
-    stream: grpc.ClientDuplexStream<ProxyMessage, ControlMessage>,
-    s: ProxySnapshot,
-  ): Promise<void> {
+  private async apply(stream: Stream, s: ProxySnapshot): Promise<void> {
     try {
       await this.opts.onSnapshot(s);
       this.version = s.version;
@@ -219,10 +198,7 @@ export class ControlClient {
 
   /** A new trust bundle (root rotation): trusted at once by new handshakes on both sides (open connections keep
    * theirs), and when the signing root changed, a new certificate from it within the window given. */
-  private applyBundle(
-    stream: grpc.ClientDuplexStream<ProxyMessage, ControlMessage>,
-    msg: TrustBundleMessage,
-  ): void {
+  private applyBundle(stream: Stream, msg: TrustBundleMessage): void {
     const { identity, log } = this.opts;
     const have = identity.trustBundle.map((p) => p.trim()).join('\n');
     if (have !== msg.trustBundle.map((p) => p.trim()).join('\n')) {
@@ -262,7 +238,7 @@ export class ControlClient {
     this.closed = true;
     for (const t of [this.heartbeat, this.reconnectTimer, this.renewTimer]) if (t) clearTimeout(t);
     this.stream?.cancel();
-    this.client?.close();
+    this.channel?.close();
   }
 }
 
