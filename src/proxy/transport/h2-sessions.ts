@@ -11,6 +11,13 @@ export interface H2Target {
   tls?: Pick<ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity'>;
 }
 
+// Node's defaults (64 KiB windows) let a peer send only 64 KiB at a time on a session that carries
+// every request to it: answers then wait in the peer's session memory for WINDOW_UPDATEs, and past its
+// 10 MB limit the peer refuses new streams and, after 100 refusals, tears the whole session down,
+// resetting every stream on it. Envoy opens 256 MiB windows; these are enough for the peer to flush.
+const STREAM_WINDOW = 1 << 20;
+const SESSION_WINDOW = 16 << 20;
+
 export class H2Sessions {
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
 
@@ -22,6 +29,7 @@ export class H2Sessions {
     // Our own connection, so that Nagle is off (a session writes each frame on its own: with Nagle, the
     // next frame waits for the peer's delayed ACK, ~40 ms). `session.socket` refuses setNoDelay later.
     const session = http2.connect(authority, {
+      settings: { initialWindowSize: STREAM_WINDOW },
       createConnection: () =>
         t.tls
           ? tls.connect({ host: t.host, port: t.port, ...t.tls, ALPNProtocols: ['h2'] }).setNoDelay(true)
@@ -30,6 +38,7 @@ export class H2Sessions {
     const forget = () => {
       if (this.sessions.get(key) === session) this.sessions.delete(key);
     };
+    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
     session.on('close', forget);
     session.on('goaway', forget);
     session.on('error', forget);

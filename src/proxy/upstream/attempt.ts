@@ -175,7 +175,10 @@ function sendH2(
     session.once('close', () => clearTimeout(ct));
   }
   stream.on('response', (h, flags) => {
-    settle({ kind: 'response', status: Number(h[':status'] ?? 502), ...grpcOf(h) }, fromH2(stream, h, flags));
+    settle(
+      { kind: 'response', status: Number(h[':status'] ?? 502), ...grpcOf(h) },
+      fromH2(stream, h, flags, r.method),
+    );
   });
   stream.on('error', () => settle(connected() ? { kind: 'reset' } : { kind: 'connect-failure' }));
   stream.on('close', () => {

@@ -1,7 +1,8 @@
 // An upstream answer, whichever protocol carried it: status, headers, then the body written into the
 // downstream response, with trailers (gRPC puts its status in trailers, so they must cross every hop).
-import type { IncomingHttpHeaders } from 'node:http';
-import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import http2 from 'node:http2';
+import type { ClientHttp2Stream, Http2ServerResponse, IncomingHttpHeaders as H2Headers } from 'node:http2';
 import { accessLogWants, socketAddress } from '../telemetry/events.js';
 
 export type Trailers = Record<string, string | string[] | undefined>;
@@ -39,7 +40,12 @@ export interface UpstreamResponse {
   discard(): void;
 }
 
-export function fromH2(stream: ClientHttp2Stream, headers: H2Headers, flags: number): UpstreamResponse {
+export function fromH2(
+  stream: ClientHttp2Stream,
+  headers: H2Headers,
+  flags: number,
+  method: string | undefined,
+): UpstreamResponse {
   let trailers: Trailers = {};
   stream.once('trailers', (t: H2Headers) => (trailers = stripPseudo(t)));
   return {
@@ -49,16 +55,57 @@ export function fromH2(stream: ClientHttp2Stream, headers: H2Headers, flags: num
     // The END_STREAM flag of the response HEADERS frame (stream.endAfterHeaders is set only later).
     endedWithHeaders: (flags & 0x1) !== 0,
     pipeTo(sink, ev) {
-      if (ev.data) stream.on('data', (c: Buffer) => ev.data!(c.length));
-      // 'trailers' arrives before the stream's 'end'; prepend so the trailers are added before the
-      // downstream response is ended by pipe().
-      if (ev.trailers) stream.prependOnceListener('end', () => ev.trailers!(trailers));
-      stream.pipe(sink as unknown as NodeJS.WritableStream);
-      stream.on('end', ev.end);
-      stream.on('error', ev.error);
+      const status = Number(headers[':status']);
+      const bodyless = method === 'HEAD' || status === 204 || status === 304;
+      const declared = bodyless ? undefined : headers['content-length'];
+      let received = 0;
+      stream.on('data', (c: Buffer) => {
+        received += c.length;
+        ev.data?.(c.length);
+      });
+      stream.pipe(sink as unknown as NodeJS.WritableStream, { end: false });
+      let over = false;
+      const fail = () => {
+        if (over) return;
+        over = true;
+        ev.error();
+      };
+      stream.once('end', () => {
+        // Node also ends the readable side, without an error, when the peer resets the stream with
+        // NO_ERROR (what a destroyed Http2ServerResponse sends) or the session goes away mid-body.
+        // Ending the downstream response then would pass a truncated body off as complete. A body of
+        // declared length is complete when that many bytes came; otherwise a real END_STREAM leaves
+        // the stream alive with no reset code.
+        const cut =
+          declared !== undefined
+            ? Number(declared) !== received
+            : stream.destroyed ||
+              (stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR);
+        if (cut) return fail();
+        over = true;
+        // Trailers (gRPC's status) go on before the downstream response is ended.
+        ev.trailers?.(trailers);
+        sink.end();
+        ev.end();
+      });
+      stream.on('error', fail);
+      // Destroyed without an error (its session closed while the body was buffered): no 'end', no
+      // 'error', only 'close'; left alone, the downstream response would wait forever.
+      stream.once('close', fail);
     },
     discard: () => stream.resume(),
   };
+}
+
+/**
+ * Abandon a response whose head was sent: HTTP/1.1 closes the connection; HTTP/2 resets the stream
+ * with INTERNAL_ERROR, since destroy() there sends RST_STREAM(NO_ERROR), which clients (Node's
+ * among them) take for the end of a complete body.
+ */
+export function abortResponse(res: ServerResponse | Http2ServerResponse): void {
+  const stream = (res as Partial<Http2ServerResponse>).stream;
+  if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  else res.destroy();
 }
 
 function h2Local(stream: ClientHttp2Stream): string | undefined {

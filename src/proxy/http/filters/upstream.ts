@@ -10,7 +10,7 @@ import { applyHeaderEdits } from '../header-edits.js';
 import { localReply } from '../local-reply.js';
 import { RETRY_BUFFER_LIMIT, RequestBody } from '../body.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, sendAttempt, type Cancellable } from '../../upstream/attempt.js';
-import type { UpstreamResponse } from '../../upstream/response.js';
+import { abortResponse, type UpstreamResponse } from '../../upstream/response.js';
 import { backoffMs, isRetriable, type AttemptOutcome } from '../../upstream/retry.js';
 import { sendMirrors } from './mirror.js';
 import { hashKey } from '../hash-key.js';
@@ -199,7 +199,7 @@ function respond(ctx: RequestCtx, up: UpstreamResponse, done: () => void): void 
     end: done,
     error: () => {
       addFlag(ctx, 'UC');
-      ctx.res.destroy();
+      abortResponse(ctx.res);
       done();
     },
   });
