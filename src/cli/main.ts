@@ -1,23 +1,9 @@
 #!/usr/bin/env node
 // The `weft` command. Each subcommand lives in commands/<name>.ts; this file only wires them.
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { errorMessage } from '../lib/errors.js';
 import { WEFT_VERSION } from '../lib/version.js';
 import type { MeshFlags } from './mesh-client.js';
-
-const program = new Command();
-program
-  .name('weft')
-  .description('Weft: a service mesh you can run on one machine')
-  .version(WEFT_VERSION)
-  .option(
-    '--addr <host:port>',
-    'control plane admin address (default: WEFT_ADDR, then <state-dir>/mesh.json)',
-  )
-  .option('--state-dir <dir>', 'state directory of a `weft up` mesh', '.weft')
-  .showHelpAfterError();
-
-const mesh = (): MeshFlags => program.opts<MeshFlags>();
 
 type Register = (program: Command, mesh: () => MeshFlags) => void;
 // Command modules load on demand: `weft proxy` runs once per workload, and loading every other
@@ -43,6 +29,25 @@ const COMMANDS: Array<[names: string[], load: () => Promise<Register>]> = [
 ];
 
 async function main(): Promise<void> {
+  // `weft proxy` with plain arguments (as `weft up` starts it) runs without loading commander at all.
+  if (process.argv[2] === 'proxy') {
+    const proxy = await import('./commands/proxy.js');
+    const parsed = proxy.parseProxyArgs(process.argv.slice(3));
+    if (parsed) return proxy.runProxy(parsed.command, parsed.flags);
+  }
+  const { Command } = await import('commander');
+  const program = new Command();
+  program
+    .name('weft')
+    .description('Weft: a service mesh you can run on one machine')
+    .version(WEFT_VERSION)
+    .option(
+      '--addr <host:port>',
+      'control plane admin address (default: WEFT_ADDR, then <state-dir>/mesh.json)',
+    )
+    .option('--state-dir <dir>', 'state directory of a `weft up` mesh', '.weft')
+    .showHelpAfterError();
+  const mesh = (): MeshFlags => program.opts<MeshFlags>();
   // `weft <command> …`: only that command's module; anything else (help, global options first) loads all.
   const named = COMMANDS.find(([names]) => names.includes(process.argv[2] ?? ''));
   for (const [, load] of named ? [named] : COMMANDS) (await load())(program, mesh);

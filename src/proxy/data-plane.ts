@@ -10,7 +10,7 @@ import type { WorkloadIdentity } from './identity/certificates.js';
 import { ProxyState } from './state.js';
 import { createInboundServer } from './listeners/inbound.js';
 import { createOutboundServer } from './listeners/outbound.js';
-import { GatewayListeners } from './listeners/gateways.js';
+import type { GatewayListeners } from './listeners/gateways.js';
 import { closeNow, track } from './listeners/tracked.js';
 import { ProxyMetrics, type ControlStats } from './telemetry/metrics.js';
 import { Exposition, type ExpositionFormat } from './telemetry/prom-text.js';
@@ -88,7 +88,11 @@ export class DataPlane {
     if (!telemetryOff) this.accessLogs = new AccessLogs({ stdout: o.accessLog, warn: (m) => o.log.warn(m) });
 
     const routed = { identity: o.identity, state: getState, log: accessLog };
-    if (o.kind === 'gateway') this.gateways = new GatewayListeners(routed, o.log.child('gateway'));
+    if (o.kind === 'gateway') {
+      // Loaded by gateways only: sidecars never open gateway listeners (TLS termination, SNI passthrough).
+      const { GatewayListeners } = await import('./listeners/gateways.js');
+      this.gateways = new GatewayListeners(routed, o.log.child('gateway'));
+    }
     if (initial) await this.apply(initial);
     if (o.kind === 'sidecar') {
       const inbound = createInboundServer({

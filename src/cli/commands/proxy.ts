@@ -2,6 +2,7 @@
 // it can also run on its own beside an existing process (omit the command to adopt it).
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { Proxy } from '../../proxy/proxy.js';
 import { AppLauncher } from '../../proxy/launcher.js';
@@ -57,109 +58,163 @@ function parseConcurrency(v: string): number {
   return n === 0 ? os.availableParallelism() : n;
 }
 
+/** The options of `weft proxy`, for commander (help, errors) and for the fast path (parseProxyArgs). */
+const OPTIONS: Array<{ flags: string; help: string; default?: string | string[]; required?: true }> = [
+  { flags: '--workload <name>', help: 'the Workload this proxy serves', required: true },
+  { flags: '--namespace <ns>', help: 'namespace of the Workload', default: 'default' },
+  { flags: '--id <id>', help: 'instance id (default <workload>-0.<namespace>)' },
+  { flags: '--service-account <sa>', help: 'service account of the Workload', default: 'default' },
+  { flags: '--kind <kind>', help: 'sidecar or gateway', default: 'sidecar' },
+  { flags: '--control-plane <addr>', help: 'discovery address host:port', default: '127.0.0.1:15012' },
+  { flags: '--root-cert <file>', help: 'the mesh root certificate (PEM)', required: true },
+  { flags: '--token-file <file>', help: 'bootstrap token file (or env WEFT_BOOTSTRAP_TOKEN)' },
+  { flags: '--trust-domain <td>', help: 'SPIFFE trust domain', default: 'cluster.local' },
+  { flags: '--bind <addr>', help: 'address of the inbound listener', default: '127.0.0.1' },
+  { flags: '--outbound-port <n>', help: 'outbound listener port (0 = any free port)', default: '15001' },
+  { flags: '--inbound-port <n>', help: 'inbound mTLS listener port', default: '15006' },
+  { flags: '--admin-port <n>', help: 'admin port (loopback)', default: '15000' },
+  {
+    flags: '--metrics-port <n>',
+    help: 'Prometheus /stats/prometheus port (loopback; 0 = any free port)',
+    default: '15020',
+  },
+  {
+    flags: '--app-port <map...>',
+    help: 'CONTAINER=LOCAL: where the app really listens for a container port',
+    default: [],
+  },
+  { flags: '--app-log <file>', help: 'write the app output to this file' },
+  { flags: '--no-access-log', help: 'do not print access logs' },
+  {
+    flags: '--concurrency <n>',
+    help: 'data-plane worker processes sharing the listeners (Envoy --concurrency; 0 = one per core)',
+    default: process.env.WEFT_PROXY_CONCURRENCY ?? '1',
+  },
+];
+
+const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * `weft proxy` arguments parsed without commander, which would stay loaded in every proxy for the
+ * process lifetime (~1 MB). Only the plain form `weft up` and users write (`--opt value`, `--opt=value`,
+ * repeated `--app-port`, the app after `--`); anything else (help, unknown or missing options, a
+ * space-separated `--app-port` list) returns undefined and goes through commander, as before.
+ */
+export function parseProxyArgs(args: string[]): { command: string[]; flags: ProxyFlags } | undefined {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
+  for (const o of OPTIONS) {
+    const name = o.flags.split(' ')[0]!.slice(2);
+    if (name.startsWith('no-')) options[name] = { type: 'boolean' };
+    else options[name] = { type: 'string', ...(o.flags.endsWith('...>') ? { multiple: true } : {}) };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: true, tokens: true });
+  } catch {
+    return undefined;
+  }
+  const terminator = parsed.tokens.findIndex((t) => t.kind === 'option-terminator');
+  if (parsed.tokens.some((t, i) => t.kind === 'positional' && (terminator < 0 || i < terminator)))
+    return undefined;
+  const flags: Record<string, unknown> = {};
+  for (const o of OPTIONS) {
+    const name = o.flags.split(' ')[0]!.slice(2);
+    const v = parsed.values[name];
+    if (name.startsWith('no-')) flags[camel(name.slice(3))] = v !== true;
+    else if (v !== undefined) flags[camel(name)] = v;
+    else if (o.required) return undefined;
+    else if (o.default !== undefined) flags[camel(name)] = o.default;
+  }
+  return { command: parsed.positionals, flags: flags as unknown as ProxyFlags };
+}
+
 export function registerProxy(program: Command): void {
-  program
+  const cmd = program
     .command('proxy')
-    .description('run a sidecar or gateway proxy for one workload instance')
-    .requiredOption('--workload <name>', 'the Workload this proxy serves')
-    .option('--namespace <ns>', 'namespace of the Workload', 'default')
-    .option('--id <id>', 'instance id (default <workload>-0.<namespace>)')
-    .option('--service-account <sa>', 'service account of the Workload', 'default')
-    .option('--kind <kind>', 'sidecar or gateway', 'sidecar')
-    .option('--control-plane <addr>', 'discovery address host:port', '127.0.0.1:15012')
-    .requiredOption('--root-cert <file>', 'the mesh root certificate (PEM)')
-    .option('--token-file <file>', 'bootstrap token file (or env WEFT_BOOTSTRAP_TOKEN)')
-    .option('--trust-domain <td>', 'SPIFFE trust domain', 'cluster.local')
-    .option('--bind <addr>', 'address of the inbound listener', '127.0.0.1')
-    .option('--outbound-port <n>', 'outbound listener port (0 = any free port)', '15001')
-    .option('--inbound-port <n>', 'inbound mTLS listener port', '15006')
-    .option('--admin-port <n>', 'admin port (loopback)', '15000')
-    .option('--metrics-port <n>', 'Prometheus /stats/prometheus port (loopback; 0 = any free port)', '15020')
-    .option('--app-port <map...>', 'CONTAINER=LOCAL: where the app really listens for a container port', [])
-    .option('--app-log <file>', 'write the app output to this file')
-    .option('--no-access-log', 'do not print access logs')
-    .option(
-      '--concurrency <n>',
-      'data-plane worker processes sharing the listeners (Envoy --concurrency; 0 = one per core)',
-      process.env.WEFT_PROXY_CONCURRENCY ?? '1',
-    )
+    .description('run a sidecar or gateway proxy for one workload instance');
+  for (const o of OPTIONS)
+    if (o.required) cmd.requiredOption(o.flags, o.help);
+    else if (o.default !== undefined) cmd.option(o.flags, o.help, o.default);
+    else cmd.option(o.flags, o.help);
+  cmd
     .argument('[command...]', 'the app to run beside the proxy (after --)')
-    .action(async (command: string[], f: ProxyFlags) => {
-      const log = createLogger(`proxy ${f.workload}`);
-      const token = f.tokenFile
-        ? (await readFile(f.tokenFile, 'utf8')).trim()
-        : process.env.WEFT_BOOTSTRAP_TOKEN;
-      const appEnv = JSON.parse(process.env.WEFT_APP_ENV ?? '{}') as Record<string, string>;
-      const appPorts = parsePortMap(f.appPort);
-      const proxy = new Proxy({
-        id: f.id ?? `${f.workload}-0.${f.namespace}`,
-        workload: f.workload,
-        namespace: f.namespace,
-        serviceAccount: f.serviceAccount,
-        kind: f.kind,
-        trustDomain: f.trustDomain,
-        controlPlane: f.controlPlane,
-        rootPem: await readFile(f.rootCert, 'utf8'),
-        ...(token ? { token } : {}),
-        bind: f.bind,
-        outboundPort: Number(f.outboundPort),
-        inboundPort: Number(f.inboundPort),
-        adminPort: Number(f.adminPort),
-        metricsPort: Number(f.metricsPort),
-        appHost: '127.0.0.1',
-        appPorts,
-        ...(f.accessLog ? { accessLog: (line: string) => void process.stdout.write(line + '\n') } : {}),
-        concurrency: parseConcurrency(f.concurrency),
-        log,
-      });
-      // Set once the app runs; shutdown (which may come first) stops it if it exists.
-      const running: { app?: AppLauncher } = {};
-      const shutdown = async (code: number) => {
-        await running.app?.stop();
-        await proxy.stop();
-        process.exit(code);
-      };
-      process.on('SIGTERM', () => void shutdown(0));
-      process.on('SIGINT', () => void shutdown(0));
-      // Run by `weft up`: if it goes away, so do we (and our app), rather than lingering.
-      process.on('disconnect', () => void shutdown(0));
-      try {
-        await proxy.start();
-      } catch (e) {
-        log.error('proxy failed to start', { error: errorMessage(e) });
-        notify({ type: 'failed', error: errorMessage(e) });
-        process.exit(1);
-      }
-      notify({ type: 'ready', ports: proxy.ports });
-      log.info('proxy ready', proxy.ports);
-      if (command.length === 0) return;
-      // PORT is the first container port as declared (object keys would sort numerically).
-      const firstPort = f.appPort[0]?.split('=')[1];
-      delete process.env.WEFT_BOOTSTRAP_TOKEN;
-      delete process.env.WEFT_APP_ENV;
-      const outbound = `127.0.0.1:${proxy.ports.outbound}`;
-      const launcher = new AppLauncher({
-        command,
-        env: {
-          ...(process.env as Record<string, string>),
-          ...appEnv,
-          ...(firstPort ? { PORT: String(firstPort) } : {}),
-          WEFT_OUTBOUND: outbound,
-          HTTP_PROXY: `http://${outbound}`,
-          http_proxy: `http://${outbound}`,
-          WEFT_WORKLOAD: f.workload,
-          WEFT_NAMESPACE: f.namespace,
-          POD_NAME: (f.id ?? `${f.workload}-0.${f.namespace}`).replace(/\.[^.]+$/, ''),
-        },
-        ...(f.appLog ? { logFile: f.appLog } : {}),
-        log,
-      });
-      running.app = launcher;
-      const pid = launcher.start((code, signal) => {
-        log.warn('app exited; stopping its proxy', { code, signal });
-        notify({ type: 'app-exited', code, signal });
-        void proxy.stop().then(() => process.exit(code ?? 1));
-      });
-      notify({ type: 'app-started', pid });
-    });
+    .action((command: string[], f: ProxyFlags) => runProxy(command, f));
+}
+
+/** Runs the proxy (and its app) until a signal, the app's exit or `weft up` going away. */
+export async function runProxy(command: string[], f: ProxyFlags): Promise<void> {
+  const log = createLogger(`proxy ${f.workload}`);
+  const token = f.tokenFile ? (await readFile(f.tokenFile, 'utf8')).trim() : process.env.WEFT_BOOTSTRAP_TOKEN;
+  const appEnv = JSON.parse(process.env.WEFT_APP_ENV ?? '{}') as Record<string, string>;
+  const appPorts = parsePortMap(f.appPort);
+  const proxy = new Proxy({
+    id: f.id ?? `${f.workload}-0.${f.namespace}`,
+    workload: f.workload,
+    namespace: f.namespace,
+    serviceAccount: f.serviceAccount,
+    kind: f.kind,
+    trustDomain: f.trustDomain,
+    controlPlane: f.controlPlane,
+    rootPem: await readFile(f.rootCert, 'utf8'),
+    ...(token ? { token } : {}),
+    bind: f.bind,
+    outboundPort: Number(f.outboundPort),
+    inboundPort: Number(f.inboundPort),
+    adminPort: Number(f.adminPort),
+    metricsPort: Number(f.metricsPort),
+    appHost: '127.0.0.1',
+    appPorts,
+    ...(f.accessLog ? { accessLog: (line: string) => void process.stdout.write(line + '\n') } : {}),
+    concurrency: parseConcurrency(f.concurrency),
+    log,
+  });
+  // Set once the app runs; shutdown (which may come first) stops it if it exists.
+  const running: { app?: AppLauncher } = {};
+  const shutdown = async (code: number) => {
+    await running.app?.stop();
+    await proxy.stop();
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
+  // Run by `weft up`: if it goes away, so do we (and our app), rather than lingering.
+  process.on('disconnect', () => void shutdown(0));
+  try {
+    await proxy.start();
+  } catch (e) {
+    log.error('proxy failed to start', { error: errorMessage(e) });
+    notify({ type: 'failed', error: errorMessage(e) });
+    process.exit(1);
+  }
+  notify({ type: 'ready', ports: proxy.ports });
+  log.info('proxy ready', proxy.ports);
+  if (command.length === 0) return;
+  // PORT is the first container port as declared (object keys would sort numerically).
+  const firstPort = f.appPort[0]?.split('=')[1];
+  delete process.env.WEFT_BOOTSTRAP_TOKEN;
+  delete process.env.WEFT_APP_ENV;
+  const outbound = `127.0.0.1:${proxy.ports.outbound}`;
+  const launcher = new AppLauncher({
+    command,
+    env: {
+      ...(process.env as Record<string, string>),
+      ...appEnv,
+      ...(firstPort ? { PORT: String(firstPort) } : {}),
+      WEFT_OUTBOUND: outbound,
+      HTTP_PROXY: `http://${outbound}`,
+      http_proxy: `http://${outbound}`,
+      WEFT_WORKLOAD: f.workload,
+      WEFT_NAMESPACE: f.namespace,
+      POD_NAME: (f.id ?? `${f.workload}-0.${f.namespace}`).replace(/\.[^.]+$/, ''),
+    },
+    ...(f.appLog ? { logFile: f.appLog } : {}),
+    log,
+  });
+  running.app = launcher;
+  const pid = launcher.start((code, signal) => {
+    log.warn('app exited; stopping its proxy', { code, signal });
+    notify({ type: 'app-exited', code, signal });
+    void proxy.stop().then(() => process.exit(code ?? 1));
+  });
+  notify({ type: 'app-started', pid });
 }
