@@ -1,8 +1,8 @@
-// HTTP/2 clients (h2c, prior knowledge) through sidecar -> mTLS -> sidecar to an HTTP/1.1 app: their
-// plain HTTP requests cross the mesh as HTTP/1.1 (cheaper than the multiplexed session; past 32 at once
-// per peer they overflow onto the HTTP/2 session instead of opening ever more connections), answers that
-// carry HTTP/1.1-only headers arrive whole on many concurrent streams, and a body the app cuts short is
-// reset to the client instead of being ended as if it were complete.
+// HTTP/2 clients (h2c, prior knowledge) through sidecar -> mTLS -> sidecar to an HTTP/1.1 app, with
+// HTTP/2 between the proxies (the default) and with WEFT_MESH_H2C_UPSTREAM=h1 (HTTP/1.1 pool first,
+// past 32 at once per peer overflowing onto the session): answers that carry HTTP/1.1-only headers
+// arrive whole on many concurrent streams, and a body the app cuts short is reset to the client instead
+// of being ended as if it were complete.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -44,18 +44,22 @@ function request(
   });
 }
 
-describe('h2c clients to an HTTP/1.1 service', { timeout: 180_000 }, () => {
-  let mesh: RunningMesh;
-  let outbound: number;
-  let session: http2.ClientHttp2Session;
+for (const h1 of [false, true])
+  describe(
+    `h2c clients to an HTTP/1.1 service, ${h1 ? 'WEFT_MESH_H2C_UPSTREAM=h1' : 'HTTP/2 between the proxies'}`,
+    { timeout: 180_000 },
+    () => {
+      let mesh: RunningMesh;
+      let outbound: number;
+      let session: http2.ClientHttp2Session;
 
-  before(async () => {
-    const dir = await tempDir();
-    outbound = await freePort();
-    const file = join(dir, 'mesh.yaml');
-    await writeFile(
-      file,
-      `apiVersion: weft.dev/v1alpha1
+      before(async () => {
+        const dir = await tempDir();
+        outbound = await freePort();
+        const file = join(dir, 'mesh.yaml');
+        await writeFile(
+          file,
+          `apiVersion: weft.dev/v1alpha1
 kind: Workload
 metadata: {name: h2c-app, labels: {app: h2c-app}}
 spec:
@@ -77,84 +81,106 @@ spec:
   serviceAccount: client
   sidecar: {outboundPort: ${outbound}}
 `,
-    );
-    mesh = await RunningMesh.up([file]);
-    await waitFor('h2c-app reachable through the client sidecar', async () => {
-      const status = await new Promise<number>((resolve) => {
-        const req = http.get(
-          {
-            host: '127.0.0.1',
-            port: outbound,
-            path: '/hop',
-            headers: { host: 'h2c-app:8080' },
-            agent: false,
-          },
-          (r) => {
-            r.resume();
-            resolve(r.statusCode ?? 0);
-          },
         );
-        req.on('error', () => resolve(0));
+        // The proxies inherit the environment of `weft up`.
+        if (h1) process.env.WEFT_MESH_H2C_UPSTREAM = 'h1';
+        try {
+          mesh = await RunningMesh.up([file]);
+        } finally {
+          delete process.env.WEFT_MESH_H2C_UPSTREAM;
+        }
+        await waitFor('h2c-app reachable through the client sidecar', async () => {
+          const status = await new Promise<number>((resolve) => {
+            const req = http.get(
+              {
+                host: '127.0.0.1',
+                port: outbound,
+                path: '/hop',
+                headers: { host: 'h2c-app:8080' },
+                agent: false,
+              },
+              (r) => {
+                r.resume();
+                resolve(r.statusCode ?? 0);
+              },
+            );
+            req.on('error', () => resolve(0));
+          });
+          return status === 200;
+        });
+        session = http2.connect(`http://127.0.0.1:${outbound}`, { peerMaxConcurrentStreams: 1000 });
+        session.on('error', () => {});
       });
-      return status === 200;
-    });
-    session = http2.connect(`http://127.0.0.1:${outbound}`, { peerMaxConcurrentStreams: 1000 });
-    session.on('error', () => {});
-  });
 
-  after(async () => {
-    session?.destroy();
-    await mesh?.stop();
-  });
+      after(async () => {
+        session?.destroy();
+        await mesh?.stop();
+      });
 
-  test('hundreds of concurrent streams, answers with connection headers and chunking, arrive whole', async () => {
-    const sizes = Array.from({ length: 400 }, (_, i) => 1 + ((i * 7919) % 40_000));
-    const answers = await Promise.all(sizes.map((n) => request(session, `/hop?size=${n}`)));
-    for (const [i, a] of answers.entries()) {
-      assert.equal(a.ended, 'end', `stream ${i}`);
-      assert.equal(a.status, 200);
-      assert.equal(a.body.length, sizes[i]);
-      for (const h of ['connection', 'keep-alive', 'transfer-encoding'])
-        assert.equal(a.headers[h], undefined);
-    }
-    assert.equal(session.destroyed, false);
-  });
+      test('hundreds of concurrent streams, answers with connection headers and chunking, arrive whole', async () => {
+        const sizes = Array.from({ length: 400 }, (_, i) => 1 + ((i * 7919) % 40_000));
+        const answers = await Promise.all(sizes.map((n) => request(session, `/hop?size=${n}`)));
+        for (const [i, a] of answers.entries()) {
+          assert.equal(a.ended, 'end', `stream ${i}`);
+          assert.equal(a.status, 200);
+          assert.equal(a.body.length, sizes[i]);
+          for (const h of ['connection', 'keep-alive', 'transfer-encoding'])
+            assert.equal(a.headers[h], undefined);
+        }
+        assert.equal(session.destroyed, false);
+      });
 
-  test('a body the app cuts short is reset to the client, never ended as complete', async () => {
-    const chunked = await request(session, '/cut');
-    assert.equal(chunked.status, 200);
-    assert.notEqual(chunked.ended, 'end', `got a clean end after ${JSON.stringify(String(chunked.body))}`);
-    const sized = await request(session, '/cut-length');
-    assert.notEqual(sized.ended, 'end');
-    // Only those streams failed: the session carries on.
-    assert.equal((await request(session, '/hop?size=10')).ended, 'end');
-  });
+      test('a body the app cuts short is reset to the client, never ended as complete', async () => {
+        const chunked = await request(session, '/cut');
+        assert.equal(chunked.status, 200);
+        assert.notEqual(
+          chunked.ended,
+          'end',
+          `got a clean end after ${JSON.stringify(String(chunked.body))}`,
+        );
+        const sized = await request(session, '/cut-length');
+        assert.notEqual(sized.ended, 'end');
+        // Only those streams failed: the session carries on.
+        assert.equal((await request(session, '/hop?size=10')).ended, 'end');
+      });
 
-  test('request bodies and streamed answers', async () => {
-    const body = Buffer.alloc(300_000, 'x');
-    const a = await request(session, '/digest', { method: 'POST', body });
-    assert.equal(a.status, 200);
-    assert.deepEqual(JSON.parse(a.body.toString()), {
-      length: body.length,
-      sha256: createHash('sha256').update(body).digest('hex'),
-    });
-    const s = await request(session, '/stream');
-    assert.equal(s.ended, 'end');
-    assert.equal(s.body.toString(), [0, 1, 2, 3, 4].map((i) => `chunk ${i}\n`).join(''));
-  });
+      test('request bodies and streamed answers', async () => {
+        const body = Buffer.alloc(300_000, 'x');
+        const a = await request(session, '/digest', { method: 'POST', body });
+        assert.equal(a.status, 200);
+        assert.deepEqual(JSON.parse(a.body.toString()), {
+          length: body.length,
+          sha256: createHash('sha256').update(body).digest('hex'),
+        });
+        const s = await request(session, '/stream');
+        assert.equal(s.ended, 'end');
+        assert.equal(s.body.toString(), [0, 1, 2, 3, 4].map((i) => `chunk ${i}\n`).join(''));
+      });
 
-  test('between the proxies they travel as HTTP/1.1, up to 32 at once per peer, beyond that over HTTP/2', async () => {
-    const logs = join(mesh.stateDir, 'logs');
-    const file = (await readdir(logs)).find((f) => f.startsWith('h2c-app') && f.endsWith('.proxy.log'));
-    assert.ok(file, 'the app proxy log');
-    const text = await waitFor('the access log lines', async () => {
-      const t = await readFile(join(logs, file), 'utf8');
-      return t.includes('"POST /digest') && t.includes('"GET /stream') && t;
-    });
-    assert.match(text, /"POST \/digest HTTP\/1\.1"/);
-    assert.match(text, /"GET \/stream HTTP\/1\.1"/);
-    const burst = (v: string) => text.match(new RegExp(`"GET /hop\\?size=\\d+ HTTP/${v}"`, 'g'))?.length ?? 0;
-    assert.ok(burst('1\\.1') >= 32, `${burst('1\\.1')} of the burst on HTTP/1.1`);
-    assert.equal(burst('1\\.1') + burst('2\\.0'), 401); // the burst and the one after the cut bodies
-  });
-});
+      test(
+        h1
+          ? 'between the proxies: HTTP/1.1, up to 32 at once per peer, then HTTP/2'
+          : 'between the proxies: HTTP/2',
+        async () => {
+          const logs = join(mesh.stateDir, 'logs');
+          const file = (await readdir(logs)).find((f) => f.startsWith('h2c-app') && f.endsWith('.proxy.log'));
+          assert.ok(file, 'the app proxy log');
+          const text = await waitFor('the access log lines', async () => {
+            const t = await readFile(join(logs, file), 'utf8');
+            return t.includes('"POST /digest') && t.includes('"GET /stream') && t;
+          });
+          const count = (re: string) => text.match(new RegExp(re, 'g'))?.length ?? 0;
+          const burst = (v: string) => count(`"GET /hop\\?size=\\d+ HTTP/${v}"`);
+          assert.equal(burst('1\\.1') + burst('2\\.0'), 401); // the burst and the one after the cut bodies
+          if (h1) {
+            assert.equal(count('"POST /digest HTTP/1\\.1"'), 1);
+            assert.equal(count('"GET /stream HTTP/1\\.1"'), 1);
+            assert.ok(burst('1\\.1') >= 32, `${burst('1\\.1')} of the burst on HTTP/1.1`);
+          } else {
+            assert.equal(count('"POST /digest HTTP/2\\.0"'), 1);
+            assert.equal(burst('2\\.0'), 401);
+          }
+        },
+      );
+    },
+  );

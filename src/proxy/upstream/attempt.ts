@@ -24,7 +24,7 @@ export interface AttemptTarget extends H1Origin {
   /** Set for HTTP/2 upstreams (gRPC, HTTP/2 apps, or an HTTP/2 client). */
   h2?: H2Sessions;
   /** With `h2`: HTTP/1.1 on the pool while it carries fewer than H1_FIRST_LIMIT requests, the HTTP/2
-   *  session beyond (plain HTTP from an HTTP/2 client, which can open any number of streams). */
+   *  session beyond (WEFT_MESH_H2C_UPSTREAM=h1: plain HTTP from HTTP/2 clients). */
   h1First?: boolean;
   /** The attempt cannot be made (TLS origination whose certificates cannot be loaded): it fails as a
    *  connect failure without opening a connection. */
@@ -50,11 +50,10 @@ export interface Cancellable {
 }
 
 /**
- * How many requests at once an HTTP/2 client's plain HTTP requests may put on one peer's HTTP/1.1 pool.
- * HTTP/1.1 costs the two proxies less CPU per request than the multiplexed session, but needs a
- * connection per request under way: an h2c client's streams are unbounded, and under load every
- * slow answer opened another mTLS connection (thousands, each handshake costing both proxies
- * milliseconds of CPU) until nothing was answered. Past this many, the session takes the rest.
+ * With `h1First`, how many requests at once may go on one peer's HTTP/1.1 pool. HTTP/1.1 needs a
+ * connection per request under way, and an HTTP/2 client's streams are unbounded: without a cap, under
+ * load every slow answer opened another mTLS connection (thousands, each handshake costing both
+ * proxies milliseconds of CPU) until nothing was answered. Past this many, the session takes the rest.
  */
 export const H1_FIRST_LIMIT = 32;
 

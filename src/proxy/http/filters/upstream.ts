@@ -23,12 +23,12 @@ import { PEER_METADATA_HEADER } from '../../telemetry/peer-metadata.js';
  */
 const MESH_H2 = process.env.WEFT_MESH_PROTOCOL === 'h2';
 /**
- * How HTTP/2 clients' plain HTTP requests (not gRPC) to HTTP ports reach the peer: by default on the
- * HTTP/1.1 pool while it has room, overflowing to the HTTP/2 session (attempt.ts, H1_FIRST_LIMIT), as
- * Envoy does without h2UpgradePolicy; it costs the proxies less CPU per request. WEFT_MESH_H2C_UPSTREAM
- * =h2 keeps them on the session, =h1 on the pool without overflow: both only to compare (bench/README.md).
+ * WEFT_MESH_H2C_UPSTREAM=h1 sends HTTP/2 clients' plain HTTP requests (not gRPC) to HTTP ports on the
+ * HTTP/1.1 pool while it has room, overflowing onto the HTTP/2 session (attempt.ts, H1_FIRST_LIMIT),
+ * as Envoy does without h2UpgradePolicy. Off by default: measured side by side it saved no CPU over
+ * the session, and without the overflow it fell over under load (bench/README.md).
  */
-const H2C_UPSTREAM = process.env.WEFT_MESH_H2C_UPSTREAM;
+const H2C_UPSTREAM_H1 = process.env.WEFT_MESH_H2C_UPSTREAM === 'h1';
 
 function failure(o: AttemptOutcome): { status: number; flag: string; body: string } {
   switch (o.kind) {
@@ -60,15 +60,19 @@ export function upstream(deps: PipelineDeps): Handler {
     if (meta) ctx.headers[PEER_METADATA_HEADER] = meta;
     else delete ctx.headers[PEER_METADATA_HEADER];
     const hash = cluster.cluster.hashPolicy ? hashKey(ctx, cluster.cluster.hashPolicy) : undefined;
-    // HTTP/2 upstream for gRPC (it needs its trailers) and HTTP/2 services; HTTP/1.1 first for other
-    // requests of HTTP/2 clients.
-    const strictH2 =
+    // HTTP/2 upstream for HTTP/2 clients (gRPC needs its trailers) and for HTTP/2 or gRPC services.
+    const useH2 =
       MESH_H2 ||
+      ctx.req.httpVersion === '2.0' ||
       cluster.cluster.protocol === 'grpc' ||
-      cluster.cluster.protocol === 'http2' ||
-      (ctx.req.httpVersion === '2.0' && (H2C_UPSTREAM === 'h2' || isGrpc(ctx)));
-    const h1First = !strictH2 && ctx.req.httpVersion === '2.0' && H2C_UPSTREAM !== 'h1';
-    const useH2 = strictH2 || h1First;
+      cluster.cluster.protocol === 'http2';
+    const h1First =
+      H2C_UPSTREAM_H1 &&
+      !MESH_H2 &&
+      ctx.req.httpVersion === '2.0' &&
+      cluster.cluster.protocol !== 'grpc' &&
+      cluster.cluster.protocol !== 'http2' &&
+      !isGrpc(ctx);
     const method = ctx.req.method ?? 'GET';
     let finished = false;
     let overall: NodeJS.Timeout | undefined;
