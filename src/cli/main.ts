@@ -5,6 +5,9 @@ import { errorMessage } from '../lib/errors.js';
 import { WEFT_VERSION } from '../lib/version.js';
 import type { MeshFlags } from './mesh-client.js';
 
+/** Opt-in young-generation cap for proxies, in MB (proxy/young-gen.ts): less memory, more GC work. */
+const YOUNG_GEN_MB = Number(process.env.WEFT_PROXY_YOUNG_GEN_MB) || 0;
+
 type Register = (program: Command, mesh: () => MeshFlags) => void;
 // Command modules load on demand: `weft proxy` runs once per workload, and loading every other
 // command's code (control plane, config schemas, dashboard) cost each sidecar ~20 MB of memory.
@@ -31,6 +34,9 @@ const COMMANDS: Array<[names: string[], load: () => Promise<Register>]> = [
 async function main(): Promise<void> {
   // `weft proxy` with plain arguments (as `weft up` starts it) runs without loading commander at all.
   if (process.argv[2] === 'proxy') {
+    // Before the proxy's modules load (loading them grows the young generation already).
+    if (YOUNG_GEN_MB > 0)
+      (await import('../proxy/young-gen.js')).capYoungGeneration(YOUNG_GEN_MB * 1024 * 1024);
     const proxy = await import('./commands/proxy.js');
     const parsed = proxy.parseProxyArgs(process.argv.slice(3));
     if (parsed) return proxy.runProxy(parsed.command, parsed.flags);
