@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { endToEnd } from './headers.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
-import { abortResponse, fromH2, type UpstreamResponse } from '../upstream/response.js';
+import { abortResponse, fromH2, watchEnd, type UpstreamResponse } from '../upstream/response.js';
 import type { H1Pools } from '../upstream/h1-pools.js';
 import { sendH1 } from '../upstream/h1-request.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../upstream/attempt.js';
@@ -154,6 +154,7 @@ export function forward(
       ':authority': String(host ?? upstreamHost),
       ':scheme': 'http',
     });
+    watchEnd(stream);
     stream.on('response', (h, flags) => onResponse(fromH2(stream, h, flags, req.method)));
     stream.on('error', (e: NodeJS.ErrnoException) => fail(session.connecting || !session.socket, e.code));
     stream.on('close', () => fail(false));

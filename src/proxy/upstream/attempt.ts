@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici';
 import type { AttemptOutcome } from './retry.js';
 import type { RequestBody } from '../http/body.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
-import { fromH2, type UpstreamResponse } from './response.js';
+import { fromH2, watchEnd, type UpstreamResponse } from './response.js';
 import type { H1Origin, H1Pools } from './h1-pools.js';
 import { h1InFlight, sendH1 as sendPooled } from './h1-request.js';
 
@@ -157,6 +157,7 @@ function sendH2(
   let stream: http2.ClientHttp2Stream;
   try {
     stream = session.request(headers, { endStream: false });
+    watchEnd(stream);
   } catch {
     settle({ kind: 'connect-failure' });
     return { destroy: () => {} };

@@ -40,6 +40,35 @@ export interface UpstreamResponse {
   discard(): void;
 }
 
+// How an HTTP/2 answer's readable side ended. Node ends it with push(null) for a real END_STREAM, but
+// also, without an error, when the peer resets the stream with NO_ERROR (what a destroyed
+// Http2ServerResponse sends) or the session goes away mid-body. Only in those cases is the stream
+// already closed when that first push(null) comes, so push is wrapped to look then (a shared function
+// and two fields per stream, no closure).
+const PUSH = Symbol('push');
+const ENDED = Symbol('ended');
+const CUT = Symbol('cut');
+type Watched = ClientHttp2Stream & {
+  [PUSH]?: ClientHttp2Stream['push'];
+  [ENDED]?: boolean;
+  [CUT]?: boolean;
+};
+
+function watchedPush(this: Watched, chunk: unknown, encoding?: BufferEncoding): boolean {
+  if (chunk === null && !this[ENDED]) {
+    this[ENDED] = true;
+    this[CUT] = this.closed;
+  }
+  return this[PUSH]!.call(this, chunk, encoding);
+}
+
+/** Call right after opening the stream, so that fromH2 can tell a cut body from a complete one. */
+export function watchEnd(stream: ClientHttp2Stream): void {
+  const w = stream as Watched;
+  w[PUSH] = stream.push;
+  w.push = watchedPush;
+}
+
 export function fromH2(
   stream: ClientHttp2Stream,
   headers: H2Headers,
@@ -71,16 +100,10 @@ export function fromH2(
         ev.error();
       };
       stream.once('end', () => {
-        // Node also ends the readable side, without an error, when the peer resets the stream with
-        // NO_ERROR (what a destroyed Http2ServerResponse sends) or the session goes away mid-body.
-        // Ending the downstream response then would pass a truncated body off as complete. A body of
-        // declared length is complete when that many bytes came; otherwise a real END_STREAM leaves
-        // the stream alive with no reset code.
+        // Ending the downstream response after a cut body would pass it off as complete (watchEnd).
+        // A body of declared length is complete when that many bytes came.
         const cut =
-          declared !== undefined
-            ? Number(declared) !== received
-            : stream.destroyed ||
-              (stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR);
+          declared !== undefined ? Number(declared) !== received : (stream as Watched)[CUT] === true;
         if (cut) return fail();
         over = true;
         // Trailers (gRPC's status) go on before the downstream response is ended.
