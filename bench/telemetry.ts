@@ -9,9 +9,12 @@
 //    in alternating pairs; a closed loop of 16 connections into the client's outbound sidecar, then a
 //    fixed 1,000 req/s; the proxies' CPU per request from /proc. Includes everything, but each mesh's
 //    processes differ (which CPU, how far V8 compiled), so pairs scatter widely on a shared box.
-// 3. The headline: one warm mesh switched between off, metrics + logs, and on with Telemetry resources,
-//    in rotation (see `toggled`). Its 'off' still builds each request's record for the metrics
-//    subscriber (section 1 puts that at about a microsecond).
+// 3. One warm mesh switched between off, metrics + logs, and on with Telemetry resources, in rotation
+//    (see `toggled`). Its 'off' still builds each request's record for the metrics subscriber (section 1
+//    puts that at about a microsecond).
+// 4. The steadiest figure on a shared box: where the sidecars' CPU goes with everything on at a fixed
+//    1,000 req/s, sampled by `perf` (Debian linux-perf; skipped without it): the share of samples with a
+//    telemetry frame on the stack. Contention changes how long requests take, not where CPU is spent.
 //
 // Run: npm run bench:telemetry  (--quick: one short pair; --breakdown: adds metrics + logs without tracing)
 import http from 'node:http';
@@ -19,7 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startBackend } from './lib/backend.js';
 import { PROJECT_ROOT, startMesh } from './lib/mesh.js';
@@ -409,6 +412,73 @@ function reportToggled(windows: Window[]): void {
   );
 }
 
+/** Stack frames that are telemetry: the record builders (outbound onDone, inbound logLine) and everything
+ *  they publish to, the span starts, the access log flush, the exporters. Names as --perf-basic-prof
+ *  writes them (`JS:*onDone file:///…/listeners/outbound.js:…`). */
+const TELEMETRY_FRAME =
+  /\/proxy\/telemetry\/|JS:[*~^]?onDone [^ ]*\/listeners\/outbound\.js|JS:[*~^]?logLine [^ ]*\/listeners\/inbound-http\.js|@opentelemetry/;
+
+async function perfShare(
+  backendPort: number,
+  receiver: Awaited<ReturnType<typeof startReceiver>>,
+): Promise<{ samples: number; telemetry: number } | string> {
+  if (spawnSync('perf', ['--version']).status !== 0)
+    return 'perf is not installed (Debian: apt-get install linux-perf): skipped';
+  const dir = await mkdtemp(join(tmpdir(), 'weft-bench-telemetry-perf-'));
+  process.env.WEFT_PROXY_NODE_ARGS = '--perf-basic-prof-only-functions'; // JS frames get names
+  const mesh = await startMesh(dir, backendPort).finally(() => delete process.env.WEFT_PROXY_NODE_ARGS);
+  try {
+    const file = join(dir, 'telemetry.yaml');
+    await writeFile(file, variantYaml('on', receiver.port));
+    await weft(['apply', '-f', file], mesh.stateDir);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const target = {
+      origin: `http://127.0.0.1:${mesh.outboundPort}`,
+      host: `backend:${backendPort}`,
+      path: '/bench',
+    };
+    await openLoop(target, { connections: 16, rate: 2 * FIXED_RATE, warmupS: 0, durationS: QUICK ? 3 : 5 });
+    const { instances } = JSON.parse(await readFile(join(mesh.stateDir, 'instances.json'), 'utf8')) as {
+      instances: Array<{ proxyPid?: number }>;
+    };
+    const pids = instances.flatMap((i) => (i.proxyPid ? [i.proxyPid] : []));
+    const data = join(dir, 'perf.data');
+    let perf: ReturnType<typeof spawn> | undefined;
+    let stopped: Promise<unknown> = Promise.resolve();
+    await openLoop(target, {
+      connections: 16,
+      rate: FIXED_RATE,
+      warmupS: 1,
+      durationS: QUICK ? 4 : 10,
+      onWindow: (edge) => {
+        if (edge === 'start') {
+          perf = spawn('perf', ['record', '-F', '999', '-g', '-o', data, '-p', pids.join(',')], {
+            stdio: 'ignore',
+          });
+          stopped = new Promise((r) => perf!.once('exit', r));
+        } else perf?.kill('SIGINT');
+      },
+    });
+    await stopped;
+    const script = spawnSync('perf', ['script', '-i', data, '-F', 'ip,sym'], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 30,
+    });
+    // One block per sample: its stack, one frame per line, blocks separated by blank lines.
+    let samples = 0;
+    let telemetry = 0;
+    for (const block of script.stdout.split(/\n\s*\n/)) {
+      if (!block.trim()) continue;
+      samples++;
+      if (TELEMETRY_FRAME.test(block)) telemetry++;
+    }
+    return { samples, telemetry };
+  } finally {
+    await mesh.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   inProcess();
   const modes: Mode[] = BREAKDOWN ? ['off', 'no-tracing', 'on'] : ['off', 'on'];
@@ -416,7 +486,9 @@ async function main(): Promise<void> {
   const backend = await startBackend();
   const rounds: Run[][] = [];
   let windows: Window[] = [];
+  let share: Awaited<ReturnType<typeof perfShare>> = 'not run';
   try {
+    share = await perfShare(backend.port, receiver);
     windows = await toggled(backend.port, receiver);
     for (let round = 0; round < (QUICK ? 1 : ROUNDS); round++) {
       const runs: Run[] = [];
@@ -482,6 +554,17 @@ async function main(): Promise<void> {
     `  pairs (off → on): ${rounds.map((runs) => `${get(runs, 'off').fixedRateCpuUs.toFixed(0)} → ${get(runs, 'on').fixedRateCpuUs.toFixed(0)}`).join(', ')}`,
   );
   reportToggled(windows);
+  console.log(
+    `\nWhere the two sidecars' CPU goes with everything on, at ${FIXED_RATE} req/s (perf, cpu-clock):`,
+  );
+  if (typeof share === 'string') console.log(`  ${share}`);
+  else {
+    const pct = (100 * share.telemetry) / Math.max(1, share.samples);
+    console.log(
+      `  ${pct.toFixed(1)}% of ${share.samples} samples have a telemetry frame on the stack: ` +
+        `CPU-bound throughput ~${pct.toFixed(1)}% lower than without it (target: at most 15%)`,
+    );
+  }
   console.log(
     `  with telemetry on: ${on.reduce((n, r) => n + r.exportRequests, 0)} OTLP export requests for ${requestsOn} requests, ` +
       `${(on.reduce((n, r) => n + r.logBytes, 0) / 1024).toFixed(0)} KiB of proxy logs; off: ${of('off').reduce((n, r) => n + r.logBytes, 0)} bytes`,
