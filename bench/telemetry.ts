@@ -143,6 +143,26 @@ interface Run {
 
 const FIXED_RATE = 1000;
 
+/** Proxy CPU per request (µs, both sidecars) at FIXED_RATE req/s over 16 connections, after 1 s. */
+async function cpuAtFixedRate(
+  target: { origin: string; host: string; path: string },
+  stateDir: string,
+  durationS: number,
+): Promise<{ cpuUs: number; errors: number }> {
+  let start: Promise<number> | undefined;
+  const r = await openLoop(target, {
+    connections: 16,
+    rate: FIXED_RATE,
+    warmupS: 1,
+    durationS,
+    onWindow: (edge) => {
+      if (edge === 'start') start = proxyCpuSeconds(stateDir);
+    },
+  });
+  const cpu = (await proxyCpuSeconds(stateDir)) - (await start!);
+  return { cpuUs: (cpu * 1e6) / Math.max(1, r.ok), errors: r.errors };
+}
+
 async function measure(
   mode: Mode,
   backendPort: number,
@@ -177,19 +197,11 @@ async function measure(
     const cpu = (await proxyCpuSeconds(mesh.stateDir)) - (await cpuStart);
     await new Promise((r) => setTimeout(r, 1_500)); // the last batch of spans
     if (result.errors > 0) throw new Error(`${result.errors} errors with telemetry ${mode}`);
-    let fixedStart: Promise<number> | undefined;
-    const fixed = await openLoop(target, {
-      connections: 16,
-      rate: FIXED_RATE,
-      warmupS: 1,
-      durationS: QUICK ? 3 : 6,
-      onWindow: (edge) => {
-        if (edge === 'start') fixedStart = proxyCpuSeconds(mesh.stateDir);
-      },
-    });
-    const fixedCpu = (await proxyCpuSeconds(mesh.stateDir)) - (await fixedStart!);
+    const fixed = await cpuAtFixedRate(target, mesh.stateDir, QUICK ? 3 : 6);
+    if (fixed.errors > 0)
+      throw new Error(`${fixed.errors} errors with telemetry ${mode} at ${FIXED_RATE} req/s`);
     return {
-      fixedRateCpuUs: (fixedCpu * 1e6) / Math.max(1, fixed.ok),
+      fixedRateCpuUs: fixed.cpuUs,
       mode,
       result,
       cpuUsPerRequest: (cpu * 1e6) / Math.max(1, result.ok),
@@ -352,23 +364,13 @@ async function toggled(
         const before = await proxyCpuSeconds(mesh.stateDir);
         const r = await closedLoop(target, { connections: 16, warmupS: 0, durationS: QUICK ? 3 : 5 });
         const cpu = ((await proxyCpuSeconds(mesh.stateDir)) - before) * 1e6;
-        let fixedStart: Promise<number> | undefined;
-        const f = await openLoop(target, {
-          connections: 16,
-          rate: FIXED_RATE,
-          warmupS: 1,
-          durationS: QUICK ? 3 : 5,
-          onWindow: (edge) => {
-            if (edge === 'start') fixedStart = proxyCpuSeconds(mesh.stateDir);
-          },
-        });
-        const fixedCpu = ((await proxyCpuSeconds(mesh.stateDir)) - (await fixedStart!)) * 1e6;
+        const f = await cpuAtFixedRate(target, mesh.stateDir, QUICK ? 3 : 5);
         if (r.errors > 0 || f.errors > 0) throw new Error(`errors with telemetry ${variant}`);
         const w = {
           variant,
           rps: r.rps,
           cpu: cpu / Math.max(1, r.ok),
-          fixedCpu: fixedCpu / Math.max(1, f.ok),
+          fixedCpu: f.cpuUs,
         };
         out.push(w);
         console.error(
