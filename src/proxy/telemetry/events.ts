@@ -61,7 +61,7 @@ export interface RequestRecord {
   /** Envoy's RESPONSE_DURATION: ms from the start until the upstream's response began (unset when
    *  none came); RESPONSE_TX_DURATION is `durationMs` minus this. */
   responseDurationMs?: number;
-  /** An opaque TCP stream logged through the request formats (access logs only, see `tcpLogRecord`):
+  /** An opaque TCP stream logged through the request formats (access logs only, see `tcpRequestRecord` in records.ts):
    *  HTTP-only operators print `-`, as Envoy's do for TCP. */
   tcp?: true;
   /** REQUESTED_SERVER_NAME when the downstream socket cannot say (TLS passthrough reads the SNI itself). */

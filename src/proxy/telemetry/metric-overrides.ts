@@ -9,7 +9,7 @@ import type {
   MetricsSide,
 } from '../../model/metrics-config.js';
 import { REQUEST_METRICS, TCP_METRICS } from '../../model/metrics-config.js';
-import type { RequestRecord, TcpRecord } from './events.js';
+import type { RequestRecord } from './events.js';
 import type { LabelPairs } from './istio-labels.js';
 import { compileValue, constantValue } from './access-log/filter.js';
 
@@ -103,33 +103,4 @@ export function applyTags(
   }
   for (const t of byName.values()) if (t.op !== 'remove') out.push([t.name, value(t)]);
   return out;
-}
-
-/** What a TCP stream offers to tag expressions: the connection's attributes; request attributes are
- *  error values there (so "unknown"), as in Envoy's CEL for a TCP stream. */
-export function tcpValueRecord(r: TcpRecord): RequestRecord {
-  const l = r.log;
-  return {
-    reporter: r.reporter,
-    listener: l?.listener ?? (r.reporter === 'source' ? 'outbound' : 'inbound'),
-    startTime: l?.startTime ?? 0,
-    durationMs: l?.durationMs ?? 0,
-    method: '',
-    path: '',
-    authority: '',
-    protocol: 'http',
-    httpVersion: '',
-    status: 0,
-    flags: r.flags,
-    requestBytes: r.receivedBytes,
-    responseBytes: r.sentBytes,
-    requestHeaders: {},
-    tcp: true,
-    destination: r.destination,
-    peerIdentity: r.peerIdentity,
-    downstream: l?.downstream,
-    upstreamHost: l?.upstreamHost,
-    upstreamCluster: l?.upstreamCluster,
-    route: l?.route,
-  };
 }

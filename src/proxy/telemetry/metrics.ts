@@ -33,11 +33,11 @@ import { KeyTree } from './key-tree.js';
 import { renderInternals, type ClusterCounters, type ProxyInternals } from './internal-metrics.js';
 import { Exposition, renderLabels, type ExpositionFormat, type Samples } from './prom-text.js';
 import { processMetrics } from './process-metrics.js';
+import { tcpRequestRecord } from './records.js';
 import { SeriesStore, type Counter } from './series-store.js';
 import {
   applyTags,
   compilePlan,
-  tcpValueRecord,
   type FamilyPlan,
   type MetricsPlan,
   type RequestMetric,
@@ -180,7 +180,7 @@ export class ProxyMetrics {
     const plan = (r.reporter === 'source' ? this.overrides!.client : this.overrides!.server).tcp;
     if (plan.off) return;
     const base = tcpPairs(r, this.self);
-    const rec = plan.values.length ? tcpValueRecord(r) : undefined;
+    const rec = plan.values.length ? tcpRequestRecord(r) : undefined;
     const values = plan.values.map((f) => f(rec!));
     const st = this.store;
     const s = {} as TcpSeries;

@@ -1,6 +1,6 @@
 // Builds telemetry records from what the data path already knows about a finished request.
 import type { RequestCtx } from '../http/context.js';
-import type { RequestRecord } from './events.js';
+import type { RequestRecord, TcpLogFields, TcpRecord } from './events.js';
 
 function protocolOf(headers: RequestCtx['req']['headers']): 'http' | 'grpc' {
   const ct = headers['content-type'];
@@ -69,5 +69,44 @@ export function routedRecord(ctx: RequestCtx, listener: 'outbound' | 'gateway', 
     const d = routeDestination(ctx);
     if (d) r.destination = d;
   }
+  return r;
+}
+
+const NO_HEADERS = Object.freeze({});
+
+/** An opaque TCP stream as access log formats and filters and metric tag expressions read it: no
+ *  method, path, headers or status (RESPONSE_CODE prints 0, as Envoy's TCP proxy logs do; request
+ *  attributes are CEL error values); bytes in the request direction received. Without its log fields
+ *  (a stream that is not logged) only the connection's metric fields are known. */
+export function tcpRequestRecord(t: TcpRecord): RequestRecord {
+  const l: Partial<TcpLogFields> = t.log ?? {};
+  const r: RequestRecord = {
+    reporter: t.reporter,
+    listener: l.listener ?? (t.reporter === 'source' ? 'outbound' : 'inbound'),
+    startTime: l.startTime ?? 0,
+    durationMs: l.durationMs ?? 0,
+    method: '',
+    path: '',
+    authority: '',
+    protocol: 'http',
+    httpVersion: '',
+    status: 0,
+    flags: t.flags,
+    requestBytes: t.receivedBytes,
+    responseBytes: t.sentBytes,
+    requestHeaders: NO_HEADERS,
+    tcp: true,
+  };
+  if (l.downstream) r.downstream = l.downstream;
+  if (l.upstreamHost !== undefined) r.upstreamHost = l.upstreamHost;
+  if (l.upstreamCluster !== undefined) r.upstreamCluster = l.upstreamCluster;
+  if (l.upstreamLocalAddress !== undefined) r.upstreamLocalAddress = l.upstreamLocalAddress;
+  if (l.sni !== undefined) r.requestedServerName = l.sni;
+  if (l.route !== undefined) r.route = l.route;
+  if (l.upstreamTransportFailureReason !== undefined)
+    r.upstreamTransportFailureReason = l.upstreamTransportFailureReason;
+  if (l.terminationDetails !== undefined) r.connectionTerminationDetails = l.terminationDetails;
+  if (t.destination) r.destination = t.destination;
+  if (t.peerIdentity !== undefined) r.peerIdentity = t.peerIdentity;
   return r;
 }

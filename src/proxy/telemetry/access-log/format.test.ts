@@ -272,7 +272,7 @@ test('REQUEST_DURATION, RESPONSE_DURATION, RESPONSE_TX_DURATION: ms, truncated, 
   assert.deepEqual(json, { req: 0, resp: 5, tx: 0 });
 });
 
-/** A TCP stream through a gateway, as the access logs see it (logger.ts tcpLogRecord). */
+/** A TCP stream through a gateway, as the access logs see it (records.ts tcpRequestRecord). */
 function tcpStream(over: Partial<RequestRecord> = {}): RequestRecord {
   return record({
     listener: 'gateway',

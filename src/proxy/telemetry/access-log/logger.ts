@@ -22,6 +22,7 @@ import {
   type TcpRecord,
 } from '../events.js';
 import { compileFilter } from './filter.js';
+import { tcpRequestRecord } from '../records.js';
 import {
   compileJson,
   compileText,
@@ -352,7 +353,7 @@ export class AccessLogs {
     if (t.event !== 'close' || t.log === undefined) return;
     const logs = t.reporter === 'destination' ? this.server : this.client;
     if (logs.length === 0) return;
-    const r = tcpLogRecord(t);
+    const r = tcpRequestRecord(t);
     for (let i = 0; i < logs.length; i++) {
       const l = logs[i]!;
       if (l.filter !== undefined && !l.filter(r)) continue;
@@ -364,41 +365,4 @@ export class AccessLogs {
 /** Sinks are shared by path; an OpenTelemetry one by provider and everything that shapes its records. */
 function sinkKey(l: CompiledLog): string {
   return l.otel ? JSON.stringify([l.provider, l.otel]) : l.path;
-}
-
-const NO_HEADERS = Object.freeze({});
-
-/** A closed TCP stream as the formats and filters read it: no method, path, headers or status
- *  (RESPONSE_CODE prints 0, as Envoy's TCP proxy logs do); bytes in the request direction received. */
-export function tcpLogRecord(t: TcpRecord): RequestRecord {
-  const l = t.log!;
-  const r: RequestRecord = {
-    reporter: t.reporter,
-    listener: l.listener,
-    startTime: l.startTime,
-    durationMs: l.durationMs,
-    method: '',
-    path: '',
-    authority: '',
-    protocol: 'http',
-    httpVersion: '',
-    status: 0,
-    flags: t.flags,
-    requestBytes: t.receivedBytes,
-    responseBytes: t.sentBytes,
-    requestHeaders: NO_HEADERS,
-    tcp: true,
-  };
-  if (l.downstream) r.downstream = l.downstream;
-  if (l.upstreamHost !== undefined) r.upstreamHost = l.upstreamHost;
-  if (l.upstreamCluster !== undefined) r.upstreamCluster = l.upstreamCluster;
-  if (l.upstreamLocalAddress !== undefined) r.upstreamLocalAddress = l.upstreamLocalAddress;
-  if (l.sni !== undefined) r.requestedServerName = l.sni;
-  if (l.route !== undefined) r.route = l.route;
-  if (l.upstreamTransportFailureReason !== undefined)
-    r.upstreamTransportFailureReason = l.upstreamTransportFailureReason;
-  if (l.terminationDetails !== undefined) r.connectionTerminationDetails = l.terminationDetails;
-  if (t.destination) r.destination = t.destination;
-  if (t.peerIdentity !== undefined) r.peerIdentity = t.peerIdentity;
-  return r;
 }

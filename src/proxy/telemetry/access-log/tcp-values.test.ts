@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { testCa, testLeaf } from '../../listeners/gateway-testing.js';
 import { rbacTerminationDetails, socketAddresses, type TcpRecord } from '../events.js';
 import { compileText, ISTIO_DEFAULT_TEXT_FORMAT } from './format.js';
-import { tcpLogRecord } from './logger.js';
+import { tcpRequestRecord as tcpLogRecord } from '../records.js';
 import { downstreamTlsVersion } from './values.js';
 
 /** A TLS socket as node:tls has it, while open. */
