@@ -66,26 +66,13 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
     const logLine = (status: number, flags: string, r?: ForwardResult, path = req.url ?? '/') => {
       // Metrics, traces and access logs subscribe to this record (telemetry/access-log/logger.ts).
       if (!httpRequests.hasSubscribers) return;
-      const now = performance.now();
-      const rec: RequestRecord = {
-        reporter: 'destination',
-        listener: 'inbound',
-        startTime: Date.now() - (now - start),
-        durationMs: now - start,
-        method: req.method ?? 'GET',
-        path,
-        authority: host,
-        protocol: String(req.headers['content-type'] ?? '').startsWith('application/grpc') ? 'grpc' : 'http',
-        httpVersion: req.httpVersion,
-        status,
-        flags,
-        requestBytes: r?.requestBytes ?? 0,
-        responseBytes: r?.responseBytes ?? 0,
-        requestHeaders: req.headers,
-        responseHeaders: res.getHeaders(),
-        peerIdentity: conn.peer,
-        downstream: req.socket,
-      };
+      const rec = inboundRecord(req, conn, host, start, status, flags);
+      rec.path = path;
+      if (String(req.headers['content-type'] ?? '').startsWith('application/grpc')) rec.protocol = 'grpc';
+      rec.requestBytes = r?.requestBytes ?? 0;
+      rec.responseBytes = r?.responseBytes ?? 0;
+      rec.responseHeaders = res.getHeaders();
+      rec.downstream = req.socket;
       if (r?.grpcStatus !== undefined) rec.grpcStatus = r.grpcStatus;
       if (peerMeta) rec.peerMetadata = peerMeta;
       if (route) rec.destination = { service: route.service, port: route.port };
@@ -181,27 +168,12 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
       sent: number,
     ) => {
       if (!httpRequests.hasSubscribers) return;
-      const now = performance.now();
-      const rec: RequestRecord = {
-        reporter: 'destination',
-        listener: 'inbound',
-        startTime: Date.now() - (now - start),
-        durationMs: now - start,
-        method: req.method ?? 'GET',
-        path: req.url ?? '/',
-        authority: host,
-        protocol: 'http',
-        httpVersion: req.httpVersion,
-        status,
-        flags,
-        requestBytes: received,
-        responseBytes: sent,
-        requestHeaders: req.headers,
-        peerIdentity: conn.peer,
-        downstream,
-        destination: { service: route.service, port: route.port },
-        requestDurationMs: 0, // an upgrade request has no body: it ended with its headers
-      };
+      const rec = inboundRecord(req, conn, host, start, status, flags);
+      rec.requestBytes = received;
+      rec.responseBytes = sent;
+      rec.downstream = downstream;
+      rec.destination = { service: route.service, port: route.port };
+      rec.requestDurationMs = 0; // an upgrade request has no body: it ended with its headers
       if (downstream !== socket && conn.sni) rec.requestedServerName = conn.sni; // a closed socket forgets it
       if (upstreamHost !== undefined) rec.upstreamHost = upstreamHost;
       if (answered !== undefined) rec.responseDurationMs = answered - start;
@@ -235,6 +207,35 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
 }
 
 /** What the security gate is told about a request on this listener. */
+/** What every inbound request record says: the request, its caller, when it started and how it ended. */
+function inboundRecord(
+  req: InboundReq,
+  conn: InboundConn,
+  host: string,
+  start: number,
+  status: number,
+  flags: string,
+): RequestRecord {
+  const now = performance.now();
+  return {
+    reporter: 'destination',
+    listener: 'inbound',
+    startTime: Date.now() - (now - start),
+    durationMs: now - start,
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    authority: host,
+    protocol: 'http',
+    httpVersion: req.httpVersion,
+    status,
+    flags,
+    requestBytes: 0,
+    responseBytes: 0,
+    requestHeaders: req.headers,
+    peerIdentity: conn.peer,
+  };
+}
+
 function gateRequest(
   req: InboundReq,
   conn: InboundConn,
