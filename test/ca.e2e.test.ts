@@ -18,7 +18,7 @@ import { freePort } from '../src/local/ports.js';
 import { verifyChain } from '../src/lib/spiffe.js';
 import { x509 } from '../src/lib/x509.js';
 import type { CaInfo } from '../src/control-plane/ca/authority.js';
-import { ECHO_YAML, TCP_ECHO_YAML } from './support/mesh-yaml.js';
+import { ECHO_YAML, TCP_ECHO_YAML, clientYaml } from './support/mesh-yaml.js';
 
 const TTL = '8s';
 const OVERLAP_MS = 16_000;
@@ -26,12 +26,7 @@ const OVERLAP_MS = 16_000;
 const meshYaml = (outbound: number) => `
 ${ECHO_YAML}
 ---
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+${clientYaml(outbound)}
 `;
 
 /** Applied after `weft up`, so weft up does not start its proxy: the test runs it. */

@@ -22,6 +22,7 @@ import type { TLSSocket } from 'node:tls';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
 import { testCa, testLeaf } from '../src/proxy/listeners/gateway-testing.js';
+import { clientYaml } from './support/mesh-yaml.js';
 
 const CLIENT = 'client-0.default';
 const EGRESS = 'istio-egressgateway-0.istio-system';
@@ -153,12 +154,7 @@ spec:
     await writeFile(
       join(dir, 'mesh.yaml'),
       `
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+${clientYaml(outbound)}
 ---
 ${originated('api.example.test', join(dir, 'ca.pem'))}
 ${originated('wrong-ca.example.test', join(dir, 'other-ca.pem'))}

@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
 import { loadTesting, startInteropServer } from './support/grpc-interop-server.js';
+import { clientYaml } from './support/mesh-yaml.js';
 import {
   checkExpect,
   interopClients,
@@ -70,12 +71,7 @@ spec:
   selector: {app: grpc-interop}
   ports: [{name: grpc, port: 50051, appProtocol: grpc}]
 ---
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+${clientYaml(outbound)}
 `,
     );
     mesh = await RunningMesh.up([join(dir, 'mesh.yaml')]);

@@ -12,6 +12,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
+import { clientYaml } from './support/mesh-yaml.js';
 
 interface Answer {
   status: number;
@@ -74,12 +75,7 @@ spec:
   selector: {app: h2c-app}
   ports: [{name: http, port: 8080}]
 ---
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+${clientYaml(outbound)}
 `,
         );
         // The proxies inherit the environment of `weft up`.

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
+import { clientYaml } from './support/mesh-yaml.js';
 
 const wl = (name: string, port: number, command: string[], portName = 'http') => `
 apiVersion: weft.dev/v1alpha1
@@ -56,12 +57,7 @@ describe('protocols through the mesh', { timeout: 180_000 }, () => {
         wl('tcp-echo', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
         wl('tcp-echo-canary', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
         `
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+${clientYaml(outbound)}
 `,
       ].join('\n'),
     );

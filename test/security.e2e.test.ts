@@ -10,7 +10,7 @@ import { Pool, request } from 'undici';
 import { RunningMesh, tempDir } from './support/weft.js';
 import { changeConfig } from './support/config-sync.js';
 import { freePort } from '../src/local/ports.js';
-import { ECHO_YAML } from './support/mesh-yaml.js';
+import { ECHO_YAML, clientYaml } from './support/mesh-yaml.js';
 
 interface Echo {
   path: string;
@@ -83,12 +83,7 @@ describe('security through sidecars', { timeout: 300_000 }, () => {
       `
 ${ECHO_YAML}
 ---
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+${clientYaml(outbound)}
 `,
     );
     mesh = await RunningMesh.up([join(dir, 'mesh.yaml')]);

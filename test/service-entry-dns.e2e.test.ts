@@ -12,6 +12,7 @@ import { request } from 'undici';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { startDnsServer, type DnsServer } from './support/dns-server.js';
 import { freePort } from '../src/local/ports.js';
+import { clientYaml } from './support/mesh-yaml.js';
 
 interface Reply {
   status: number;
@@ -113,12 +114,7 @@ spec: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}}
 ${entry('multi', 'multi.weft.test', 'DNS')}
 ${entry('logical', 'logical.weft.test', 'DNS_ROUND_ROBIN')}
 ${entry('wild', '*.wild.weft.test', 'NONE')}
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+${clientYaml(outbound)}
 `,
     );
     mesh = await RunningMesh.up([join(dir, 'mesh.yaml')]);

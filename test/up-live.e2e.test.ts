@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { CLI, ROOT } from './support/paths.js';
 import { tempDir, waitFor, weft } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
+import { clientYaml } from './support/mesh-yaml.js';
 
 const run = promisify(execFile);
 const tmux = async (...args: string[]) => (await run('tmux', args)).stdout;
@@ -151,12 +152,7 @@ describe('weft up through a pipe, gateways applied later, --prometheus-url', { t
     await writeFile(
       join(dir, 'mesh.yaml'),
       `
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: client, labels: {app: client}}
-spec:
-  serviceAccount: client
-  sidecar: {outboundPort: ${outbound}}
+${clientYaml(outbound)}
 ---
 apiVersion: weft.dev/v1alpha1
 kind: Workload
