@@ -26,7 +26,8 @@ export type Filter = (next: Handler, deps: PipelineDeps) => Handler;
 
 export interface PipelineDeps {
   clusters: () => ReadonlyMap<string, ClusterRuntime>;
-  /** How to reach an endpoint of a cluster: address, pool and mTLS settings; HTTP/2 when `h2`. */
+  /** How to reach an endpoint of a cluster: address, pool and mTLS settings; HTTP/2 when `h2`. The
+   *  same object may be returned for every request to the endpoint: callers must not change it. */
   target: (cluster: ClusterRuntime, ep: Endpoint, h2: boolean) => AttemptTarget;
   onDone: (ctx: RequestCtx) => void; // access log, metrics
   scheme?: string; // what clients speak to this listener

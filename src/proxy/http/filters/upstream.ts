@@ -116,8 +116,9 @@ export function upstream(deps: PipelineDeps): Handler {
       ctx.upstreamHost = `${ep.address}:${ep.port}`;
       const headers = n === 0 ? ctx.headers : { ...ctx.headers, 'x-envoy-attempt-count': String(n + 1) };
       cluster.started(ep);
-      const target = deps.target(cluster, ep, useH2);
-      if (h1First) target.h1First = true;
+      // Targets are shared between requests (pipeline.ts): a request-specific setting goes on a copy.
+      const shared = deps.target(cluster, ep, useH2);
+      const target = h1First ? { ...shared, h1First: true } : shared;
       current = sendAttempt(
         target,
         { method, path: ctx.upstreamPath, headers, body: ctx.body! },
