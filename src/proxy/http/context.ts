@@ -1,4 +1,5 @@
-// The per-request record the filters read and fill in, in request order. One object per request.
+// The per-request record the filters read and fill in, in request order. One object per request, made
+// with every field present (pipeline.ts): a field added here belongs in that literal too.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Endpoint, HeaderMutation, WeightedCluster } from '../../model/snapshot.js';
 import type { RouteRuntime, RouteTable } from './router.js';

@@ -16,12 +16,7 @@ const HOP_BY_HOP = new Set([
 export function endToEnd(h: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   const conn = h.connection;
-  const extra = conn
-    ? conn
-        .toLowerCase()
-        .split(',')
-        .map((s) => s.trim())
-    : undefined;
+  const extra = conn ? connectionNames(conn) : undefined;
   for (const k in h) {
     if (k.charCodeAt(0) === 58) continue; // HTTP/2 pseudo-headers (":path"...) are rebuilt per hop
     if (HOP_BY_HOP.has(k)) {
@@ -33,4 +28,18 @@ export function endToEnd(h: IncomingHttpHeaders): OutgoingHttpHeaders {
     out[k] = h[k];
   }
   return out;
+}
+
+const CLOSE: readonly string[] = Object.freeze(['close']);
+
+/** The names a Connection header lists, lower-cased. Its usual values (every keep-alive response
+ *  carries one) are answered without splitting a string per message. */
+function connectionNames(conn: string): readonly string[] | undefined {
+  // keep-alive is hop-by-hop anyway: naming it drops nothing more.
+  if (conn === 'keep-alive' || conn === 'Keep-Alive') return undefined;
+  if (conn === 'close') return CLOSE;
+  return conn
+    .toLowerCase()
+    .split(',')
+    .map((s) => s.trim());
 }

@@ -221,23 +221,39 @@ export function buildPipeline(
   const last = deps.send ?? upstream(deps);
   const handler = filters.reduceRight<Handler>((next, f) => f(next, deps), last);
   const scheme = deps.scheme ?? 'http';
+  // Every field is present from the start, the optional ones undefined: all requests then share one
+  // hidden class and keep their fields in the object itself, where fields added later by the filters
+  // would make V8 grow a separate property store and leave each ctx read site with several shapes.
   return (req, res, routes) =>
     handler({
       req,
       res,
-      routes,
       start: performance.now(),
+      routes,
       scheme,
       authority: '',
       path: '',
       pathOnly: '',
       query: '',
+      route: undefined,
       headers: {},
       upstreamPath: '',
+      body: undefined,
+      weighted: undefined,
+      cluster: undefined,
+      endpoint: undefined,
       responseEdits: [],
+      status: undefined,
       flags: '',
+      upstreamHost: undefined,
       attempts: 0,
       responseBytes: 0,
+      grpcStatus: undefined,
+      transportFailure: undefined,
+      responseStart: undefined,
+      upstreamLocalAddress: undefined,
+      tunnelReceived: undefined,
+      tunnelDownstream: undefined,
     });
 }
 
