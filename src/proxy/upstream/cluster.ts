@@ -35,6 +35,8 @@ export class ClusterRuntime {
   readonly origination: Origination | undefined;
   private readonly balancer: Balancer;
   private readonly inflight = new Map<string, number>();
+  /** LEAST_REQUEST: the balancer reads `inflight`. */
+  private readonly countsInflight: boolean;
   private readonly checks = new Map<string, IdentityCheck>();
   private table: { key: string; lb: RingHash | Maglev } | undefined;
   private ready: Endpoint[] = [];
@@ -67,6 +69,7 @@ export class ClusterRuntime {
     // A wildcard cluster's only endpoint is a template for the hosts requests name (forHost).
     this.setEndpoints(cluster.dynamicHost ? [] : (this.dns?.endpoints ?? cluster.endpoints));
     if (cluster.dynamicHost && cluster.endpoints[0]) this.named = new NamedHosts(cluster.endpoints[0]);
+    this.countsInflight = cluster.lbPolicy === 'LEAST_REQUEST';
     this.balancer =
       cluster.lbPolicy === 'RANDOM'
         ? new RandomBalancer()
@@ -178,10 +181,14 @@ export class ClusterRuntime {
     return this.checks.get(ep.instance) ?? identityCheck(ep.identity);
   }
 
+  // Requests under way per endpoint are counted only for the balancer that reads them (two Map updates
+  // per request otherwise spent for nothing).
   started(ep: Endpoint): void {
+    if (!this.countsInflight) return;
     this.inflight.set(ep.instance, (this.inflight.get(ep.instance) ?? 0) + 1);
   }
   finished(ep: Endpoint): void {
+    if (!this.countsInflight) return;
     this.inflight.set(ep.instance, Math.max(0, (this.inflight.get(ep.instance) ?? 1) - 1));
   }
 
