@@ -2,7 +2,7 @@
 // diagnostics_channel (as undici does); metrics, access logs and traces subscribe. The hot path does
 // not know Prometheus, and builds a record only when someone listens.
 import diagnostics_channel from 'node:diagnostics_channel';
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { SpanStart } from './trace-context.js';
 
@@ -23,7 +23,13 @@ export interface RequestRecord {
   requestBytes: number;
   responseBytes: number;
   requestHeaders: IncomingHttpHeaders;
+  /** The response headers as sent downstream (inbound records). */
   responseHeaders?: OutgoingHttpHeaders;
+  /** Outbound and gateway records: the downstream response itself, whose headers are read (as
+   *  `responseHeaders` are when those are absent) only when a format or filter asks for one; copying
+   *  them into every record (getHeaders) cost ~0.6 µs a request. They no longer change: the record is
+   *  made once the response has ended. */
+  response?: { getHeader(name: string): OutgoingHttpHeader | undefined };
   route?: string;
   upstreamCluster?: string;
   upstreamHost?: string;

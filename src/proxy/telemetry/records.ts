@@ -45,7 +45,7 @@ export function routedRecord(ctx: RequestCtx, listener: 'outbound' | 'gateway', 
     requestBytes: ctx.body?.size ?? 0,
     responseBytes: ctx.responseBytes,
     requestHeaders: ctx.req.headers,
-    responseHeaders: ctx.res.getHeaders(),
+    response: ctx.res,
     attempts: ctx.attempts,
   };
   if (ctx.grpcStatus !== undefined) r.grpcStatus = ctx.grpcStatus;

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import { record } from '../testing.js';
 import type { RequestRecord } from '../events.js';
@@ -54,6 +56,18 @@ test("Istio's default text format, byte for byte against the line in Istio's acc
       '"curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" ' +
       'outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default',
   );
+});
+
+test('outbound records give the response itself: its headers are read when a format asks', () => {
+  const res = new http.ServerResponse(new http.IncomingMessage(new net.Socket()));
+  res.setHeader('X-Envoy-Upstream-Service-Time', '4');
+  res.setHeader('set-cookie', ['a=1', 'b=2']);
+  const r = httpbin418({ responseHeaders: undefined, response: res });
+  assert.equal(
+    compileText(ISTIO_DEFAULT_TEXT_FORMAT)(r),
+    compileText(ISTIO_DEFAULT_TEXT_FORMAT)(httpbin418()),
+  );
+  assert.equal(compileText('%RESP(SET-COOKIE)% %RESP(X-NONE)%')(r), 'a=1,b=2 -');
 });
 
 test('a 503 UF with no upstream answer: flags, details, unknown values as -', () => {

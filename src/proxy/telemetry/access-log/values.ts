@@ -222,8 +222,9 @@ export function requestHeader(r: RequestRecord, name: string): string | undefine
   return typeof v === 'string' ? v : Array.isArray(v) ? v.join(',') : String(v);
 }
 
+/** A response header (lower-case name) as sent downstream. */
 export function responseHeader(r: RequestRecord, name: string): string | undefined {
-  const v = r.responseHeaders?.[name];
+  const v = r.responseHeaders !== undefined ? r.responseHeaders[name] : r.response?.getHeader(name);
   if (v === undefined) return undefined;
   return typeof v === 'string' ? v : Array.isArray(v) ? v.join(',') : String(v);
 }
