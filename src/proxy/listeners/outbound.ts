@@ -90,58 +90,9 @@ export function createRoutedHandlers(
         `(${c.name}, sni ${c.originateTls?.sni ?? '-'}) failed: ${err.message}${err.code ? ` [${err.code}]` : ''}`,
     );
   };
-  // How to reach an endpoint, built on first use and then shared by every request to it: building it per
-  // request (object spreads, a TLS options object) showed as ~3% of a sidecar's CPU under load. Keyed by
-  // the cluster runtime and endpoint objects, which snapshots replace whenever anything in them changes,
-  // so stale entries go with them. The workload certificate is not in the key: a rotation makes a new
-  // client context, and a target holding the old one is rebuilt (pools are keyed by context too).
-  const targets = new WeakMap<ClusterRuntime, WeakMap<Endpoint, TargetSlot>>();
-  const buildTarget = (cluster: ClusterRuntime, ep: Endpoint, useH2: boolean): AttemptTarget => {
-    const c = cluster.cluster;
-    const o = cluster.origination;
-    if (o) {
-      // DestinationRule SIMPLE/MUTUAL: TLS to the endpoint with the rule's SNI, CAs and certificate,
-      // on the cluster's own pool. A rule that cannot be applied fails the attempt (503 UF).
-      const t: AttemptTarget = { host: ep.address, port: ep.port, pools: cluster.pools!, tls: o.tls ?? {} };
-      if (useH2 && (c.protocol === 'grpc' || c.protocol === 'http2')) t.h2 = o.h2;
-      if (o.error) t.error = originationError(o.error);
-      t.onConnectError = (err) => originationFailed(c, ep, err);
-      return t;
-    }
-    // Plaintext: hosts outside the mesh, and peers whose port does not take mTLS (auto mTLS).
-    const plain = c.external === true || ep.plaintext === true;
-    const t: AttemptTarget = {
-      host: ep.address,
-      port: ep.port,
-      pools: cluster.pools ?? meshPools,
-      tls: {
-        secureContext: deps.identity.clientContext,
-        servername: c.sni,
-        checkServerIdentity: cluster.identityCheck(ep),
-      },
-    };
-    if (plain) t.plain = true;
-    else t.key = ep.identity;
-    // h2c only where the other side is known to speak it: a peer proxy, or a gRPC/HTTP/2 service.
-    if (useH2 && (!c.external || c.protocol === 'grpc' || c.protocol === 'http2')) t.h2 = h2;
-    return t;
-  };
   const base: PipelineDeps = {
     clusters: () => deps.state()?.clusters ?? EMPTY,
-    target: (cluster, ep, useH2) => {
-      let byEp = targets.get(cluster);
-      if (byEp === undefined) targets.set(cluster, (byEp = new WeakMap()));
-      let slot = byEp.get(ep);
-      if (slot === undefined) byEp.set(ep, (slot = { h1: undefined, h2: undefined }));
-      let t = useH2 ? slot.h2 : slot.h1;
-      // Origination targets carry the rule's own context; mesh targets ours, which rotation replaces.
-      if (t === undefined || (!cluster.origination && t.tls.secureContext !== deps.identity.clientContext)) {
-        t = buildTarget(cluster, ep, useH2);
-        if (useH2) slot.h2 = t;
-        else slot.h1 = t;
-      }
-      return t;
-    },
+    target: attemptTargets(deps.identity, meshPools, h2, originationFailed),
     onDone,
     peerMetadata: () => deps.state()?.peerMetadata,
     ...(direction === 'gateway' ? { gate: () => deps.state()?.gate } : {}),
@@ -275,6 +226,66 @@ export function createRoutedHandlers(
     tunnel(req, res, routes);
   };
   return { request, upgrade: viaTunnel, connect: viaTunnel };
+}
+
+/**
+ * How to reach an endpoint, built on first use and then shared by every request to it: building it per
+ * request (object spreads, a TLS options object) showed as ~3% of a sidecar's CPU under load. Keyed by
+ * the cluster runtime and endpoint objects, which snapshots replace whenever anything in them changes,
+ * so stale entries go with them. The workload certificate is not in the key: a rotation makes a new
+ * client context, and a target holding the old one is rebuilt (pools are keyed by context too).
+ */
+export function attemptTargets(
+  identity: Pick<WorkloadIdentity, 'clientContext'>,
+  meshPools: H1Pools,
+  h2: H2Sessions,
+  originationFailed: (c: Cluster, ep: Endpoint, err: NodeJS.ErrnoException) => void,
+): PipelineDeps['target'] {
+  const targets = new WeakMap<ClusterRuntime, WeakMap<Endpoint, TargetSlot>>();
+  const buildTarget = (cluster: ClusterRuntime, ep: Endpoint, useH2: boolean): AttemptTarget => {
+    const c = cluster.cluster;
+    const o = cluster.origination;
+    if (o) {
+      // DestinationRule SIMPLE/MUTUAL: TLS to the endpoint with the rule's SNI, CAs and certificate,
+      // on the cluster's own pool. A rule that cannot be applied fails the attempt (503 UF).
+      const t: AttemptTarget = { host: ep.address, port: ep.port, pools: cluster.pools!, tls: o.tls ?? {} };
+      if (useH2 && (c.protocol === 'grpc' || c.protocol === 'http2')) t.h2 = o.h2;
+      if (o.error) t.error = originationError(o.error);
+      t.onConnectError = (err) => originationFailed(c, ep, err);
+      return t;
+    }
+    // Plaintext: hosts outside the mesh, and peers whose port does not take mTLS (auto mTLS).
+    const plain = c.external === true || ep.plaintext === true;
+    const t: AttemptTarget = {
+      host: ep.address,
+      port: ep.port,
+      pools: cluster.pools ?? meshPools,
+      tls: {
+        secureContext: identity.clientContext,
+        servername: c.sni,
+        checkServerIdentity: cluster.identityCheck(ep),
+      },
+    };
+    if (plain) t.plain = true;
+    else t.key = ep.identity;
+    // h2c only where the other side is known to speak it: a peer proxy, or a gRPC/HTTP/2 service.
+    if (useH2 && (!c.external || c.protocol === 'grpc' || c.protocol === 'http2')) t.h2 = h2;
+    return t;
+  };
+  return (cluster, ep, useH2) => {
+    let byEp = targets.get(cluster);
+    if (byEp === undefined) targets.set(cluster, (byEp = new WeakMap()));
+    let slot = byEp.get(ep);
+    if (slot === undefined) byEp.set(ep, (slot = { h1: undefined, h2: undefined }));
+    let t = useH2 ? slot.h2 : slot.h1;
+    // Origination targets carry the rule's own context; mesh targets ours, which rotation replaces.
+    if (t === undefined || (!cluster.origination && t.tls.secureContext !== identity.clientContext)) {
+      t = buildTarget(cluster, ep, useH2);
+      if (useH2) slot.h2 = t;
+      else slot.h1 = t;
+    }
+    return t;
+  };
 }
 
 /** A listener that speaks HTTP/1.1 and h2c on one port, with upgrades and CONNECT. */
