@@ -25,6 +25,14 @@ test('W3C traceparent: the spec examples parse; malformed values are ignored', (
   // Other flag bits are ignored; only bit 0 is "sampled".
   assert.equal(parseTraceparent(`00-${T}-${S}-03`)?.sampled, true);
   assert.equal(parseTraceparent(`00-${T}-${S}-02`)?.sampled, false);
+  for (const [flags, sampled] of [
+    ['09', true],
+    ['0a', false],
+    ['0b', true],
+    ['ff', true],
+    ['fe', false],
+  ] as const)
+    assert.equal(parseTraceparent(`00-${T}-${S}-${flags}`)?.sampled, sampled, flags);
   // A future version may append fields; version 00 may not.
   assert.deepEqual(parseTraceparent(`cc-${T}-${S}-01-what-the-future-holds`), {
     traceId: T,
@@ -40,10 +48,40 @@ test('W3C traceparent: the spec examples parse; malformed values are ignored', (
     `00-${T.slice(1)}-${S}-01`, // short trace ID
     `00-${T}-${S}-1`, // short flags
     `00_${T}_${S}_01`,
+    `00-${T}-${S}-0g`, // flags not hex
+    `0g-${T}-${S}-01`, // version not hex
+    `00-${T.slice(0, 31)}x-${S}-01`, // a non-hex character at the end of the trace ID
+    `00-${T}-${S}-01 `, // version 00: nothing may follow
+    `cc-${T}-${S}-01x`, // a later version's extra fields start with "-"
+    `cc-${T}-${S}-01-a\nb`, // and are on one line
+    `00-${T}-${S}`, // no flags
     '',
     'garbage',
   ])
     assert.equal(parseTraceparent(bad), undefined, bad);
+});
+
+test('W3C traceparent: the parser agrees with the spec grammar on every one-character change of a header', () => {
+  // The reference: the W3C grammar as a regular expression (what parseTraceparent used to run).
+  const reference = (v: string) => {
+    const m = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/.exec(v);
+    if (!m || m[1] === 'ff' || (m[1] === '00' && m[5] !== undefined)) return undefined;
+    if (m[2] === '0'.repeat(32) || m[3] === '0'.repeat(16)) return undefined;
+    return { traceId: m[2], spanId: m[3], sampled: (parseInt(m[4]!, 16) & 1) === 1 };
+  };
+  const chars = ['-', '0', '9', 'a', 'f', 'g', 'A', 'F', ' ', '\n', '\u2028', 'é'];
+  let checked = 0;
+  for (const base of [`00-${T}-${S}-01`, `01-${T}-${S}-00`, `fe-${T}-${S}-0b-x`]) {
+    const variants = [base, base + '-', base + '-tail', base.slice(0, -1)];
+    for (let i = 0; i < base.length; i++)
+      for (const c of chars)
+        variants.push(base.slice(0, i) + c + base.slice(i + 1), base.slice(0, i) + c + base.slice(i));
+    for (const v of variants) {
+      assert.deepEqual(parseTraceparent(v), reference(v), JSON.stringify(v));
+      checked++;
+    }
+  }
+  assert.ok(checked > 1000);
 });
 
 test('B3 multi-header: 128- and 64-bit trace IDs, sampled and debug flags; half a context is ignored', () => {
@@ -122,9 +160,12 @@ test('a new span continues the incoming trace with the caller as parent; none (o
   assert.equal(fresh.parentId, undefined);
   assert.equal(fresh.sampled, true);
   // IDs are random and distinct.
-  const ids = new Set(Array.from({ length: 2000 }, newSpanId));
-  assert.equal(ids.size, 2000);
-  assert.notEqual(newTraceId(), newTraceId());
+  // Several refills of the random pool, mixing both lengths: lower-case hex of the right length, distinct.
+  const spans = Array.from({ length: 2000 }, newSpanId);
+  const traces = Array.from({ length: 600 }, () => [newTraceId(), newSpanId()]).flat();
+  assert.equal(new Set([...spans, ...traces]).size, spans.length + traces.length);
+  for (const id of spans) assert.match(id, /^[0-9a-f]{16}$/);
+  for (const [i, id] of traces.entries()) assert.match(id, i % 2 ? /^[0-9a-f]{16}$/ : /^[0-9a-f]{32}$/);
 });
 
 test('sampling: the incoming decision wins, x-client-trace-id forces, the percentage decides the rest', () => {
