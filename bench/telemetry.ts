@@ -12,9 +12,11 @@
 // 3. One warm mesh switched between off, metrics + logs, and on with Telemetry resources, in rotation
 //    (see `toggled`). Its 'off' still builds each request's record for the metrics subscriber (section 1
 //    puts that at about a microsecond).
-// 4. The steadiest figure on a shared box: where the sidecars' CPU goes with everything on at a fixed
-//    1,000 req/s, sampled by `perf` (Debian linux-perf; skipped without it): the share of samples with a
-//    telemetry frame on the stack. Contention changes how long requests take, not where CPU is spent.
+// 4. The steadiest figures on a shared box: where the sidecars' CPU goes at a fixed 1,000 req/s, sampled
+//    by `perf` (Debian linux-perf; skipped without it) in one mesh switched between metrics + logs and
+//    on, in alternating windows (see `perfWindows`): µs of CPU per request in tracing's frames, in the
+//    metrics and access log frames, in handling request headers (undici, node:http: the trace headers
+//    tracing adds to every request cost there, outside its own frames), GC, and the rest.
 //
 // Run: npm run bench:telemetry  (--quick: one short pair; --breakdown: adds metrics + logs without tracing)
 import http from 'node:http';
@@ -277,7 +279,10 @@ function inProcess(): void {
     startClientSpan({ headers: incoming }, upstream);
     tracer.record(record({ requestHeaders: incoming }));
     const server = startServerSpan(upstream, '127.0.0.1');
-    const toApp: Record<string, string> = { ...upstream };
+    // Copied key by key, as the inbound listener does (http/headers.ts endToEnd): a spread copy that then
+    // gets a new key (x-b3-parentspanid) is ~1.7 µs slower in V8, which is the benchmark's, not the proxy's.
+    const toApp: Record<string, string> = {};
+    for (const k in upstream) toApp[k] = upstream[k]!;
     if (server) injectServerSpan(toApp, server, 9080);
     tracer.record(
       record({ reporter: 'destination', listener: 'inbound', requestHeaders: upstream, trace: server! }),
@@ -419,66 +424,253 @@ function reportToggled(windows: Window[]): void {
  *  writes them (`JS:*onDone file:///…/listeners/outbound.js:…`). */
 const TELEMETRY_FRAME =
   /\/proxy\/telemetry\/|JS:[*~^]?onDone [^ ]*\/listeners\/outbound\.js|JS:[*~^]?logLine [^ ]*\/listeners\/inbound-http\.js|@opentelemetry/;
+/** Of those, tracing's: context and span starts, span building, the export queue and the exporters. */
+const TRACING_FRAME =
+  /trace-context\.js|\/telemetry\/tracing\.js|\/telemetry\/span\.js|tracing-export\.js|@opentelemetry/;
+/** The nearest JavaScript frame handles a request's headers: undici building the request it sends
+ *  (`Request`, `processHeader`), node:http turning the parsed header lines into `req.headers`. */
+const HEADER_FRAME =
+  /JS:[*~^]?(processHeader|Request) [^ ]*undici\/lib\/core\/request\.js|JS:[*~^]?(get|_addHeaderLines?|matchKnownFields) node:_http_incoming|JS:[*~^]?parserOnHeadersComplete /;
+const GC_LEAF = /Scaveng|GarbageColl|MarkCompact|ConcurrentMarking|Heap::|Sweeper|MinorMC|Evacuat/;
 
-async function perfShare(
+const PERF_CATEGORIES = ['tracing', 'metrics + logs', 'request headers', 'GC', 'the rest'] as const;
+type PerfCategory = (typeof PERF_CATEGORIES)[number];
+
+/** One sample's stack (leaf first, one frame a line) -> where its CPU went. */
+function perfCategory(stack: string): PerfCategory {
+  const frames = stack.split('\n');
+  if (GC_LEAF.test(frames[0] ?? '')) return 'GC';
+  if (TELEMETRY_FRAME.test(stack)) return TRACING_FRAME.test(stack) ? 'tracing' : 'metrics + logs';
+  const js = frames.find((f) => f.includes('JS:'));
+  if (js && HEADER_FRAME.test(js)) return 'request headers';
+  return 'the rest';
+}
+
+/**
+ * The names of JIT-compiled code as a proxy's `--perf-basic-prof` map says at the end of a window, newest
+ * entry winning where entries overlap. V8 reuses code space, so the map (append-only) holds stale names
+ * for reused addresses, and `perf script`'s own lookup may pick them: in a window with tracing off, code
+ * that once was a span start could still be named so. Each address is looked up again here.
+ */
+class JitNames {
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private readonly names: string[] = [];
+
+  constructor(map: string) {
+    for (const line of map.split('\n')) {
+      const a = line.indexOf(' ');
+      const b = line.indexOf(' ', a + 1);
+      if (a < 0 || b < 0) continue;
+      const start = parseInt(line.slice(0, a), 16);
+      this.paint(start, start + parseInt(line.slice(a + 1, b), 16), line.slice(b + 1));
+    }
+  }
+
+  /** Index of the last segment starting at or before `x`, -1 when none. */
+  private floor(x: number): number {
+    let lo = 0;
+    let hi = this.starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.starts[mid]! <= x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - 1;
+  }
+
+  /** [start, end) is `name` now: what it overlaps of older entries is cut away. */
+  private paint(start: number, end: number, name: string): void {
+    const { starts, ends, names } = this;
+    let i = this.floor(start);
+    if (i >= 0 && ends[i]! > start) {
+      if (ends[i]! > end) {
+        starts.splice(i + 1, 0, end);
+        ends.splice(i + 1, 0, ends[i]!);
+        names.splice(i + 1, 0, names[i]!);
+      }
+      ends[i] = start;
+    }
+    i = this.floor(start - 1) + 1; // the first segment starting at or after `start`
+    let k = i;
+    while (k < starts.length && starts[k]! < end) {
+      if (ends[k]! > end) {
+        starts[k] = end;
+        break;
+      }
+      k++;
+    }
+    starts.splice(i, k - i, start);
+    ends.splice(i, k - i, end);
+    names.splice(i, k - i, name);
+  }
+
+  lookup(ip: number): string | undefined {
+    const i = this.floor(ip);
+    return i >= 0 && ip < this.ends[i]! ? this.names[i] : undefined;
+  }
+}
+
+/** `perf script -F pid,ip,sym` output -> one stack per sample (leaf first), JS frames named again. */
+function perfStacks(script: string, maps: Map<number, JitNames>): string[] {
+  const stacks: string[] = [];
+  // One block per sample: "pid" and then its stack, one frame per line; blocks separated by blank lines.
+  for (const block of script.split(/\n\s*\n/)) {
+    const lines = block.trim().split('\n');
+    if (lines.length < 2) continue;
+    const names = maps.get(Number(lines[0]!.trim()));
+    const frames = lines.slice(1).map((l) => {
+      const f = l.trim();
+      if (!names || !(f.includes('JS:') || f.includes('[unknown]'))) return f;
+      const ip = f.slice(0, f.indexOf(' '));
+      const name = names.lookup(parseInt(ip, 16));
+      return name ? `${ip} ${name}` : f;
+    });
+    stacks.push(frames.join('\n'));
+  }
+  return stacks;
+}
+
+interface PerfWindow {
+  variant: Variant;
+  requests: number;
+  samples: number;
+  by: Record<PerfCategory, number>;
+}
+
+/**
+ * Where the sidecars' CPU goes, by `perf` at FIXED_RATE req/s, in one mesh switched between metrics + logs
+ * and on (1% tracing as well), in alternating windows: samples per request by category. Tracing costs
+ * more than its own frames: the trace headers it adds to every request are serialized by undici and
+ * parsed by node:http at each hop, which the 'request headers' row shows.
+ */
+async function perfWindows(
   backendPort: number,
   receiver: Awaited<ReturnType<typeof startReceiver>>,
-): Promise<{ samples: number; telemetry: number } | string> {
+): Promise<PerfWindow[] | string> {
   if (spawnSync('perf', ['--version']).status !== 0)
     return 'perf is not installed (Debian: apt-get install linux-perf): skipped';
   const dir = await mkdtemp(join(tmpdir(), 'weft-bench-telemetry-perf-'));
   process.env.WEFT_PROXY_NODE_ARGS = '--perf-basic-prof-only-functions'; // JS frames get names
   const mesh = await startMesh(dir, backendPort).finally(() => delete process.env.WEFT_PROXY_NODE_ARGS);
+  const out: PerfWindow[] = [];
   try {
     const file = join(dir, 'telemetry.yaml');
-    await writeFile(file, variantYaml('on', receiver.port));
-    await weft(['apply', '-f', file], mesh.stateDir);
-    await new Promise((r) => setTimeout(r, 1_500));
+    const switchTo = async (v: Variant) => {
+      await writeFile(file, variantYaml(v, receiver.port));
+      await weft(['apply', '-f', file], mesh.stateDir);
+      await new Promise((r) => setTimeout(r, 1_500));
+    };
     const target = {
       origin: `http://127.0.0.1:${mesh.outboundPort}`,
       host: `backend:${backendPort}`,
       path: '/bench',
     };
-    await openLoop(target, { connections: 16, rate: 2 * FIXED_RATE, warmupS: 0, durationS: QUICK ? 3 : 5 });
+    await switchTo('on');
+    await openLoop(target, { connections: 16, rate: 2 * FIXED_RATE, warmupS: 0, durationS: QUICK ? 3 : 6 });
     const { instances } = JSON.parse(await readFile(join(mesh.stateDir, 'instances.json'), 'utf8')) as {
-      instances: Array<{ proxyPid?: number }>;
+      instances: Array<{ id: string; proxyPid?: number }>;
     };
-    const pids = instances.flatMap((i) => (i.proxyPid ? [i.proxyPid] : []));
-    const data = join(dir, 'perf.data');
-    let perf: ReturnType<typeof spawn> | undefined;
-    let stopped: Promise<unknown> = Promise.resolve();
-    await openLoop(target, {
-      connections: 16,
-      rate: FIXED_RATE,
-      warmupS: 1,
-      durationS: QUICK ? 4 : 10,
-      onWindow: (edge) => {
-        if (edge === 'start') {
-          perf = spawn('perf', ['record', '-F', '999', '-g', '-o', data, '-p', pids.join(',')], {
-            stdio: 'ignore',
-          });
-          stopped = new Promise((r) => perf!.once('exit', r));
-        } else perf?.kill('SIGINT');
-      },
-    });
-    await stopped;
-    const script = spawnSync('perf', ['script', '-i', data, '-F', 'ip,sym'], {
-      encoding: 'utf8',
-      maxBuffer: 1 << 30,
-    });
-    // One block per sample: its stack, one frame per line, blocks separated by blank lines.
-    let samples = 0;
-    let telemetry = 0;
-    for (const block of script.stdout.split(/\n\s*\n/)) {
-      if (!block.trim()) continue;
-      samples++;
-      if (TELEMETRY_FRAME.test(block)) telemetry++;
+    // The two sidecars (not the ingress gateway, which this traffic does not cross).
+    const pids = instances.flatMap((i) => (i.proxyPid && !i.id.includes('gateway') ? [i.proxyPid] : []));
+    const rounds = QUICK ? 1 : 5;
+    for (let round = 0; round < rounds; round++) {
+      for (const variant of (round % 2 ? ['on', 'metrics+logs'] : ['metrics+logs', 'on']) as Variant[]) {
+        await switchTo(variant);
+        const data = join(dir, `perf-${round}-${variant.replace('+', '-')}.data`);
+        let perf: ReturnType<typeof spawn> | undefined;
+        let stopped: Promise<unknown> = Promise.resolve();
+        let maps: Promise<Map<number, JitNames>> = Promise.resolve(new Map());
+        const r = await openLoop(target, {
+          connections: 16,
+          rate: FIXED_RATE,
+          warmupS: 1,
+          durationS: QUICK ? 4 : 6,
+          onWindow: (edge) => {
+            if (edge === 'start') {
+              perf = spawn('perf', ['record', '-F', '999', '-g', '-o', data, '-p', pids.join(',')], {
+                stdio: 'ignore',
+              });
+              stopped = new Promise((resolve) => perf!.once('exit', resolve));
+            } else {
+              perf?.kill('SIGINT');
+              maps = Promise.all(
+                pids.map(
+                  async (p) => [p, new JitNames(await readFile(`/tmp/perf-${p}.map`, 'utf8'))] as const,
+                ),
+              ).then((m) => new Map(m));
+            }
+          },
+        });
+        await stopped;
+        if (r.errors > 0) throw new Error(`${r.errors} errors with telemetry ${variant} under perf`);
+        const script = spawnSync('perf', ['script', '-i', data, '-F', 'pid,ip,sym'], {
+          encoding: 'utf8',
+          maxBuffer: 1 << 30,
+        });
+        const w: PerfWindow = {
+          variant,
+          requests: r.ok,
+          samples: 0,
+          by: Object.fromEntries(PERF_CATEGORIES.map((c) => [c, 0])) as Record<PerfCategory, number>,
+        };
+        for (const stack of perfStacks(script.stdout, await maps)) {
+          w.samples++;
+          w.by[perfCategory(stack)]++;
+        }
+        out.push(w);
+        console.error(
+          `perf round ${round + 1}, ${variant}: ${w.samples} samples for ${w.requests} requests (${((1000 * w.samples) / Math.max(1, w.requests)).toFixed(0)} per 1,000)`,
+        );
+      }
     }
-    return { samples, telemetry };
+    return out;
   } finally {
     await mesh.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function reportPerf(windows: PerfWindow[] | string): void {
+  console.log(
+    `\nWhere the two sidecars' CPU goes at ${FIXED_RATE} req/s (perf, cpu-clock at 999 Hz; one mesh, metrics + logs and on in alternating windows):`,
+  );
+  if (typeof windows === 'string') {
+    console.log(`  ${windows}`);
+    return;
+  }
+  // Samples per request ≈ µs of CPU per request (one sample per ~1 ms of CPU), as means over windows,
+  // and the mean of the per-round differences.
+  const per = (w: PerfWindow, c?: PerfCategory) =>
+    (1000 * (c ? w.by[c] : w.samples)) / Math.max(1, w.requests);
+  const of = (v: Variant) => windows.filter((w) => w.variant === v);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const ml = of('metrics+logs');
+  const on = of('on');
+  const row = (label: string, c?: PerfCategory) => {
+    const a = mean(ml.map((w) => per(w, c)));
+    const b = mean(on.map((w) => per(w, c)));
+    const d = mean(on.map((w, i) => per(w, c) - (ml[i] ? per(ml[i], c) : 0)));
+    console.log(
+      `  ${label.padEnd(38)}${a.toFixed(1).padStart(8)}${b.toFixed(1).padStart(8)}${d.toFixed(1).padStart(9)}`,
+    );
+  };
+  console.log(
+    `  ${'µs of CPU per request, both sidecars'.padEnd(38)}${'m+logs'.padStart(8)}${'on'.padStart(8)}${'on − m+l'.padStart(9)}`,
+  );
+  row('all');
+  row('tracing frames', 'tracing');
+  row('metrics and access log frames', 'metrics + logs');
+  row('request headers (undici, node:http)', 'request headers');
+  row('GC', 'GC');
+  row('the rest', 'the rest');
+  const samples = on.reduce((n, w) => n + w.samples, 0);
+  const telemetry = on.reduce((n, w) => n + w.by.tracing + w.by['metrics + logs'], 0);
+  const pct = (100 * telemetry) / Math.max(1, samples);
+  console.log(
+    `  with everything on, ${pct.toFixed(1)}% of ${samples} samples have a telemetry frame on the stack ` +
+      `(a lower bound: it leaves out the trace headers' parsing and serialization, the 'request headers' row)`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -488,9 +680,9 @@ async function main(): Promise<void> {
   const backend = await startBackend();
   const rounds: Run[][] = [];
   let windows: Window[] = [];
-  let share: Awaited<ReturnType<typeof perfShare>> = 'not run';
+  let perfRun: Awaited<ReturnType<typeof perfWindows>> = 'not run';
   try {
-    share = await perfShare(backend.port, receiver);
+    perfRun = await perfWindows(backend.port, receiver);
     windows = await toggled(backend.port, receiver);
     for (let round = 0; round < (QUICK ? 1 : ROUNDS); round++) {
       const runs: Run[] = [];
@@ -556,17 +748,7 @@ async function main(): Promise<void> {
     `  pairs (off → on): ${rounds.map((runs) => `${get(runs, 'off').fixedRateCpuUs.toFixed(0)} → ${get(runs, 'on').fixedRateCpuUs.toFixed(0)}`).join(', ')}`,
   );
   reportToggled(windows);
-  console.log(
-    `\nWhere the two sidecars' CPU goes with everything on, at ${FIXED_RATE} req/s (perf, cpu-clock):`,
-  );
-  if (typeof share === 'string') console.log(`  ${share}`);
-  else {
-    const pct = (100 * share.telemetry) / Math.max(1, share.samples);
-    console.log(
-      `  ${pct.toFixed(1)}% of ${share.samples} samples have a telemetry frame on the stack: ` +
-        `CPU-bound throughput ~${pct.toFixed(1)}% lower than without it (target: at most 15%)`,
-    );
-  }
+  reportPerf(perfRun);
   console.log(
     `  with telemetry on: ${on.reduce((n, r) => n + r.exportRequests, 0)} OTLP export requests for ${requestsOn} requests, ` +
       `${(on.reduce((n, r) => n + r.logBytes, 0) / 1024).toFixed(0)} KiB of proxy logs; off: ${of('off').reduce((n, r) => n + r.logBytes, 0)} bytes`,
