@@ -212,10 +212,14 @@ export function startClientSpan(
   const side = running.tracer?.side('client');
   if (!side) return undefined;
   const s = startSpan(request.headers, 'client', side.samplingPercentage);
-  const rid = upstream['x-request-id'];
-  if (typeof rid === 'string') s.requestId = rid;
-  const peer = request.socket?.remoteAddress;
-  if (peer) s.peerAddress = peer;
+  if (s.sampled) {
+    // Tags of the span, which only a sampled request gets (the socket's address getter was 0.2–0.4 µs a
+    // request in perf when read for every request).
+    const rid = upstream['x-request-id'];
+    if (typeof rid === 'string') s.requestId = rid;
+    const peer = request.socket?.remoteAddress;
+    if (peer) s.peerAddress = peer;
+  }
   injectContext(upstream, s);
   bindSpan(request.headers, s);
   return s;
