@@ -5,12 +5,11 @@
 import http2 from 'node:http2';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { ConnectionOptions } from 'node:tls';
-import type { Dispatcher } from 'undici';
 import type { AttemptOutcome } from './retry.js';
 import type { RequestBody } from '../http/body.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
 import { fromH2, watchEnd, type UpstreamResponse } from './response.js';
-import type { H1Origin, H1Pools } from './h1-pools.js';
+import type { H1Origin, H1Pool, H1Pools } from './h1-pools.js';
 import { h1InFlight, sendH1 as sendPooled } from './h1-request.js';
 
 export interface AttemptTarget extends H1Origin {
@@ -114,7 +113,7 @@ export function sendAttempt(
 
 function sendH1(
   t: AttemptTarget,
-  pool: Dispatcher,
+  pool: H1Pool,
   r: AttemptRequest,
   settle: (o: AttemptOutcome, res?: UpstreamResponse) => void,
 ): Cancellable {

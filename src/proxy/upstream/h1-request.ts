@@ -1,15 +1,14 @@
-// One HTTP/1.1 request on an undici pool (h1-pools.ts), with the answer handed over as an
+// One HTTP/1.1 request on a keep-alive pool (h1-pools.ts), with the answer handed over as an
 // UpstreamResponse whose body is written straight into the downstream response, Buffer by Buffer, with
 // backpressure: no intermediate Readable, no pipe().
-import diagnostics_channel from 'node:diagnostics_channel';
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { Socket } from 'node:net';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Writable } from 'node:stream';
 import { accessLogWants, socketAddress } from '../telemetry/events.js';
-import type { Dispatcher } from 'undici';
-import { parseHeaders } from './undici-core.js';
 import type { RequestBody } from '../http/body.js';
 import type { BodySink, PipeEvents, Trailers, UpstreamResponse } from './response.js';
+import type { H1Pool } from './h1-pools.js';
+import type { Exchange, H1Connection, StreamedBody } from './h1-connection.js';
+import { hasInvalidChar, isToken } from './llhttp.js';
 
 export interface H1Callbacks {
   /** The connection is established and the request is being written. */
@@ -26,136 +25,216 @@ export interface H1Request {
   headers: OutgoingHttpHeaders;
   body: RequestBody | undefined;
   paced: boolean;
-  /** TLS pools: the SNI to send. undici otherwise takes it from the Host header (and drops the
-   *  connection whenever that changes); the mesh's SNI names the cluster (Istio's outbound_ form). */
+  /** Unused: a TLS pool sends the SNI of its origin (the mesh's SNI names the cluster, Istio's
+   *  outbound_ form), whatever the Host header says. */
   servername?: string | undefined;
 }
 
-/** Request headers undici sends itself or refuses; Node answers `Expect: 100-continue` downstream. */
-function sendable(h: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  if (h.expect === undefined && h.connection === undefined) return h;
-  const { expect: _e, connection: _c, ...rest } = h;
-  return rest;
+/** Methods whose request carries a body by definition: without one they say `content-length: 0`. */
+const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
+
+function invalid(what: string): NodeJS.ErrnoException {
+  return Object.assign(new TypeError(`invalid request ${what}`), { code: 'ERR_INVALID_HTTP_TOKEN' });
 }
 
-/** The request body as undici takes it: nothing, the whole kept body, or a stream fed as it arrives. */
-function bodyOf(b: RequestBody | undefined, paced: boolean): Buffer | PassThrough | null {
-  if (!b || (b.ended && b.size === 0)) return null;
-  if (b.complete) return b.buffered();
-  const s = new PassThrough();
-  b.sendTo(s, paced);
-  return s;
+/**
+ * The request line and headers. Framing is ours: a `content-length` or `transfer-encoding` among the
+ * headers is replaced by what this request really sends; `connection`, `expect`, `keep-alive` and
+ * `upgrade` are hop-by-hop and never forwarded (Node answers `Expect: 100-continue` downstream). Throws
+ * on a name or value that could split the head (header injection).
+ */
+export function requestHead(
+  method: string,
+  path: string,
+  headers: OutgoingHttpHeaders,
+  fallbackHost: string,
+  bodyLength: number | undefined,
+  chunked: boolean,
+): string {
+  if (!isToken(method)) throw invalid('method');
+  if (hasInvalidChar(path) || path.includes(' ')) throw invalid('path');
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  let host = false;
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined) continue;
+    const n = k.length;
+    // Framing and hop-by-hop names, by length first: one comparison for most headers.
+    if (
+      (n === 14 && k === 'content-length') ||
+      (n === 17 && k === 'transfer-encoding') ||
+      (n === 10 && (k === 'connection' || k === 'keep-alive')) ||
+      (n === 6 && k === 'expect') ||
+      (n === 7 && k === 'upgrade')
+    )
+      continue;
+    if (n === 4 && k === 'host') host = true;
+    if (!isToken(k)) throw invalid(`header name "${k}"`);
+    if (typeof v === 'string') {
+      if (hasInvalidChar(v)) throw invalid(`value for header "${k}"`);
+      head += `${k}: ${v}\r\n`;
+    } else if (typeof v === 'number') head += `${k}: ${v}\r\n`;
+    else
+      for (const x of v) {
+        if (hasInvalidChar(x)) throw invalid(`value for header "${k}"`);
+        head += `${k}: ${x}\r\n`;
+      }
+  }
+  if (!host) head += `host: ${fallbackHost}\r\n`;
+  if (chunked) head += 'transfer-encoding: chunked\r\n';
+  else if (bodyLength !== undefined) head += `content-length: ${bodyLength}\r\n`;
+  return `${head}\r\n`;
 }
 
-// UPSTREAM_LOCAL_ADDRESS: undici tells a handler nothing about the connection it was given, but it
-// publishes `undici:client:sendHeaders` ({request, headers, socket}) right after calling the handler's
-// onConnect, in the same synchronous call (client-h1.js, writeH1). While an access log prints the
-// address, onConnect marks its handler as the one the next published socket belongs to. Otherwise
-// nothing subscribes, and undici publishes nothing.
-type Handler = Dispatcher.DispatchHandler & { socket?: Socket };
-const SEND_HEADERS = 'undici:client:sendHeaders';
-let awaitingSocket: Handler | undefined;
-let watching = false;
-const onSendHeaders = (m: unknown) => {
-  if (awaitingSocket) awaitingSocket.socket = (m as { socket?: Socket }).socket;
-  awaitingSocket = undefined;
-};
+/**
+ * A request body that is still arriving. It is taken from the request at once (a body that outgrows the
+ * retry buffer keeps no copy, so nothing may be missed while a connection is being opened) into a
+ * PassThrough, which the connection drains once it is ready, with backpressure both ways.
+ */
+class Streamed implements StreamedBody {
+  private readonly source = new PassThrough();
 
-function watchSockets(on: boolean): void {
-  watching = on;
-  if (on) diagnostics_channel.subscribe(SEND_HEADERS, onSendHeaders);
-  else diagnostics_channel.unsubscribe(SEND_HEADERS, onSendHeaders);
-  awaitingSocket = undefined;
+  constructor(
+    b: RequestBody,
+    paced: boolean,
+    readonly length: number | undefined,
+  ) {
+    b.sendTo(this.source, paced);
+  }
+
+  pipe(sink: Writable): void {
+    this.source.pipe(sink);
+  }
+
+  /** The attempt is over: the request stops feeding it (RequestBody forgets a closed sink). */
+  drop(): void {
+    this.source.destroy();
+  }
 }
 
-function localOf(h: Handler): string | undefined {
-  const s = h.socket;
-  return s ? socketAddress(s.localAddress, s.localPort) : undefined;
+/** The client's content-length, when it gave a single valid one. */
+function declaredLength(h: OutgoingHttpHeaders): number | undefined {
+  const v = h['content-length'];
+  if (v === undefined || Array.isArray(v)) return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
-// Requests under way per pool, from dispatch until the answer's last byte, a failure or a cancel: it
-// tells how many connections the pool needs now (pipelining is off), without walking its clients.
-const inFlight = new WeakMap<Dispatcher, { n: number }>();
+/** The request as a connection takes it, and the caller's view of it. */
+class PooledExchange implements Exchange {
+  readonly method: string;
+  readonly head: string;
+  readonly body: Buffer | StreamedBody | undefined;
+  cancelled = false;
+  private settled = false;
+  private started_ = false;
+  private conn: H1Connection | undefined;
+  response: H1Response | undefined;
+
+  constructor(
+    private readonly pool: H1Pool,
+    r: H1Request,
+    private readonly cb: H1Callbacks,
+  ) {
+    this.method = r.method;
+    const b = r.body;
+    const host = pool.hostHeader;
+    if (!b || (b.ended && b.size === 0)) {
+      this.body = undefined;
+      this.head = requestHead(
+        r.method,
+        r.path,
+        r.headers,
+        host,
+        EXPECTS_BODY.has(r.method) ? 0 : undefined,
+        false,
+      );
+    } else if (b.complete) {
+      const all = b.buffered();
+      this.body = all;
+      this.head = requestHead(r.method, r.path, r.headers, host, all.length, false);
+    } else {
+      const length = declaredLength(r.headers);
+      this.body = new Streamed(b, r.paced, length);
+      this.head = requestHead(r.method, r.path, r.headers, host, length, length === undefined);
+    }
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.pool.inFlight--;
+  }
+
+  started(conn: H1Connection): void {
+    this.conn = conn;
+    this.started_ = true;
+    this.cb.onStart?.();
+  }
+
+  headers(status: number, headers: Record<string, string | string[]>): void {
+    const c = this.conn!;
+    this.response = new H1Response(
+      status,
+      headers,
+      () => c.resume(),
+      accessLogWants.upstreamLocalAddress
+        ? socketAddress(c.socket.localAddress, c.socket.localPort)
+        : undefined,
+    );
+    this.cb.onResponse(this.response);
+  }
+
+  data(chunk: Buffer): boolean {
+    return this.response!.data(chunk);
+  }
+
+  complete(trailers: Trailers): void {
+    this.settle();
+    if (this.body instanceof Streamed) this.body.drop(); // answered before the body was all sent
+    this.response!.end(trailers);
+  }
+
+  failed(err: NodeJS.ErrnoException, started: boolean): void {
+    this.settle();
+    if (this.body instanceof Streamed) this.body.drop();
+    if (this.response) this.response.fail();
+    else if (!this.cancelled) this.cb.onError(err, started || this.started_);
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    const live = !this.settled;
+    this.settle();
+    if (this.body instanceof Streamed) this.body.drop();
+    this.response?.discard();
+    // Mid-exchange the connection cannot carry another request (once the answer ended it may already
+    // carry someone else's); one still waiting for a connection is skipped.
+    if (live && this.conn) this.conn.abort();
+  }
+}
 
 /** Requests the pool is carrying or queueing now. */
-export function h1InFlight(pool: Dispatcher): number {
-  return inFlight.get(pool)?.n ?? 0;
+export function h1InFlight(pool: H1Pool): number {
+  return pool.inFlight;
 }
 
-export function sendH1(pool: Dispatcher, r: H1Request, cb: H1Callbacks): { destroy(): void } {
-  let abort: ((err?: Error) => void) | undefined;
-  let cancelled = false;
-  let started = false;
-  let response: H1Response | undefined;
-  let count: { n: number } | undefined = inFlight.get(pool);
-  if (!count) inFlight.set(pool, (count = { n: 0 }));
-  count.n++;
-  const settled = () => {
-    if (count) count.n--;
-    count = undefined;
-  };
-  if (accessLogWants.upstreamLocalAddress !== watching) watchSockets(!watching);
-  const handler: Handler = {
-    onConnect(a) {
-      abort = a;
-      // Cancelled while queued or connecting: drop it as soon as undici hands it to a connection.
-      if (cancelled) return a(new Error('cancelled'));
-      started = true;
-      cb.onStart?.();
-      if (watching) awaitingSocket = handler; // last: the next socket published is this request's
-    },
-    onHeaders(status, raw, resume) {
-      if (status < 200) return true;
-      response = new H1Response(
-        status,
-        parseHeaders(raw as unknown as Buffer[]),
-        resume,
-        watching ? localOf(handler) : undefined,
-      );
-      cb.onResponse(response);
-      return true;
-    },
-    onData(chunk) {
-      return response!.data(chunk);
-    },
-    onComplete(trailers) {
-      settled();
-      response!.end(trailers ? parseHeaders(trailers as unknown as Buffer[]) : {});
-    },
-    onError(err) {
-      settled();
-      if (response) response.fail();
-      else if (!cancelled) cb.onError(err as NodeJS.ErrnoException, started);
-    },
-  };
+export function sendH1(pool: H1Pool, r: H1Request, cb: H1Callbacks): { destroy(): void } {
+  let ex: PooledExchange;
   try {
-    pool.dispatch(
-      {
-        path: r.path,
-        method: r.method,
-        headers: sendable(r.headers) as Record<string, string>,
-        body: bodyOf(r.body, r.paced),
-        ...(r.servername ? { servername: r.servername } : {}),
-      } as Dispatcher.DispatchOptions,
-      handler,
-    );
+    ex = new PooledExchange(pool, r, cb);
   } catch (err) {
     // Invalid header names or values: nothing was sent.
-    settled();
     process.nextTick(() => cb.onError(err as NodeJS.ErrnoException, false));
+    return { destroy() {} };
   }
-  return {
-    destroy() {
-      if (cancelled) return;
-      cancelled = true;
-      settled();
-      abort?.(new Error('cancelled'));
-      response?.discard();
-    },
-  };
+  pool.inFlight++;
+  pool.dispatch(ex);
+  return { destroy: () => ex.cancel() };
 }
 
-/** An HTTP/1.1 answer from undici: body chunks are written to the sink as they come. */
+/** An HTTP/1.1 answer: body chunks are written to the sink as they come. */
 class H1Response implements UpstreamResponse {
   readonly endedWithHeaders = false;
   private sink: BodySink | undefined;

@@ -1,0 +1,56 @@
+// Node's own HTTP/1.1 parser (llhttp, compiled into node) as node:http uses it, without the layers
+// node:http and undici build around it. `consume()` hands a socket's reads to the parser inside
+// node, so answer bytes never surface as JS 'data' events: JS runs once per head, body chunk and end.
+//
+// Why this and not undici (measured 2026-12-07, bench/README.md): the HTTP/1.1 client alone, in one
+// process against nginx, 32 requests in flight, cost 19.6 µs of CPU per request on undici's
+// Pool.dispatch and 14.9 µs on these callbacks (medians of 8 alternations), and what remains is mostly
+// the write syscall. undici runs llhttp as WebAssembly with a JS callback per header name and value,
+// builds a Request object per call and checks every header against its own tables. Minimal one-hop
+// proxies on one core (wrk -c32, 1 KB): node:http server + undici 14–31k req/s, node:http server + these
+// callbacks 24–28k, raw sockets and llhttp both ways 34–50k (the box is noisy; same minutes each).
+//
+// `_http_common` is not a documented module, but node:http itself is built on it and it has kept this
+// shape since Node 12; the check below turns a future change into a clear startup error.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+/** The native parser's callbacks are indexed properties; `this` is the parser. */
+export interface NativeParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  consume(handle: unknown): void;
+  unconsume(): void;
+  /** End of input: completes a body that runs until the connection closes; an error if incomplete. */
+  finish(): Error | undefined;
+  close(): void;
+  free(): void;
+  remove(): void;
+  [callback: number]: unknown;
+}
+
+interface ParserClass {
+  new (): NativeParser;
+  REQUEST: number;
+  RESPONSE: number;
+  kOnHeaders: number;
+  kOnHeadersComplete: number;
+  kOnBody: number;
+  kOnMessageComplete: number;
+  kOnExecute: number;
+}
+
+const common = require('_http_common') as {
+  HTTPParser: ParserClass;
+  _checkIsHttpToken: (s: string) => boolean;
+  _checkInvalidHeaderChar: (s: string) => boolean;
+};
+
+export const HTTPParser = common.HTTPParser;
+if (typeof HTTPParser?.prototype?.consume !== 'function' || typeof HTTPParser.kOnBody !== 'number')
+  throw new Error(`this Node.js (${process.version}) has no usable HTTP parser binding (_http_common)`);
+
+/** RFC 9110 token: what a header name may be. */
+export const isToken = common._checkIsHttpToken;
+/** A header value with CR, LF, NUL or other bytes no header may carry (header injection). */
+export const hasInvalidChar = common._checkInvalidHeaderChar;
