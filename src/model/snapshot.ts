@@ -201,6 +201,10 @@ export interface Cluster {
   /** DestinationRule `tls.mode` SIMPLE or MUTUAL toward a host outside the mesh: the app speaks plain
    *  HTTP (or TCP), the proxy speaks TLS to the endpoints (Istio's TLS origination). */
   originateTls?: OriginateTls;
+  /** Istio's h2UpgradePolicy: HTTP/1.1 requests from the app travel to the peer proxy as streams of the
+   *  HTTP/2 session between the sidecars (the peer still speaks HTTP/1.1 to its app). Only for
+   *  `http` clusters inside the mesh (gRPC and HTTP/2 ports use HTTP/2 anyway). */
+  h2Upgrade?: true;
 }
 
 /** Istio's ClientTLSSettings for SIMPLE and MUTUAL, ready for the proxy (files are read by the proxy). */

@@ -1,6 +1,7 @@
 // DestinationRule traffic policy -> cluster policies. The narrowest setting wins, as in Istio:
 // subset port-level, subset, rule port-level, rule.
 import type {
+  Cluster,
   LbPolicy,
   ConnectionPoolPolicy,
   HashPolicy,
@@ -140,6 +141,32 @@ function lbPolicy(policies: TrafficPolicy[], hash: { maglev: boolean } | undefin
 export function meshTrafficPolicy(index: MeshIndex): TrafficPolicy | undefined {
   const l = index.meshConfig.localityLbSetting;
   return l ? ({ loadBalancer: { localityLbSetting: l } } as TrafficPolicy) : undefined;
+}
+
+/**
+ * Istio's h2UpgradePolicy (shouldH2Upgrade in its cluster builder): the narrowest connectionPool
+ * decides, UPGRADE or DO_NOT_UPGRADE, unless it sets useClientProtocol (never upgraded); DEFAULT or
+ * no setting means meshConfig.h2UpgradePolicy (DO_NOT_UPGRADE unless set), which upgrades only ports
+ * declared HTTP by name or appProtocol (not ports whose protocol is guessed). Only destinations in the
+ * mesh are upgraded: never hosts outside it (their endpoints are not proxies) nor TLS origination.
+ * gRPC and HTTP/2 ports use HTTP/2 already; TCP ports never reach the HTTP path.
+ */
+export function h2Upgrade(
+  index: Pick<MeshIndex, 'meshConfig'>,
+  port: { number: number; name?: string; appProtocol?: string },
+  cluster: Pick<Cluster, 'protocol' | 'external' | 'originateTls'>,
+  ...tps: Array<TrafficPolicy | undefined>
+): { h2Upgrade?: true } {
+  if (cluster.protocol !== 'http' || cluster.external || cluster.originateTls) return {};
+  const cp = policiesFor(port.number, ...tps).find((p) => p.connectionPool)?.connectionPool as
+    Obj | undefined;
+  const http = cp?.http as Obj | undefined;
+  if (http?.useClientProtocol === true) return {};
+  const override = http?.h2UpgradePolicy;
+  if (override === 'UPGRADE') return { h2Upgrade: true };
+  if (override === 'DO_NOT_UPGRADE') return {};
+  const declared = (port.appProtocol ?? port.name ?? '').toLowerCase().split(/[-_]/)[0] === 'http';
+  return declared && index.meshConfig.h2UpgradePolicy === 'UPGRADE' ? { h2Upgrade: true } : {};
 }
 
 /** Policy fields of a cluster for one port, from the narrowest DestinationRule setting. */

@@ -3,7 +3,7 @@ import type { Cluster, Endpoint, OriginateTls } from '../../model/snapshot.js';
 import { clusterName, clusterSni } from '../../model/snapshot.js';
 import type { DestinationRule, Subset, TrafficPolicy } from '../types.js';
 import { labelsMatch, portProtocol, type InstanceView, type MeshIndex, type ServiceInfo } from './inputs.js';
-import { clusterPolicy as policy, meshTrafficPolicy, policiesFor } from './cluster-policies.js';
+import { clusterPolicy as policy, h2Upgrade, meshTrafficPolicy, policiesFor } from './cluster-policies.js';
 import { localityOf } from '../../model/locality.js';
 import { originateTls, serviceEntryClusters } from './service-entries.js';
 import { instanceMtls, portMode } from './security.js';
@@ -161,25 +161,37 @@ function clustersForService(index: MeshIndex, svc: ServiceInfo): Cluster[] {
       ];
     };
     const all = endpoints();
+    const protocol = portProtocol(p);
+    const portSpec = { number: p.port, name: p.name, appProtocol: p.appProtocol };
+    const tls = tlsFields(index, svc, p.port, undefined, dr, gateways);
     out.push({
       name: clusterName(p.port, undefined, svc.fqdn),
       service: svc.fqdn,
       port: p.port,
-      protocol: portProtocol(p),
+      protocol,
       ...policy(p.port, dr?.spec.trafficPolicy, meshTrafficPolicy(index)),
-      ...tlsFields(index, svc, p.port, undefined, dr, gateways),
+      ...tls,
+      ...h2Upgrade(index, portSpec, { protocol, ...tls }, dr?.spec.trafficPolicy),
       endpoints: all,
     });
     for (const subset of dr?.spec.subsets ?? []) {
       const eps = endpoints(subset);
+      const subsetTls = tlsFields(index, svc, p.port, subset, dr, gateways);
       out.push({
         name: clusterName(p.port, subset.name, svc.fqdn),
         service: svc.fqdn,
         port: p.port,
         subset: subset.name,
-        protocol: portProtocol(p),
+        protocol,
         ...policy(p.port, subset.trafficPolicy, dr?.spec.trafficPolicy, meshTrafficPolicy(index)),
-        ...tlsFields(index, svc, p.port, subset, dr, gateways),
+        ...subsetTls,
+        ...h2Upgrade(
+          index,
+          portSpec,
+          { protocol, ...subsetTls },
+          subset.trafficPolicy,
+          dr?.spec.trafficPolicy,
+        ),
         endpoints: eps,
       });
     }

@@ -19,7 +19,7 @@ import type { DestinationRule, ServiceEntry, Subset, VirtualService } from '../t
 import { labelsMatch, portProtocol, type MeshIndex } from './inputs.js';
 import { compileHttpRoutes } from './routes.js';
 import { ISTIO_DEFAULT_RETRY } from './http-policies.js';
-import { clusterPolicy, meshTrafficPolicy, policiesFor } from './cluster-policies.js';
+import { clusterPolicy, h2Upgrade, meshTrafficPolicy, policiesFor } from './cluster-policies.js';
 import { secretValue } from '../schemas/secret.js';
 import { workloadEntryEndpoints } from './workload-entries.js';
 import { localityOf } from '../../model/locality.js';
@@ -229,15 +229,19 @@ export function serviceEntryClusters(index: MeshIndex): Cluster[] {
           protocol: portProtocol({ name: p.name, appProtocol: p.protocol }),
           ...discovery(se, host),
         };
+        const portSpec = { number: p.number, name: p.name, appProtocol: p.protocol };
+        const out0 = outside(p.number);
         out.push({
           ...base,
           name: clusterName(p.number, undefined, host),
           sni: clusterSni(p.number, undefined, host),
           ...clusterPolicy(p.number, dr?.spec.trafficPolicy, meshTrafficPolicy(index)),
-          ...outside(p.number),
+          ...out0,
+          ...h2Upgrade(index, portSpec, { protocol: base.protocol, ...out0 }, dr?.spec.trafficPolicy),
           endpoints: endpoints(index, se, host, p, undefined, tlsModeOf(dr, p.number)),
         });
         for (const subset of dr?.spec.subsets ?? []) {
+          const outS = outside(p.number, subset);
           out.push({
             ...base,
             name: clusterName(p.number, subset.name, host),
@@ -249,7 +253,14 @@ export function serviceEntryClusters(index: MeshIndex): Cluster[] {
               dr?.spec.trafficPolicy,
               meshTrafficPolicy(index),
             ),
-            ...outside(p.number, subset),
+            ...outS,
+            ...h2Upgrade(
+              index,
+              portSpec,
+              { protocol: base.protocol, ...outS },
+              subset.trafficPolicy,
+              dr?.spec.trafficPolicy,
+            ),
             endpoints: endpoints(index, se, host, p, subset.labels ?? {}, tlsModeOf(dr, p.number, subset)),
           });
         }

@@ -118,9 +118,22 @@ const clientTls = strict({
   caCrl: z.string().optional(),
 });
 
+// connectionPool is taken as Istio writes it; only the enum Weft acts on is checked here.
+const connectionPool = z.looseObject({
+  http: z
+    .looseObject({
+      h2UpgradePolicy: z
+        .enum(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'], {
+          error: (iss) => `must be one of DEFAULT, DO_NOT_UPGRADE, UPGRADE (got ${show(iss.input)})`,
+        })
+        .optional(),
+    })
+    .optional(),
+});
+
 const policyFields = {
   loadBalancer: loadBalancer.optional(),
-  connectionPool: loose.optional(),
+  connectionPool: connectionPool.optional(),
   outlierDetection: loose.optional(),
   tls: clientTls.optional(),
 };

@@ -301,6 +301,12 @@ const MESH_FIELDS = {
   enableAutoMtls: z.boolean().optional(),
   // The default for DestinationRules that set none (Istio's meshConfig.localityLbSetting).
   localityLbSetting: localityLbSetting.optional(),
+  // HTTP/1.1 between sidecars over their HTTP/2 session, unless a DestinationRule says otherwise.
+  h2UpgradePolicy: z
+    .enum(['DO_NOT_UPGRADE', 'UPGRADE'], {
+      error: (iss) => `must be DO_NOT_UPGRADE or UPGRADE (got ${show(iss.input)})`,
+    })
+    .optional(),
 };
 
 // The rest of Istio's MeshConfig fields: accepted as they are (Weft does not act on them yet).
@@ -330,7 +336,6 @@ const OTHER_MESH_FIELDS = [
   'defaultVirtualServiceExportTo',
   'defaultDestinationRuleExportTo',
   'dnsRefreshRate',
-  'h2UpgradePolicy',
   'inboundClusterStatName',
   'outboundClusterStatName',
   'certificates',

@@ -61,15 +61,20 @@ export function upstream(deps: PipelineDeps): Handler {
     // `delete` is a runtime call even for a name that is not there, which is almost always.
     else if (PEER_METADATA_HEADER in ctx.headers) delete ctx.headers[PEER_METADATA_HEADER];
     const hash = cluster.cluster.hashPolicy ? hashKey(ctx, cluster.cluster.hashPolicy) : undefined;
-    // HTTP/2 upstream for HTTP/2 clients (gRPC needs its trailers) and for HTTP/2 or gRPC services.
+    // HTTP/2 upstream for HTTP/2 clients (gRPC needs its trailers), for HTTP/2 or gRPC services, and
+    // for clusters an h2UpgradePolicy upgrades (the compiler sets it only inside the mesh; outbound.ts
+    // builds h2c/h2 targets only toward peer proxies for plain HTTP clusters anyway). Upgrades and
+    // CONNECT are tunnels (outbound.ts) and never come here.
     const useH2 =
       MESH_H2 ||
+      cluster.cluster.h2Upgrade === true ||
       ctx.req.httpVersion === '2.0' ||
       cluster.cluster.protocol === 'grpc' ||
       cluster.cluster.protocol === 'http2';
     const h1First =
       H2C_UPSTREAM_H1 &&
       !MESH_H2 &&
+      cluster.cluster.h2Upgrade !== true &&
       ctx.req.httpVersion === '2.0' &&
       cluster.cluster.protocol !== 'grpc' &&
       cluster.cluster.protocol !== 'http2' &&

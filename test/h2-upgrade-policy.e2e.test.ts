@@ -1,0 +1,186 @@
+// DestinationRule connectionPool.http.h2UpgradePolicy through real sidecars: an HTTP/1.1 client's
+// requests reach the peer proxy as HTTP/2 with UPGRADE (the access log of the app's sidecar prints the
+// protocol they arrived with) and as HTTP/1.1 without a rule or with DO_NOT_UPGRADE; the app itself is
+// spoken to in HTTP/1.1 either way. WebSocket upgrades and CONNECT tunnels keep working under UPGRADE.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { RunningMesh, tempDir, waitFor } from './support/weft.js';
+import { freePort } from '../src/local/ports.js';
+import { clientYaml } from './support/mesh-yaml.js';
+
+const wl = (name: string, port: number, command: string[], portName = 'http') => `
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: ${name}, labels: {app: ${name}}}
+spec:
+  serviceAccount: ${name}
+  ports: [{name: ${portName}, containerPort: ${port}}]
+  command: ${JSON.stringify(command)}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ${name}}
+spec:
+  selector: {app: ${name}}
+  ports: [{name: ${portName}, port: ${port}}]
+---`;
+
+const rules = (policy: string) =>
+  ['echo', 'ws-echo', 'tcp-echo']
+    .map(
+      (host) => `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${host}, namespace: default}
+spec:
+  host: ${host}
+  trafficPolicy:
+    connectionPool: {http: {h2UpgradePolicy: ${policy}}}`,
+    )
+    .join('\n---\n');
+
+describe('h2UpgradePolicy between sidecars', { timeout: 180_000 }, () => {
+  let mesh: RunningMesh;
+  let outbound: number;
+  let dir: string;
+  let n = 0;
+
+  /** One HTTP/1.1 request through the client sidecar (a fresh connection each time). */
+  const send = (path: string, body?: string) =>
+    new Promise<{ status: number; text: string }>((resolve) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: outbound,
+          path,
+          method: body === undefined ? 'GET' : 'POST',
+          headers: { host: 'echo:8080' },
+          agent: false,
+        },
+        (r) => {
+          let text = '';
+          r.on('data', (c: Buffer) => (text += c.toString()));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', () => resolve({ status: 0, text: '' }));
+      req.end(body);
+    });
+
+  /** The access log of the echo instance's sidecar (the inbound side). */
+  const echoLog = async () => {
+    const logs = join(mesh.stateDir, 'logs');
+    const file = (await readdir(logs)).find((f) => f.startsWith('echo') && f.endsWith('.proxy.log'));
+    assert.ok(file, 'the echo proxy log');
+    return readFile(join(logs, file), 'utf8');
+  };
+
+  /** Sends requests until one arrives at the echo sidecar with `version` (config pushes take a moment). */
+  const arrivesAs = async (version: '1.1' | '2.0') => {
+    let path = '';
+    await waitFor(`a request arriving at the echo sidecar as HTTP/${version}`, async () => {
+      path = `/p${++n}`;
+      const r = await send(path);
+      if (r.status !== 200) return false;
+      // The app is spoken to in HTTP/1.1 whatever the hop between the proxies was.
+      assert.equal((JSON.parse(r.text) as { proto: string }).proto, 'HTTP/1.1');
+      const re = new RegExp(`"GET ${path} HTTP/(\\d\\.\\d)"`);
+      let m: RegExpMatchArray | null = null;
+      for (let i = 0; i < 20 && !m; i++) {
+        m = (await echoLog()).match(re);
+        if (!m) await new Promise((r2) => setTimeout(r2, 100));
+      }
+      return m?.[1] === version;
+    });
+    return path;
+  };
+
+  const apply = async (name: string, yaml: string) => {
+    const file = join(dir, `${name}.yaml`);
+    await writeFile(file, yaml);
+    const r = await mesh.weft(['apply', '-f', file]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+  };
+
+  before(async () => {
+    dir = await tempDir();
+    outbound = await freePort();
+    const file = join(dir, 'mesh.yaml');
+    await writeFile(
+      file,
+      [
+        wl('echo', 8080, ['node', 'dist/test/support/echo-server.js']),
+        wl('ws-echo', 8081, ['node', 'dist/test/support/stream-servers.js', 'ws']),
+        wl('tcp-echo', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
+        clientYaml(outbound),
+      ].join('\n'),
+    );
+    mesh = await RunningMesh.up([file]);
+    await waitFor(
+      'echo reachable through the client sidecar',
+      async () => (await send('/ready')).status === 200,
+    );
+  });
+
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  test('without a rule, HTTP/1.1 between the sidecars', async () => {
+    const path = await arrivesAs('1.1');
+    assert.doesNotMatch(await echoLog(), new RegExp(`"GET ${path} HTTP/2\\.0"`));
+  });
+
+  test('UPGRADE: HTTP/1.1 from the app travels as HTTP/2 to the peer proxy, bodies included', async () => {
+    await apply('upgrade', rules('UPGRADE'));
+    await arrivesAs('2.0');
+    const body = 'x'.repeat(200_000);
+    const r = await send('/post-upgraded', body);
+    assert.equal(r.status, 200);
+    const echo = JSON.parse(r.text) as { bodyLength: number; proto: string; method: string };
+    assert.deepEqual([echo.bodyLength, echo.proto, echo.method], [body.length, 'HTTP/1.1', 'POST']);
+    await waitFor('the POST in the echo access log', async () =>
+      (await echoLog()).includes('"POST /post-upgraded HTTP/2.0"'),
+    );
+  });
+
+  test('UPGRADE: a WebSocket upgrade is still a tunnel and carries messages both ways', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${outbound}/chat`, { headers: { host: 'ws-echo:8081' } });
+    const messages: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      ws.on('message', (m) => {
+        messages.push(m.toString());
+        if (messages.length === 1) ws.send('ping 1');
+        else resolve();
+      });
+      ws.on('error', reject);
+    });
+    ws.close();
+    assert.match(messages[0]!, /ws-echo/);
+    assert.equal(messages[1], 'ping 1');
+  });
+
+  test('UPGRADE: CONNECT to a TCP service is still a tunnel', async () => {
+    const socket = net.connect(outbound, '127.0.0.1');
+    let buf = '';
+    const seen = (re: RegExp) => waitFor(`${re} on the CONNECT tunnel`, async () => re.test(buf), 10_000);
+    socket.on('data', (d: Buffer) => (buf += d.toString()));
+    socket.on('error', () => {});
+    socket.write('CONNECT tcp-echo:9000 HTTP/1.1\r\nHost: tcp-echo:9000\r\n\r\n');
+    await seen(/HTTP\/1\.1 200 Connection Established\r\n\r\n/);
+    const start = buf.length;
+    socket.write('hello through the tunnel\n');
+    await seen(/hello through the tunnel\n/);
+    assert.ok(buf.length > start);
+    socket.destroy();
+  });
+
+  test('DO_NOT_UPGRADE: back to HTTP/1.1 between the sidecars', async () => {
+    await apply('do-not-upgrade', rules('DO_NOT_UPGRADE'));
+    await arrivesAs('1.1');
+  });
+});
