@@ -12,24 +12,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
-import { clientYaml } from './support/mesh-yaml.js';
-
-const wl = (name: string, port: number, command: string[], portName = 'http') => `
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: ${name}, labels: {app: ${name}}}
-spec:
-  serviceAccount: ${name}
-  ports: [{name: ${portName}, containerPort: ${port}}]
-  command: ${JSON.stringify(command)}
----
-apiVersion: v1
-kind: Service
-metadata: {name: ${name}}
-spec:
-  selector: {app: ${name}}
-  ports: [{name: ${portName}, port: ${port}}]
----`;
+import { clientYaml, workloadYaml } from './support/mesh-yaml.js';
 
 async function waitForText(get: () => Promise<string>, needle: string): Promise<string> {
   for (let i = 0; i < 50; i++) {
@@ -52,10 +35,10 @@ describe('protocols through the mesh', { timeout: 180_000 }, () => {
     await writeFile(
       file,
       [
-        wl('echo', 8080, ['node', 'dist/test/support/echo-server.js']),
-        wl('ws-echo', 8081, ['node', 'dist/test/support/stream-servers.js', 'ws']),
-        wl('tcp-echo', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
-        wl('tcp-echo-canary', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
+        workloadYaml('echo', 8080, ['node', 'dist/test/support/echo-server.js']),
+        workloadYaml('ws-echo', 8081, ['node', 'dist/test/support/stream-servers.js', 'ws']),
+        workloadYaml('tcp-echo', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
+        workloadYaml('tcp-echo-canary', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
         `
 ${clientYaml(outbound)}
 `,

@@ -39,3 +39,21 @@ metadata: {name: client, labels: {app: client}}
 spec:
   serviceAccount: client
   sidecar: {outboundPort: ${port}}`;
+
+/** A Workload running `command` behind a Service of the same name on `port` (named `portName`), then `---`. */
+export const workloadYaml = (name: string, port: number, command: string[], portName = 'http') => `
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: ${name}, labels: {app: ${name}}}
+spec:
+  serviceAccount: ${name}
+  ports: [{name: ${portName}, containerPort: ${port}}]
+  command: ${JSON.stringify(command)}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ${name}}
+spec:
+  selector: {app: ${name}}
+  ports: [{name: ${portName}, port: ${port}}]
+---`;
