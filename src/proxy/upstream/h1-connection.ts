@@ -235,6 +235,11 @@ export class H1Connection {
   /** Parser: response head. Returns 1 to tell llhttp the answer has no body (HEAD). */
   head(status: number, lines: string[], keepAlive: boolean): number {
     const ex = this.ex;
+    if (!ex) {
+      // An answer nobody asked for (or to a request given up on): the connection cannot be trusted.
+      this.socket.destroy();
+      return 0;
+    }
     if (status < 200) {
       this.informational = true; // 100 Continue, 103 Early Hints: the real answer follows
       return 0;
@@ -255,8 +260,8 @@ export class H1Connection {
       const m = KEEP_ALIVE_TIMEOUT.exec(ka);
       if (m) this.hint = Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS;
     }
-    if (ex) ex.headers(status, headers);
-    return ex?.method === 'HEAD' ? 1 : 0;
+    ex.headers(status, headers);
+    return ex.method === 'HEAD' ? 1 : 0;
   }
 
   body(chunk: Buffer): void {
