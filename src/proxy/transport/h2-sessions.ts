@@ -20,8 +20,35 @@ const SESSION_WINDOW = 16 << 20;
 
 export class H2Sessions {
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+  // The last peer asked for and its session: most calls go to the peer the previous one went to, and
+  // then neither the key string is built nor the map looked up.
+  private lastHost = '';
+  private lastPort = 0;
+  private lastTls: H2Target['tls'];
+  private lastSession: http2.ClientHttp2Session | undefined;
 
-  get(t: H2Target): http2.ClientHttp2Session {
+  /** The session to `t` (plaintext, ignoring `t.tls`, when `plain`). */
+  get(t: H2Target, plain = false): http2.ClientHttp2Session {
+    const tlsOptions = plain ? undefined : t.tls;
+    const last = this.lastSession;
+    if (
+      last !== undefined &&
+      t.host === this.lastHost &&
+      t.port === this.lastPort &&
+      tlsOptions === this.lastTls &&
+      !last.closed &&
+      !last.destroyed
+    )
+      return last;
+    const session = this.lookup({ host: t.host, port: t.port, tls: tlsOptions });
+    this.lastHost = t.host;
+    this.lastPort = t.port;
+    this.lastTls = tlsOptions;
+    this.lastSession = session;
+    return session;
+  }
+
+  private lookup(t: H2Target): http2.ClientHttp2Session {
     const key = `${t.host}:${t.port}:${t.tls?.servername ?? ''}`;
     const existing = this.sessions.get(key);
     if (existing && !existing.closed && !existing.destroyed) return existing;
@@ -37,6 +64,7 @@ export class H2Sessions {
     });
     const forget = () => {
       if (this.sessions.get(key) === session) this.sessions.delete(key);
+      if (this.lastSession === session) this.lastSession = undefined;
     };
     session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
     session.on('close', forget);
@@ -51,5 +79,6 @@ export class H2Sessions {
   close(): void {
     for (const s of this.sessions.values()) s.close();
     this.sessions.clear();
+    this.lastSession = undefined;
   }
 }

@@ -8,7 +8,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { AttemptOutcome } from './retry.js';
 import type { RequestBody } from '../http/body.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
-import { fromH2, watchEnd, type UpstreamResponse } from './response.js';
+import { fromH2, ownerOf, watchEnd, type UpstreamResponse } from './response.js';
 import type { H1Origin, H1Pool, H1Pools } from './h1-pools.js';
 import { h1InFlight, sendH1 as sendPooled } from './h1-request.js';
 
@@ -144,24 +144,26 @@ function sendH2(
   opts: { connectTimeoutMs?: number },
   settle: (o: AttemptOutcome, res?: UpstreamResponse) => void,
 ): Cancellable {
-  const session = t.h2!.get(t.plain ? { host: t.host, port: t.port } : t);
-  const { host, ...rest } = r.headers;
+  const session = t.h2!.get(t, t.plain === true);
+  // One loop rather than a rest pattern and a spread (two copies of the header object per call).
+  const src = r.headers;
   const headers: http2.OutgoingHttpHeaders = {
-    ...rest,
     ':method': r.method,
     ':path': r.path,
-    ':authority': String(host ?? ''),
+    ':authority': String(src.host ?? ''),
     ':scheme': t.plain ? 'http' : 'https',
   };
+  for (const k in src) if (k !== 'host') headers[k] = src[k];
   let stream: http2.ClientHttp2Stream;
   try {
     stream = session.request(headers, { endStream: false });
-    watchEnd(stream);
   } catch {
     settle({ kind: 'connect-failure' });
     return { destroy: () => {} };
   }
-  const connected = () => session.socket !== undefined && !session.connecting;
+  // The attempt's state is one object, reached by the shared listeners below through the stream.
+  const a = new H2Attempt(stream, session, r.method, settle);
+  watchEnd(stream, a);
   if (session.connecting && opts.connectTimeoutMs) {
     // A session still handshaking after the connect timeout is given up (and forgotten by the pool).
     const ct = setTimeout(() => {
@@ -173,18 +175,46 @@ function sendH2(
     session.once('connect', () => clearTimeout(ct));
     session.once('close', () => clearTimeout(ct));
   }
-  stream.on('response', (h, flags) => {
-    settle(
-      { kind: 'response', status: Number(h[':status'] ?? 502), ...grpcOf(h) },
-      fromH2(stream, h, flags, r.method),
-    );
-  });
-  stream.on('error', () => settle(connected() ? { kind: 'reset' } : { kind: 'connect-failure' }));
-  stream.on('close', () => {
-    // Closed without response headers: REFUSED_STREAM means the peer never processed it.
-    if (stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) settle({ kind: 'connect-failure' });
-    else settle({ kind: 'reset' });
-  });
+  stream.on('response', onH2Response);
+  stream.on('error', onH2Error);
+  stream.on('close', onH2Close);
   r.body.sendTo(stream, r.paced ?? true);
-  return { destroy: () => stream.close(http2.constants.NGHTTP2_CANCEL) };
+  return a;
+}
+
+// Shared: every stream emits 'close', also after its answer (when settling is a no-op).
+const RESET: AttemptOutcome = { kind: 'reset' };
+
+class H2Attempt implements Cancellable {
+  constructor(
+    readonly stream: http2.ClientHttp2Stream,
+    readonly session: http2.ClientHttp2Session,
+    readonly method: string,
+    readonly settle: (o: AttemptOutcome, res?: UpstreamResponse) => void,
+  ) {}
+
+  destroy(): void {
+    this.stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+}
+
+function onH2Response(this: http2.ClientHttp2Stream, h: http2.IncomingHttpHeaders, flags: number): void {
+  const a = ownerOf<H2Attempt>(this);
+  const o: AttemptOutcome = { kind: 'response', status: Number(h[':status'] ?? 502) };
+  const g = h['grpc-status'];
+  if (g !== undefined) o.grpcStatus = Number(g);
+  a.settle(o, fromH2(this, h, flags, a.method));
+}
+
+function onH2Error(this: http2.ClientHttp2Stream): void {
+  const a = ownerOf<H2Attempt>(this);
+  const connected = a.session.socket !== undefined && !a.session.connecting;
+  a.settle(connected ? RESET : { kind: 'connect-failure' });
+}
+
+function onH2Close(this: http2.ClientHttp2Stream): void {
+  // Closed without response headers: REFUSED_STREAM means the peer never processed it.
+  const a = ownerOf<H2Attempt>(this);
+  if (this.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) a.settle({ kind: 'connect-failure' });
+  else a.settle(RESET);
 }
