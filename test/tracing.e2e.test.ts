@@ -204,7 +204,11 @@ function checkChain(spans: Span[]): string {
   // Istio's tags.
   for (const s of [root, ppServer, toReviews, ratingsServer]) {
     assert.equal(s.tags.component, 'proxy');
-    assert.equal(s.tags['http.status_code'], '200');
+    assert.equal(
+      s.tags['http.status_code'],
+      '200',
+      `${s.kind} ${s.name} at ${s.service}:\n${describeTrace(spans)}`,
+    );
     assert.equal(s.tags['istio.mesh_id'], 'cluster.local');
     assert.equal(s.tags['istio.namespace'], s === root ? 'istio-system' : 'default');
     assert.match(s.tags.node_id ?? '', /^(sidecar|router)~/);
@@ -223,7 +227,7 @@ function describeTrace(spans: Span[]): string {
   const ids = new Set(spans.map((s) => s.spanId));
   const lines: string[] = [];
   const walk = (s: Span, depth: number) => {
-    lines.push(`${'  '.repeat(depth)}${s.kind} ${s.name} [${s.service}]`);
+    lines.push(`${'  '.repeat(depth)}${s.kind} ${s.name} [${s.service}] ${s.tags['http.status_code'] ?? ''}`);
     for (const c of children.get(s.spanId) ?? []) walk(c, depth + 1);
   };
   for (const s of spans) if (!s.parentId || !ids.has(s.parentId)) walk(s, 0);
