@@ -166,4 +166,18 @@ describe('h2UpgradePolicy between sidecars', { timeout: 180_000 }, () => {
     await apply('do-not-upgrade', rules('DO_NOT_UPGRADE'));
     await arrivesAs('1.1');
   });
+
+  test('MeshConfig h2UpgradePolicy UPGRADE: rules that say DEFAULT follow it, DO_NOT_UPGRADE still wins', async () => {
+    const mesh = `apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: {name: default}
+spec:
+  h2UpgradePolicy: UPGRADE`;
+    await apply('mesh-upgrade', mesh);
+    await apply('default', rules('DEFAULT'));
+    await arrivesAs('2.0');
+    // The rule's own DO_NOT_UPGRADE overrides the mesh.
+    await apply('do-not-upgrade', rules('DO_NOT_UPGRADE'));
+    await arrivesAs('1.1');
+  });
 });
