@@ -17,6 +17,8 @@ import { respondHeadersOnly } from './trailers-only.js';
 export interface ForwardTarget {
   host: string;
   port: number;
+  /** The app is spoken to in plaintext (also makes the target its own H1 pool origin). */
+  plain?: true;
   /** HTTP/1.1 keep-alive pools to the app. */
   pools: H1Pools;
   /** h2c to the app when set. */
@@ -164,7 +166,7 @@ export function forward(
     cancel = () => stream.close(http2.constants.NGHTTP2_CANCEL);
   } else {
     const pool = target.pools.get(
-      { host: target.host, port: target.port, plain: true },
+      target.plain ? target : { host: target.host, port: target.port, plain: true },
       DEFAULT_CONNECT_TIMEOUT_MS,
     );
     const upReq = sendH1(

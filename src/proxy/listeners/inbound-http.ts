@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { InboundRoute } from '../../model/snapshot.js';
 import { portMode } from '../../model/security.js';
 import { endToEnd } from '../http/headers.js';
-import { forward, sendLocalReply, type ForwardResult } from '../http/forward.js';
+import { forward, sendLocalReply, type ForwardResult, type ForwardTarget } from '../http/forward.js';
 import {
   httpRequests,
   socketAddresses,
@@ -36,6 +36,17 @@ const XFCC = 'x-forwarded-client-cert';
 
 export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
   const appPools = new H1Pools({ idleTimeoutMs: APP_POOL_IDLE_MS });
+  // One target per app port and protocol, made once: the pools then find their pool by the object
+  // rather than by a key string built per request (0.5-1.2% of a sidecar's samples on the outbound).
+  const appTargets = new Map<number, ForwardTarget[]>();
+  const appTarget = (port: number, h2: boolean): ForwardTarget => {
+    let t = appTargets.get(port);
+    if (!t) {
+      const base = { host: deps.appHost, port, plain: true as const, pools: appPools };
+      appTargets.set(port, (t = [base, { ...base, h2: appH2 }]));
+    }
+    return t[h2 ? 1 : 0]!;
+  };
   const spiffeId = () => deps.state()!.snapshot.proxy.spiffeId;
 
   /** Route and mTLS mode; on plaintext to a STRICT port the connection is reset, as Istio does. */
@@ -117,12 +128,7 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
       forward(
         req,
         res,
-        {
-          host: deps.appHost,
-          port: deps.appPort(route.targetPort),
-          pools: appPools,
-          ...(h2 ? { h2: appH2 } : {}),
-        },
+        appTarget(deps.appPort(route.targetPort), h2),
         { path: outcome.target, headers },
         (r) => logLine(r.status, r.flags, r, outcome.target),
       );
