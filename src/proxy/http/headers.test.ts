@@ -34,3 +34,11 @@ test('Connection lists are parsed: any case, with spaces', () => {
   });
   assert.deepEqual(endToEnd({ connection: 'CLOSE', close: 'x', 'x-c': '3' }), { 'x-c': '3' });
 });
+
+test('omit leaves one header out of the copy (the peer metadata the proxies exchange)', () => {
+  const copy = endToEnd(
+    { 'x-weft-peer-metadata': 'm', 'x-a': '1', connection: 'keep-alive' },
+    'x-weft-peer-metadata',
+  );
+  assert.deepEqual(copy, { 'x-a': '1' });
+});

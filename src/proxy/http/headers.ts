@@ -12,8 +12,9 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Copies end-to-end headers, dropping hop-by-hop ones and any named in `Connection`. */
-export function endToEnd(h: IncomingHttpHeaders): OutgoingHttpHeaders {
+/** Copies end-to-end headers, dropping hop-by-hop ones, any named in `Connection`, and `omit` (left out
+ *  here rather than deleted from the copy, which would turn it into a slow dictionary-mode object). */
+export function endToEnd(h: IncomingHttpHeaders, omit?: string): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   const conn = h.connection;
   const extra = conn ? connectionNames(conn) : undefined;
@@ -24,7 +25,7 @@ export function endToEnd(h: IncomingHttpHeaders): OutgoingHttpHeaders {
       if (k === 'te' && h.te === 'trailers') out.te = 'trailers';
       continue;
     }
-    if (extra && extra.includes(k)) continue;
+    if (k === omit || (extra && extra.includes(k))) continue;
     out[k] = h[k];
   }
   return out;

@@ -112,14 +112,13 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
         denyReply(req, res, outcome);
         return logLine(outcome.status, outcome.flags);
       }
-      const headers = endToEnd(req.headers);
-      delete headers[PEER_METADATA_HEADER]; // for the proxies, not the app
+      const headers = endToEnd(req.headers, PEER_METADATA_HEADER); // that one is for the proxies, not the app
       for (const h of outcome.removeHeaders) delete headers[h];
       for (const [k, v] of outcome.setHeaders) headers[k] = v;
       headers.host = host;
       // Only a verified peer identity reaches the app; a plaintext client cannot forge one.
       if (conn.mtls) headers[XFCC] = `By=${spiffeId()};URI=${conn.peer}`;
-      else delete headers[XFCC];
+      else if (XFCC in headers) delete headers[XFCC];
       // A mesh peer (an ingress gateway that terminated HTTPS) knows the original scheme; others do not.
       if (!conn.mtls || headers['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = 'http';
       if (trace) injectServerSpan(headers, trace, route.targetPort);
@@ -197,7 +196,7 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
       for (const h of outcome.removeHeaders) delete headers[h];
       for (const [k, v] of outcome.setHeaders) headers[k] = v;
       if (conn.mtls) headers[XFCC] = `By=${spiffeId()};URI=${conn.peer}`;
-      else delete headers[XFCC];
+      else if (XFCC in headers) delete headers[XFCC];
       req.url = outcome.target;
       const port = deps.appPort(route.targetPort);
       upgradeToApp(req, socket, head, { host: deps.appHost, port, headers }, (s) =>
