@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
-import { clientYaml, workloadYaml } from './support/mesh-yaml.js';
+import { clientYaml, STREAM_APPS_YAML } from './support/mesh-yaml.js';
 
 const rules = (policy: string) =>
   ['echo', 'ws-echo', 'tcp-echo']
@@ -93,15 +93,7 @@ describe('h2UpgradePolicy between sidecars', { timeout: 180_000 }, () => {
     dir = await tempDir();
     outbound = await freePort();
     const file = join(dir, 'mesh.yaml');
-    await writeFile(
-      file,
-      [
-        workloadYaml('echo', 8080, ['node', 'dist/test/support/echo-server.js']),
-        workloadYaml('ws-echo', 8081, ['node', 'dist/test/support/stream-servers.js', 'ws']),
-        workloadYaml('tcp-echo', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
-        clientYaml(outbound),
-      ].join('\n'),
-    );
+    await writeFile(file, [...STREAM_APPS_YAML, clientYaml(outbound)].join('\n'));
     mesh = await RunningMesh.up([file]);
     await waitFor(
       'echo reachable through the client sidecar',

@@ -12,7 +12,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
-import { clientYaml } from './support/mesh-yaml.js';
+import { clientYaml, workloadYaml } from './support/mesh-yaml.js';
 
 interface Answer {
   status: number;
@@ -60,21 +60,7 @@ for (const h1 of [false, true])
         const file = join(dir, 'mesh.yaml');
         await writeFile(
           file,
-          `apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: h2c-app, labels: {app: h2c-app}}
-spec:
-  serviceAccount: h2c-app
-  ports: [{name: http, containerPort: 8080}]
-  command: ["node", "dist/test/support/h2c-app.js"]
----
-apiVersion: v1
-kind: Service
-metadata: {name: h2c-app}
-spec:
-  selector: {app: h2c-app}
-  ports: [{name: http, port: 8080}]
----
+          `${workloadYaml('h2c-app', 8080, ['node', 'dist/test/support/h2c-app.js'])}
 ${clientYaml(outbound)}
 `,
         );

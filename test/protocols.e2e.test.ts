@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
-import { clientYaml, workloadYaml } from './support/mesh-yaml.js';
+import { clientYaml, STREAM_APPS_YAML, workloadYaml } from './support/mesh-yaml.js';
 
 async function waitForText(get: () => Promise<string>, needle: string): Promise<string> {
   for (let i = 0; i < 50; i++) {
@@ -35,9 +35,7 @@ describe('protocols through the mesh', { timeout: 180_000 }, () => {
     await writeFile(
       file,
       [
-        workloadYaml('echo', 8080, ['node', 'dist/test/support/echo-server.js']),
-        workloadYaml('ws-echo', 8081, ['node', 'dist/test/support/stream-servers.js', 'ws']),
-        workloadYaml('tcp-echo', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
+        ...STREAM_APPS_YAML,
         workloadYaml('tcp-echo-canary', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
         `
 ${clientYaml(outbound)}

@@ -19,7 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { CLI, ROOT } from './support/paths.js';
 import { tempDir, waitFor, weft } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
-import { clientYaml } from './support/mesh-yaml.js';
+import { clientYaml, workloadYaml } from './support/mesh-yaml.js';
 
 const run = promisify(execFile);
 const tmux = async (...args: string[]) => (await run('tmux', args)).stdout;
@@ -38,23 +38,8 @@ function get(port: number, path: string, host: string): Promise<{ status: number
   });
 }
 
-const echo = (name: string) => `
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: ${name}, labels: {app: ${name}}}
-spec:
-  serviceAccount: ${name}
-  ports: [{name: http, containerPort: 8080}]
-  command: [node, dist/test/support/echo-server.js]
-  readinessProbe: {httpGet: {path: /health}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: ${name}}
-spec:
-  selector: {app: ${name}}
-  ports: [{name: http, port: 8080}]
----`;
+const echo = (name: string) =>
+  workloadYaml(name, 8080, ['node', 'dist/test/support/echo-server.js'], 'http', '/health');
 
 describe('weft up under a real terminal', { timeout: 180_000 }, () => {
   const session = `weft-up-${process.pid}`;

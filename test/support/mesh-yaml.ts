@@ -40,15 +40,22 @@ spec:
   serviceAccount: client
   sidecar: {outboundPort: ${port}}`;
 
-/** A Workload running `command` behind a Service of the same name on `port` (named `portName`), then `---`. */
-export const workloadYaml = (name: string, port: number, command: string[], portName = 'http') => `
+/** A Workload running `command` behind a Service of the same name on `port` (named `portName`), ready
+ *  once `readyPath` answers when one is given, then `---`. */
+export const workloadYaml = (
+  name: string,
+  port: number,
+  command: string[],
+  portName = 'http',
+  readyPath?: string,
+) => `
 apiVersion: weft.dev/v1alpha1
 kind: Workload
 metadata: {name: ${name}, labels: {app: ${name}}}
 spec:
   serviceAccount: ${name}
   ports: [{name: ${portName}, containerPort: ${port}}]
-  command: ${JSON.stringify(command)}
+  command: ${JSON.stringify(command)}${readyPath ? `\n  readinessProbe: {httpGet: {path: ${readyPath}}}` : ''}
 ---
 apiVersion: v1
 kind: Service
@@ -57,3 +64,10 @@ spec:
   selector: {app: ${name}}
   ports: [{name: ${portName}, port: ${port}}]
 ---`;
+
+/** The echo, WebSocket echo and TCP echo apps (stream-servers.ts) as Workloads behind Services of their names. */
+export const STREAM_APPS_YAML = [
+  workloadYaml('echo', 8080, ['node', 'dist/test/support/echo-server.js']),
+  workloadYaml('ws-echo', 8081, ['node', 'dist/test/support/stream-servers.js', 'ws']),
+  workloadYaml('tcp-echo', 9000, ['node', 'dist/test/support/stream-servers.js', 'tcp'], 'tcp'),
+];
