@@ -25,6 +25,7 @@ import type { ProxyState } from '../state.js';
 import type { RouteTable } from '../http/router.js';
 import { H2Sessions } from '../transport/h2-sessions.js';
 import { sniffingServer } from '../transport/sniff.js';
+import { createH1Server, type RequestHandler } from '../http1/server.js';
 import { connectTcp, pipeSockets, relayUpgrade } from '../transport/tunnel.js';
 import { localReply } from '../http/local-reply.js';
 import { TCP_ALPN } from './inbound.js';
@@ -303,7 +304,7 @@ export function routedServer(handlers: RoutedHandlers, routes: () => RouteTable 
     // The HTTP/2 compatibility request/response mirror node:http's; the pipeline uses only that surface.
     handlers.request(req as http.IncomingMessage, res as http.ServerResponse, r);
   };
-  const h1 = longIdle(http.createServer({ keepAlive: true }, onRequest));
+  const h1 = longIdle(createH1Server(onRequest as RequestHandler));
   const tunnel =
     (kind: 'upgrade' | 'connect') => (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
       const r = routes();
