@@ -4,7 +4,6 @@
 // WebSocket upgrades) or weft-tcp (an opaque byte stream); the SNI names the service port. Plaintext is
 // accepted only where PeerAuthentication allows it (PERMISSIVE or DISABLE on that port, Istio's
 // default being PERMISSIVE); under STRICT a plaintext connection is closed at once.
-import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { TLSSocket } from 'node:tls';
@@ -14,6 +13,7 @@ import { H2Sessions } from '../transport/h2-sessions.js';
 import { isH2Preface } from '../transport/sniff.js';
 import { SERVER_KEEPALIVE_MS } from './idle.js';
 import { createH1Server, type RequestHandler } from '../http1/server.js';
+import { createH2cServer } from '../http2/server.js';
 import { describeSocket, inboundRoute } from './inbound-conn.js';
 import { createInboundHttp } from './inbound-http.js';
 import { inboundTcp } from './inbound-tcp.js';
@@ -40,7 +40,7 @@ export function createInboundServer(deps: InboundDeps): net.Server {
   h1.keepAliveTimeout = SERVER_KEEPALIVE_MS;
   h1.on('upgrade', handlers.upgrade);
   h1.on('clientError', (_err: Error, socket: net.Socket) => socket.destroy());
-  const h2 = http2.createServer({}, handlers.request);
+  const h2 = createH2cServer(handlers.request as RequestHandler);
 
   const tlsServer = tls.createServer(
     {

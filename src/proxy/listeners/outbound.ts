@@ -26,6 +26,7 @@ import type { RouteTable } from '../http/router.js';
 import { H2Sessions } from '../transport/h2-sessions.js';
 import { sniffingServer } from '../transport/sniff.js';
 import { createH1Server, type RequestHandler } from '../http1/server.js';
+import { createH2cServer } from '../http2/server.js';
 import { connectTcp, pipeSockets, relayUpgrade } from '../transport/tunnel.js';
 import { localReply } from '../http/local-reply.js';
 import { TCP_ALPN } from './inbound.js';
@@ -313,7 +314,7 @@ export function routedServer(handlers: RoutedHandlers, routes: () => RouteTable 
     };
   h1.on('upgrade', tunnel('upgrade'));
   h1.on('connect', tunnel('connect'));
-  const h2 = http2.createServer({}, onRequest);
+  const h2 = createH2cServer(onRequest as RequestHandler);
   return sniffingServer(h1, h2);
 }
 
