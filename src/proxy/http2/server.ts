@@ -17,6 +17,7 @@ import http2 from 'node:http2';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type net from 'node:net';
 import type { RequestHandler } from '../http1/server.js';
+import { SESSION_WINDOW, STREAM_WINDOW } from '../transport/h2-sessions.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 const TRAILERS = Symbol('trailers');
@@ -253,6 +254,20 @@ export class H2Response {
   }
 }
 
+/**
+ * One session carries everything a peer proxy (or an app's channel) sends: the same receive windows as
+ * our client sessions (transport/h2-sessions.ts), so request bodies are not held back 64 KiB at a time,
+ * and more session memory than Node's 10 MB before streams are refused (ENHANCE_YOUR_CALM).
+ */
+const H2_SERVER_OPTIONS: http2.ServerOptions = {
+  settings: { initialWindowSize: STREAM_WINDOW },
+  maxSessionMemory: 64,
+};
+
+function openWindow(session: http2.ServerHttp2Session): void {
+  session.setLocalWindowSize(SESSION_WINDOW);
+}
+
 function onWantTrailers(this: Stream): void {
   this.sendTrailers(this[TRAILERS] ?? {});
 }
@@ -301,7 +316,8 @@ export function createH2cServer(handler: RequestHandler): http2.Http2Server {
       {},
       handler as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
     );
-  const server = http2.createServer({});
+  const server = http2.createServer(H2_SERVER_OPTIONS);
+  server.on('session', openWindow);
   serveStreams(server, handler);
   return server;
 }

@@ -15,8 +15,8 @@ export interface H2Target {
 // every request to it: answers then wait in the peer's session memory for WINDOW_UPDATEs, and past its
 // 10 MB limit the peer refuses new streams and, after 100 refusals, tears the whole session down,
 // resetting every stream on it. Envoy opens 256 MiB windows; these are enough for the peer to flush.
-const STREAM_WINDOW = 1 << 20;
-const SESSION_WINDOW = 16 << 20;
+export const STREAM_WINDOW = 1 << 20;
+export const SESSION_WINDOW = 16 << 20;
 
 export class H2Sessions {
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
