@@ -110,13 +110,19 @@ export class H1ServerConnection implements BodySource, ResponseSink {
     (socket as SocketWithConn)[CONN] = this;
     // Bytes a sniffer read and put back are in the socket's buffer; the rest the parser reads itself.
     const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
-    const h = (socket as unknown as { _handle?: Handle & { _consumed?: boolean } })._handle;
-    if (h && !h._consumed) {
+    const h = (socket as unknown as { _handle?: Handle & { isStreamBase?: boolean; _consumed?: boolean } })
+      ._handle;
+    if (h?.isStreamBase && !h._consumed) {
       h._consumed = true;
       p.consume(h);
       this.handle = h;
-    }
+    } else socket.on('data', onData); // a socket without a native stream: its reads come through JS
     if (buffered) this.executed(p.execute(buffered), buffered);
+  }
+
+  /** Bytes read by JS (buffered before this connection began, or a socket that cannot be consumed). */
+  data(d: Buffer): void {
+    this.executed(this.parser.execute(d), d);
   }
 
   // ---- parser events ----
@@ -229,6 +235,8 @@ export class H1ServerConnection implements BodySource, ResponseSink {
     const d = data ?? this.parser.getCurrentBuffer();
     const head = d.subarray(ret);
     this.release();
+    // Bytes that come before the tunnel's handler listens wait in the socket (as node:http leaves it).
+    (this.socket as { readableFlowing: boolean | null }).readableFlowing = null;
     this.server.tunnel(req, this.socket, Buffer.from(head));
   }
 
@@ -238,9 +246,15 @@ export class H1ServerConnection implements BodySource, ResponseSink {
     const bit = typeof reason === 'number' ? reason : 1;
     const before = this.holds;
     this.holds = held ? before | bit : before & ~bit;
-    if (!this.handle || this.gone) return;
-    if (before === 0 && this.holds !== 0) this.handle.readStop();
-    else if (before !== 0 && this.holds === 0) this.handle.readStart();
+    if (this.gone) return;
+    const h = this.handle;
+    if (before === 0 && this.holds !== 0) {
+      if (h) h.readStop();
+      else this.socket.pause();
+    } else if (before !== 0 && this.holds === 0) {
+      if (h) h.readStart();
+      else this.socket.resume();
+    }
   }
 
   isCurrent(res: H1Response): boolean {
@@ -324,6 +338,7 @@ export class H1ServerConnection implements BodySource, ResponseSink {
     s.off('drain', onDrain);
     s.off('close', onClose);
     s.off('end', onEnd);
+    s.off('data', onData);
     (s as SocketWithConn)[CONN] = undefined;
     if (this.handle) {
       try {
@@ -334,7 +349,9 @@ export class H1ServerConnection implements BodySource, ResponseSink {
       (this.handle as { _consumed?: boolean })._consumed = false;
       if (this.holds !== 0 && !s.destroyed) this.handle.readStart();
     }
-    this.parser.close();
+    // Freed once the parser's own stack has unwound: this may run inside one of its callbacks, and
+    // closing it there frees memory the native parser is still using (node:http waits the same way).
+    setImmediate(closeParser, this.parser);
     this.server.forget(this);
   }
 }
@@ -420,6 +437,14 @@ function onMessageComplete(this: Parser): void {
 
 function onExecute(this: Parser, ret: number | Error): void {
   this[CONN].executed(ret, undefined);
+}
+
+function closeParser(p: Parser): void {
+  p.close();
+}
+
+function onData(this: SocketWithConn, d: Buffer): void {
+  this[CONN]?.data(d);
 }
 
 function onDrain(this: SocketWithConn): void {
