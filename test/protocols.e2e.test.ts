@@ -232,6 +232,67 @@ ${clientYaml(outbound)}
     assert.match(answer, /^HTTP\/1\.1 404/);
   });
 
+  test('HTTP/1.1 the sidecar must refuse: smuggling, malformed and oversized heads; pipelined requests answered in order', async () => {
+    /** Raw bytes to the outbound listener; what came back when the proxy closed (or after 5 s). */
+    const raw = (bytes: string, done?: (t: string) => boolean) =>
+      new Promise<{ text: string; closed: boolean }>((resolve) => {
+        const s = net.connect(outbound, '127.0.0.1', () => s.write(bytes));
+        let text = '';
+        const timer = setTimeout(() => {
+          s.destroy();
+          resolve({ text, closed: false });
+        }, 5000);
+        s.on('data', (c: Buffer) => {
+          text += c.toString('latin1');
+          if (done?.(text)) {
+            clearTimeout(timer);
+            s.destroy();
+            resolve({ text, closed: false });
+          }
+        });
+        s.on('error', () => {});
+        s.on('close', () => {
+          clearTimeout(timer);
+          resolve({ text, closed: true });
+        });
+      });
+    const hostile = [
+      // CL.TE and TE.CL smuggling: both framings at once.
+      'POST /c HTTP/1.1\r\nHost: echo:8080\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: echo:8080\r\n\r\n',
+      'POST /c HTTP/1.1\r\nHost: echo:8080\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd',
+      'POST /c HTTP/1.1\r\nHost: echo:8080\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n',
+      'GET /c HTTP/1.1\r\nHost: echo:8080\r\nX-Bad\u0000: 1\r\n\r\n',
+      'GET /c HTTP/1.1\nHost: echo:8080\n\n',
+      'GET /c HTTP/9.9\r\nHost: echo:8080\r\n\r\n',
+    ];
+    for (const h of hostile) {
+      const r = await raw(h);
+      assert.match(r.text, /^HTTP\/1\.1 400 /, JSON.stringify(h));
+      assert.equal(r.closed, true, JSON.stringify(h));
+      assert.equal(
+        (r.text.match(/HTTP\/1\.1 /g) ?? []).length,
+        1,
+        `a smuggled request was answered: ${r.text}`,
+      );
+    }
+    const big = await raw(`GET /c HTTP/1.1\r\nHost: echo:8080\r\nx-big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+    assert.match(big.text, /^HTTP\/1\.1 431 /);
+    // Three pipelined requests in one write: three answers, in order, on the same connection.
+    const piped = await raw(
+      ['/p1', '/p2', '/p3'].map((p) => `GET ${p} HTTP/1.1\r\nHost: echo:8080\r\n\r\n`).join(''),
+      (t) => (t.match(/HTTP\/1\.1 200 /g) ?? []).length === 3,
+    );
+    assert.equal((piped.text.match(/HTTP\/1\.1 200 /g) ?? []).length, 3, piped.text);
+    const order = ['/p1', '/p2', '/p3'].map((p) => piped.text.indexOf(p));
+    assert.ok(
+      order.every((i, n) => i >= 0 && (n === 0 || i > order[n - 1]!)),
+      piped.text,
+    );
+    // And the proxy is still serving.
+    const ok = await raw('GET /after HTTP/1.1\r\nHost: echo:8080\r\n\r\n', (t) => t.includes('\r\n\r\n'));
+    assert.match(ok.text, /^HTTP\/1\.1 200 /);
+  });
+
   test('a VirtualService tcp rule moves CONNECT streams by weight (TCP traffic shifting)', async () => {
     const banner = () =>
       new Promise<string>((resolve, reject) => {
