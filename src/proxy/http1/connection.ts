@@ -8,7 +8,7 @@
 // order (a later one is held until the earlier ones finish), and reading stops while too many wait.
 import type net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
-import { HTTPParser, type NativeParser } from '../upstream/llhttp.js';
+import { HTTPParser, newParser, type NativeParser, type ParserCallbacks } from '../upstream/llhttp.js';
 import { H1Request, type BodySource } from './request.js';
 import { H1Response, type ResponseSink } from './response.js';
 import { methodName } from './methods.js';
@@ -46,13 +46,6 @@ export const enum Phase {
 
 /** Responses waiting behind the current one before the connection stops reading (pipelining floods). */
 const MAX_PIPELINED = 16;
-
-const kOnMessageBegin = HTTPParser.kOnMessageBegin;
-const kOnHeaders = HTTPParser.kOnHeaders;
-const kOnHeadersComplete = HTTPParser.kOnHeadersComplete;
-const kOnBody = HTTPParser.kOnBody;
-const kOnMessageComplete = HTTPParser.kOnMessageComplete;
-const kOnExecute = HTTPParser.kOnExecute;
 
 const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
@@ -92,16 +85,8 @@ export class H1ServerConnection implements BodySource, ResponseSink {
   ) {
     this.socket = socket;
     this.since = now;
-    const p = new HTTPParser() as Parser;
-    // maxHeaderSize 0: node's own limit (--max-http-header-size, 16 KiB); no lenient flags.
-    p.initialize(HTTPParser.REQUEST, {}, 0, 0);
+    const p = newParser(HTTPParser.REQUEST, CALLBACKS) as Parser;
     p[CONN] = this;
-    p[kOnMessageBegin] = onMessageBegin;
-    p[kOnHeaders] = onHeaders;
-    p[kOnHeadersComplete] = onHeadersComplete;
-    p[kOnBody] = onBody;
-    p[kOnMessageComplete] = onMessageComplete;
-    p[kOnExecute] = onExecute;
     this.parser = p;
     socket.on('drain', onDrain);
     socket.on('close', onClose);
@@ -438,6 +423,15 @@ function onMessageComplete(this: Parser): void {
 function onExecute(this: Parser, ret: number | Error): void {
   this[CONN].executed(ret, undefined);
 }
+
+const CALLBACKS: ParserCallbacks = {
+  messageBegin: onMessageBegin,
+  headers: onHeaders,
+  headersComplete: onHeadersComplete,
+  body: onBody,
+  messageComplete: onMessageComplete,
+  execute: onExecute,
+};
 
 function closeParser(p: Parser): void {
   p.close();

@@ -40,7 +40,32 @@ function connectionSpecific(k: string): boolean {
   }
 }
 
-export class H2Request {
+/** Listeners go to the stream itself: its 'data', 'end' and 'readable' are the request body's, its
+ *  'drain' and 'close' the response's. */
+abstract class OnStream {
+  abstract readonly stream: ServerHttp2Stream;
+
+  on(event: string, fn: Listener): this {
+    this.stream.on(event, fn);
+    return this;
+  }
+  once(event: string, fn: Listener): this {
+    this.stream.once(event, fn);
+    return this;
+  }
+  off(event: string, fn: Listener): this {
+    this.stream.off(event, fn);
+    return this;
+  }
+  removeListener(event: string, fn: Listener): this {
+    return this.off(event, fn);
+  }
+  listenerCount(event: string): number {
+    return this.stream.listenerCount(event);
+  }
+}
+
+export class H2Request extends OnStream {
   readonly stream: ServerHttp2Stream;
   readonly headers: IncomingHttpHeaders;
   readonly method: string;
@@ -51,6 +76,7 @@ export class H2Request {
   readonly socket: net.Socket;
 
   constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders) {
+    super();
     this.stream = stream;
     this.headers = headers;
     this.method = headers[':method'] ?? 'GET';
@@ -78,24 +104,6 @@ export class H2Request {
     return this.stream.aborted;
   }
 
-  on(event: string, fn: Listener): this {
-    this.stream.on(event, fn);
-    return this;
-  }
-  once(event: string, fn: Listener): this {
-    this.stream.once(event, fn);
-    return this;
-  }
-  off(event: string, fn: Listener): this {
-    this.stream.off(event, fn);
-    return this;
-  }
-  removeListener(event: string, fn: Listener): this {
-    return this.off(event, fn);
-  }
-  listenerCount(event: string): number {
-    return this.stream.listenerCount(event);
-  }
   pause(): this {
     this.stream.pause();
     return this;
@@ -116,7 +124,7 @@ export class H2Request {
   }
 }
 
-export class H2Response {
+export class H2Response extends OnStream {
   statusCode = 200;
   readonly statusMessage = '';
   readonly stream: Stream;
@@ -124,6 +132,7 @@ export class H2Response {
   private ending = false;
 
   constructor(stream: ServerHttp2Stream) {
+    super();
     this.stream = stream as Stream;
     this.stream[TRAILERS] = undefined;
   }
@@ -151,22 +160,6 @@ export class H2Response {
   }
   get destroyed(): boolean {
     return this.stream.destroyed;
-  }
-
-  on(event: string, fn: Listener): this {
-    this.stream.on(event, fn);
-    return this;
-  }
-  once(event: string, fn: Listener): this {
-    this.stream.once(event, fn);
-    return this;
-  }
-  off(event: string, fn: Listener): this {
-    this.stream.off(event, fn);
-    return this;
-  }
-  removeListener(event: string, fn: Listener): this {
-    return this.off(event, fn);
   }
 
   setHeader(name: string, value: number | string | readonly string[]): this {

@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { HTTPParser, type NativeParser } from './llhttp.js';
+import { HTTPParser, newParser, type NativeParser, type ParserCallbacks } from './llhttp.js';
 
 /** What a connection needs from the request it carries (h1-request.ts). */
 export interface Exchange {
@@ -57,12 +57,6 @@ export interface ConnectOptions {
 
 const CONN = Symbol('conn');
 type Parser = NativeParser & { [CONN]: H1Connection };
-
-const kOnHeaders = HTTPParser.kOnHeaders;
-const kOnHeadersComplete = HTTPParser.kOnHeadersComplete;
-const kOnBody = HTTPParser.kOnBody;
-const kOnMessageComplete = HTTPParser.kOnMessageComplete;
-const kOnExecute = HTTPParser.kOnExecute;
 
 /** `Keep-Alive: timeout=N` from the server (seconds). */
 const KEEP_ALIVE_TIMEOUT = /timeout=(\d+)/i;
@@ -123,14 +117,8 @@ export class H1Connection {
       clearTimeout(timer);
       this.onClose();
     });
-    const p = new HTTPParser() as Parser;
-    p.initialize(HTTPParser.RESPONSE, {}, 0, 0);
+    const p = newParser(HTTPParser.RESPONSE, CALLBACKS) as Parser;
     p[CONN] = this;
-    p[kOnHeaders] = onHeaders;
-    p[kOnHeadersComplete] = onHeadersComplete;
-    p[kOnBody] = onBody;
-    p[kOnMessageComplete] = onMessageComplete;
-    p[kOnExecute] = onExecute;
     this.parser = p;
   }
 
@@ -377,3 +365,11 @@ function onMessageComplete(this: Parser): void {
 function onExecute(this: Parser, ret: unknown): void {
   if (ret instanceof Error) this[CONN].parseError(ret);
 }
+
+const CALLBACKS: ParserCallbacks = {
+  headers: onHeaders,
+  headersComplete: onHeadersComplete,
+  body: onBody,
+  messageComplete: onMessageComplete,
+  execute: onExecute,
+};

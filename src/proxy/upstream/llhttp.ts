@@ -55,3 +55,28 @@ if (typeof HTTPParser?.prototype?.consume !== 'function' || typeof HTTPParser.kO
 export const isToken = common._checkIsHttpToken;
 /** A header value with CR, LF, NUL or other bytes no header may carry (header injection). */
 export const hasInvalidChar = common._checkInvalidHeaderChar;
+
+/** A parser callback: a shared function, called with the parser as `this`. */
+type Callback = (this: never, ...args: never[]) => unknown;
+
+export interface ParserCallbacks {
+  messageBegin?: Callback;
+  headers: Callback;
+  headersComplete: Callback;
+  body: Callback;
+  messageComplete: Callback;
+  execute: Callback;
+}
+
+/** A strict parser (no lenient flags; maxHeaderSize 0 is node's own limit, 16 KiB by default). */
+export function newParser(type: number, cb: ParserCallbacks): NativeParser {
+  const p = new HTTPParser();
+  p.initialize(type, {}, 0, 0);
+  if (cb.messageBegin) p[HTTPParser.kOnMessageBegin] = cb.messageBegin;
+  p[HTTPParser.kOnHeaders] = cb.headers;
+  p[HTTPParser.kOnHeadersComplete] = cb.headersComplete;
+  p[HTTPParser.kOnBody] = cb.body;
+  p[HTTPParser.kOnMessageComplete] = cb.messageComplete;
+  p[HTTPParser.kOnExecute] = cb.execute;
+  return p;
+}
