@@ -8,8 +8,8 @@ import type { RequestHandler } from '../http1/server.js';
 import { createH2cServer } from './server.js';
 import { STREAM_WINDOW } from '../transport/h2-sessions.js';
 
-async function serve(handler: RequestHandler) {
-  const server = createH2cServer(handler);
+async function serve(handler: RequestHandler, wide = true) {
+  const server = createH2cServer(handler, wide);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   return {
@@ -101,6 +101,14 @@ test('CONNECT is refused with 405, an unknown expectation with 417, and the wind
     assert.equal(s.client.remoteSettings.initialWindowSize, STREAM_WINDOW);
   } finally {
     await s.close();
+  }
+  // A gateway's server keeps Node's windows.
+  const g = await serve(() => {}, false);
+  try {
+    await new Promise((r) => g.client.once('remoteSettings', r));
+    assert.equal(g.client.remoteSettings.initialWindowSize, 65_535);
+  } finally {
+    await g.close();
   }
 });
 

@@ -248,11 +248,13 @@ export class H2Response extends OnStream {
 }
 
 /**
- * One session carries everything a peer proxy (or an app's channel) sends: the same receive windows as
- * our client sessions (transport/h2-sessions.ts), so request bodies are not held back 64 KiB at a time,
- * and more session memory than Node's 10 MB before streams are refused (ENHANCE_YOUR_CALM).
+ * For clients the proxy trusts with memory (peer proxies over mTLS, the local app): one session carries
+ * everything such a client sends, so it gets the same receive windows as our client sessions
+ * (transport/h2-sessions.ts), request bodies are not held back 64 KiB at a time, and more session memory
+ * than Node's 10 MB before streams are refused (ENHANCE_YOUR_CALM). Gateways, facing the internet, keep
+ * Node's limits.
  */
-const H2_SERVER_OPTIONS: http2.ServerOptions = {
+const WIDE: http2.ServerOptions = {
   settings: { initialWindowSize: STREAM_WINDOW },
   maxSessionMemory: 64,
 };
@@ -300,17 +302,17 @@ export function serveStreams(
 }
 
 /**
- * A cleartext HTTP/2 server for a listener. WEFT_PROXY_H2_SERVER=compat uses node:http2's compatibility
+ * A cleartext HTTP/2 server for a listener (`wide`: see WIDE). WEFT_PROXY_H2_SERVER=compat uses node:http2's compatibility
  * API instead: kept so the two can be compared side by side (bench/README.md).
  */
-export function createH2cServer(handler: RequestHandler): http2.Http2Server {
+export function createH2cServer(handler: RequestHandler, wide = false): http2.Http2Server {
   if (process.env.WEFT_PROXY_H2_SERVER === 'compat')
     return http2.createServer(
       {},
       handler as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
     );
-  const server = http2.createServer(H2_SERVER_OPTIONS);
-  server.on('session', openWindow);
+  const server = http2.createServer(wide ? WIDE : {});
+  if (wide) server.on('session', openWindow);
   serveStreams(server, handler);
   return server;
 }

@@ -40,7 +40,7 @@ export function createInboundServer(deps: InboundDeps): net.Server {
   h1.keepAliveTimeout = SERVER_KEEPALIVE_MS;
   h1.on('upgrade', handlers.upgrade);
   h1.on('clientError', (_err: Error, socket: net.Socket) => socket.destroy());
-  const h2 = createH2cServer(handlers.request as RequestHandler);
+  const h2 = createH2cServer(handlers.request as RequestHandler, true);
 
   const tlsServer = tls.createServer(
     {

@@ -290,8 +290,13 @@ export function attemptTargets(
   };
 }
 
-/** A listener that speaks HTTP/1.1 and h2c on one port, with upgrades and CONNECT. */
-export function routedServer(handlers: RoutedHandlers, routes: () => RouteTable | undefined): net.Server {
+/** A listener that speaks HTTP/1.1 and h2c on one port, with upgrades and CONNECT. `local`: its clients
+ *  are the workload's own (a sidecar's outbound port), trusted with wide HTTP/2 windows. */
+export function routedServer(
+  handlers: RoutedHandlers,
+  routes: () => RouteTable | undefined,
+  local = false,
+): net.Server {
   const noConfig = (res: http.ServerResponse | http2.Http2ServerResponse) => {
     res.writeHead(503, { 'content-type': 'text/plain' });
     res.end('proxy has no configuration yet');
@@ -314,10 +319,10 @@ export function routedServer(handlers: RoutedHandlers, routes: () => RouteTable 
     };
   h1.on('upgrade', tunnel('upgrade'));
   h1.on('connect', tunnel('connect'));
-  const h2 = createH2cServer(onRequest as RequestHandler);
+  const h2 = createH2cServer(onRequest as RequestHandler, local);
   return sniffingServer(h1, h2);
 }
 
 export function createOutboundServer(deps: RoutedDeps): net.Server {
-  return routedServer(createRoutedHandlers(deps, 'outbound'), () => deps.state()?.outbound);
+  return routedServer(createRoutedHandlers(deps, 'outbound'), () => deps.state()?.outbound, true);
 }
