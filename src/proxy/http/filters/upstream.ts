@@ -10,7 +10,12 @@ import { applyHeaderEdits } from '../header-edits.js';
 import { localReply } from '../local-reply.js';
 import { RETRY_BUFFER_LIMIT, RequestBody } from '../body.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, sendAttempt, type Cancellable } from '../../upstream/attempt.js';
-import { abortResponse, type UpstreamResponse } from '../../upstream/response.js';
+import {
+  abortResponse,
+  type PipeEvents,
+  type Trailers,
+  type UpstreamResponse,
+} from '../../upstream/response.js';
 import { backoffMs, isRetriable, type AttemptOutcome } from '../../upstream/retry.js';
 import { sendMirrors } from './mirror.js';
 import { hashKey } from '../hash-key.js';
@@ -203,18 +208,29 @@ function respond(ctx: RequestCtx, up: UpstreamResponse, done: () => void): void 
     return done();
   }
   ctx.res.writeHead(ctx.status, h);
-  up.pipeTo(ctx.res, {
-    data: (n) => (ctx.responseBytes += n),
-    // Trailers (gRPC's status) go on before the downstream response is ended.
-    trailers: (t) => {
-      if (t['grpc-status'] !== undefined) ctx.grpcStatus = Number(t['grpc-status']);
-      if (Object.keys(t).length) ctx.res.addTrailers(t as Record<string, string>);
-    },
-    end: done,
-    error: () => {
-      addFlag(ctx, 'UC');
-      abortResponse(ctx.res);
-      done();
-    },
-  });
+  up.pipeTo(ctx.res, new Relay(ctx, done));
+}
+
+/** How the answer's body went (one object per request, its methods shared, not four closures). */
+class Relay implements PipeEvents {
+  constructor(
+    private readonly ctx: RequestCtx,
+    readonly end: () => void,
+  ) {}
+
+  data(n: number): void {
+    this.ctx.responseBytes += n;
+  }
+
+  // Trailers (gRPC's status) go on before the downstream response is ended.
+  trailers(t: Trailers): void {
+    if (t['grpc-status'] !== undefined) this.ctx.grpcStatus = Number(t['grpc-status']);
+    if (Object.keys(t).length) this.ctx.res.addTrailers(t as Record<string, string>);
+  }
+
+  error(): void {
+    addFlag(this.ctx, 'UC');
+    abortResponse(this.ctx.res);
+    this.end();
+  }
 }
