@@ -23,6 +23,8 @@ const CRLF = '\r\n';
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 /** Body chunks up to this size are copied next to the head (one write); larger ones go by writev. */
 const COPY_LIMIT = 16 * 1024;
+/** Bytes a pipelined answer may hold before its turn until its writer is asked to wait. */
+const HOLD_LIMIT = 64 * 1024;
 
 /** `Date` header value, made once a second (as node:http does). */
 let dateValue = '';
@@ -56,8 +58,9 @@ export class H1Response extends EventEmitter {
   private chunked = false;
   private bodyless: boolean;
   private closeAfter: boolean;
-  /** Output held while an earlier pipelined response is still being written. */
-  private pending: Array<string | Buffer> | undefined = undefined;
+  /** Output held while an earlier pipelined response is still being written, and its size. */
+  private pending: Buffer[] | undefined = undefined;
+  private pendingBytes = 0;
   private needDrain = false;
   private closed = false;
 
@@ -112,8 +115,10 @@ export class H1Response extends EventEmitter {
 
   writeHead(status: number, reason?: string | OutgoingHttpHeaders, headers?: OutgoingHttpHeaders): this {
     if (this.headersSent) throw invalid('ERR_HTTP_HEADERS_SENT', 'Cannot write headers after they are sent');
-    if (typeof reason === 'string') this.statusMessage = reason;
-    else headers = reason;
+    if (typeof reason === 'string') {
+      if (hasInvalidChar(reason)) throw invalid('ERR_INVALID_CHAR', 'Invalid character in statusMessage');
+      this.statusMessage = reason;
+    } else headers = reason;
     if (!(status >= 100 && status <= 999))
       throw invalid('ERR_HTTP_INVALID_STATUS_CODE', `Invalid status code: ${status}`);
     let h = this.headers;
@@ -213,8 +218,11 @@ export class H1Response extends EventEmitter {
   attach(): void {
     const p = this.pending;
     this.pending = undefined;
-    if (p) for (const c of p) this.socket.write(c as Buffer);
+    this.pendingBytes = 0;
+    if (p) for (const c of p) this.socket.write(c);
     if (this.writableEnded) this.sink.finished(this, this.closeAfter);
+    // A writer told to wait while this answer was held may go on unless the socket itself is full.
+    else if (this.needDrain && !this.socket.writableNeedDrain) this.drained();
   }
 
   /** The socket drained. */
@@ -247,7 +255,10 @@ export class H1Response extends EventEmitter {
       if (prefix !== undefined) this.hold(prefix);
       if (body !== undefined) this.hold(body);
       if (suffix !== undefined) this.hold(suffix);
-      return true;
+      // Held answers are bounded as a socket's buffer is: past it the writer waits for 'drain'.
+      if (this.pendingBytes < HOLD_LIMIT) return true;
+      this.needDrain = true;
+      return false;
     }
     const s = this.socket;
     let ok: boolean;
@@ -282,7 +293,9 @@ export class H1Response extends EventEmitter {
   }
 
   private hold(c: string | Buffer): void {
-    (this.pending ??= []).push(typeof c === 'string' ? Buffer.from(c, 'latin1') : c);
+    const b = typeof c === 'string' ? Buffer.from(c, 'latin1') : c;
+    (this.pending ??= []).push(b);
+    this.pendingBytes += b.length;
   }
 
   private buildHead(status: number, h: OutgoingHttpHeaders | undefined): string {

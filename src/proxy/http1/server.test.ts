@@ -357,3 +357,45 @@ test('a client gone mid-body: the request is aborted and the response closes unf
     await s.close();
   }
 });
+
+test('a pipelined answer waiting its turn makes its writer wait past 64 KiB, then flows in order', async () => {
+  const TOTAL = 1024 * 1024;
+  let heldWhileWaiting = -1;
+  let slowDone = false;
+  const s = await serve((req, res) => {
+    if (req.url === '/slow') {
+      setTimeout(() => {
+        slowDone = true;
+        res.writeHead(200, { 'content-length': 4 });
+        res.end('slow');
+      }, 200);
+      return;
+    }
+    res.writeHead(200, { 'content-length': TOTAL });
+    let sent = 0;
+    const chunk = Buffer.alloc(16 * 1024, 'x');
+    const pump = () => {
+      while (sent < TOTAL) {
+        sent += chunk.length;
+        if (!res.write(chunk)) {
+          if (!slowDone && heldWhileWaiting < 0) heldWhileWaiting = sent;
+          return void res.once('drain', pump);
+        }
+      }
+      res.end();
+    };
+    pump();
+  });
+  try {
+    const r = await exchange(
+      s.port,
+      ['GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\n'],
+      (t) => t.length >= TOTAL + 100 && t.endsWith('x'),
+    );
+    assert.ok(heldWhileWaiting > 0 && heldWhileWaiting <= 128 * 1024, `held ${heldWhileWaiting}`);
+    assert.ok(r.text.indexOf('slow') < r.text.indexOf('xxxx'));
+    assert.equal(r.text.length - r.text.lastIndexOf('\r\n\r\n') - 4, TOTAL);
+  } finally {
+    await s.close();
+  }
+});
