@@ -399,3 +399,37 @@ test('a pipelined answer waiting its turn makes its writer wait past 64 KiB, the
     await s.close();
   }
 });
+
+test('a paused reader stops the connection reading: little of a large body waits in memory', async () => {
+  const SIZE = 4 * 1024 * 1024;
+  let heldWhilePaused = -1;
+  const s = await serve((req, res) => {
+    let got = 0;
+    req.once('data', (c: Buffer) => {
+      got += c.length;
+      req.pause();
+      setTimeout(() => {
+        heldWhilePaused = req.readableLength;
+        req.on('data', (d: Buffer) => (got += d.length));
+        req.on('end', () => {
+          const body = String(got);
+          res.writeHead(200, { 'content-length': body.length });
+          res.end(body);
+        });
+        req.resume();
+      }, 300);
+    });
+  });
+  try {
+    const r = await exchange(
+      s.port,
+      [`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: ${SIZE}\r\n\r\n`, Buffer.alloc(SIZE, 'b')],
+      (t) => t.endsWith(String(SIZE)),
+    );
+    assert.ok(r.text.endsWith(`\r\n\r\n${SIZE}`), r.text.slice(0, 200));
+    // Reading stops at 16 KiB kept; one more socket read (up to 64 KiB) may be in flight by then.
+    assert.ok(heldWhilePaused >= 0 && heldWhilePaused <= 16 * 1024 + 64 * 1024, `kept ${heldWhilePaused}`);
+  } finally {
+    await s.close();
+  }
+});
