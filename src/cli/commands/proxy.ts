@@ -8,6 +8,7 @@ import { Proxy } from '../../proxy/proxy.js';
 import { AppLauncher } from '../../proxy/launcher.js';
 import { createLogger } from '../../lib/logger.js';
 import { errorMessage } from '../../lib/errors.js';
+import { releaseOptimizingCompiler } from '../startup-jit.js';
 
 interface ProxyFlags {
   id?: string;
@@ -186,6 +187,7 @@ export async function runProxy(command: string[], f: ProxyFlags): Promise<void> 
     notify({ type: 'failed', error: errorMessage(e) });
     process.exit(1);
   }
+  releaseOptimizingCompiler();
   notify({ type: 'ready', ports: proxy.ports });
   log.info('proxy ready', proxy.ports);
   if (command.length === 0) return;
