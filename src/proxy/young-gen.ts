@@ -58,14 +58,21 @@ const isScavenge = (e: PerformanceEntry) =>
 
 const newSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
 
-/** One full GC, without --expose-gc: an eager vm.measureMemory marks and compacts the whole heap. */
-function collectFull(): void {
+/**
+ * One full GC, without --expose-gc: an eager vm.measureMemory marks and compacts the whole heap. With
+ * `compact`, V8 runs it as if optimizing for size (`--optimize-for-size` until the GC is done), so it
+ * evacuates fragmented old-space pages as its own memory reducer would, instead of ~8 s later.
+ */
+function collectFull(compact: boolean): void {
   // vm.measureMemory is still marked experimental (Node 20–24); its one-time ExperimentalWarning would
   // land in the proxy log as if something were wrong, so it is kept out of there.
   const emitWarning = process.emitWarning;
   process.emitWarning = () => {};
+  if (compact) v8.setFlagsFromString('--optimize-for-size');
   try {
-    vm.measureMemory({ mode: 'summary', execution: 'eager' }).catch(() => {});
+    vm.measureMemory({ mode: 'summary', execution: 'eager' })
+      .catch(() => {})
+      .finally(() => compact && v8.setFlagsFromString('--no-optimize-for-size'));
   } finally {
     process.emitWarning = emitWarning;
   }
@@ -107,7 +114,7 @@ export function capYoungGeneration(maxBytes: number): void {
     if (step === 'none') return;
     if (step === 'prime') primed = true;
     else collected = true;
-    collectFull(); // its GC entry arms the next check
+    collectFull(collected); // its GC entry arms the next check
   }
 
   const observer = new PerformanceObserver((list) => {
