@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     // Before the proxy's modules load (loading them grows the young generation already).
     (await import('./startup-jit.js')).holdOptimizingCompiler();
     if (YOUNG_GEN_MB > 0)
-      (await import('../proxy/young-gen.js')).capYoungGeneration(YOUNG_GEN_MB * 1024 * 1024);
+      (await import('../proxy/young-gen.js')).capYoungGeneration(YOUNG_GEN_MB * 1024 * 1024, true);
     const proxy = await import('./commands/proxy.js');
     const parsed = proxy.parseProxyArgs(process.argv.slice(3));
     if (parsed) return proxy.runProxy(parsed.command, parsed.flags);

@@ -78,9 +78,21 @@ function collectFull(compact: boolean): void {
   }
 }
 
-export function capYoungGeneration(maxBytes: number): void {
+// While the proxy starts, the young generation stays at its initial size: loading the modules grows it
+// to 4–8 MB otherwise, for objects that mostly live on (code, module records) and are promoted anyway.
+let startupHold = false;
+
+/** Ends the hold of `capYoungGeneration(…, true)`: V8 may grow the young generation again. */
+export function releaseStartupHold(): void {
+  startupHold = false;
+}
+
+export function capYoungGeneration(maxBytes: number, holdAtStart = false): void {
   const initialSize = newSpace()?.space_size ?? 0;
-  let capped = false;
+  // Held counts as capped: the first GC after the release sets the growth factor back to 2.
+  let capped = holdAtStart;
+  startupHold = holdAtStart;
+  if (holdAtStart) v8.setFlagsFromString('--semi-space-growth-factor=1');
   let lastGcAt = performance.now();
   // Where the allocation window starts: the last GC or the last look, whichever came later.
   let windowAt = lastGcAt;
@@ -125,6 +137,7 @@ export function capYoungGeneration(maxBytes: number): void {
     lastGcAt = windowAt = performance.now();
     windowUsed = space?.space_used_size ?? 0;
     arm();
+    if (startupHold) return;
     const cap = size >= maxBytes;
     if (cap === capped) return;
     capped = cap;
