@@ -18,7 +18,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { PerformanceObserver, constants, performance, type PerformanceEntry } from 'node:perf_hooks';
 
-/** No GC for this long, allocating little: traffic has stopped (at 1,000 req/s a scavenge comes every ~1 s). */
+/** No GC for this long, allocating little: traffic has stopped (under load scavenges come far more often). */
 export const QUIET_MS = 1_000;
 /** The wait after the first GC: V8 judges the allocation rate over the last 5 s. */
 export const IDLE_MS = 5_500;
