@@ -8,6 +8,8 @@ import { Proxy } from '../../proxy/proxy.js';
 import { AppLauncher } from '../../proxy/launcher.js';
 import { createLogger } from '../../lib/logger.js';
 import { errorMessage } from '../../lib/errors.js';
+import { releaseOptimizingCompiler } from '../startup-jit.js';
+import { releaseStartupHold } from '../../proxy/young-gen.js';
 
 interface ProxyFlags {
   id?: string;
@@ -186,6 +188,8 @@ export async function runProxy(command: string[], f: ProxyFlags): Promise<void> 
     notify({ type: 'failed', error: errorMessage(e) });
     process.exit(1);
   }
+  releaseOptimizingCompiler();
+  releaseStartupHold();
   notify({ type: 'ready', ports: proxy.ports });
   log.info('proxy ready', proxy.ports);
   if (command.length === 0) return;
