@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import WebSocket from 'ws';
+import { wsConversation } from './support/ws-client.js';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
 import { clientYaml, STREAM_APPS_YAML } from './support/mesh-yaml.js';
@@ -124,17 +124,7 @@ describe('h2UpgradePolicy between sidecars', { timeout: 180_000 }, () => {
   });
 
   test('UPGRADE: a WebSocket upgrade is still a tunnel and carries messages both ways', async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${outbound}/chat`, { headers: { host: 'ws-echo:8081' } });
-    const messages: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      ws.on('message', (m) => {
-        messages.push(m.toString());
-        if (messages.length === 1) ws.send('ping 1');
-        else resolve();
-      });
-      ws.on('error', reject);
-    });
-    ws.close();
+    const messages = await wsConversation(outbound, 'ws-echo:8081', ['ping 1']);
     assert.match(messages[0]!, /ws-echo/);
     assert.equal(messages[1], 'ping 1');
   });

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import WebSocket from 'ws';
+import { wsConversation } from './support/ws-client.js';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
 import { clientYaml, STREAM_APPS_YAML, workloadYaml } from './support/mesh-yaml.js';
@@ -144,18 +144,7 @@ ${clientYaml(outbound)}
   });
 
   test('WebSocket upgrade carries messages both ways, with the caller identity at the server', async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${outbound}/chat`, { headers: { host: 'ws-echo:8081' } });
-    const messages: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      ws.on('message', (m) => {
-        messages.push(m.toString());
-        if (messages.length === 1) ws.send('ping 1');
-        else if (messages.length === 2) ws.send(Buffer.alloc(100_000, 1));
-        else resolve();
-      });
-      ws.on('error', reject);
-    });
-    ws.close();
+    const messages = await wsConversation(outbound, 'ws-echo:8081', ['ping 1', Buffer.alloc(100_000, 1)]);
     const hello = JSON.parse(messages[0]!) as { pod: string; xfcc: string };
     assert.equal(hello.pod, 'ws-echo-0');
     assert.match(hello.xfcc, /URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/client/);
