@@ -1,6 +1,8 @@
 // The proxy's admin endpoint, loopback only (Istio's 15000/15021): readiness, the applied snapshot,
-// clusters with endpoint health, live tap (newline-delimited JSON, see tap.ts) and a graceful quit.
+// clusters with endpoint health, live tap (newline-delimited JSON, see tap.ts), memory (as Envoy's
+// /memory) and a graceful quit.
 import http from 'node:http';
+import v8 from 'node:v8';
 import type { ProxySnapshot } from '../../model/snapshot.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import { redactSnapshot } from '../../model/redact.js';
@@ -21,6 +23,28 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** Where this process's memory is, in bytes: what `weft proxy` users ask of Envoy's /memory. */
+function memory() {
+  const m = process.memoryUsage();
+  const h = v8.getHeapStatistics();
+  return {
+    rss: m.rss,
+    heap: { total: m.heapTotal, used: m.heapUsed, physical: h.total_physical_size },
+    // Outside V8's heap: Buffers (array buffers) and what V8 itself allocated with malloc.
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    v8Malloced: h.malloced_memory,
+    spaces: Object.fromEntries(
+      v8
+        .getHeapSpaceStatistics()
+        .map((s) => [
+          s.space_name,
+          { size: s.space_size, used: s.space_used_size, physical: s.physical_space_size },
+        ]),
+    ),
+  };
 }
 
 export function createAdminServer(deps: AdminDeps): http.Server {
@@ -63,6 +87,8 @@ export function createAdminServer(deps: AdminDeps): http.Server {
         res.writeHead(200, { 'content-type': 'text/plain' }).end(lines.join('\n') + '\n');
         return;
       }
+      case '/memory':
+        return json(res, 200, memory());
       case '/quitquitquit':
         if (req.method !== 'POST') break;
         res.writeHead(200).end('OK\n');
@@ -71,7 +97,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     }
     res
       .writeHead(404, { 'content-type': 'text/plain' })
-      .end('not found: try /ready, /config_dump, /clusters, /tap\n');
+      .end('not found: try /ready, /config_dump, /clusters, /memory, /tap\n');
   });
   server.on('close', () => tap.close());
   return server;
