@@ -31,6 +31,10 @@ export interface OpenLoopResult {
   latency: Summary; // ms
   fromSchedule: Summary; // ms
   sendLag: Summary; // ms, actual send − due time
+  /** Pooled rounds (poolRounds): each round's own p99 latency, to show how much one window varies. */
+  roundP99?: number[];
+  /** The raw samples behind the summaries, with `keepSamples` (for poolRounds; not for reports). */
+  samples?: { latency: number[]; fromSchedule: number[]; sendLag: number[] };
 }
 
 export interface ClosedLoopResult {
@@ -67,6 +71,7 @@ export async function openLoop(
     onWindow?: (edge: 'start' | 'end') => void;
     /** 'h2': h2c with prior knowledge over `connections` HTTP/2 sessions (node:http2) instead of undici. */
     protocol?: 'h1' | 'h2';
+    keepSamples?: boolean;
   },
 ): Promise<OpenLoopResult> {
   let send: () => Promise<number>;
@@ -164,6 +169,37 @@ export async function openLoop(
     latency: summarize(latency),
     fromSchedule: summarize(fromSchedule),
     sendLag: summarize(sendLag),
+    ...(o.keepSamples ? { samples: { latency, fromSchedule, sendLag } } : {}),
+  };
+}
+
+/**
+ * Several rounds of one open-loop run (each with `keepSamples`) as one result: percentiles over all
+ * their requests, so one noisy window on a shared machine moves the p99 less than it moves its own.
+ */
+export function poolRounds(rounds: OpenLoopResult[]): OpenLoopResult {
+  const first = rounds[0];
+  if (!first) throw new Error('poolRounds: no rounds');
+  const all = (k: 'latency' | 'fromSchedule' | 'sendLag') => rounds.flatMap((r) => r.samples?.[k] ?? []);
+  const sum = (k: 'sent' | 'ok' | 'errors' | 'durationS') => rounds.reduce((a, r) => a + r[k], 0);
+  const errorKinds: Record<string, number> = {};
+  for (const r of rounds)
+    for (const [k, n] of Object.entries(r.errorKinds)) errorKinds[k] = (errorKinds[k] ?? 0) + n;
+  return {
+    connections: first.connections,
+    rate: first.rate,
+    durationS: sum('durationS'),
+    sent: sum('sent'),
+    ok: sum('ok'),
+    errors: sum('errors'),
+    errorKinds,
+    // The slowest round decides whether the setup kept up.
+    achievedRps: Math.min(...rounds.map((r) => r.achievedRps)),
+    peakInflight: Math.max(...rounds.map((r) => r.peakInflight)),
+    latency: summarize(all('latency')),
+    fromSchedule: summarize(all('fromSchedule')),
+    sendLag: summarize(all('sendLag')),
+    roundP99: rounds.map((r) => r.latency.p99),
   };
 }
 

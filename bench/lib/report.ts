@@ -30,6 +30,8 @@ export interface Results {
     connections: number[];
     warmupS: number;
     durationS: number;
+    /** Rounds per setup, pooled (absent in results from before rounds: one). */
+    latencyRounds?: number;
     wrkConnections: number;
     h2Connections: number;
     h2Streams: number;
@@ -131,6 +133,11 @@ export const lat = (r: Results, setup: Setup, connections: number, proto: 'h1' |
 
 const tput = (r: Results, setup: Setup, hops: number, proto: 'h1' | 'h2') =>
   r.throughput.find((x) => x.setup === setup && x.hops === hops && x.proto === proto);
+
+const roundsText = (c: Results['config']) =>
+  (c.latencyRounds ?? 1) > 1
+    ? `${c.latencyRounds} rounds of ${c.durationS} s per setup, each after ${c.warmupS} s warm-up, interleaved with the other setups; percentiles over all rounds' requests`
+    : `${c.durationS} s after ${c.warmupS} s warm-up`;
 
 const f = (n: number | undefined, d = 2) => (n !== undefined && Number.isFinite(n) ? n.toFixed(d) : '-');
 const sg = (n: number, d = 3) => (n >= 0 ? `+${f(n, d)}` : f(n, d));
@@ -279,7 +286,7 @@ export function markdown(r: Results): string {
     ...head(['target', 'goal', 'weft', 'reference', 'result', 'note']),
     ...r.targets.map((t) => row([t.name, t.goal, t.weft, t.reference, metText(t.met), t.note ?? ''])),
     '',
-    `## 1. Latency at a fixed ${c.rate} req/s, ${c.bodyBytes} B, two hops (open loop, ${c.durationS} s after ${c.warmupS} s warm-up)`,
+    `## 1. Latency at a fixed ${c.rate} req/s, ${c.bodyBytes} B, two hops (open loop, ${roundsText(c)})`,
     '',
     'Time from handing the request to the client until the last body byte, every request recorded ' +
       '(exact percentiles, no histogram). Requests are sent on a fixed schedule whatever the responses do ' +
@@ -306,6 +313,7 @@ export function markdown(r: Results): string {
         'peak in flight',
         'errors',
         'gen. lag p99',
+        'p99 per round',
         'note',
       ]),
       ...rows.map((o) =>
@@ -320,6 +328,7 @@ export function markdown(r: Results): string {
           o.peakInflight,
           o.errors,
           f(o.sendLag.p99, 1),
+          o.roundP99 ? o.roundP99.map((p) => f(p, 2)).join(' / ') : '-',
           saturated(o) ? 'overloaded' : '',
         ]),
       ),
