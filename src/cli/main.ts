@@ -5,7 +5,8 @@ import { errorMessage } from '../lib/errors.js';
 import { WEFT_VERSION } from '../lib/version.js';
 import type { MeshFlags } from './mesh-client.js';
 
-/** The proxies' young-generation cap in MB (proxy/young-gen.ts); WEFT_PROXY_YOUNG_GEN_MB=0 leaves V8's. */
+/** The proxies' young-generation cap in MB, half of it while little is promoted (proxy/young-gen.ts);
+ *  WEFT_PROXY_YOUNG_GEN_MB=0 leaves V8's. */
 const YOUNG_GEN_MB = Number(process.env.WEFT_PROXY_YOUNG_GEN_MB ?? 8) || 0;
 
 type Register = (program: Command, mesh: () => MeshFlags) => void;
