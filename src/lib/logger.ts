@@ -1,5 +1,6 @@
 // A small structured logger: one line per event, `time level [component] message key=value ...`,
 // to stderr so stdout stays for command output. WEFT_LOG_LEVEL=debug|info|warn|error.
+import { isoTime } from './time.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -30,7 +31,7 @@ export function createLogger(
           .map(([k, v]) => ` ${k}=${fmt(v)}`)
           .join('')
       : '';
-    write(`${new Date().toISOString()} ${level} [${component}] ${msg}${kv}`);
+    write(`${isoTime(Date.now())} ${level} [${component}] ${msg}${kv}`);
   };
   return {
     debug: (m, f) => log('debug', m, f),

@@ -2,6 +2,7 @@
 // certificate for renewals), holds one stream open, applies each snapshot through `onSnapshot` and ACKs
 // or NACKs it, heartbeats, and reconnects with jittered exponential backoff. While the control plane is
 // away the proxy keeps serving its last good snapshot and certificate.
+import { optionalIso } from '../../lib/time.js';
 import {
   DISCOVERY_SERVICE,
   HEARTBEAT_INTERVAL_MS,
@@ -112,7 +113,7 @@ export class ControlClient {
       this.scheduleRenewal();
       if (!this.closed) this.prepareNextCsr();
       this.opts.log.info('workload certificate installed', {
-        notAfter: this.opts.identity.notAfter()?.toISOString(),
+        notAfter: optionalIso(this.opts.identity.notAfter()),
       });
     } finally {
       channel.close();

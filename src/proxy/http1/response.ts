@@ -5,6 +5,7 @@
 //
 // Framing: the answer's own content-length when it has one; otherwise chunked for HTTP/1.1 clients, or
 // the end of the connection for HTTP/1.0 ones. HEAD answers and 1xx/204/304 carry no body.
+import { httpDate as formatHttpDate } from '../../lib/time.js';
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type net from 'node:net';
@@ -32,7 +33,7 @@ let dateUntil = 0;
 function httpDate(): string {
   const now = Date.now();
   if (now >= dateUntil) {
-    dateValue = new Date(now).toUTCString();
+    dateValue = formatHttpDate(now);
     dateUntil = now - (now % 1000) + 1000;
   }
   return dateValue;

@@ -1,6 +1,7 @@
 // The proxy's admin endpoint, loopback only (Istio's 15000/15021): readiness, the applied snapshot,
 // clusters with endpoint health, live tap (newline-delimited JSON, see tap.ts), memory (as Envoy's
 // /memory) and a graceful quit.
+import { optionalIso } from '../../lib/time.js';
 import http from 'node:http';
 import v8 from 'node:v8';
 import type { ProxySnapshot } from '../../model/snapshot.js';
@@ -68,7 +69,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
           snapshot: snapshot ? redactSnapshot(snapshot) : null,
           certificate: deps.identity.ready
             ? {
-                notAfter: deps.identity.notAfter()?.toISOString(),
+                notAfter: optionalIso(deps.identity.notAfter()),
                 chain: deps.identity.current.certChain,
                 root: deps.identity.current.rootPem,
               }

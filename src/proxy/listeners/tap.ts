@@ -2,6 +2,7 @@
 // JSON, filtered per client. It subscribes to its source only while a tap client is connected,
 // so a proxy nobody taps builds nothing for it. A slow client never slows the proxy: past a bounded
 // buffer its events are dropped and counted (the count rides on the next heartbeat line).
+import { isoTime } from '../../lib/time.js';
 import type http from 'node:http';
 import { httpRequests, type RequestRecord } from '../telemetry/events.js';
 import type { ProxyIdentity } from '../../model/snapshot.js';
@@ -78,7 +79,7 @@ export function tapEvent(r: RequestRecord, self: ProxyIdentity | undefined): Tap
     dstWorkload = workloadOfInstance(r.destination?.instance)?.workload ?? UNKNOWN;
   }
   const e: TapEvent = {
-    time: new Date(r.startTime).toISOString(),
+    time: isoTime(r.startTime),
     proxy: self?.id ?? UNKNOWN,
     reporter: r.reporter,
     sourceWorkload: src.workload,
