@@ -115,7 +115,7 @@ export function normalizePath(target: string, mode: PathNormalizationMode): Norm
     if (c >= 0x80) {
       return fail(
         `request path contains a non-ASCII character at offset ${i}; ` +
-          'non-ASCII characters must be sent percent-encoded as UTF-8 (for example "é" as %C3%A9)',
+          'non-ASCII characters must be sent percent-encoded as UTF-8 (for example "\u00e9" as %C3%A9)',
       );
     }
     const k = CLASS[c];

@@ -328,7 +328,7 @@ export function parseFormat(format: string): Piece[] {
       const word = /^%([A-Za-z0-9_]*)/.exec(format.slice(i))?.[1] ?? '';
       throw new FormatError(
         word
-          ? `malformed access log operator at position ${i}: %${word}… (expected %COMMAND%, %COMMAND(ARG)% or %COMMAND(ARG):MAX%)`
+          ? `malformed access log operator at position ${i}: %${word}... (expected %COMMAND%, %COMMAND(ARG)% or %COMMAND(ARG):MAX%)`
           : `a lone % at position ${i}: write %% for a literal percent sign`,
         word || undefined,
       );
