@@ -1,16 +1,16 @@
-// A cap on V8's young generation, set by the proxy on itself, and its release once the proxy goes idle.
+// A hold on V8's young generation, set by the proxy on itself, and its release once the proxy goes idle.
 // Under steady traffic V8 doubles the young generation whenever the bytes surviving scavenges since its
 // last growth exceed its size, so a proxy at 1,000 req/s reaches Node's maximum (32 MB of semi-spaces)
 // within a minute, for request garbage that dies young anyway. `--max-semi-space-size` would cap it, but
-// only as a Node flag everyone running `weft proxy` would have to pass; V8 reads its growth factor each
-// time it grows the space, so the proxy stops the growth (factor 1) at the cap and allows it again
-// (factor 2, V8's default) below it.
-//
-// The cap is two-step: 4 MB while little survives (a sidecar at 1,000 req/s promotes 20–40 KB/s to the
-// old space with 4 MB, and holds 3 MB less than with 8), 8 MB (WEFT_PROXY_YOUNG_GEN_MB) once more than
-// BUSY_PROMOTED_BYTES_PER_S is promoted: scavenges then come so often that objects living a request or a
-// batch (access-log lines wait 100 ms) survive them, and the old space would grow by more than the young
-// generation saves (at 3,000 req/s, 230 KB/s with 4 MB).
+// only as a Node flag everyone running `weft proxy` would have to pass, and no one size suits every
+// load: V8 reads its growth factor each time it grows the space, so the proxy stops the growth (factor
+// 1) at 4 MB (WEFT_PROXY_YOUNG_GEN_MB) and allows it again (factor 2, V8's default) only while a small
+// young generation costs: scavenges take more than BUSY_SCAVENGE_SHARE of the time, or more than
+// BUSY_PROMOTED_BYTES_PER_S reaches the old space. A sidecar at 1,000 HTTP/1.1 req/s scavenges 0.3–0.5
+// ms every ~165 ms with 4 MB and promotes 20–40 KB/s, and stays there (3 MB less than with 8); at 3,000
+// req/s it promoted ~230 KB/s. gRPC through node:http2 allocates ~40 KB per call and each scavenge
+// copies every call in flight: at 2,000 calls/s, 4–8 MB meant a 2–3 ms scavenge every 25–50 ms, and a
+// 10 ms mark-compact every second for what they promoted.
 //
 // V8 shrinks the young generation only at a GC that finds the allocation rate of its last ~5 s low,
 // and an idle proxy allocates too little to reach a GC for minutes: after traffic stops, the grown
@@ -29,22 +29,25 @@ export const IDLE_MS = 5_500;
 /** Below this allocation rate the proxy counts as idle (V8 shrinks below ~1 MB/s). */
 export const IDLE_BYTES_PER_S = 512 * 1024;
 
-/** Above this rate of promotion the young generation may grow from the light cap to the full one. */
+/** Above this rate of promotion the young generation may grow past the hold… */
 export const BUSY_PROMOTED_BYTES_PER_S = 128 * 1024;
+/** …or above this share of the time spent in scavenges. */
+export const BUSY_SCAVENGE_SHARE = 0.01;
 /** Promotion is judged over windows of at least this long (several scavenges)… */
 export const PROMOTION_WINDOW_MS = 1_000;
 /** …and counts as busy after this many windows in a row above the rate: a proxy that just started or
  *  met new traffic compiles code into the old space for 2–3 s, at 0.3–4 MB/s, which is no promotion. */
 export const BUSY_WINDOWS = 5;
 
-/** Busy windows in a row after one more window that promoted `bytesPerS`. */
-export function busyStreak(streak: number, bytesPerS: number): number {
-  return bytesPerS > BUSY_PROMOTED_BYTES_PER_S ? streak + 1 : 0;
+/** Busy windows in a row after one more window that promoted `bytesPerS` and spent `scavengeShare` of
+ *  its time in scavenges. */
+export function busyStreak(streak: number, bytesPerS: number, scavengeShare = 0): number {
+  return bytesPerS > BUSY_PROMOTED_BYTES_PER_S || scavengeShare > BUSY_SCAVENGE_SHARE ? streak + 1 : 0;
 }
 
-/** The young-generation size V8 may grow to now: the full cap only after BUSY_WINDOWS busy windows. */
-export function youngCap(cap: number, streak: number): number {
-  return streak >= BUSY_WINDOWS ? cap : cap / 2;
+/** Whether V8 may grow the young generation: up to `hold`, and past it after BUSY_WINDOWS busy windows. */
+export function mayGrow(size: number, hold: number, streak: number): boolean {
+  return size < hold || streak >= BUSY_WINDOWS;
 }
 
 export interface IdleState {
@@ -115,12 +118,12 @@ function collectFull(compact: boolean): void {
 // to 4–8 MB otherwise, for objects that mostly live on (code, module records) and are promoted anyway.
 let startupHold = false;
 
-/** Ends the hold of `capYoungGeneration(…, true)`: V8 may grow the young generation again. */
+/** Ends the start-up hold of `holdYoungGeneration(…, true)`: V8 may grow the young generation again. */
 export function releaseStartupHold(): void {
   startupHold = false;
 }
 
-export function capYoungGeneration(maxBytes: number, holdAtStart = false): void {
+export function holdYoungGeneration(holdBytes: number, holdAtStart = false): void {
   const initialSize = newSpace()?.space_size ?? 0;
   // Held counts as capped: the first GC after the release sets the growth factor back to 2.
   let capped = holdAtStart;
@@ -137,6 +140,7 @@ export function capYoungGeneration(maxBytes: number, holdAtStart = false): void 
   let busyWindows = 0;
   let oldUsed = spaces().oldUsed;
   let promoted = 0;
+  let scavengeMs = 0;
   let promotionFrom = lastGcAt;
 
   // Timers may fire a little early against a `lastGcAt` taken when the GC was reported.
@@ -175,11 +179,13 @@ export function capYoungGeneration(maxBytes: number, holdAtStart = false): void 
     // A scavenge means the proxy allocates again: the next quiet period starts over.
     if (entries.some(isScavenge)) {
       primed = collected = false;
+      for (const e of entries) if (isScavenge(e)) scavengeMs += e.duration;
       // A mark-compact in the batch shrank the old space: that is no promotion, start over from here.
       if (!entries.some(isMarkCompact)) promoted += Math.max(0, oldNow - oldUsed);
       if (lastGcAt - promotionFrom >= PROMOTION_WINDOW_MS) {
-        busyWindows = busyStreak(busyWindows, (promoted * 1000) / (lastGcAt - promotionFrom));
-        promoted = 0;
+        const windowMs = lastGcAt - promotionFrom;
+        busyWindows = busyStreak(busyWindows, (promoted * 1000) / windowMs, scavengeMs / windowMs);
+        promoted = scavengeMs = 0;
         promotionFrom = lastGcAt;
       }
     }
@@ -187,7 +193,7 @@ export function capYoungGeneration(maxBytes: number, holdAtStart = false): void 
     windowUsed = space?.space_used_size ?? 0;
     arm();
     if (startupHold) return;
-    const cap = size >= youngCap(maxBytes, busyWindows);
+    const cap = !mayGrow(size, holdBytes, busyWindows);
     if (cap === capped) return;
     capped = cap;
     v8.setFlagsFromString(`--semi-space-growth-factor=${cap ? 1 : 2}`);
