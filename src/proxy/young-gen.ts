@@ -6,11 +6,11 @@
 // load: V8 reads its growth factor each time it grows the space, so the proxy stops the growth (factor
 // 1) at 4 MB (WEFT_PROXY_YOUNG_GEN_MB) and allows it again (factor 2, V8's default) only while a small
 // young generation costs: scavenges take more than BUSY_SCAVENGE_SHARE of the time, or more than
-// BUSY_PROMOTED_BYTES_PER_S reaches the old space. A sidecar at 1,000 HTTP/1.1 req/s scavenges 0.3–0.5
-// ms every ~165 ms with 4 MB and promotes 20–40 KB/s, and stays there (3 MB less than with 8); at 3,000
-// req/s it promoted ~230 KB/s. gRPC through node:http2 allocates ~40 KB per call and each scavenge
-// copies every call in flight: at 2,000 calls/s, 4–8 MB meant a 2–3 ms scavenge every 25–50 ms, and a
-// 10 ms mark-compact every second for what they promoted.
+// BUSY_PROMOTED_BYTES_PER_S reaches the old space, for a few seconds. A sidecar at 1,000 HTTP/1.1 req/s
+// scavenges 0.3–0.5 ms every ~165 ms with 4 MB and promotes 20–40 KB/s, and stays there (3 MB less than
+// with 8); at 3,000 req/s it promoted ~230 KB/s. gRPC through node:http2 allocates ~40 KB per call and
+// each scavenge copies every call in flight: at 2,000 calls/s, 4–8 MB meant a 2–3 ms scavenge every
+// 25–50 ms, and a 10 ms mark-compact every second for what they promoted.
 //
 // V8 shrinks the young generation only at a GC that finds the allocation rate of its last ~5 s low,
 // and an idle proxy allocates too little to reach a GC for minutes: after traffic stops, the grown
@@ -37,17 +37,28 @@ export const BUSY_SCAVENGE_SHARE = 0.01;
 export const PROMOTION_WINDOW_MS = 1_000;
 /** …and counts as busy after this many windows in a row above the rate: a proxy that just started or
  *  met new traffic compiles code into the old space for 2–3 s, at 0.3–4 MB/s, which is no promotion. */
-export const BUSY_WINDOWS = 5;
+export const BUSY_PROMOTION_WINDOWS = 5;
+/** Scavenge time counts after fewer (the same start spends 2–5 % of one or two windows in scavenges). */
+export const BUSY_SCAVENGE_WINDOWS = 3;
 
-/** Busy windows in a row after one more window that promoted `bytesPerS` and spent `scavengeShare` of
- *  its time in scavenges. */
-export function busyStreak(streak: number, bytesPerS: number, scavengeShare = 0): number {
-  return bytesPerS > BUSY_PROMOTED_BYTES_PER_S || scavengeShare > BUSY_SCAVENGE_SHARE ? streak + 1 : 0;
+export interface BusyStreaks {
+  /** Windows in a row that promoted more than BUSY_PROMOTED_BYTES_PER_S… */
+  promoted: number;
+  /** …and that spent more than BUSY_SCAVENGE_SHARE of their time in scavenges. */
+  scavenging: number;
 }
 
-/** Whether V8 may grow the young generation: up to `hold`, and past it after BUSY_WINDOWS busy windows. */
-export function mayGrow(size: number, hold: number, streak: number): boolean {
-  return size < hold || streak >= BUSY_WINDOWS;
+/** The streaks after one more window that promoted `bytesPerS` and spent `scavengeShare` scavenging. */
+export function nextStreaks(s: BusyStreaks, bytesPerS: number, scavengeShare: number): BusyStreaks {
+  return {
+    promoted: bytesPerS > BUSY_PROMOTED_BYTES_PER_S ? s.promoted + 1 : 0,
+    scavenging: scavengeShare > BUSY_SCAVENGE_SHARE ? s.scavenging + 1 : 0,
+  };
+}
+
+/** Whether V8 may grow the young generation: up to `hold`, and past it while a small one costs. */
+export function mayGrow(size: number, hold: number, s: BusyStreaks): boolean {
+  return size < hold || s.promoted >= BUSY_PROMOTION_WINDOWS || s.scavenging >= BUSY_SCAVENGE_WINDOWS;
 }
 
 export interface IdleState {
@@ -137,7 +148,7 @@ export function holdYoungGeneration(holdBytes: number, holdAtStart = false): voi
   let collected = false;
   let timer: NodeJS.Timeout | undefined;
   // Promotion: old-space growth from one scavenge to the next, summed over a window.
-  let busyWindows = 0;
+  let streaks: BusyStreaks = { promoted: 0, scavenging: 0 };
   let oldUsed = spaces().oldUsed;
   let promoted = 0;
   let scavengeMs = 0;
@@ -184,7 +195,7 @@ export function holdYoungGeneration(holdBytes: number, holdAtStart = false): voi
       if (!entries.some(isMarkCompact)) promoted += Math.max(0, oldNow - oldUsed);
       if (lastGcAt - promotionFrom >= PROMOTION_WINDOW_MS) {
         const windowMs = lastGcAt - promotionFrom;
-        busyWindows = busyStreak(busyWindows, (promoted * 1000) / windowMs, scavengeMs / windowMs);
+        streaks = nextStreaks(streaks, (promoted * 1000) / windowMs, scavengeMs / windowMs);
         promoted = scavengeMs = 0;
         promotionFrom = lastGcAt;
       }
@@ -193,7 +204,7 @@ export function holdYoungGeneration(holdBytes: number, holdAtStart = false): voi
     windowUsed = space?.space_used_size ?? 0;
     arm();
     if (startupHold) return;
-    const cap = !mayGrow(size, holdBytes, busyWindows);
+    const cap = !mayGrow(size, holdBytes, streaks);
     if (cap === capped) return;
     capped = cap;
     v8.setFlagsFromString(`--semi-space-growth-factor=${cap ? 1 : 2}`);
