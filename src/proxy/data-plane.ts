@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { ProxySnapshot } from '../model/snapshot.js';
 import type { Logger } from '../lib/logger.js';
 import type { WorkloadIdentity } from './identity/certificates.js';
-import { ProxyState } from './state.js';
+import { ProxyState, loadStateCode } from './state.js';
 import { createInboundServer } from './listeners/inbound.js';
 import { createOutboundServer } from './listeners/outbound.js';
 import type { GatewayListeners } from './listeners/gateways.js';
@@ -115,6 +115,9 @@ export class DataPlane {
 
   /** Compile, open any new gateway ports, then swap. Throws to NACK; the old state stays. */
   async apply(s: ProxySnapshot): Promise<void> {
+    // Code only some snapshots need loads with the first of them; usually there is nothing to wait for.
+    const loading = loadStateCode(s);
+    if (loading) await loading;
     const logs = this.accessLogs?.prepare(s);
     const next = new ProxyState(s, this.state, { outbound: () => this.outboundAddress() });
     if (this.gateways) await this.gateways.prepare(next);

@@ -6,7 +6,27 @@ import { ClusterRuntime } from './upstream/cluster.js';
 import { localityOf } from '../model/locality.js';
 import { encodePeerMetadata } from './telemetry/peer-metadata.js';
 import { WeftError, ErrorCodes } from '../lib/errors.js';
-import { SecurityGate, type GateOptions } from './security/gate.js';
+import { SecurityGate, loadGateCode, type GateOptions } from './security/gate.js';
+
+/** A load of snapshot code under way: the snapshots that come after it wait for it too, in order. */
+let loading: Promise<void> | undefined;
+
+/**
+ * Loads the code a ProxyState for `snapshot` needs beyond what every proxy has (JWT and authorization
+ * policy: see loadGateCode). Undefined
+ * when it is loaded already and no earlier load is under way, so applying a snapshot stays synchronous.
+ */
+export function loadStateCode(snapshot: ProxySnapshot): Promise<void> | undefined {
+  const gate = loadGateCode(snapshot.security);
+  if (!gate && !loading) return undefined;
+  const p = Promise.all([loading, gate]).then(() => undefined);
+  loading = p;
+  const done = () => {
+    if (loading === p) loading = undefined;
+  };
+  p.then(done, done);
+  return p;
+}
 
 export interface GatewayState {
   name: string;
