@@ -2,7 +2,7 @@
 // swapped in atomically. A snapshot that cannot be compiled throws, and the proxy NACKs it.
 import type { InboundRoute, ProxySnapshot } from '../model/snapshot.js';
 import { RouteTable } from './http/router.js';
-import { ClusterRuntime } from './upstream/cluster.js';
+import { ClusterRuntime, loadClusterCode } from './upstream/cluster.js';
 import { localityOf } from '../model/locality.js';
 import { encodePeerMetadata } from './telemetry/peer-metadata.js';
 import { WeftError, ErrorCodes } from '../lib/errors.js';
@@ -13,13 +13,14 @@ let loading: Promise<void> | undefined;
 
 /**
  * Loads the code a ProxyState for `snapshot` needs beyond what every proxy has (JWT and authorization
- * policy: see loadGateCode). Undefined
+ * policy, consistent-hash balancers, DNS resolution: see loadGateCode and loadClusterCode). Undefined
  * when it is loaded already and no earlier load is under way, so applying a snapshot stays synchronous.
  */
 export function loadStateCode(snapshot: ProxySnapshot): Promise<void> | undefined {
   const gate = loadGateCode(snapshot.security);
-  if (!gate && !loading) return undefined;
-  const p = Promise.all([loading, gate]).then(() => undefined);
+  const clusters = loadClusterCode(snapshot.clusters);
+  if (!gate && !clusters && !loading) return undefined;
+  const p = Promise.all([loading, gate, clusters]).then(() => undefined);
   loading = p;
   const done = () => {
     if (loading === p) loading = undefined;
