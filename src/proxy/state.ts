@@ -8,25 +8,15 @@ import { encodePeerMetadata } from './telemetry/peer-metadata.js';
 import { WeftError, ErrorCodes } from '../lib/errors.js';
 import { SecurityGate, loadGateCode, type GateOptions } from './security/gate.js';
 
-/** A load of snapshot code under way: the snapshots that come after it wait for it too, in order. */
-let loading: Promise<void> | undefined;
-
 /**
  * Loads the code a ProxyState for `snapshot` needs beyond what every proxy has (JWT and authorization
- * policy, consistent-hash balancers, DNS resolution: see loadGateCode and loadClusterCode). Undefined
- * when it is loaded already and no earlier load is under way, so applying a snapshot stays synchronous.
+ * policy, consistent-hash balancers, DNS resolution: see loadGateCode and loadClusterCode); undefined
+ * when it is loaded already.
  */
 export function loadStateCode(snapshot: ProxySnapshot): Promise<void> | undefined {
   const gate = loadGateCode(snapshot.security);
   const clusters = loadClusterCode(snapshot.clusters);
-  if (!gate && !clusters && !loading) return undefined;
-  const p = Promise.all([loading, gate, clusters]).then(() => undefined);
-  loading = p;
-  const done = () => {
-    if (loading === p) loading = undefined;
-  };
-  p.then(done, done);
-  return p;
+  return gate || clusters ? Promise.all([gate, clusters]).then(() => undefined) : undefined;
 }
 
 export interface GatewayState {
