@@ -7,14 +7,14 @@ import type { AddressInfo } from 'node:net';
 import type { ProxySnapshot } from '../model/snapshot.js';
 import type { Logger } from '../lib/logger.js';
 import type { WorkloadIdentity } from './identity/certificates.js';
-import { ProxyState } from './state.js';
+import { ProxyState, loadStateCode } from './state.js';
 import { createInboundServer } from './listeners/inbound.js';
 import { createOutboundServer } from './listeners/outbound.js';
 import type { GatewayListeners } from './listeners/gateways.js';
 import { closeNow, track } from './listeners/tracked.js';
 import { ProxyMetrics, type ControlStats } from './telemetry/metrics.js';
 import { Exposition, type ExpositionFormat } from './telemetry/prom-text.js';
-import { Tracer, withTracingMetrics } from './telemetry/tracing.js';
+import { loadTracingCode, Tracer, withTracingMetrics } from './telemetry/tracing.js';
 import { AccessLogs } from './telemetry/access-log/logger.js';
 
 export interface DataPlaneOptions {
@@ -41,6 +41,27 @@ export function listen(server: net.Server, port: number, host: string): Promise<
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/** A load of snapshot code under way: the snapshots that come after it wait for it too, in order. */
+let loading: Promise<void> | undefined;
+
+/**
+ * Loads the code `snapshot` needs beyond what every proxy has: see loadStateCode (security policy,
+ * clusters) and loadTracingCode. Undefined when it is loaded already and no earlier load is under way,
+ * so that applying a snapshot stays synchronous.
+ */
+function loadSnapshotCode(snapshot: ProxySnapshot): Promise<void> | undefined {
+  const state = loadStateCode(snapshot);
+  const tracing = loadTracingCode(snapshot);
+  if (!state && !tracing && !loading) return undefined;
+  const p = Promise.all([loading, state, tracing]).then(() => undefined);
+  loading = p;
+  const done = () => {
+    if (loading === p) loading = undefined;
+  };
+  p.then(done, done);
+  return p;
 }
 
 export class DataPlane {
@@ -115,6 +136,9 @@ export class DataPlane {
 
   /** Compile, open any new gateway ports, then swap. Throws to NACK; the old state stays. */
   async apply(s: ProxySnapshot): Promise<void> {
+    // Code only some snapshots need loads with the first of them; usually there is nothing to wait for.
+    const loading = loadSnapshotCode(s);
+    if (loading) await loading;
     const logs = this.accessLogs?.prepare(s);
     const next = new ProxyState(s, this.state, { outbound: () => this.outboundAddress() });
     if (this.gateways) await this.gateways.prepare(next);

@@ -17,8 +17,7 @@ import { createMetricsServer } from './telemetry/metrics-server.js';
 import { Exposition, type ExpositionFormat } from './telemetry/prom-text.js';
 import { processMetrics } from './telemetry/process-metrics.js';
 import { DataPlane, listen } from './data-plane.js';
-import { WorkerPool } from './workers/pool.js';
-import { mergeExpositions } from './workers/merge-metrics.js';
+import type { WorkerPool } from './workers/pool.js';
 
 export interface ProxyOptions {
   id: string;
@@ -93,6 +92,8 @@ export class Proxy {
     let tapSource: TapSource;
     const concurrency = o.concurrency ?? 1;
     if (concurrency > 1) {
+      // The worker pool's code loads only for --concurrency > 1: most proxies run one data plane.
+      const { WorkerPool } = await import('./workers/pool.js');
       const pool = new WorkerPool({
         concurrency,
         identity: this.identity,
@@ -188,7 +189,8 @@ export class Proxy {
     const own = new Exposition(format);
     controlMetrics(own, this.control.stats(), this.snapshot?.version);
     processMetrics(own);
-    return mergeExpositions([own.text(), ...(await this.pool.metrics(format))], format);
+    const texts = [own.text(), ...(await this.pool.metrics(format))];
+    return (await import('./workers/merge-metrics.js')).mergeExpositions(texts, format);
   }
 
   async stop(): Promise<void> {

@@ -2,11 +2,22 @@
 // swapped in atomically. A snapshot that cannot be compiled throws, and the proxy NACKs it.
 import type { InboundRoute, ProxySnapshot } from '../model/snapshot.js';
 import { RouteTable } from './http/router.js';
-import { ClusterRuntime } from './upstream/cluster.js';
+import { ClusterRuntime, loadClusterCode } from './upstream/cluster.js';
 import { localityOf } from '../model/locality.js';
 import { encodePeerMetadata } from './telemetry/peer-metadata.js';
 import { WeftError, ErrorCodes } from '../lib/errors.js';
-import { SecurityGate, type GateOptions } from './security/gate.js';
+import { SecurityGate, loadGateCode, type GateOptions } from './security/gate.js';
+
+/**
+ * Loads the code a ProxyState for `snapshot` needs beyond what every proxy has (JWT and authorization
+ * policy, consistent-hash balancers, DNS resolution: see loadGateCode and loadClusterCode); undefined
+ * when it is loaded already.
+ */
+export function loadStateCode(snapshot: ProxySnapshot): Promise<void> | undefined {
+  const gate = loadGateCode(snapshot.security);
+  const clusters = loadClusterCode(snapshot.clusters);
+  return gate || clusters ? Promise.all([gate, clusters]).then(() => undefined) : undefined;
+}
 
 export interface GatewayState {
   name: string;

@@ -3,7 +3,8 @@
 // and HTTP CONNECT (opaque TCP) take the same route decision and then become byte tunnels.
 import http from 'node:http';
 import http2 from 'node:http2';
-import https from 'node:https';
+import type https from 'node:https';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
@@ -36,6 +37,11 @@ import type { AttemptTarget } from '../upstream/attempt.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import { H1Pools } from '../upstream/h1-pools.js';
 import { originationError } from '../upstream/origination.js';
+
+// node:https is only for upgrades (WebSocket) over TLS, required on the first one: a sidecar whose app
+// never opens one would otherwise keep it in memory for nothing.
+const load = createRequire(import.meta.url);
+let httpsModule: typeof https | undefined;
 
 export interface RoutedDeps {
   identity: WorkloadIdentity;
@@ -189,7 +195,7 @@ export function createRoutedHandlers(
           headers,
           agent: false,
         })
-      : https.request({
+      : (httpsModule ??= load('node:https') as typeof https).request({
           host: target.host,
           port: target.port,
           method: ctx.req.method,

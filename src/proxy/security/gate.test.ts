@@ -2,7 +2,7 @@
 // CUSTOM/DENY/ALLOW), with the answer the listener must send or the edits it must make.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SecurityGate } from './gate.js';
+import { SecurityGate, loadGateCode } from './gate.js';
 import { openSecurity, type AuthzPolicy, type InboundSecurity } from '../../model/security.js';
 import type { GateHttpRequest, GateOutcome } from './gate-types.js';
 import { jwksOf, makeKey, nowSeconds, rule, sign } from './jwt/testing.js';
@@ -36,6 +36,9 @@ const denyAdmin: AuthzPolicy = {
   action: 'DENY',
   rules: [{ from: [], to: [{ paths: ['/admin*'] }], when: [] }],
 };
+
+// The JWT and authorization code loads with the first snapshot that needs it (DataPlane.apply does that).
+await loadGateCode({ ...openSecurity(), jwtRules: [rule(ISS)], policies: [denyAdmin] });
 
 test('no policy: the normalized path goes to the app, synchronously, without edits', () => {
   const g = gate({});

@@ -6,8 +6,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { InboundSecurity } from '../../model/security.js';
 import { normalizePath } from './path.js';
-import { JwtAuthenticator, removeQueryParams, wwwAuthenticate, type JwtResult } from './jwt/index.js';
-import { AuthzEngine, type AuthzRequest, type CustomMatch } from './authz/engine.js';
+import type { JwtAuthenticator, JwtResult } from './jwt/index.js';
+import type { AuthzEngine, AuthzRequest, CustomMatch } from './authz/engine.js';
 import type { ExtAuthzResult } from './authz/ext-authz.js';
 import { countAuthz, countJwt } from './decisions.js';
 import type { GateHttpRequest, GateOutcome, GateTcpConnection, GateTcpDecision } from './gate-types.js';
@@ -22,6 +22,30 @@ const checkExternal = async (...a: Parameters<HttpAuthz['checkExternal']>) =>
   (await (httpAuthz ??= import('./authz/ext-authz.js'))).checkExternal(...a);
 const checkExternalGrpc = async (...a: Parameters<GrpcAuthz['checkExternalGrpc']>) =>
   (await (grpcAuthz ??= import('./authz/ext-authz-grpc.js'))).checkExternalGrpc(...a);
+
+// The JWT authenticator and the AuthorizationPolicy engine (~85 KB of code with their helpers) load with
+// the first snapshot that has RequestAuthentication rules or AuthorizationPolicies (loadGateCode, awaited
+// by DataPlane.apply before it builds the gate): most sidecars have neither, and would otherwise keep
+// that code in memory for nothing. Requests never wait for it.
+type JwtCode = typeof import('./jwt/index.js');
+type AuthzCode = typeof import('./authz/engine.js');
+let jwtCode: JwtCode | undefined;
+let authzCode: AuthzCode | undefined;
+
+/** Loads the code a gate for `security` needs; undefined when it is loaded already. */
+export function loadGateCode(security: InboundSecurity): Promise<void> | undefined {
+  const loads: Array<Promise<unknown>> = [];
+  if (security.jwtRules.length > 0 && !jwtCode)
+    loads.push(import('./jwt/index.js').then((m) => (jwtCode = m)));
+  if (security.policies.length > 0 && !authzCode)
+    loads.push(import('./authz/engine.js').then((m) => (authzCode = m)));
+  return loads.length ? Promise.all(loads).then(() => undefined) : undefined;
+}
+
+function loaded<T>(code: T | undefined, what: string): T {
+  if (!code) throw new Error(`the ${what} code is not loaded (loadGateCode)`);
+  return code;
+}
 
 const NONE: Array<[string, string]> = [];
 const NO_NAMES: string[] = [];
@@ -47,8 +71,10 @@ export interface GateOptions {
 }
 
 export class SecurityGate {
-  private readonly jwt: JwtAuthenticator;
-  readonly authz: AuthzEngine;
+  /** Undefined without RequestAuthentication rules (every request passes untouched). */
+  private readonly jwt: { authenticator: JwtAuthenticator; code: JwtCode } | undefined;
+  /** Undefined without AuthorizationPolicies (every request is allowed without evaluation). */
+  private readonly authz: AuthzEngine | undefined;
   private readonly tokenRequired: boolean;
   /** Per issuer: claims to read as space-separated lists (JWT rule spaceDelimitedClaims). */
   private readonly spaceDelimited = new Map<string, string[]>();
@@ -57,8 +83,15 @@ export class SecurityGate {
     readonly security: InboundSecurity,
     private readonly options: GateOptions = {},
   ) {
-    this.jwt = new JwtAuthenticator(security.jwtRules);
-    this.authz = new AuthzEngine(security.policies, security.providers);
+    if (security.jwtRules.length > 0) {
+      const code = loaded(jwtCode, 'JWT');
+      this.jwt = { authenticator: new code.JwtAuthenticator(security.jwtRules), code };
+    }
+    if (security.policies.length > 0)
+      this.authz = new (loaded(authzCode, 'AuthorizationPolicy').AuthzEngine)(
+        security.policies,
+        security.providers,
+      );
     this.tokenRequired = security.jwtRules.some((r) => r.required === true);
     for (const r of security.jwtRules)
       if (r.spaceDelimitedClaims?.length) this.spaceDelimited.set(r.issuer, r.spaceDelimitedClaims);
@@ -66,15 +99,15 @@ export class SecurityGate {
 
   /** Gives shared JWKS entries back when the snapshot is replaced. */
   close(): void {
-    this.jwt.close();
+    this.jwt?.authenticator.close();
   }
 
   checkHttp(r: GateHttpRequest): GateOutcome | Promise<GateOutcome> {
     const n = normalizePath(r.target, this.security.pathNormalization);
     if (!n.ok) return deny(400, `Bad Request: ${n.reason}`, 'DPE', n.reason);
     // No RequestAuthentication: skip the authenticator (and its per-call result object) entirely.
-    if (!this.jwt.enabled) return this.afterAuthn(r, n.path, n.query, NO_JWT);
-    const authn = this.jwt.authenticate(r.headers, n.query, r.method);
+    if (!this.jwt) return this.afterAuthn(r, n.path, n.query, NO_JWT);
+    const authn = this.jwt.authenticator.authenticate(r.headers, n.query, r.method);
     if ('then' in authn) return authn.then((a) => this.afterAuthn(r, n.path, n.query, a));
     return this.afterAuthn(r, n.path, n.query, authn);
   }
@@ -85,20 +118,22 @@ export class SecurityGate {
     query: string,
     a: JwtResult,
   ): GateOutcome | Promise<GateOutcome> {
+    // A failure, a missing required token and parameters to remove all come from JWT rules: with them,
+    // their code is loaded.
     if (!a.ok) {
       countJwt('failure');
       return deny(a.status, a.message, '', `JWT: ${a.message}`, [
-        ['www-authenticate', wwwAuthenticate('http', r.host, path)],
+        ['www-authenticate', this.jwt!.code.wwwAuthenticate('http', r.host, path)],
       ]);
     }
     if (a.principal) countJwt('success');
     else if (this.tokenRequired && !(r.method === 'OPTIONS' && r.headers.origin)) {
       countJwt('failure');
       return deny(401, 'Jwt is missing', '', 'JWT: a RequestAuthentication rule has presence REQUIRED', [
-        ['www-authenticate', wwwAuthenticate('http', r.host, path, true)],
+        ['www-authenticate', this.jwt!.code.wwwAuthenticate('http', r.host, path, true)],
       ]);
     }
-    const q = a.removeParams?.length ? removeQueryParams(query, a.removeParams) : query;
+    const q = a.removeParams?.length ? this.jwt!.code.removeQueryParams(query, a.removeParams) : query;
     const target = q ? `${path}?${q}` : path;
     const allowed: GateOutcome = {
       ok: true,
@@ -107,17 +142,22 @@ export class SecurityGate {
       removeHeaders: a.removeHeaders.length ? a.removeHeaders : NO_NAMES,
       responseHeaders: NONE,
     };
-    if (this.authz.empty) return allowed;
+    const authz = this.authz;
+    if (!authz || authz.empty) return allowed;
     const req = this.authzRequest(r, path, a);
-    const custom = this.authz.customPolicy(req);
-    if (custom) return this.external(custom, r, path, q, req, allowed);
-    return this.local(req, allowed);
+    const custom = authz.customPolicy(req);
+    if (custom) return this.external(authz, custom, r, path, q, req, allowed);
+    return this.local(authz, req, allowed);
   }
 
   /** DENY, then ALLOW; AUDIT policies that match are recorded. */
-  private local(req: AuthzRequest, allowed: Extract<GateOutcome, { ok: true }>): GateOutcome {
-    const d = this.authz.checkLocal(req);
-    const audit = this.authz.audited(req);
+  private local(
+    authz: AuthzEngine,
+    req: AuthzRequest,
+    allowed: Extract<GateOutcome, { ok: true }>,
+  ): GateOutcome {
+    const d = authz.checkLocal(req);
+    const audit = authz.audited(req);
     for (const p of audit) countAuthz('audit', 'AUDIT', p);
     if (!d.allowed) {
       countAuthz('deny', d.action, d.policy ?? '');
@@ -128,6 +168,7 @@ export class SecurityGate {
   }
 
   private async external(
+    authz: AuthzEngine,
     custom: CustomMatch,
     r: GateHttpRequest,
     path: string,
@@ -179,7 +220,7 @@ export class SecurityGate {
       return deny(res.status, res.body, 'UAEX', `${custom.reason}; ${res.reason}`, res.responseHeaders);
     }
     countAuthz('allow', 'CUSTOM', custom.policy.name);
-    const local = this.local(req, allowed);
+    const local = this.local(authz, req, allowed);
     if (!local.ok) return local;
     return {
       ...local,
@@ -219,8 +260,9 @@ export class SecurityGate {
   }
 
   checkTcp(c: GateTcpConnection): GateTcpDecision {
-    if (this.authz.empty) return { allowed: true, reason: 'no AuthorizationPolicy applies' };
-    const d = this.authz.checkLocal({
+    const authz = this.authz;
+    if (!authz || authz.empty) return { allowed: true, reason: 'no AuthorizationPolicy applies' };
+    const d = authz.checkLocal({
       tcp: true,
       principal: c.peer ? c.peer.slice('spiffe://'.length) : '',
       sourceIp: c.sourceIp,

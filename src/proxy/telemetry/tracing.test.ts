@@ -13,7 +13,14 @@ import { publishRequest } from './events.js';
 import { Exposition } from './prom-text.js';
 import { PRODUCTPAGE, hasPromtool, promtoolCheck, record } from './testing.js';
 import { hrTime, nodeId } from './span.js';
-import { startClientSpan, startServerSpan, injectServerSpan, Tracer, withTracingMetrics } from './tracing.js';
+import {
+  startClientSpan,
+  startServerSpan,
+  injectServerSpan,
+  loadTracingCode,
+  Tracer,
+  withTracingMetrics,
+} from './tracing.js';
 import { exportTarget, SpanQueue } from './tracing-export.js';
 
 const provider: TracingProvider = {
@@ -84,6 +91,9 @@ const settings = (over: Partial<TracingSettings> = {}): TracingSettings => ({
   clusterId: 'Kubernetes',
   ...over,
 });
+
+// Spans and their export load with the first snapshot that traces (DataPlane.apply does that).
+await loadTracingCode(snapshot(settings()));
 
 test('a client span: same IDs as the headers sent upstream; Envoy/Istio name, kind and tags', async () => {
   const { tracer, exporter } = tracerWith(

@@ -15,21 +15,32 @@ import type { ProxySnapshot } from '../../model/snapshot.js';
 import type { TracingProvider, TracingSettings, TracingSide } from '../../model/tracing.js';
 import type { RequestRecord } from './events.js';
 import { renderLabels, type Exposition } from './prom-text.js';
-import { buildSpan, spanSelf, type SpanSelf } from './span.js';
+import type { buildSpan, SpanSelf } from './span.js';
 import { bindSpan, boundSpan, injectContext, startSpan, type SpanStart } from './trace-context.js';
-import {
-  createExporter,
-  DEFAULT_QUEUE,
-  exportTarget,
-  SpanQueue,
-  type ExportTarget,
-  type QueueOptions,
-} from './tracing-export.js';
+import type { ExportTarget, QueueOptions, SpanQueue } from './tracing-export.js';
 
 // The OpenTelemetry SDK loads only when a proxy has a tracing provider (a few MB a proxy without
 // tracing does not carry).
 const load = createRequire(import.meta.url);
 const resources = () => load('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+
+// Spans and their export (span.ts, tracing-export.ts) load with the first snapshot that traces a side
+// (loadTracingCode, awaited by DataPlane.apply before the snapshot is in force): a proxy without a
+// tracing provider never builds a span and would otherwise keep that code in memory for nothing.
+let code: { span: typeof import('./span.js'); exp: typeof import('./tracing-export.js') } | undefined;
+
+/** Loads the code to trace what `snapshot` traces; undefined when there is nothing to load. */
+export function loadTracingCode(snapshot: ProxySnapshot): Promise<void> | undefined {
+  if (code || !(snapshot.tracing?.client || snapshot.tracing?.server)) return undefined;
+  return Promise.all([import('./span.js'), import('./tracing-export.js')]).then(([span, exp]) => {
+    code = { span, exp };
+  });
+}
+
+function tracingCode(): NonNullable<typeof code> {
+  if (!code) throw new Error('the tracing code is not loaded (loadTracingCode)');
+  return code;
+}
 
 export const REQUEST_CHANNEL = 'weft:http:request';
 
@@ -48,6 +59,7 @@ export interface TracerOptions {
 
 interface SideState {
   side: TracingSide;
+  buildSpan: typeof buildSpan;
   self: SpanSelf;
   resource: Resource;
   queue: SpanQueue;
@@ -110,9 +122,11 @@ export class Tracer {
   }
 
   private sideState(snap: ProxySnapshot, t: TracingSettings, side: TracingSide): SideState {
+    const { spanSelf, buildSpan } = tracingCode().span;
     const self = spanSelf(snap.proxy, t, side, this.opts.address ?? '127.0.0.1', this.opts.env);
     return {
       side,
+      buildSpan,
       self,
       resource: resources().resourceFromAttributes({ 'service.name': self.serviceName }),
       queue: this.queueFor(side.provider),
@@ -120,6 +134,7 @@ export class Tracer {
   }
 
   private queueFor(p: TracingProvider): SpanQueue {
+    const { createExporter, DEFAULT_QUEUE, exportTarget, SpanQueue } = tracingCode().exp;
     const target = exportTarget(p, this.opts.outbound?.(), this.opts.env);
     const key = JSON.stringify([p.name, p.kind, target, p.timeoutMs]);
     let q = this.queues.get(key);
@@ -170,7 +185,7 @@ export class Tracer {
     const s =
       r.trace ?? boundSpan(r.requestHeaders) ?? startSpan(r.requestHeaders, kind, st.side.samplingPercentage);
     if (!s.sampled) return;
-    st.queue.add(buildSpan(r, s, st.side, st.self, st.resource));
+    st.queue.add(st.buildSpan(r, s, st.side, st.self, st.resource));
   }
 
   /** weft_tracing_* metrics, one series per provider. */

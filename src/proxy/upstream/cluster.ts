@@ -3,11 +3,11 @@
 // snapshot (and kept across snapshots when the cluster did not change).
 import type { PeerCertificate } from 'node:tls';
 import type { Cluster, Endpoint } from '../../model/snapshot.js';
-import { RingHash } from './balancers/ring-hash.js';
-import { DEFAULT_TABLE_SIZE, Maglev } from './balancers/maglev.js';
+import type { RingHash } from './balancers/ring-hash.js';
+import type { Maglev } from './balancers/maglev.js';
 import { LocalityPlan, type Client } from './balancers/locality.js';
-import { DnsEndpoints } from './dns-endpoints.js';
-import { NamedHosts } from './named-hosts.js';
+import type { DnsEndpoints } from './dns-endpoints.js';
+import type { NamedHosts } from './named-hosts.js';
 import { certSpiffeId } from '../../lib/spiffe.js';
 import type { Balancer } from './balancers/balancer.js';
 import { RoundRobin } from './balancers/round-robin.js';
@@ -24,6 +24,37 @@ export type IdentityCheck = (host: string, cert: PeerCertificate) => Error | und
 
 const DEFAULT_BUDGET = { ratio: 0.2, minRetriesPerSecond: 10 }; // Linkerd's defaults
 
+// What only some clusters use loads with the first snapshot that has such a cluster (loadClusterCode,
+// awaited by DataPlane.apply before it builds the clusters): the consistent-hash balancers (RING_HASH,
+// MAGLEV) and the proxy's own DNS resolution (ServiceEntry DNS endpoints, wildcard hosts), which brings
+// node:dns. A typical sidecar uses none of them and would otherwise keep them in memory for nothing.
+const code: {
+  ringHash?: typeof import('./balancers/ring-hash.js');
+  maglev?: typeof import('./balancers/maglev.js');
+  dns?: typeof import('./dns-endpoints.js');
+  named?: typeof import('./named-hosts.js');
+} = {};
+
+/** Loads the code `clusters` need; undefined when it is loaded already. */
+export function loadClusterCode(clusters: readonly Cluster[]): Promise<void> | undefined {
+  const loads: Array<Promise<unknown>> = [];
+  const any = (f: (c: Cluster) => boolean) => clusters.some(f);
+  if (!code.ringHash && any((c) => c.lbPolicy === 'RING_HASH'))
+    loads.push(import('./balancers/ring-hash.js').then((m) => (code.ringHash = m)));
+  if (!code.maglev && any((c) => c.lbPolicy === 'MAGLEV'))
+    loads.push(import('./balancers/maglev.js').then((m) => (code.maglev = m)));
+  if (!code.dns && any((c) => c.dns !== undefined))
+    loads.push(import('./dns-endpoints.js').then((m) => (code.dns = m)));
+  if (!code.named && any((c) => c.dynamicHost === true))
+    loads.push(import('./named-hosts.js').then((m) => (code.named = m)));
+  return loads.length ? Promise.all(loads).then(() => undefined) : undefined;
+}
+
+function loaded<T>(c: T | undefined, what: string): T {
+  if (!c) throw new Error(`the ${what} code is not loaded (loadClusterCode)`);
+  return c;
+}
+
 export class ClusterRuntime {
   readonly limits: ClusterLimits;
   readonly budget: RetryBudget;
@@ -39,6 +70,8 @@ export class ClusterRuntime {
   private readonly countsInflight: boolean;
   private readonly checks = new Map<string, IdentityCheck>();
   private table: { key: string; lb: RingHash | Maglev } | undefined;
+  /** RING_HASH and MAGLEV: builds the hash table of an endpoint set. */
+  private readonly newTable: ((eps: readonly Endpoint[]) => RingHash | Maglev) | undefined;
   private ready: Endpoint[] = [];
   private plan: LocalityPlan | undefined;
   /** ServiceEntry DNS / DNS_ROUND_ROBIN: endpoints named by host, resolved by this proxy. */
@@ -63,12 +96,21 @@ export class ClusterRuntime {
       const p = previous?.dns;
       const keep =
         p && p.mode === cluster.dns && JSON.stringify(p.source) === JSON.stringify(cluster.endpoints);
-      this.dns = keep ? p : new DnsEndpoints(cluster.endpoints, cluster.dns);
+      this.dns = keep ? p : new (loaded(code.dns, 'DNS').DnsEndpoints)(cluster.endpoints, cluster.dns);
       this.dns.refreshIfStale();
     }
     // A wildcard cluster's only endpoint is a template for the hosts requests name (forHost).
     this.setEndpoints(cluster.dynamicHost ? [] : (this.dns?.endpoints ?? cluster.endpoints));
-    if (cluster.dynamicHost && cluster.endpoints[0]) this.named = new NamedHosts(cluster.endpoints[0]);
+    if (cluster.dynamicHost && cluster.endpoints[0])
+      this.named = new (loaded(code.named, 'wildcard host').NamedHosts)(cluster.endpoints[0]);
+    const size = cluster.hashPolicy?.ringSize;
+    if (cluster.lbPolicy === 'MAGLEV') {
+      const { Maglev, DEFAULT_TABLE_SIZE } = loaded(code.maglev, 'MAGLEV balancer');
+      this.newTable = (eps) => new Maglev(eps, size ?? DEFAULT_TABLE_SIZE);
+    } else if (cluster.lbPolicy === 'RING_HASH') {
+      const { RingHash } = loaded(code.ringHash, 'RING_HASH balancer');
+      this.newTable = (eps) => new RingHash(eps, size ?? 1024);
+    }
     this.countsInflight = cluster.lbPolicy === 'LEAST_REQUEST';
     this.balancer =
       cluster.lbPolicy === 'RANDOM'
@@ -107,7 +149,8 @@ export class ClusterRuntime {
     if (this.outliers) eps = this.outliers.filter(eps, (e) => e.instance);
     if (this.plan) eps = this.plan.choose(eps, hash === undefined ? Math.random : () => hash / 2 ** 32);
     if (avoid && eps.length > 1) eps = eps.filter((e) => e !== avoid);
-    if (this.hashed) return this.hashTable(eps).pick(hash ?? (Math.random() * 2 ** 32) >>> 0);
+    if (this.newTable)
+      return this.hashTable(this.newTable, eps).pick(hash ?? (Math.random() * 2 ** 32) >>> 0);
     return this.balancer.pick(eps);
   }
 
@@ -154,19 +197,14 @@ export class ClusterRuntime {
     this.plan = this.cluster.locality ? new LocalityPlan(eps, this.client, this.cluster.locality) : undefined;
   }
 
-  private get hashed(): boolean {
-    return this.cluster.lbPolicy === 'RING_HASH' || this.cluster.lbPolicy === 'MAGLEV';
-  }
-
   /** Hash tables are built once per distinct endpoint set (ejections change the set) and cached. */
-  private hashTable(eps: readonly Endpoint[]): RingHash | Maglev {
+  private hashTable(
+    newTable: (eps: readonly Endpoint[]) => RingHash | Maglev,
+    eps: readonly Endpoint[],
+  ): RingHash | Maglev {
     const key = eps.map((e) => e.instance).join('|');
     if (this.table?.key === key) return this.table.lb;
-    const size = this.cluster.hashPolicy?.ringSize;
-    const lb =
-      this.cluster.lbPolicy === 'MAGLEV'
-        ? new Maglev(eps, size ?? DEFAULT_TABLE_SIZE)
-        : new RingHash(eps, size ?? 1024);
+    const lb = newTable(eps);
     this.table = { key, lb };
     return lb;
   }

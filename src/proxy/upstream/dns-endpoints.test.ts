@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Cluster, Endpoint } from '../../model/snapshot.js';
 import { DnsEndpoints, type Lookup } from './dns-endpoints.js';
-import { ClusterRuntime } from './cluster.js';
+import { ClusterRuntime, loadClusterCode } from './cluster.js';
 import { NamedHosts } from './named-hosts.js';
 
 const ep = (address: string, instance = address): Endpoint => ({
@@ -114,6 +114,9 @@ const cluster = (over: Partial<Cluster>): Cluster => ({
   endpoints: [ep('localhost')],
   ...over,
 });
+
+// The DNS and wildcard host code loads with the first snapshot that needs it (DataPlane.apply does that).
+await loadClusterCode([cluster({ dns: 'STRICT' }), cluster({ dynamicHost: true })]);
 
 test('a DNS cluster balances over what the system resolver says (real lookup of localhost)', async () => {
   const rt = new ClusterRuntime(cluster({ dns: 'STRICT' }));

@@ -5,7 +5,6 @@
 //  - REGISTRY_ONLY is Istio's BlackHoleCluster: 502 with flag NR, reported with destination_service
 //    "BlackHoleCluster" in istio_requests_total (route "block_all" in the access log).
 // Neither is a cluster of the snapshot: they are built here, one small runtime per destination.
-import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import type { Cluster, Route } from '../../model/snapshot.js';
 import { compileRoute, type RouteRuntime } from '../http/router.js';
@@ -57,6 +56,10 @@ export function splitAuthority(
   return { host, port };
 }
 
+// node:dns loads with the first name to resolve (not an IP, not cached), which already waits for DNS: a
+// sidecar whose app never names a host outside the registry would otherwise keep it in memory for nothing.
+let dns: Promise<typeof import('node:dns/promises')> | undefined;
+
 const DNS_TTL_MS = 5_000;
 const MAX_ENTRIES = 256;
 
@@ -104,7 +107,7 @@ export class Passthrough {
     const hit = this.resolved.get(host);
     const now = Date.now();
     if (hit && hit.until > now) return hit.address;
-    const { address } = await lookup(host);
+    const { address } = await (await (dns ??= import('node:dns/promises'))).lookup(host);
     this.resolved.set(host, { address, until: now + DNS_TTL_MS });
     bounded(this.resolved);
     return address;

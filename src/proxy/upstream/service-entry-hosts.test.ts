@@ -10,7 +10,7 @@ import { formatProblem } from '../../config/types.js';
 import { MeshIndex } from '../../config/compile/inputs.js';
 import { compileSnapshot } from '../../config/compile/snapshot.js';
 import type { ProxyIdentity } from '../../model/snapshot.js';
-import { ProxyState } from '../state.js';
+import { ProxyState, loadStateCode } from '../state.js';
 import { createRoutedHandlers, routedServer } from '../listeners/outbound.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import { httpRequests, type RequestRecord } from '../telemetry/events.js';
@@ -34,7 +34,9 @@ function compile(yaml: string) {
 }
 
 async function sidecar(t: TestContext, yaml: string) {
-  const state = new ProxyState(compile(yaml));
+  const snapshot = compile(yaml);
+  await loadStateCode(snapshot); // as DataPlane.apply does
+  const state = new ProxyState(snapshot);
   const log: string[] = [];
   const identity = { clientContext: undefined } as unknown as WorkloadIdentity;
   const handlers = createRoutedHandlers(
