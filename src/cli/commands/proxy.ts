@@ -10,6 +10,7 @@ import { createLogger } from '../../lib/logger.js';
 import { errorMessage } from '../../lib/errors.js';
 import { releaseOptimizingCompiler } from '../startup-jit.js';
 import { releaseStartupHold } from '../../proxy/young-gen.js';
+import { HELPER_NICE, lowerHelperThreads } from '../../proxy/helper-threads.js';
 
 interface ProxyFlags {
   id?: string;
@@ -190,6 +191,11 @@ export async function runProxy(command: string[], f: ProxyFlags): Promise<void> 
   }
   releaseOptimizingCompiler();
   releaseStartupHold();
+  // The helper threads exist by now (V8 starts its pool with the isolate, libuv its own on the first
+  // lookup, which listening did); once more a little later for any that came after.
+  const helperNice = Number(process.env.WEFT_PROXY_HELPER_NICE ?? HELPER_NICE);
+  lowerHelperThreads(helperNice);
+  setTimeout(() => lowerHelperThreads(helperNice), 10_000).unref();
   notify({ type: 'ready', ports: proxy.ports });
   log.info('proxy ready', proxy.ports);
   if (command.length === 0) return;

@@ -1,0 +1,52 @@
+// The proxy's helper threads (V8's: TurboFan compiles, GC marking and sweeping, parallel scavenges; and
+// libuv's pool) at a lower CPU priority than its event loop. A sidecar usually shares its core: with
+// the app, with other sidecars, in the bench with the proxy at the other end of the hop. A 2–5 ms
+// TurboFan job that V8 starts in the background under steady load then takes the core from an event
+// loop that has a request to carry, and every request in flight waits for it. Linux's nice is per
+// thread, so the loop keeps nice 0 and the helpers get HELPER_NICE: they still run whenever the core
+// would otherwise idle (most of the time, below saturation), and V8's main thread does their share of
+// a GC itself if they are late. WEFT_PROXY_HELPER_NICE=0 leaves them as they are.
+import { readdirSync } from 'node:fs';
+import os from 'node:os';
+
+export const HELPER_NICE = 10;
+
+/** Threads of this process other than the main one (Linux; none elsewhere). */
+function helperThreads(): number[] {
+  try {
+    return readdirSync('/proc/self/task')
+      .map(Number)
+      .filter((tid) => tid !== process.pid);
+  } catch {
+    return [];
+  }
+}
+
+/** Sets `nice` on every helper thread there is now; returns how many took it. */
+export function lowerHelperThreads(nice = HELPER_NICE): number {
+  if (nice <= 0) return 0;
+  let lowered = 0;
+  for (const tid of helperThreads()) {
+    try {
+      // On Linux setpriority(PRIO_PROCESS, tid) sets that one thread's nice.
+      os.setPriority(tid, nice);
+      lowered++;
+    } catch {
+      // Gone meanwhile, or not allowed: the thread keeps its priority.
+    }
+  }
+  return lowered;
+}
+
+/** Helper threads' nice values, by thread id (for tests and diagnostics). */
+export function helperThreadNice(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of helperThreads()) {
+    try {
+      out.set(tid, os.getPriority(tid));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
