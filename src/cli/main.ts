@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   // `weft proxy` with plain arguments (as `weft up` starts it) runs without loading commander at all.
   if (process.argv[2] === 'proxy') {
     // Before the proxy's modules load (loading them grows the young generation already).
-    (await import('./startup-jit.js')).holdOptimizingCompiler();
+    (await import('../proxy/startup-jit.js')).holdOptimizingCompiler();
     if (YOUNG_GEN_MB > 0)
       (await import('../proxy/young-gen.js')).holdYoungGeneration(YOUNG_GEN_MB * 1024 * 1024, true);
     const proxy = await import('./commands/proxy.js');

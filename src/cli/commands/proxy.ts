@@ -8,7 +8,6 @@ import { Proxy } from '../../proxy/proxy.js';
 import { AppLauncher } from '../../proxy/launcher.js';
 import { createLogger } from '../../lib/logger.js';
 import { errorMessage } from '../../lib/errors.js';
-import { releaseOptimizingCompiler } from '../startup-jit.js';
 import { releaseStartupHold } from '../../proxy/young-gen.js';
 import { HELPER_NICE, lowerHelperThreads } from '../../proxy/helper-threads.js';
 
@@ -189,7 +188,6 @@ export async function runProxy(command: string[], f: ProxyFlags): Promise<void> 
     notify({ type: 'failed', error: errorMessage(e) });
     process.exit(1);
   }
-  releaseOptimizingCompiler();
   releaseStartupHold();
   // The helper threads exist by now (V8 starts its pool with the isolate, libuv its own on the first
   // lookup, which listening did); once more a little later for any that came after.
