@@ -5,9 +5,9 @@ import { errorMessage } from '../lib/errors.js';
 import { WEFT_VERSION } from '../lib/version.js';
 import type { MeshFlags } from './mesh-client.js';
 
-/** Where the proxies hold V8's young generation in MB unless much is promoted (proxy/young-gen.ts);
- *  WEFT_PROXY_YOUNG_GEN_MB=0 leaves it to V8. */
-const YOUNG_GEN_MB = Number(process.env.WEFT_PROXY_YOUNG_GEN_MB ?? 4) || 0;
+/** The proxies' cap on V8's young generation in MB, held at half while that is cheap
+ *  (proxy/young-gen.ts); WEFT_PROXY_YOUNG_GEN_MB=0 leaves it to V8. */
+const YOUNG_GEN_MB = Number(process.env.WEFT_PROXY_YOUNG_GEN_MB ?? 8) || 0;
 
 type Register = (program: Command, mesh: () => MeshFlags) => void;
 // Command modules load on demand: `weft proxy` runs once per workload, and loading every other
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     // Before the proxy's modules load (loading them grows the young generation already).
     (await import('../proxy/startup-jit.js')).holdOptimizingCompiler();
     if (YOUNG_GEN_MB > 0)
-      (await import('../proxy/young-gen.js')).holdYoungGeneration(YOUNG_GEN_MB * 1024 * 1024, true);
+      (await import('../proxy/young-gen.js')).capYoungGeneration(YOUNG_GEN_MB * 1024 * 1024, true);
     const proxy = await import('./commands/proxy.js');
     const parsed = proxy.parseProxyArgs(process.argv.slice(3));
     if (parsed) return proxy.runProxy(parsed.command, parsed.flags);

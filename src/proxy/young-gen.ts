@@ -1,16 +1,16 @@
-// A hold on V8's young generation, set by the proxy on itself, and its release once the proxy goes idle.
+// A cap on V8's young generation, set by the proxy on itself, and its release once the proxy goes idle.
 // Under steady traffic V8 doubles the young generation whenever the bytes surviving scavenges since its
 // last growth exceed its size, so a proxy at 1,000 req/s reaches Node's maximum (32 MB of semi-spaces)
 // within a minute, for request garbage that dies young anyway. `--max-semi-space-size` would cap it, but
-// only as a Node flag everyone running `weft proxy` would have to pass, and no one size suits every
-// load: V8 reads its growth factor each time it grows the space, so the proxy stops the growth (factor
-// 1) at 4 MB (WEFT_PROXY_YOUNG_GEN_MB) and allows it again (factor 2, V8's default) only while a small
-// young generation costs: scavenges take more than BUSY_SCAVENGE_SHARE of the time, or more than
+// only as a Node flag everyone running `weft proxy` would have to pass; V8 reads its growth factor each
+// time it grows the space, so the proxy stops the growth (factor 1) and allows it again (factor 2, V8's
+// default) itself. Two steps: held at half the cap (4 MB) while that is cheap, grown to the cap (8 MB,
+// WEFT_PROXY_YOUNG_GEN_MB) once scavenges take more than BUSY_SCAVENGE_SHARE of the time or more than
 // BUSY_PROMOTED_BYTES_PER_S reaches the old space, for a few seconds. A sidecar at 1,000 HTTP/1.1 req/s
-// scavenges 0.3–0.5 ms every ~165 ms with 4 MB and promotes 20–40 KB/s, and stays there (3 MB less than
-// with 8); at 3,000 req/s it promoted ~230 KB/s. gRPC through node:http2 allocates ~40 KB per call and
-// each scavenge copies every call in flight: at 2,000 calls/s, 4–8 MB meant a 2–3 ms scavenge every
-// 25–50 ms, and a 10 ms mark-compact every second for what they promoted.
+// scavenges 0.3–0.5 ms every ~165 ms with 4 MB and promotes 20–40 KB/s, and stays there (3–5 MB less
+// than with 8); at 3,000 req/s it promoted ~230 KB/s and needs the 8. Past the cap (tried: V8's own
+// growth to 32 MB when scavenging stayed busy) gRPC sidecars held 30 MB more, HTTP/1.1 ones at 3,000
+// req/s 12 MB more, and neither used less CPU.
 //
 // V8 shrinks the young generation only at a GC that finds the allocation rate of its last ~5 s low,
 // and an idle proxy allocates too little to reach a GC for minutes: after traffic stops, the grown
@@ -29,7 +29,7 @@ export const IDLE_MS = 5_500;
 /** Below this allocation rate the proxy counts as idle (V8 shrinks below ~1 MB/s). */
 export const IDLE_BYTES_PER_S = 512 * 1024;
 
-/** Above this rate of promotion the young generation may grow past the hold… */
+/** Above this rate of promotion the young generation may grow from the hold to the cap… */
 export const BUSY_PROMOTED_BYTES_PER_S = 128 * 1024;
 /** …or above this share of the time spent in scavenges. */
 export const BUSY_SCAVENGE_SHARE = 0.01;
@@ -56,9 +56,10 @@ export function nextStreaks(s: BusyStreaks, bytesPerS: number, scavengeShare: nu
   };
 }
 
-/** Whether V8 may grow the young generation: up to `hold`, and past it while a small one costs. */
-export function mayGrow(size: number, hold: number, s: BusyStreaks): boolean {
-  return size < hold || s.promoted >= BUSY_PROMOTION_WINDOWS || s.scavenging >= BUSY_SCAVENGE_WINDOWS;
+/** Whether V8 may grow the young generation: up to `cap / 2` always, up to `cap` while a small one costs. */
+export function mayGrow(size: number, cap: number, s: BusyStreaks): boolean {
+  if (size < cap / 2) return true;
+  return size < cap && (s.promoted >= BUSY_PROMOTION_WINDOWS || s.scavenging >= BUSY_SCAVENGE_WINDOWS);
 }
 
 export interface IdleState {
@@ -129,12 +130,12 @@ function collectFull(compact: boolean): void {
 // to 4–8 MB otherwise, for objects that mostly live on (code, module records) and are promoted anyway.
 let startupHold = false;
 
-/** Ends the start-up hold of `holdYoungGeneration(…, true)`: V8 may grow the young generation again. */
+/** Ends the start-up hold of `capYoungGeneration(…, true)`: V8 may grow the young generation again. */
 export function releaseStartupHold(): void {
   startupHold = false;
 }
 
-export function holdYoungGeneration(holdBytes: number, holdAtStart = false): void {
+export function capYoungGeneration(capBytes: number, holdAtStart = false): void {
   const initialSize = newSpace()?.space_size ?? 0;
   // Held counts as capped: the first GC after the release sets the growth factor back to 2.
   let capped = holdAtStart;
@@ -204,7 +205,7 @@ export function holdYoungGeneration(holdBytes: number, holdAtStart = false): voi
     windowUsed = space?.space_used_size ?? 0;
     arm();
     if (startupHold) return;
-    const cap = !mayGrow(size, holdBytes, streaks);
+    const cap = !mayGrow(size, capBytes, streaks);
     if (cap === capped) return;
     capped = cap;
     v8.setFlagsFromString(`--semi-space-growth-factor=${cap ? 1 : 2}`);
