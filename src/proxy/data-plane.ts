@@ -12,6 +12,7 @@ import { createInboundServer } from './listeners/inbound.js';
 import { createOutboundServer } from './listeners/outbound.js';
 import type { GatewayListeners } from './listeners/gateways.js';
 import { closeNow, track } from './listeners/tracked.js';
+import { whenLoaded } from '../lib/lazy-module.js';
 import { ProxyMetrics, type ControlStats } from './telemetry/metrics.js';
 import { Exposition, type ExpositionFormat } from './telemetry/prom-text.js';
 import { loadTracingCode, Tracer, withTracingMetrics } from './telemetry/tracing.js';
@@ -52,10 +53,8 @@ let loading: Promise<void> | undefined;
  * so that applying a snapshot stays synchronous.
  */
 function loadSnapshotCode(snapshot: ProxySnapshot): Promise<void> | undefined {
-  const state = loadStateCode(snapshot);
-  const tracing = loadTracingCode(snapshot);
-  if (!state && !tracing && !loading) return undefined;
-  const p = Promise.all([loading, state, tracing]).then(() => undefined);
+  const p = whenLoaded([loading, loadStateCode(snapshot), loadTracingCode(snapshot)]);
+  if (!p) return undefined;
   loading = p;
   const done = () => {
     if (loading === p) loading = undefined;

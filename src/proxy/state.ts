@@ -7,6 +7,7 @@ import { localityOf } from '../model/locality.js';
 import { encodePeerMetadata } from './telemetry/peer-metadata.js';
 import { WeftError, ErrorCodes } from '../lib/errors.js';
 import { SecurityGate, loadGateCode, type GateOptions } from './security/gate.js';
+import { whenLoaded } from '../lib/lazy-module.js';
 
 /**
  * Loads the code a ProxyState for `snapshot` needs beyond what every proxy has (JWT and authorization
@@ -14,9 +15,7 @@ import { SecurityGate, loadGateCode, type GateOptions } from './security/gate.js
  * when it is loaded already.
  */
 export function loadStateCode(snapshot: ProxySnapshot): Promise<void> | undefined {
-  const gate = loadGateCode(snapshot.security);
-  const clusters = loadClusterCode(snapshot.clusters);
-  return gate || clusters ? Promise.all([gate, clusters]).then(() => undefined) : undefined;
+  return whenLoaded([loadGateCode(snapshot.security), loadClusterCode(snapshot.clusters)]);
 }
 
 export interface GatewayState {

@@ -11,6 +11,7 @@ import type { AuthzEngine, AuthzRequest, CustomMatch } from './authz/engine.js';
 import type { ExtAuthzResult } from './authz/ext-authz.js';
 import { countAuthz, countJwt } from './decisions.js';
 import type { GateHttpRequest, GateOutcome, GateTcpConnection, GateTcpDecision } from './gate-types.js';
+import { LazyModule, whenLoaded } from '../../lib/lazy-module.js';
 
 // External authorizers load on first CUSTOM check: most proxies never call one, and the gRPC client
 // (with protobufjs) and undici's Agent would otherwise sit in every proxy's memory.
@@ -28,23 +29,15 @@ const checkExternalGrpc = async (...a: Parameters<GrpcAuthz['checkExternalGrpc']
 // by DataPlane.apply before it builds the gate): most sidecars have neither, and would otherwise keep
 // that code in memory for nothing. Requests never wait for it.
 type JwtCode = typeof import('./jwt/index.js');
-type AuthzCode = typeof import('./authz/engine.js');
-let jwtCode: JwtCode | undefined;
-let authzCode: AuthzCode | undefined;
+const jwtCode = new LazyModule('JWT', () => import('./jwt/index.js'));
+const authzCode = new LazyModule('AuthorizationPolicy', () => import('./authz/engine.js'));
 
 /** Loads the code a gate for `security` needs; undefined when it is loaded already. */
 export function loadGateCode(security: InboundSecurity): Promise<void> | undefined {
-  const loads: Array<Promise<unknown>> = [];
-  if (security.jwtRules.length > 0 && !jwtCode)
-    loads.push(import('./jwt/index.js').then((m) => (jwtCode = m)));
-  if (security.policies.length > 0 && !authzCode)
-    loads.push(import('./authz/engine.js').then((m) => (authzCode = m)));
-  return loads.length ? Promise.all(loads).then(() => undefined) : undefined;
-}
-
-function loaded<T>(code: T | undefined, what: string): T {
-  if (!code) throw new Error(`the ${what} code is not loaded (loadGateCode)`);
-  return code;
+  return whenLoaded([
+    jwtCode.load(security.jwtRules.length > 0),
+    authzCode.load(security.policies.length > 0),
+  ]);
 }
 
 const NONE: Array<[string, string]> = [];
@@ -84,14 +77,11 @@ export class SecurityGate {
     private readonly options: GateOptions = {},
   ) {
     if (security.jwtRules.length > 0) {
-      const code = loaded(jwtCode, 'JWT');
+      const code = jwtCode.get();
       this.jwt = { authenticator: new code.JwtAuthenticator(security.jwtRules), code };
     }
     if (security.policies.length > 0)
-      this.authz = new (loaded(authzCode, 'AuthorizationPolicy').AuthzEngine)(
-        security.policies,
-        security.providers,
-      );
+      this.authz = new (authzCode.get().AuthzEngine)(security.policies, security.providers);
     this.tokenRequired = security.jwtRules.some((r) => r.required === true);
     for (const r of security.jwtRules)
       if (r.spaceDelimitedClaims?.length) this.spaceDelimited.set(r.issuer, r.spaceDelimitedClaims);

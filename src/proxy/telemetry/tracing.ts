@@ -18,6 +18,7 @@ import { renderLabels, type Exposition } from './prom-text.js';
 import type { buildSpan, SpanSelf } from './span.js';
 import { bindSpan, boundSpan, injectContext, startSpan, type SpanStart } from './trace-context.js';
 import type { ExportTarget, QueueOptions, SpanQueue } from './tracing-export.js';
+import { LazyModule } from '../../lib/lazy-module.js';
 
 // The OpenTelemetry SDK loads only when a proxy has a tracing provider (a few MB a proxy without
 // tracing does not carry).
@@ -27,19 +28,14 @@ const resources = () => load('@opentelemetry/resources') as typeof import('@open
 // Spans and their export (span.ts, tracing-export.ts) load with the first snapshot that traces a side
 // (loadTracingCode, awaited by DataPlane.apply before the snapshot is in force): a proxy without a
 // tracing provider never builds a span and would otherwise keep that code in memory for nothing.
-let code: { span: typeof import('./span.js'); exp: typeof import('./tracing-export.js') } | undefined;
+const code = new LazyModule('tracing', async () => {
+  const [span, exp] = await Promise.all([import('./span.js'), import('./tracing-export.js')]);
+  return { span, exp };
+});
 
 /** Loads the code to trace what `snapshot` traces; undefined when there is nothing to load. */
 export function loadTracingCode(snapshot: ProxySnapshot): Promise<void> | undefined {
-  if (code || !(snapshot.tracing?.client || snapshot.tracing?.server)) return undefined;
-  return Promise.all([import('./span.js'), import('./tracing-export.js')]).then(([span, exp]) => {
-    code = { span, exp };
-  });
-}
-
-function tracingCode(): NonNullable<typeof code> {
-  if (!code) throw new Error('the tracing code is not loaded (loadTracingCode)');
-  return code;
+  return code.load(!!(snapshot.tracing?.client || snapshot.tracing?.server));
 }
 
 export const REQUEST_CHANNEL = 'weft:http:request';
@@ -122,7 +118,7 @@ export class Tracer {
   }
 
   private sideState(snap: ProxySnapshot, t: TracingSettings, side: TracingSide): SideState {
-    const { spanSelf, buildSpan } = tracingCode().span;
+    const { spanSelf, buildSpan } = code.get().span;
     const self = spanSelf(snap.proxy, t, side, this.opts.address ?? '127.0.0.1', this.opts.env);
     return {
       side,
@@ -134,7 +130,7 @@ export class Tracer {
   }
 
   private queueFor(p: TracingProvider): SpanQueue {
-    const { createExporter, DEFAULT_QUEUE, exportTarget, SpanQueue } = tracingCode().exp;
+    const { createExporter, DEFAULT_QUEUE, exportTarget, SpanQueue } = code.get().exp;
     const target = exportTarget(p, this.opts.outbound?.(), this.opts.env);
     const key = JSON.stringify([p.name, p.kind, target, p.timeoutMs]);
     let q = this.queues.get(key);

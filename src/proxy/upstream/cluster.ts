@@ -19,6 +19,7 @@ import { RetryBudget } from './retry-budget.js';
 import { MESH_POOL_IDLE_MS } from '../listeners/idle.js';
 import { Origination } from './origination.js';
 import { H1Pools } from './h1-pools.js';
+import { LazyModule, whenLoaded } from '../../lib/lazy-module.js';
 
 export type IdentityCheck = (host: string, cert: PeerCertificate) => Error | undefined;
 
@@ -28,31 +29,22 @@ const DEFAULT_BUDGET = { ratio: 0.2, minRetriesPerSecond: 10 }; // Linkerd's def
 // awaited by DataPlane.apply before it builds the clusters): the consistent-hash balancers (RING_HASH,
 // MAGLEV) and the proxy's own DNS resolution (ServiceEntry DNS endpoints, wildcard hosts), which brings
 // node:dns. A typical sidecar uses none of them and would otherwise keep them in memory for nothing.
-const code: {
-  ringHash?: typeof import('./balancers/ring-hash.js');
-  maglev?: typeof import('./balancers/maglev.js');
-  dns?: typeof import('./dns-endpoints.js');
-  named?: typeof import('./named-hosts.js');
-} = {};
+const code = {
+  ringHash: new LazyModule('RING_HASH balancer', () => import('./balancers/ring-hash.js')),
+  maglev: new LazyModule('MAGLEV balancer', () => import('./balancers/maglev.js')),
+  dns: new LazyModule('DNS', () => import('./dns-endpoints.js')),
+  named: new LazyModule('wildcard host', () => import('./named-hosts.js')),
+};
 
 /** Loads the code `clusters` need; undefined when it is loaded already. */
 export function loadClusterCode(clusters: readonly Cluster[]): Promise<void> | undefined {
-  const loads: Array<Promise<unknown>> = [];
   const any = (f: (c: Cluster) => boolean) => clusters.some(f);
-  if (!code.ringHash && any((c) => c.lbPolicy === 'RING_HASH'))
-    loads.push(import('./balancers/ring-hash.js').then((m) => (code.ringHash = m)));
-  if (!code.maglev && any((c) => c.lbPolicy === 'MAGLEV'))
-    loads.push(import('./balancers/maglev.js').then((m) => (code.maglev = m)));
-  if (!code.dns && any((c) => c.dns !== undefined))
-    loads.push(import('./dns-endpoints.js').then((m) => (code.dns = m)));
-  if (!code.named && any((c) => c.dynamicHost === true))
-    loads.push(import('./named-hosts.js').then((m) => (code.named = m)));
-  return loads.length ? Promise.all(loads).then(() => undefined) : undefined;
-}
-
-function loaded<T>(c: T | undefined, what: string): T {
-  if (!c) throw new Error(`the ${what} code is not loaded (loadClusterCode)`);
-  return c;
+  return whenLoaded([
+    code.ringHash.load(any((c) => c.lbPolicy === 'RING_HASH')),
+    code.maglev.load(any((c) => c.lbPolicy === 'MAGLEV')),
+    code.dns.load(any((c) => c.dns !== undefined)),
+    code.named.load(any((c) => c.dynamicHost === true)),
+  ]);
 }
 
 export class ClusterRuntime {
@@ -96,19 +88,19 @@ export class ClusterRuntime {
       const p = previous?.dns;
       const keep =
         p && p.mode === cluster.dns && JSON.stringify(p.source) === JSON.stringify(cluster.endpoints);
-      this.dns = keep ? p : new (loaded(code.dns, 'DNS').DnsEndpoints)(cluster.endpoints, cluster.dns);
+      this.dns = keep ? p : new (code.dns.get().DnsEndpoints)(cluster.endpoints, cluster.dns);
       this.dns.refreshIfStale();
     }
     // A wildcard cluster's only endpoint is a template for the hosts requests name (forHost).
     this.setEndpoints(cluster.dynamicHost ? [] : (this.dns?.endpoints ?? cluster.endpoints));
     if (cluster.dynamicHost && cluster.endpoints[0])
-      this.named = new (loaded(code.named, 'wildcard host').NamedHosts)(cluster.endpoints[0]);
+      this.named = new (code.named.get().NamedHosts)(cluster.endpoints[0]);
     const size = cluster.hashPolicy?.ringSize;
     if (cluster.lbPolicy === 'MAGLEV') {
-      const { Maglev, DEFAULT_TABLE_SIZE } = loaded(code.maglev, 'MAGLEV balancer');
+      const { Maglev, DEFAULT_TABLE_SIZE } = code.maglev.get();
       this.newTable = (eps) => new Maglev(eps, size ?? DEFAULT_TABLE_SIZE);
     } else if (cluster.lbPolicy === 'RING_HASH') {
-      const { RingHash } = loaded(code.ringHash, 'RING_HASH balancer');
+      const { RingHash } = code.ringHash.get();
       this.newTable = (eps) => new RingHash(eps, size ?? 1024);
     }
     this.countsInflight = cluster.lbPolicy === 'LEAST_REQUEST';
