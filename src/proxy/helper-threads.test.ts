@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { helperThreadNice, lowerHelperThreads } from './helper-threads.js';
+import { helperThreadNice, lowerHelperThreads, lowerProcess } from './helper-threads.js';
 
 test(
   'helper threads get the lower priority, the event loop keeps its own',
@@ -17,5 +20,42 @@ test(
     for (const [tid, nice] of after) if (before.has(tid)) assert.equal(nice, 7, `thread ${tid}`);
     assert.equal(os.getPriority(process.pid), main, 'the main thread keeps its nice');
     assert.equal(lowerHelperThreads(0), 0, 'nice 0 leaves them alone');
+  },
+);
+
+test(
+  'a child process gets the lower priority on every thread, those it starts later included',
+  { skip: process.platform !== 'linux' },
+  async () => {
+    // The child starts a worker thread only when told to, after it has been lowered.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `process.stdin.once('data', () => { new (require('node:worker_threads').Worker)('setInterval(() => {}, 1000)', { eval: true }); setTimeout(() => console.log('started'), 200); });`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const mine = os.getPriority(process.pid);
+    try {
+      await once(child, 'spawn');
+      const pid = child.pid!;
+      lowerProcess(pid, 7);
+      child.stdin.write('go\n');
+      await once(child.stdout, 'data');
+      // /proc/PID/task/TID/stat: the 19th field (after the parenthesised name) is nice.
+      const nices = readdirSync(`/proc/${pid}/task`).map((tid) =>
+        Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]),
+      );
+      assert.ok(nices.length >= 6, `threads: ${nices.length}`);
+      assert.deepEqual(
+        nices.filter((n) => n !== 7),
+        [],
+        `every thread at nice 7: ${nices.join(',')}`,
+      );
+      assert.equal(os.getPriority(process.pid), mine, 'this process keeps its nice');
+    } finally {
+      child.kill();
+    }
   },
 );

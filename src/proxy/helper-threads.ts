@@ -11,12 +11,12 @@ import os from 'node:os';
 
 export const HELPER_NICE = 10;
 
-/** Threads of this process other than the main one (Linux; none elsewhere). */
-function helperThreads(): number[] {
+/** Threads of a process (this one by default) other than its main one (Linux; none elsewhere). */
+function helperThreads(pid = process.pid): number[] {
   try {
-    return readdirSync('/proc/self/task')
+    return readdirSync(`/proc/${pid === process.pid ? 'self' : pid}/task`)
       .map(Number)
-      .filter((tid) => tid !== process.pid);
+      .filter((tid) => tid !== pid);
   } catch {
     return [];
   }
@@ -36,6 +36,22 @@ export function lowerHelperThreads(nice = HELPER_NICE): number {
     }
   }
   return lowered;
+}
+
+/**
+ * Sets `nice` on a child process, every thread of it: the main thread first, so threads it starts from
+ * now on inherit the value, then those it already has. Best effort: a thread it gains from another
+ * thread in between keeps nice 0.
+ */
+export function lowerProcess(pid: number, nice = HELPER_NICE): void {
+  if (nice <= 0) return;
+  for (const tid of [pid, ...helperThreads(pid)]) {
+    try {
+      os.setPriority(tid, nice);
+    } catch {
+      // Exited meanwhile, or not allowed.
+    }
+  }
 }
 
 /** Helper threads' nice values, by thread id (for tests and diagnostics). */

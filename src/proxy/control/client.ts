@@ -15,6 +15,7 @@ import {
 } from '../../model/discovery.js';
 import type { ProxySnapshot } from '../../model/snapshot.js';
 import { generateKeyAndCsrIsolated } from '../identity/csr-process.js';
+import { HELPER_NICE } from '../helper-threads.js';
 import { renewDelayMs } from '../identity/renew.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { Logger } from '../../lib/logger.js';
@@ -42,10 +43,11 @@ export class ControlClient {
   private heartbeat: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
-  /** The key and CSR for the next renewal, made as soon as a certificate is installed: making them takes
-   *  a child process (csr-process.ts), which under load can take seconds, and a renewal due at half life
-   *  should cost only the CA's round trip. */
+  /** The key and CSR for the next renewal, made ahead: making them takes a child process
+   *  (csr-process.ts), which under load can take seconds, and a renewal due at half life (or pushed by
+   *  a root rotation) should cost only the CA's round trip. */
   private nextCsr: Promise<{ keyPem: string; csrPem: string }> | undefined;
+  private nextCsrTimer: NodeJS.Timeout | undefined;
   /** A certificate request in flight: renewals triggered meanwhile (timer, trust-bundle push) join it. */
   private requesting: Promise<void> | undefined;
   private attempt = 0;
@@ -90,17 +92,32 @@ export class ControlClient {
     return this.requesting;
   }
 
+  /**
+   * Makes the next key and CSR a little later, at low CPU priority. Made at once, it started a Node
+   * process in every proxy of a mesh just as the mesh came up and traffic began: on the bench's shared
+   * core the first requests through a fresh mesh then waited 0.3–0.6 s.
+   */
   private prepareNextCsr(): void {
-    const next = generateKeyAndCsrIsolated(this.opts.spiffeId);
-    next.catch(() => {
-      if (this.nextCsr === next) this.nextCsr = undefined; // made again when the renewal comes
-    });
-    this.nextCsr = next;
+    if (this.nextCsrTimer) clearTimeout(this.nextCsrTimer);
+    const leaf = this.opts.identity.current.certChain[0]!;
+    const delay = Math.min(NEXT_CSR_DELAY_MS, renewDelayMs(leaf) / 4);
+    this.nextCsrTimer = setTimeout(() => {
+      this.nextCsrTimer = undefined;
+      if (this.closed) return;
+      const next = generateKeyAndCsrIsolated(this.opts.spiffeId, HELPER_NICE);
+      next.catch(() => {
+        if (this.nextCsr === next) this.nextCsr = undefined; // made again when the renewal comes
+      });
+      this.nextCsr = next;
+    }, delay);
+    this.nextCsrTimer.unref();
   }
 
   private async certify(token?: string): Promise<void> {
     const prepared = this.nextCsr;
     this.nextCsr = undefined;
+    if (this.nextCsrTimer) clearTimeout(this.nextCsrTimer); // not made yet: this request makes its own
+    this.nextCsrTimer = undefined;
     const { keyPem, csrPem } = await (prepared ?? generateKeyAndCsrIsolated(this.opts.spiffeId));
     const channel = new GrpcChannel(this.opts.address, this.channelTls(!token));
     try {
@@ -237,11 +254,15 @@ export class ControlClient {
 
   close(): void {
     this.closed = true;
-    for (const t of [this.heartbeat, this.reconnectTimer, this.renewTimer]) if (t) clearTimeout(t);
+    for (const t of [this.heartbeat, this.reconnectTimer, this.renewTimer, this.nextCsrTimer])
+      if (t) clearTimeout(t);
     this.stream?.cancel();
     this.channel?.close();
   }
 }
+
+/** The longest wait from a certificate's installation to making the next key and CSR. */
+export const NEXT_CSR_DELAY_MS = 10_000;
 
 /** 0.5 s doubling to 10 s, with ±20 % jitter so a fleet does not reconnect in lockstep. */
 export function backoff(attempt: number): number {
