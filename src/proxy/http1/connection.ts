@@ -8,7 +8,13 @@
 // order (a later one is held until the earlier ones finish), and reading stops while too many wait.
 import type net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
-import { HTTPParser, newParser, type NativeParser, type ParserCallbacks } from '../upstream/llhttp.js';
+import {
+  HTTPParser,
+  lowerName,
+  newParser,
+  type NativeParser,
+  type ParserCallbacks,
+} from '../upstream/llhttp.js';
 import { H1Request, type BodySource } from './request.js';
 import { H1Response, type ResponseSink } from './response.js';
 import { methodName } from './methods.js';
@@ -349,7 +355,7 @@ type SocketWithConn = net.Socket & { [CONN]: H1ServerConnection | undefined };
 function headerObject(lines: string[]): IncomingHttpHeaders {
   const h: IncomingHttpHeaders = {};
   for (let i = 0; i < lines.length; i += 2) {
-    const k = lines[i]!.toLowerCase();
+    const k = lowerName(lines[i]!);
     const v = lines[i + 1]!;
     const had = h[k];
     if (had === undefined) {

@@ -6,6 +6,7 @@
 // event. A body is passed on as it arrives: 'data' at once while flowing, kept while paused, and the
 // connection stops reading while more than HIGH_WATER bytes wait (the client is slowed down, TCP's way).
 import { EventEmitter } from 'node:events';
+import { ShapedEventEmitter } from '../../lib/shaped-emitter.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type net from 'node:net';
 
@@ -23,7 +24,7 @@ const NONE: Buffer[] = [];
 // EventEmitter's own listener type.
 type Listener = Parameters<EventEmitter['on']>[1];
 
-export class H1Request extends EventEmitter {
+export class H1Request extends ShapedEventEmitter {
   readonly method: string;
   url: string;
   readonly headers: IncomingHttpHeaders;

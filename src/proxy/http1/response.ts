@@ -6,7 +6,7 @@
 // Framing: the answer's own content-length when it has one; otherwise chunked for HTTP/1.1 clients, or
 // the end of the connection for HTTP/1.0 ones. HEAD answers and 1xx/204/304 carry no body.
 import { httpDate as formatHttpDate } from '../../lib/time.js';
-import { EventEmitter } from 'node:events';
+import { ShapedEventEmitter } from '../../lib/shaped-emitter.js';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type net from 'node:net';
 import { hasInvalidChar, isToken } from '../upstream/llhttp.js';
@@ -43,7 +43,7 @@ function invalid(code: string, message: string): TypeError {
   return Object.assign(new TypeError(message), { code });
 }
 
-export class H1Response extends EventEmitter {
+export class H1Response extends ShapedEventEmitter {
   statusCode = 200;
   statusMessage: string | undefined = undefined;
   headersSent = false;

@@ -58,8 +58,41 @@ export function inboundRoute(
   authority: string | undefined,
 ): InboundRoute | undefined {
   if (!state) return undefined;
-  const parsed = sni ? parseClusterSni(sni) : undefined;
-  if (parsed) return state.inbound.get(`${parsed.host}:${parsed.port}`);
+  if (state !== cachedFor) {
+    cachedFor = state;
+    bySni.clear();
+    byAuthority.clear();
+  }
+  if (sni) {
+    let r = bySni.get(sni);
+    if (r === undefined) {
+      const parsed = parseClusterSni(sni);
+      r = parsed ? (state.inbound.get(`${parsed.host}:${parsed.port}`) ?? NONE) : NOT_CLUSTER_SNI;
+      remember(bySni, sni, r);
+    }
+    if (r !== NOT_CLUSTER_SNI) return r === NONE ? undefined : r;
+  }
+  const key = authority ?? '';
+  let r = byAuthority.get(key);
+  if (r === undefined) remember(byAuthority, key, (r = byAuthorityOrOnly(state, authority) ?? NONE));
+  return r === NONE ? undefined : r;
+}
+
+// The answers for the current snapshot, by SNI and by authority: a request costs a lookup, not a parse
+// of its SNI or a walk of the routes. Bounded, as clients choose the authorities they send.
+const NONE = {} as InboundRoute;
+const NOT_CLUSTER_SNI = {} as InboundRoute;
+const MAX_CACHED = 1024;
+let cachedFor: ProxyState | undefined;
+const bySni = new Map<string, InboundRoute>();
+const byAuthority = new Map<string, InboundRoute>();
+
+function remember(cache: Map<string, InboundRoute>, key: string, r: InboundRoute): void {
+  if (cache.size >= MAX_CACHED) cache.clear();
+  cache.set(key, r);
+}
+
+function byAuthorityOrOnly(state: ProxyState, authority: string | undefined): InboundRoute | undefined {
   const routes = state.snapshot.inbound.routes;
   if (authority) {
     const { host, port } = splitAuthority(authority);

@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { HTTPParser, newParser, type NativeParser, type ParserCallbacks } from './llhttp.js';
+import { HTTPParser, lowerName, newParser, type NativeParser, type ParserCallbacks } from './llhttp.js';
 
 /** What a connection needs from the request it carries (h1-request.ts). */
 export interface Exchange {
@@ -83,6 +83,8 @@ export class H1Connection {
   private lastError: Error | undefined;
   /** The server's own idle limit (Keep-Alive: timeout), less a margin. */
   private hint: number | undefined;
+  /** The last Keep-Alive header parsed for `hint`. */
+  private keepAliveHeader: string | undefined = undefined;
   /** performance.now() after which this idle connection must not be reused. */
   expires = Infinity;
 
@@ -236,7 +238,7 @@ export class H1Connection {
     this.keepAlive = keepAlive;
     const headers: Record<string, string | string[]> = {};
     for (let i = 0; i < lines.length; i += 2) {
-      const k = lines[i]!.toLowerCase();
+      const k = lowerName(lines[i]!);
       const v = lines[i + 1]!;
       const had = headers[k];
       if (had === undefined) headers[k] = v;
@@ -244,7 +246,8 @@ export class H1Connection {
       else had.push(v);
     }
     const ka = headers['keep-alive'];
-    if (typeof ka === 'string') {
+    if (typeof ka === 'string' && ka !== this.keepAliveHeader) {
+      this.keepAliveHeader = ka; // a server sends the same one on every answer: parsed once
       const m = KEEP_ALIVE_TIMEOUT.exec(ka);
       if (m) this.hint = Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS;
     }

@@ -80,3 +80,20 @@ export function newParser(type: number, cb: ParserCallbacks): NativeParser {
   p[HTTPParser.kOnExecute] = cb.execute;
   return p;
 }
+
+// Header names in lower case, as the proxy keys them. The parser hands each name over as sent; most
+// peers send the same few capitalised ones ("Content-Type") on every message, and lower-casing each
+// made a new string per header per message. Names already in lower case come back as they are.
+const LOWER = new Map<string, string>();
+const MAX_NAMES = 512;
+
+export function lowerName(raw: string): string {
+  let k = LOWER.get(raw);
+  if (k === undefined) {
+    k = raw.toLowerCase();
+    if (k === raw) return k; // nothing to remember: toLowerCase made no copy
+    if (LOWER.size >= MAX_NAMES) LOWER.clear(); // a peer inventing names cannot grow it
+    LOWER.set(raw, k);
+  }
+  return k;
+}

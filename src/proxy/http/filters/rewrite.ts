@@ -1,10 +1,10 @@
 // Request edits on the way upstream: x-request-id, the trace context (this proxy's CLIENT span becomes
 // the upstream's parent), the route's header edits, then path and authority rewrites (VirtualService
 // rewrite / Gateway API URLRewrite).
-import { randomUUID } from 'node:crypto';
 import type { Filter } from '../pipeline.js';
 import { endToEnd } from '../headers.js';
 import { applyHeaderEdits } from '../header-edits.js';
+import { requestId } from '../request-id.js';
 import { startClientSpan } from '../../telemetry/tracing.js';
 import { takeCheckHost } from '../../security/authz/check-host.js';
 
@@ -22,7 +22,7 @@ export const requestEdits: Filter = (next) => (ctx) => {
   const h = endToEnd(ctx.req.headers);
   // An ext-authz check this proxy sends itself keeps the original request's Host (security/authz/check-host.ts).
   h.host = takeCheckHost(h) ?? ctx.authority;
-  if (!h['x-request-id']) h['x-request-id'] = randomUUID();
+  if (!h['x-request-id']) h['x-request-id'] = requestId();
   startClientSpan(ctx.req, h);
   h['x-forwarded-proto'] ??= ctx.scheme;
   const route = ctx.route!;
