@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -59,3 +59,37 @@ test(
     }
   },
 );
+
+test('scavenges on the main thread alone: no helper works during a scavenge', () => {
+  // A child with room for several scavenge tasks (4 MB semi-spaces) and objects that survive; V8's
+  // --trace-gc-nvp reports each scavenge's helper time as background.scavenge.parallel.
+  const script = `
+    const mode = process.argv[1];
+    if (mode === 'main') import(${JSON.stringify(new URL('./helper-threads.js', import.meta.url).href)}).then((m) => { m.scavengeOnMainThread(); run(); });
+    else run();
+    function run() {
+      let keep = []; const live = [];
+      for (let i = 0; i < 3e6; i++) { keep.push({ a: i, b: [i] }); if (keep.length > 20000) { live.push(keep); if (live.length > 8) live.shift(); keep = []; } }
+    }`;
+  const helperMs = (mode: string) =>
+    execFileSync(process.execPath, ['--trace-gc-nvp', '--min-semi-space-size=4', '-e', script, mode], {
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter((l) => l.includes('gc=s '))
+      .map((l) => Number(/background\.scavenge\.parallel=([\d.]+)/.exec(l)?.[1] ?? NaN));
+  const main = helperMs('main');
+  assert.ok(main.length >= 3, `scavenges: ${main.length}`);
+  assert.deepEqual(
+    main.filter((ms) => ms !== 0),
+    [],
+    'no helper time in any scavenge',
+  );
+  if (os.availableParallelism() > 1) {
+    const split = helperMs('split');
+    assert.ok(
+      split.some((ms) => ms > 0),
+      `by default V8 shares scavenges with its helpers: ${split.join(',')}`,
+    );
+  }
+});

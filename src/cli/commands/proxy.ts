@@ -9,7 +9,7 @@ import { AppLauncher } from '../../proxy/launcher.js';
 import { createLogger } from '../../lib/logger.js';
 import { errorMessage } from '../../lib/errors.js';
 import { releaseStartupHold } from '../../proxy/young-gen.js';
-import { HELPER_NICE, lowerHelperThreads } from '../../proxy/helper-threads.js';
+import { HELPER_NICE, lowerHelperThreads, scavengeOnMainThread } from '../../proxy/helper-threads.js';
 
 interface ProxyFlags {
   id?: string;
@@ -194,6 +194,7 @@ export async function runProxy(command: string[], f: ProxyFlags): Promise<void> 
   const helperNice = Number(process.env.WEFT_PROXY_HELPER_NICE ?? HELPER_NICE);
   lowerHelperThreads(helperNice);
   setTimeout(() => lowerHelperThreads(helperNice), 10_000).unref();
+  if (helperNice > 0) scavengeOnMainThread(); // a GC pause must not wait for the lowered helpers
   notify({ type: 'ready', ports: proxy.ports });
   log.info('proxy ready', proxy.ports);
   if (command.length === 0) return;
