@@ -1,9 +1,10 @@
 // An EventEmitter base for objects made per request (the HTTP/1.1 server's request and response). A plain
 // EventEmitter starts each object with a dictionary-mode listener table and makes a fresh one whenever
 // its last listener goes (a `once('close')` that fired): 0.3–0.7 KB of garbage per request between the
-// two (an A/B and a heap profile). Node's own streams avoid that with a listener table of fixed shape, created with the object
-// and never replaced ("shape mode", events.js `kShapeMode`): this base does the same, through the same
-// EventEmitter methods. On a Node whose EventEmitter has no shape mode it is EventEmitter itself.
+// two (an A/B and a heap profile). Node's own streams avoid that with a listener table of fixed shape,
+// created with the object and never replaced ("shape mode", events.js `kShapeMode`): this base does the
+// same, through the same EventEmitter methods. On a Node whose EventEmitter has no shape mode it is
+// EventEmitter itself.
 import { EventEmitter } from 'node:events';
 
 const own = Object.getOwnPropertySymbols(new EventEmitter());
