@@ -1,11 +1,11 @@
 // The proxy's helper threads (V8's: TurboFan compiles, GC marking and sweeping; and libuv's pool) at a
-// lower CPU priority than its event loop. A sidecar usually shares its core: with the app, with other sidecars, in the bench with the proxy at the other end of the hop. A 2–5 ms
-// TurboFan job that V8 starts in the background under steady load then takes the core from an event
-// loop that has a request to carry, and every request in flight waits for it. Linux's nice is per
-// thread, so the loop keeps nice 0 and the helpers get HELPER_NICE: they still run whenever the core
-// would otherwise idle (most of the time, below saturation). A GC pause must not wait for them, so the
-// proxy then has the main thread scavenge alone (scavengeOnMainThread). WEFT_PROXY_HELPER_NICE=0 leaves
-// them as they are.
+// lower CPU priority than its event loop. A sidecar usually shares its core: with the app, with other
+// sidecars, in the bench with the proxy at the other end of the hop. A 2–5 ms TurboFan job that V8
+// starts in the background under steady load then takes the core from an event loop that has a request
+// to carry, and every request in flight waits for it. Linux's nice is per thread, so the loop keeps
+// nice 0 and the helpers get HELPER_NICE: they still run whenever the core would otherwise idle (most of
+// the time, below saturation). A GC pause must not wait for them, so the proxy then has the main thread
+// scavenge alone (scavengeOnMainThread). WEFT_PROXY_HELPER_NICE=0 leaves them as they are.
 import { readdirSync } from 'node:fs';
 import os from 'node:os';
 import v8 from 'node:v8';
