@@ -29,6 +29,12 @@ export class ProxyState {
   readonly outbound: RouteTable;
   readonly clusters = new Map<string, ClusterRuntime>();
   readonly inbound = new Map<string, InboundRoute>(); // "host:port" -> route
+  /** inboundRoute's answers for this snapshot, by SNI and by authority, filled as connections and
+   *  requests ask (listeners/inbound-conn.ts): dropped with the snapshot. */
+  readonly inboundAnswers = {
+    bySni: new Map<string, InboundRoute>(),
+    byAuthority: new Map<string, InboundRoute>(),
+  };
   readonly gateways: GatewayState[];
   /** Sent to peers in x-weft-peer-metadata (encoded once per snapshot). */
   readonly peerMetadata: string;

@@ -4,10 +4,11 @@ import type { InboundRoute } from '../../model/snapshot.js';
 import type { ProxyState } from '../state.js';
 import { inboundRoute } from './inbound-conn.js';
 
-// The two fields inboundRoute reads, as ProxyState builds them from a snapshot's inbound routes.
+// The fields inboundRoute reads, as ProxyState builds them from a snapshot's inbound routes.
 function stateOf(routes: InboundRoute[]): ProxyState {
   return {
     inbound: new Map(routes.map((r) => [`${r.service}:${r.port}`, r])),
+    inboundAnswers: { bySni: new Map(), byAuthority: new Map() },
     snapshot: { inbound: { routes } },
   } as unknown as ProxyState;
 }

@@ -58,11 +58,7 @@ export function inboundRoute(
   authority: string | undefined,
 ): InboundRoute | undefined {
   if (!state) return undefined;
-  if (state !== cachedFor) {
-    cachedFor = state;
-    bySni.clear();
-    byAuthority.clear();
-  }
+  const { bySni, byAuthority } = state.inboundAnswers;
   if (sni) {
     let r = bySni.get(sni);
     if (r === undefined) {
@@ -78,14 +74,11 @@ export function inboundRoute(
   return r === NONE ? undefined : r;
 }
 
-// The answers for the current snapshot, by SNI and by authority: a request costs a lookup, not a parse
-// of its SNI or a walk of the routes. Bounded, as clients choose the authorities they send.
+// Answers are kept with the snapshot's state: a request costs a lookup, not a parse of its SNI or a walk
+// of the routes. Bounded, as clients choose the authorities they send.
 const NONE = {} as InboundRoute;
 const NOT_CLUSTER_SNI = {} as InboundRoute;
 const MAX_CACHED = 1024;
-let cachedFor: ProxyState | undefined;
-const bySni = new Map<string, InboundRoute>();
-const byAuthority = new Map<string, InboundRoute>();
 
 function remember(cache: Map<string, InboundRoute>, key: string, r: InboundRoute): void {
   if (cache.size >= MAX_CACHED) cache.clear();
