@@ -15,7 +15,7 @@ export const HELPER_NICE = 10;
 /** Threads of a process (this one by default) other than its main one (Linux; none elsewhere). */
 function helperThreads(pid = process.pid): number[] {
   try {
-    return readdirSync(`/proc/${pid === process.pid ? 'self' : pid}/task`)
+    return readdirSync(`/proc/${pid}/task`)
       .map(Number)
       .filter((tid) => tid !== pid);
   } catch {
