@@ -46,7 +46,7 @@ export class ControlClient {
   /** The key and CSR for the next renewal, made ahead: making them takes a child process
    *  (csr-process.ts), which under load can take seconds, and a renewal due at half life (or pushed by
    *  a root rotation) should cost only the CA's round trip. */
-  private nextCsr: Promise<{ keyPem: string; csrPem: string }> | undefined;
+  private nextCsr: { made?: { keyPem: string; csrPem: string } } | undefined;
   private nextCsrTimer: NodeJS.Timeout | undefined;
   /** A certificate request in flight: renewals triggered meanwhile (timer, trust-bundle push) join it. */
   private requesting: Promise<void> | undefined;
@@ -104,21 +104,25 @@ export class ControlClient {
     this.nextCsrTimer = setTimeout(() => {
       this.nextCsrTimer = undefined;
       if (this.closed) return;
-      const next = generateKeyAndCsrIsolated(this.opts.spiffeId, HELPER_NICE);
-      next.catch(() => {
-        if (this.nextCsr === next) this.nextCsr = undefined; // made again when the renewal comes
-      });
-      this.nextCsr = next;
+      const slot: { made?: { keyPem: string; csrPem: string } } = {};
+      this.nextCsr = slot;
+      generateKeyAndCsrIsolated(this.opts.spiffeId, HELPER_NICE).then(
+        (made) => (slot.made = made),
+        () => {}, // the renewal makes its own
+      );
     }, delay);
     this.nextCsrTimer.unref();
   }
 
   private async certify(token?: string): Promise<void> {
-    const prepared = this.nextCsr;
+    // Only a CSR already made: the low-priority child may still be waiting for a busy core, and a renewal
+    // (8 s leaves in tests, a root rotation's push) must not wait for it. Otherwise this request makes
+    // its own at normal priority.
+    const prepared = this.nextCsr?.made;
     this.nextCsr = undefined;
-    if (this.nextCsrTimer) clearTimeout(this.nextCsrTimer); // not made yet: this request makes its own
+    if (this.nextCsrTimer) clearTimeout(this.nextCsrTimer);
     this.nextCsrTimer = undefined;
-    const { keyPem, csrPem } = await (prepared ?? generateKeyAndCsrIsolated(this.opts.spiffeId));
+    const { keyPem, csrPem } = prepared ?? (await generateKeyAndCsrIsolated(this.opts.spiffeId));
     const channel = new GrpcChannel(this.opts.address, this.channelTls(!token));
     try {
       const res = await channel.unary<CertificateRequest, CertificateResponse>(
