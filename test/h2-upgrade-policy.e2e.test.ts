@@ -2,6 +2,8 @@
 // requests reach the peer proxy as HTTP/2 with UPGRADE (the access log of the app's sidecar prints the
 // protocol they arrived with) and as HTTP/1.1 without a rule or with DO_NOT_UPGRADE; the app itself is
 // spoken to in HTTP/1.1 either way. WebSocket upgrades and CONNECT tunnels keep working under UPGRADE.
+// On an upgraded cluster maxRequestsPerConnection and idleTimeout start new sessions between the
+// sidecars: the app's sidecar logs (Istio's TEXT format) the client sidecar's port each request came from.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -13,7 +15,7 @@ import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
 import { clientYaml, STREAM_APPS_YAML } from './support/mesh-yaml.js';
 
-const rules = (policy: string) =>
+const rules = (policy: string, limits = '') =>
   ['echo', 'ws-echo', 'tcp-echo']
     .map(
       (host) => `apiVersion: networking.istio.io/v1
@@ -22,7 +24,7 @@ metadata: {name: ${host}, namespace: default}
 spec:
   host: ${host}
   trafficPolicy:
-    connectionPool: {http: {h2UpgradePolicy: ${policy}}}`,
+    connectionPool: {http: {h2UpgradePolicy: ${policy}${limits}}}`,
     )
     .join('\n---\n');
 
@@ -161,5 +163,64 @@ spec:
     // The rule's own DO_NOT_UPGRADE overrides the mesh.
     await apply('do-not-upgrade', rules('DO_NOT_UPGRADE'));
     await arrivesAs('1.1');
+  });
+
+  test('UPGRADE with maxRequestsPerConnection and idleTimeout: new sessions between the sidecars', async () => {
+    await apply(
+      'mesh-upgrade',
+      `apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: {name: default}
+spec:
+  h2UpgradePolicy: UPGRADE
+  accessLogFile: /dev/stdout`,
+    );
+    /** The client sidecar's port each request arrived from (DOWNSTREAM_REMOTE_ADDRESS on the echo side). */
+    const portsOf = async (paths: string[]) =>
+      waitFor(`${paths.join(' ')} in the echo access log`, async () => {
+        const lines = (await echoLog()).split('\n');
+        const ports = paths.map((p) => {
+          const line = lines.find((l) => l.includes(`"GET ${p} HTTP/2"`));
+          // … cluster upstream-local downstream-local downstream-remote sni route
+          return line?.split(' ').at(-3)?.split(':').at(-1);
+        });
+        return ports.every((p) => p !== undefined && /^\d+$/.test(p)) && (ports as string[]);
+      });
+    const sendAll = async (paths: string[]) => {
+      for (const p of paths) assert.equal((await send(p)).status, 200);
+      return portsOf(paths);
+    };
+
+    await apply('limits', rules('UPGRADE', ', maxRequestsPerConnection: 2'));
+    // Istio's format writes the protocol as Envoy does ("HTTP/2").
+    await waitFor('requests arriving as HTTP/2 in the TEXT format', async () => {
+      const path = `/up${++n}`;
+      assert.equal((await send(path)).status, 200);
+      await new Promise((r) => setTimeout(r, 300));
+      return (await echoLog()).includes(`"GET ${path} HTTP/2"`);
+    });
+    // Two requests per session: the first of a pair may finish an older session, so look for a
+    // pair on one session and a new session after it.
+    const paths = [1, 2, 3, 4, 5, 6, 7].map((i) => `/mr${++n}-${i}`);
+    const ports = await sendAll(paths);
+    const perPort = new Map<string, number>();
+    for (const p of ports) perPort.set(p, (perPort.get(p) ?? 0) + 1);
+    assert.ok(
+      [...perPort.values()].every((c) => c <= 2),
+      `at most 2 requests per session: ${ports}`,
+    );
+    assert.ok(perPort.size >= 4, `7 requests on at least 4 sessions: ${ports}`);
+
+    await apply('limits', rules('UPGRADE', ', idleTimeout: 1s'));
+    // Back-to-back requests share a session; after 1.5 s idle, a new one. Twice in a row, so that a new
+    // snapshot (which brings new sessions of its own) cannot pass for it.
+    let inARow = 0;
+    await waitFor('a new session after the idle timeout, twice', async () => {
+      const [a, b] = await sendAll([`/it${++n}`, `/it${++n}`]);
+      await new Promise((r) => setTimeout(r, 1_500));
+      const [c, d] = await sendAll([`/it${++n}`, `/it${++n}`]);
+      inARow = a === b && c === d && c !== b ? inARow + 1 : 0;
+      return inARow >= 2;
+    });
   });
 });

@@ -277,7 +277,7 @@ export function attemptTargets(
     if (plain) t.plain = true;
     else t.key = ep.identity;
     // h2c only where the other side is known to speak it: a peer proxy, or a gRPC/HTTP/2 service.
-    if (useH2 && (!c.external || c.protocol === 'grpc' || c.protocol === 'http2')) t.h2 = h2;
+    if (useH2 && (!c.external || c.protocol === 'grpc' || c.protocol === 'http2')) t.h2 = cluster.h2 ?? h2;
     return t;
   };
   return (cluster, ep, useH2) => {

@@ -1,6 +1,9 @@
 // HTTP/2 client sessions, one per peer (address, port, SNI) or per app port, reused by every request
 // to it: gRPC and HTTP/2 traffic is multiplexed over a few long-lived connections, as Linkerd does.
 // A session that closes, errors or receives GOAWAY is forgotten and the next request opens a new one.
+// A cluster with DestinationRule connection limits has sessions of its own, which count their requests
+// (`opened`): past maxRequestsPerConnection a session takes no more and closes once they end, and one
+// with no request under way for idleTimeout closes, as Envoy's upstream HTTP/2 pools do.
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls, { type ConnectionOptions } from 'node:tls';
@@ -18,6 +21,27 @@ export interface H2Target {
 export const STREAM_WINDOW = 1 << 20;
 export const SESSION_WINDOW = 16 << 20;
 
+/** Closed by us after this long without a frame, before the peer would close it. */
+const INACTIVE_MS = 60_000;
+
+/** DestinationRule connectionPool.http limits that apply to HTTP/2 sessions. */
+export interface H2SessionLimits {
+  /** idleTimeout: a session with no request under way for this long is closed. */
+  idleTimeoutMs?: number;
+  /** maxRequestsPerConnection: requests per session; the next one goes on a new session. */
+  maxRequestsPerConnection?: number;
+}
+
+/** A limited session's requests: all it carried, those under way, and its idle timer. */
+interface SessionUse {
+  requests: number;
+  active: number;
+  /** Handed out no more (it may still be finishing requests). */
+  retired: boolean;
+  idle: NodeJS.Timeout | undefined;
+  forget: () => void;
+}
+
 export class H2Sessions {
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
   // The last peer asked for and its session: most calls go to the peer the previous one went to, and
@@ -26,6 +50,13 @@ export class H2Sessions {
   private lastPort = 0;
   private lastTls: H2Target['tls'];
   private lastSession: http2.ClientHttp2Session | undefined;
+  /** Only with limits: what each session carried (nothing is counted without them). */
+  private readonly uses: WeakMap<http2.ClientHttp2Session, SessionUse> | undefined;
+
+  constructor(private readonly limits?: H2SessionLimits) {
+    if (limits?.idleTimeoutMs !== undefined || limits?.maxRequestsPerConnection !== undefined)
+      this.uses = new WeakMap();
+  }
 
   /** The session to `t` (plaintext, ignoring `t.tls`, when `plain`). */
   get(t: H2Target, plain = false): http2.ClientHttp2Session {
@@ -70,10 +101,51 @@ export class H2Sessions {
     session.on('close', forget);
     session.on('goaway', forget);
     session.on('error', forget);
-    session.setTimeout(60_000, () => session.close()); // idle: closed by us, before the server would
+    session.setTimeout(INACTIVE_MS, () => session.close());
     session.unref();
     this.sessions.set(key, session);
+    if (this.uses) {
+      const use: SessionUse = { requests: 0, active: 0, retired: false, idle: undefined, forget };
+      this.uses.set(session, use);
+      this.idleFrom(session, use);
+      session.once('close', () => clearTimeout(use.idle));
+    }
     return session;
+  }
+
+  /**
+   * Told of each request the caller opened on a session from `get`. Without limits it does nothing. A
+   * session that reached maxRequestsPerConnection is no longer handed out, and closes when its last
+   * request ends: closing it at once would refuse the streams still being set up (Node sends GOAWAY
+   * before their HEADERS).
+   */
+  opened(session: http2.ClientHttp2Session, stream: http2.ClientHttp2Stream): void {
+    const use = this.uses?.get(session);
+    if (use === undefined) return;
+    use.requests++;
+    use.active++;
+    if (use.idle !== undefined) {
+      clearTimeout(use.idle);
+      use.idle = undefined;
+    }
+    const max = this.limits!.maxRequestsPerConnection;
+    if (max !== undefined && use.requests >= max) retire(use);
+    stream.once('close', () => {
+      if (--use.active > 0) return;
+      if (use.retired) {
+        if (!session.destroyed) session.close();
+      } else this.idleFrom(session, use);
+    });
+  }
+
+  /** Starts the idle timer of a session with no request under way. */
+  private idleFrom(session: http2.ClientHttp2Session, use: SessionUse): void {
+    const ms = this.limits!.idleTimeoutMs;
+    if (ms === undefined || session.closed || session.destroyed) return;
+    use.idle = setTimeout(() => {
+      retire(use);
+      session.close();
+    }, ms).unref();
   }
 
   close(): void {
@@ -81,4 +153,9 @@ export class H2Sessions {
     this.sessions.clear();
     this.lastSession = undefined;
   }
+}
+
+function retire(use: SessionUse): void {
+  use.retired = true;
+  use.forget();
 }

@@ -161,6 +161,7 @@ function sendH2(
     settle({ kind: 'connect-failure' });
     return { destroy: () => {} };
   }
+  t.h2!.opened(session, stream);
   // The attempt's state is one object, reached by the shared listeners below through the stream.
   const a = new H2Attempt(stream, session, r.method, settle);
   watchEnd(stream, a);

@@ -19,6 +19,7 @@ import { RetryBudget } from './retry-budget.js';
 import { MESH_POOL_IDLE_MS } from '../listeners/idle.js';
 import { Origination } from './origination.js';
 import { H1Pools } from './h1-pools.js';
+import { H2Sessions } from '../transport/h2-sessions.js';
 import { LazyModule, whenLoaded } from '../../lib/lazy-module.js';
 
 export type IdentityCheck = (host: string, cert: PeerCertificate) => Error | undefined;
@@ -54,6 +55,9 @@ export class ClusterRuntime {
   /** Own connection pools when the cluster limits connections or originates TLS (the pool keys leave
    *  out the trusted CAs, so such connections must not mix with others); else the proxy-wide ones. */
   readonly pools: H1Pools | undefined;
+  /** Own HTTP/2 sessions when the cluster limits requests per connection or idle time (they count
+   *  requests); else the proxy-wide ones, shared by every cluster to the same peer. */
+  readonly h2: H2Sessions | undefined;
   /** DestinationRule SIMPLE/MUTUAL toward a host outside the mesh: the TLS the proxy originates. */
   readonly origination: Origination | undefined;
   private readonly balancer: Balancer;
@@ -119,8 +123,16 @@ export class ClusterRuntime {
       : cluster.outlierDetection
         ? new OutlierDetector(cluster.outlierDetection)
         : undefined;
-    this.origination = cluster.originateTls ? new Origination(cluster.originateTls) : undefined;
     const pool = cluster.connectionPool;
+    const h2Limits = {
+      ...(pool?.idleTimeoutMs ? { idleTimeoutMs: pool.idleTimeoutMs } : {}),
+      ...(pool?.maxRequestsPerConnection ? { maxRequestsPerConnection: pool.maxRequestsPerConnection } : {}),
+    };
+    const limitsH2 = h2Limits.idleTimeoutMs !== undefined || h2Limits.maxRequestsPerConnection !== undefined;
+    this.origination = cluster.originateTls
+      ? new Origination(cluster.originateTls, limitsH2 ? h2Limits : undefined)
+      : undefined;
+    this.h2 = limitsH2 && !this.origination ? new H2Sessions(h2Limits) : undefined;
     if (pool?.maxConnections || pool?.maxRequestsPerConnection || pool?.idleTimeoutMs || this.origination) {
       this.pools = new H1Pools({
         idleTimeoutMs: pool?.idleTimeoutMs ?? MESH_POOL_IDLE_MS,
@@ -224,6 +236,7 @@ export class ClusterRuntime {
 
   close(): void {
     this.pools?.close();
+    this.h2?.close();
     this.origination?.h2.close();
   }
 }

@@ -9,7 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import type { OriginateTls, PemSource } from '../../model/snapshot.js';
-import { H2Sessions } from '../transport/h2-sessions.js';
+import { H2Sessions, type H2SessionLimits } from '../transport/h2-sessions.js';
 
 export type OriginationTls = Pick<
   ConnectionOptions,
@@ -44,9 +44,13 @@ export class Origination {
   /** Why this cluster cannot originate TLS: its requests fail (503 UF) rather than go out in plaintext. */
   readonly error: string | undefined;
   /** HTTP/2 sessions of this cluster only: sessions are keyed by address and SNI, not by trusted CAs. */
-  readonly h2 = new H2Sessions();
+  readonly h2: H2Sessions;
 
-  constructor(readonly config: OriginateTls) {
+  constructor(
+    readonly config: OriginateTls,
+    h2Limits?: H2SessionLimits,
+  ) {
+    this.h2 = new H2Sessions(h2Limits);
     let options: OriginationTls | undefined;
     let error = config.error;
     if (!error) {
