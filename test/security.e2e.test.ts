@@ -4,13 +4,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { writeFile } from 'node:fs/promises';
+import tls from 'node:tls';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Pool, request } from 'undici';
-import { RunningMesh, tempDir } from './support/weft.js';
+import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { changeConfig } from './support/config-sync.js';
 import { freePort } from '../src/local/ports.js';
 import { ECHO_YAML, clientYaml } from './support/mesh-yaml.js';
+import { issue, makeRoot } from '../src/control-plane/ca/test-helpers.js';
 
 interface Echo {
   path: string;
@@ -110,6 +112,39 @@ ${clientYaml(outbound)}
       );
       assert.match(raw, /^HTTP\/1\.1 200/);
       assert.doesNotMatch(raw, /x-forwarded-client-cert/i);
+    });
+
+    test('TLS clients without a mesh certificate are refused, and the sidecar logs why', async () => {
+      const other = await makeRoot('CN=Another Mesh Root');
+      const leaf = await issue(other, 'CN=intruder', { ca: false });
+      /** What a TLS client sees from echo's inbound port, after sending a request. */
+      const attempt = (client?: { key: string; cert: string }) =>
+        new Promise<string>((resolve) => {
+          const s = tls.connect({
+            host: '127.0.0.1',
+            port: echoInbound,
+            rejectUnauthorized: false,
+            ...client,
+          });
+          s.on('secureConnect', () => s.write('GET / HTTP/1.1\r\nHost: echo:8080\r\n\r\n'));
+          s.on('data', () => resolve('answered'));
+          s.on('error', (e) => resolve(e.message));
+          s.on('close', () => resolve('closed'));
+        });
+      assert.notEqual(await attempt(), 'answered');
+      assert.notEqual(await attempt({ key: leaf.keyPem, cert: leaf.pem }), 'answered');
+      // The clients only see a closed connection; the sidecar's log says why.
+      const log = join(mesh.stateDir, 'logs', `${ECHO}.proxy.log`);
+      const from = String.raw`inbound mTLS connection from 127\.0\.0\.1:\d+ refused: `;
+      await waitFor('both refusals in the echo sidecar log', async () => {
+        const text = await readFile(log, 'utf8');
+        return (
+          new RegExp(`${from}UNABLE_TO_GET_ISSUER_CERT \\(client certificate: none\\)`).test(text) &&
+          new RegExp(`${from}UNABLE_TO_VERIFY_LEAF_SIGNATURE \\(client certificate: intruder\\)`).test(text)
+        );
+      });
+      // Mesh traffic is unaffected.
+      assert.equal((await call('/')).status, 200);
     });
 
     test('mesh-wide STRICT (root namespace) closes plaintext connections; mesh traffic is unaffected', async () => {

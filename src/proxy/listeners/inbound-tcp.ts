@@ -25,7 +25,13 @@ export function inboundTcp(
 ): void {
   const state = deps.state();
   const route = known ?? inboundRoute(state, conn.sni, undefined);
-  if (!state || !route) return void socket.destroy();
+  if (!state || !route) {
+    deps.notice?.(
+      `tcp-no-route|${conn.sni}`,
+      `TCP connection${conn.sni ? ` for ${conn.sni}` : ''} matches no inbound service port: closed`,
+    );
+    return void socket.destroy();
+  }
   const destination = { service: route.service, port: route.port };
   const start = performance.now();
   const startTime = Date.now();

@@ -10,6 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { ProxyState } from '../state.js';
 import { H2Sessions } from '../transport/h2-sessions.js';
+import { oncePer } from '../../lib/once-per.js';
 import { isH2Preface } from '../transport/sniff.js';
 import { SERVER_KEEPALIVE_MS } from './idle.js';
 import { createH1Server, type RequestHandler } from '../http1/server.js';
@@ -25,6 +26,8 @@ export interface InboundDeps {
   appHost: string;
   appPort: (containerPort: number) => number;
   log: (line: string) => void;
+  /** Why a connection was refused, in the proxy log: once a minute per `key` (set by createInboundServer). */
+  notice?: (key: string, what: string) => void;
 }
 
 export const TCP_ALPN = 'weft-tcp';
@@ -33,7 +36,16 @@ const TLS_HANDSHAKE = 0x16;
 const SNIFF_TIMEOUT_MS = 15_000; // Envoy's listener_filters_timeout
 const HTTP_METHODS = /^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS|TRACE|PATCH|PRI) /;
 
-export function createInboundServer(deps: InboundDeps): net.Server {
+export function createInboundServer(inDeps: InboundDeps): net.Server {
+  // A refused peer is otherwise only a closed connection on its side: say why here, once a minute per
+  // reason (every connection from it would say it again).
+  const firstInAMinute = oncePer(60_000);
+  const deps: InboundDeps = {
+    ...inDeps,
+    notice: (key, what) => {
+      if (firstInAMinute(key)) inDeps.log(`[${new Date().toISOString()}] inbound ${what}`);
+    },
+  };
   const appH2 = new H2Sessions();
   const handlers = createInboundHttp(deps, appH2);
   const h1 = createH1Server(handlers.request as RequestHandler);
@@ -46,12 +58,14 @@ export function createInboundServer(deps: InboundDeps): net.Server {
     {
       ...deps.identity.serverOptions(),
       requestCert: true,
-      rejectUnauthorized: true,
+      // Checked below instead: Node closes an unauthorized peer without saying why anywhere.
+      rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
       ALPNProtocols: ['h2', 'http/1.1', TCP_ALPN],
     },
     (socket: TLSSocket) => {
       socket.on('error', () => socket.destroy());
+      if (!socket.authorized) return refuse(socket);
       if (socket.alpnProtocol === 'h2') return void h2.emit('connection', socket);
       if (socket.alpnProtocol === TCP_ALPN) return inboundTcp(deps, socket, describeSocket(socket));
       h1.emit('connection', socket);
@@ -59,8 +73,27 @@ export function createInboundServer(deps: InboundDeps): net.Server {
   );
   // Rotation: new handshakes use the new certificate; open connections keep theirs.
   deps.identity.on('rotated', () => tlsServer.setSecureContext(deps.identity.serverOptions()));
-  tlsServer.on('tlsClientError', () => {
-    /* untrusted or missing client certificate: the handshake failed and the socket is closed */
+  // A client certificate missing, expired or from a root this proxy does not trust (a peer on another
+  // mesh, a trust bundle out of step after a root rotation): closed, and said in the log.
+  const refuse = (socket: TLSSocket) => {
+    const why = String(socket.authorizationError ?? 'no verified client certificate');
+    const cert = socket.getPeerCertificate();
+    const who = cert.subjectaltname ?? cert.subject?.CN ?? 'none';
+    deps.notice!(
+      `refused|${why}`,
+      `mTLS connection from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} refused: ${why} (client certificate: ${who})`,
+    );
+    socket.destroy();
+  };
+  // Handshakes that failed on their own (no common protocol or cipher, malformed): said in the log too.
+  // Clients that went away mid-handshake are not news.
+  tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return;
+    const why = err.code ?? err.message;
+    deps.notice!(
+      `tls|${why}`,
+      `TLS handshake from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} failed: ${why}`,
+    );
   });
 
   const plaintext = (socket: net.Socket, first: Buffer) => {

@@ -25,6 +25,7 @@ import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { ProxyState } from '../state.js';
 import type { RouteTable } from '../http/router.js';
 import { H2Sessions } from '../transport/h2-sessions.js';
+import { oncePer } from '../../lib/once-per.js';
 import { sniffingServer } from '../transport/sniff.js';
 import { createH1Server, type RequestHandler } from '../http1/server.js';
 import { createH2cServer } from '../http2/server.js';
@@ -86,13 +87,9 @@ export function createRoutedHandlers(
   };
   // Why TLS origination failed (wrong CA, name mismatch, unreadable files), in the proxy log: at most
   // once a minute per cluster and reason, since every request would hit it again.
-  const reported = new Map<string, number>();
+  const firstInAMinute = oncePer(60_000);
   const originationFailed = (c: Cluster, ep: Endpoint, err: NodeJS.ErrnoException) => {
-    const key = `${c.name}|${err.code ?? err.message}`;
-    const now = Date.now();
-    if ((reported.get(key) ?? 0) > now) return;
-    reported.set(key, now + 60_000);
-    if (reported.size > 1000) reported.clear();
+    if (!firstInAMinute(`${c.name}|${err.code ?? err.message}`)) return;
     deps.log(
       `[${new Date().toISOString()}] ${direction} TLS origination to ${ep.address}:${ep.port} ` +
         `(${c.name}, sni ${c.originateTls?.sni ?? '-'}) failed: ${err.message}${err.code ? ` [${err.code}]` : ''}`,
