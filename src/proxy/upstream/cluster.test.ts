@@ -49,3 +49,24 @@ test('round robin ignores requests under way', () => {
   for (let i = 0; i < 5; i++) rt.finished(a!);
   assert.deepEqual(picks(rt, 10), { a: 5, b: 5 });
 });
+
+test('a cluster replaced with the same connection limits keeps its pools and sessions; new limits, new ones', () => {
+  const limited = (endpoints: Endpoint[], maxRequestsPerConnection = 10): Cluster => ({
+    ...cluster('ROUND_ROBIN'),
+    endpoints,
+    connectionPool: { maxConnections: 4, maxRequestsPerConnection },
+  });
+  const first = new ClusterRuntime(limited([ep('a'), ep('b')]));
+  assert.ok(first.pools && first.h2);
+  // A snapshot with one endpoint fewer: same limits, the same connections.
+  const second = new ClusterRuntime(limited([ep('a')]), first);
+  assert.equal(second.pools, first.pools);
+  assert.equal(second.h2, first.h2);
+  const third = new ClusterRuntime(limited([ep('a')], 20), second);
+  assert.notEqual(third.pools, second.pools);
+  assert.notEqual(third.h2, second.h2);
+  // No limits: the proxy-wide pools and sessions.
+  const plain = new ClusterRuntime(cluster('ROUND_ROBIN'), third);
+  assert.equal(plain.pools, undefined);
+  assert.equal(plain.h2, undefined);
+});

@@ -132,8 +132,18 @@ export class ClusterRuntime {
     this.origination = cluster.originateTls
       ? new Origination(cluster.originateTls, limitsH2 ? h2Limits : undefined)
       : undefined;
-    this.h2 = limitsH2 && !this.origination ? new H2Sessions(h2Limits) : undefined;
-    if (pool?.maxConnections || pool?.maxRequestsPerConnection || pool?.idleTimeoutMs || this.origination) {
+    // The same limits as the cluster this one replaces (a snapshot changed its endpoints, say): its
+    // connections and sessions carry on, as Envoy keeps a cluster's pools across endpoint updates. TLS
+    // origination brings a new TLS context with every runtime, so its pools do not carry.
+    const carry = same('connectionPool') && !this.origination && !previous!.origination;
+    this.h2 = limitsH2 && !this.origination ? (carry && previous!.h2) || new H2Sessions(h2Limits) : undefined;
+    if (carry && previous!.pools) this.pools = previous!.pools;
+    else if (
+      pool?.maxConnections ||
+      pool?.maxRequestsPerConnection ||
+      pool?.idleTimeoutMs ||
+      this.origination
+    ) {
       this.pools = new H1Pools({
         idleTimeoutMs: pool?.idleTimeoutMs ?? MESH_POOL_IDLE_MS,
         ...(pool?.maxConnections ? { maxConnections: pool.maxConnections } : {}),

@@ -131,16 +131,20 @@ export class H1Pools {
     H1Origin,
     { pool: H1Pool; timeout: number; ctx: SecureContext | undefined }
   >();
-  private readonly sweeper: NodeJS.Timeout;
-  private readonly idleSweeper: NodeJS.Timeout;
+  // Endpoints come and go with snapshots: a pool nobody used for a sweep period is closed. The timers
+  // run only while there are pools, so pools a replaced cluster left behind close and are collected
+  // (a timer holds its pools for as long as it runs).
+  private sweeper: NodeJS.Timeout | undefined;
+  private idleSweeper: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: H1PoolOptions) {
-    // Endpoints come and go with snapshots: a pool nobody used for a sweep period is closed.
-    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
-    this.idleSweeper = setInterval(() => {
-      const now = performance.now();
-      for (const e of this.pools.values()) e.pool.sweep(now);
-    }, IDLE_SWEEP_MS).unref();
+  constructor(
+    private readonly opts: H1PoolOptions,
+    private readonly sweepMs = SWEEP_MS,
+  ) {}
+
+  /** Whether the sweep timers are running (for tests). */
+  get sweeping(): boolean {
+    return this.sweeper !== undefined;
   }
 
   get(o: H1Origin, connectTimeoutMs: number): H1Pool {
@@ -169,6 +173,13 @@ export class H1Pools {
       connectTimeoutMs,
     );
     this.pools.set(k, { pool, ctx });
+    if (this.sweeper === undefined) {
+      this.sweeper = setInterval(() => this.sweep(), this.sweepMs).unref();
+      this.idleSweeper = setInterval(() => {
+        const now = performance.now();
+        for (const e of this.pools.values()) e.pool.sweep(now);
+      }, IDLE_SWEEP_MS).unref();
+    }
     return pool;
   }
 
@@ -180,11 +191,17 @@ export class H1Pools {
         e.pool.close();
       }
     }
+    if (this.pools.size === 0) this.stopTimers();
+  }
+
+  private stopTimers(): void {
+    clearInterval(this.sweeper);
+    clearInterval(this.idleSweeper);
+    this.sweeper = this.idleSweeper = undefined;
   }
 
   close(): void {
-    clearInterval(this.sweeper);
-    clearInterval(this.idleSweeper);
+    this.stopTimers();
     for (const e of this.pools.values()) e.pool.destroy();
     this.pools.clear();
   }
