@@ -223,4 +223,51 @@ spec:
       return inARow >= 2;
     });
   });
+
+  test('tcp.idleTimeout closes an idle CONNECT tunnel, not one that carries bytes', async () => {
+    await apply(
+      'tcp-idle',
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: tcp-echo, namespace: default}
+spec:
+  host: tcp-echo
+  trafficPolicy:
+    connectionPool: {tcp: {idleTimeout: 1s}}`,
+    );
+    /** A CONNECT tunnel to tcp-echo, open once the proxy says so; `closed` tells when it closed. */
+    const tunnel = async () => {
+      const socket = net.connect(outbound, '127.0.0.1');
+      let buf = '';
+      let opened = 0;
+      socket.on('data', (d: Buffer) => {
+        buf += d.toString();
+        if (!opened && buf.includes('200 Connection Established')) opened = Date.now();
+      });
+      socket.on('error', () => {});
+      const closed = new Promise<number>((r) => socket.on('close', () => r(Date.now())));
+      socket.write('CONNECT tcp-echo:9000 HTTP/1.1\r\nHost: tcp-echo:9000\r\n\r\n');
+      await waitFor('the tunnel', async () => opened > 0, 10_000);
+      return { socket, closed, text: () => buf, opened };
+    };
+    // Idle: closed after about a second (the rule reaches the client's proxy in a moment).
+    await waitFor('an idle tunnel closed after 1 s', async () => {
+      const t = await tunnel();
+      const at = await Promise.race([t.closed, new Promise<number>((r) => setTimeout(() => r(0), 3_000))]);
+      t.socket.destroy();
+      return at > 0 && at - t.opened >= 800;
+    });
+    // Bytes every 300 ms for 2.5 s: open all along, each echoed; closed a second after they stop.
+    const t = await tunnel();
+    for (let i = 0; i < 8; i++) {
+      t.socket.write(`line ${i}\n`);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(t.socket.destroyed, false, `open at line ${i}`);
+    }
+    assert.match(t.text(), /line 7\n/);
+    const stopped = Date.now();
+    const at = await Promise.race([t.closed, new Promise<number>((r) => setTimeout(() => r(0), 5_000))]);
+    assert.ok(at > 0, 'closed once idle');
+    assert.ok(at - stopped >= 600, `closed ${at - stopped} ms after the last bytes`);
+  });
 });

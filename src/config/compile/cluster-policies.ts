@@ -50,6 +50,7 @@ export function connectionPool(policies: TrafficPolicy[]): ConnectionPoolPolicy 
     maxRequestsPerConnection: num(http, 'maxRequestsPerConnection'),
     idleTimeoutMs: dur(http, 'idleTimeout'),
     maxRetries: num(http, 'maxRetries'),
+    tcpIdleTimeoutMs: dur(tcp, 'idleTimeout'),
   });
 }
 

@@ -160,10 +160,15 @@ export function forwardBytes(
     if (accessLogWants.upstreamLocalAddress) upstreamLocal = socketAddress(up.localAddress, up.localPort);
     tcp('open');
     runtime.started(ep);
-    pipeSockets(socket, up, (toUp, toClient) => {
-      runtime.finished(ep);
-      tcp('close', '', toUp, toClient, upstream);
-    });
+    pipeSockets(
+      socket,
+      up,
+      (toUp, toClient) => {
+        runtime.finished(ep);
+        tcp('close', '', toUp, toClient, upstream);
+      },
+      c.connectionPool?.tcpIdleTimeoutMs,
+    );
     socket.resume();
   });
   up.once('error', (e: NodeJS.ErrnoException) => {

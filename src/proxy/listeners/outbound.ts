@@ -162,12 +162,17 @@ export function createRoutedHandlers(
         // client → service is the request direction (received), service → client the response (sent).
         // The tunnel is logged as its CONNECT request, with the tunnel's bytes, as Envoy's HTTP
         // connection manager logs a CONNECT it terminates.
-        pipeSockets(t.socket, up, (toUp, toClient) => {
-          tcp('close', toUp, toClient);
-          ctx.tunnelReceived = toUp + t.head.length; // the head went up before the pipe
-          ctx.responseBytes = toClient;
-          onDone(ctx);
-        });
+        pipeSockets(
+          t.socket,
+          up,
+          (toUp, toClient) => {
+            tcp('close', toUp, toClient);
+            ctx.tunnelReceived = toUp + t.head.length; // the head went up before the pipe
+            ctx.responseBytes = toClient;
+            onDone(ctx);
+          },
+          c.connectionPool?.tcpIdleTimeoutMs,
+        );
       });
       up.once('error', (err: NodeJS.ErrnoException) => {
         if (established) return; // the tunnel is up: pipeSockets ends it

@@ -6,8 +6,20 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 
-/** Pipe two sockets both ways; when either side ends or fails, both close. */
-export function pipeSockets(a: Duplex, b: Duplex, onClose?: (aToB: number, bToA: number) => void): void {
+/** Istio's default tcp.idleTimeout (Envoy's tcp_proxy idle_timeout): an hour without a byte either way. */
+export const TCP_IDLE_TIMEOUT_MS = 3_600_000;
+
+/**
+ * Pipe two sockets both ways; when either side ends or fails, both close, and so they do after
+ * `idleMs` (0: never) with no byte either way: each socket's timer restarts with every read and write,
+ * and a byte read on one is a byte written on the other.
+ */
+export function pipeSockets(
+  a: Duplex,
+  b: Duplex,
+  onClose?: (aToB: number, bToA: number) => void,
+  idleMs = TCP_IDLE_TIMEOUT_MS,
+): void {
   let aToB = 0;
   let bToA = 0;
   let closed = false;
@@ -24,6 +36,12 @@ export function pipeSockets(a: Duplex, b: Duplex, onClose?: (aToB: number, bToA:
   b.on('error', close);
   a.on('close', close);
   b.on('close', close);
+  if (idleMs > 0)
+    for (const s of [a, b])
+      if (s instanceof net.Socket) {
+        s.setTimeout(idleMs);
+        s.on('timeout', close);
+      }
   a.pipe(b);
   b.pipe(a);
 }
