@@ -241,6 +241,8 @@ export interface ConnectionPoolPolicy {
   maxRequestsPerConnection?: number;
   idleTimeoutMs?: number;
   maxRetries?: number; // concurrent retries
+  /** tcp.maxConnectionDuration: an upstream HTTP connection or session takes no requests past this age. */
+  maxConnectionDurationMs?: number;
   /** tcp.idleTimeout: a TCP tunnel with no bytes either way this long is closed; 0 = never. */
   tcpIdleTimeoutMs?: number;
 }

@@ -7,7 +7,12 @@ test('connectionPool: Istio fields to the cluster policy, durations in ms, tcp.i
     connectionPool([
       {
         connectionPool: {
-          tcp: { maxConnections: 10, connectTimeout: '250ms', idleTimeout: '30s' },
+          tcp: {
+            maxConnections: 10,
+            connectTimeout: '250ms',
+            idleTimeout: '30s',
+            maxConnectionDuration: '1h',
+          },
           http: { http1MaxPendingRequests: 5, maxRequestsPerConnection: 2, idleTimeout: '1m' },
         },
       },
@@ -18,6 +23,7 @@ test('connectionPool: Istio fields to the cluster policy, durations in ms, tcp.i
       maxPendingRequests: 5,
       maxRequestsPerConnection: 2,
       idleTimeoutMs: 60_000,
+      maxConnectionDurationMs: 3_600_000,
       tcpIdleTimeoutMs: 30_000,
     },
   );

@@ -50,6 +50,7 @@ export function connectionPool(policies: TrafficPolicy[]): ConnectionPoolPolicy 
     maxRequestsPerConnection: num(http, 'maxRequestsPerConnection'),
     idleTimeoutMs: dur(http, 'idleTimeout'),
     maxRetries: num(http, 'maxRetries'),
+    maxConnectionDurationMs: dur(tcp, 'maxConnectionDuration'),
     tcpIdleTimeoutMs: dur(tcp, 'idleTimeout'),
   });
 }

@@ -1,7 +1,8 @@
 // H2Sessions against a real h2c server, counting the connections it accepts: one session per peer without
 // limits; a new one every maxRequestsPerConnection requests, the old one closing only after its requests
 // have ended (also when they were all opened at once, before the session had connected); and a session
-// idle for idleTimeout closed, but never while a request is under way.
+// idle for idleTimeout closed, but never while a request is under way; one past maxConnectionDuration
+// takes no new request.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -123,6 +124,21 @@ describe('H2Sessions', () => {
       const c = get(s, '/w');
       assert.notEqual(c.session, a.session);
       assert.equal(await c.body, 'ok /w');
+    });
+    assert.equal(opened, 2);
+  });
+
+  test('maxConnectionDuration: past its age a session takes no new request, and finishes the ones it has', async () => {
+    const opened = await counting({ maxConnectionDurationMs: 150 }, async (s) => {
+      const slow = get(s, '/slow/300'); // still under way when the session comes of age
+      await sleep(200);
+      const next = get(s, '/n');
+      assert.notEqual(next.session, slow.session);
+      assert.equal(await next.body, 'ok /n');
+      assert.equal(await slow.body, 'ok /slow/300');
+      await sleep(30);
+      assert.equal(slow.session.closed, true);
+      assert.equal(next.session.closed, false);
     });
     assert.equal(opened, 2);
   });

@@ -2,8 +2,9 @@
 // to it: gRPC and HTTP/2 traffic is multiplexed over a few long-lived connections, as Linkerd does.
 // A session that closes, errors or receives GOAWAY is forgotten and the next request opens a new one.
 // A cluster with DestinationRule connection limits has sessions of its own, which count their requests
-// (`opened`): past maxRequestsPerConnection a session takes no more and closes once they end, and one
-// with no request under way for idleTimeout closes, as Envoy's upstream HTTP/2 pools do.
+// (`opened`): past maxRequestsPerConnection or maxConnectionDuration a session takes no more and closes
+// once they end, and one with no request under way for idleTimeout closes, as Envoy's upstream HTTP/2
+// pools do.
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls, { type ConnectionOptions } from 'node:tls';
@@ -30,6 +31,8 @@ export interface H2SessionLimits {
   idleTimeoutMs?: number;
   /** maxRequestsPerConnection: requests per session; the next one goes on a new session. */
   maxRequestsPerConnection?: number;
+  /** tcp.maxConnectionDuration: past this age a session takes no new request. */
+  maxConnectionDurationMs?: number;
 }
 
 /** A limited session's requests: all it carried, those under way, and its idle timer. */
@@ -54,7 +57,11 @@ export class H2Sessions {
   private readonly uses: WeakMap<http2.ClientHttp2Session, SessionUse> | undefined;
 
   constructor(private readonly limits?: H2SessionLimits) {
-    if (limits?.idleTimeoutMs !== undefined || limits?.maxRequestsPerConnection !== undefined)
+    if (
+      limits?.idleTimeoutMs !== undefined ||
+      limits?.maxRequestsPerConnection !== undefined ||
+      limits?.maxConnectionDurationMs !== undefined
+    )
       this.uses = new WeakMap();
   }
 
@@ -108,7 +115,18 @@ export class H2Sessions {
       const use: SessionUse = { requests: 0, active: 0, retired: false, idle: undefined, forget };
       this.uses.set(session, use);
       this.idleFrom(session, use);
-      session.once('close', () => clearTimeout(use.idle));
+      const age = this.limits!.maxConnectionDurationMs;
+      const aged =
+        age === undefined
+          ? undefined
+          : setTimeout(() => {
+              retire(use);
+              if (use.active === 0) session.close();
+            }, age).unref();
+      session.once('close', () => {
+        clearTimeout(use.idle);
+        clearTimeout(aged);
+      });
     }
     return session;
   }

@@ -19,7 +19,7 @@ import { RetryBudget } from './retry-budget.js';
 import { MESH_POOL_IDLE_MS } from '../listeners/idle.js';
 import { Origination } from './origination.js';
 import { H1Pools } from './h1-pools.js';
-import { H2Sessions } from '../transport/h2-sessions.js';
+import { H2Sessions, type H2SessionLimits } from '../transport/h2-sessions.js';
 import { LazyModule, whenLoaded } from '../../lib/lazy-module.js';
 
 export type IdentityCheck = (host: string, cert: PeerCertificate) => Error | undefined;
@@ -124,11 +124,12 @@ export class ClusterRuntime {
         ? new OutlierDetector(cluster.outlierDetection)
         : undefined;
     const pool = cluster.connectionPool;
-    const h2Limits = {
+    const h2Limits: H2SessionLimits = {
       ...(pool?.idleTimeoutMs ? { idleTimeoutMs: pool.idleTimeoutMs } : {}),
       ...(pool?.maxRequestsPerConnection ? { maxRequestsPerConnection: pool.maxRequestsPerConnection } : {}),
+      ...(pool?.maxConnectionDurationMs ? { maxConnectionDurationMs: pool.maxConnectionDurationMs } : {}),
     };
-    const limitsH2 = h2Limits.idleTimeoutMs !== undefined || h2Limits.maxRequestsPerConnection !== undefined;
+    const limitsH2 = Object.keys(h2Limits).length > 0;
     this.origination = cluster.originateTls
       ? new Origination(cluster.originateTls, limitsH2 ? h2Limits : undefined)
       : undefined;
@@ -142,6 +143,7 @@ export class ClusterRuntime {
       pool?.maxConnections ||
       pool?.maxRequestsPerConnection ||
       pool?.idleTimeoutMs ||
+      pool?.maxConnectionDurationMs ||
       this.origination
     ) {
       this.pools = new H1Pools({
@@ -150,6 +152,7 @@ export class ClusterRuntime {
         ...(pool?.maxRequestsPerConnection
           ? { maxRequestsPerConnection: pool.maxRequestsPerConnection }
           : {}),
+        ...(pool?.maxConnectionDurationMs ? { maxConnectionDurationMs: pool.maxConnectionDurationMs } : {}),
       });
     }
   }

@@ -53,6 +53,8 @@ export interface ConnectOptions {
   /** Requests after which the connection is closed (DestinationRule maxRequestsPerConnection). */
   maxRequests?: number | undefined;
   idleTimeoutMs: number;
+  /** DestinationRule tcp.maxConnectionDuration: no request starts on it past this age. */
+  maxAgeMs?: number | undefined;
 }
 
 const CONN = Symbol('conn');
@@ -87,6 +89,8 @@ export class H1Connection {
   private keepAliveHeader: string | undefined = undefined;
   /** performance.now() after which this idle connection must not be reused. */
   expires = Infinity;
+  /** performance.now() past which it takes no request (maxAgeMs after it was opened). */
+  private readonly retiresAt: number;
 
   constructor(
     private readonly owner: ConnectionOwner,
@@ -94,6 +98,7 @@ export class H1Connection {
     first: Exchange,
   ) {
     this.ex = first;
+    this.retiresAt = opts.maxAgeMs === undefined ? Infinity : performance.now() + opts.maxAgeMs;
     const timer = setTimeout(
       () => this.socket.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
       opts.timeoutMs,
@@ -281,7 +286,8 @@ export class H1Connection {
     const reuse =
       this.keepAlive &&
       this.bodySent &&
-      (this.opts.maxRequests === undefined || this.served < this.opts.maxRequests);
+      (this.opts.maxRequests === undefined || this.served < this.opts.maxRequests) &&
+      (this.retiresAt === Infinity || performance.now() < this.retiresAt);
     ex.complete(trailers);
     // Reading may have been stopped for this answer's body (a slow client): an idle connection must be
     // read, to notice the server closing it and for the next answer. ('drain' never comes for a
@@ -293,7 +299,7 @@ export class H1Connection {
     }
     const idle =
       this.hint !== undefined ? Math.min(this.hint, this.opts.idleTimeoutMs) : this.opts.idleTimeoutMs;
-    this.expires = performance.now() + idle;
+    this.expires = Math.min(performance.now() + idle, this.retiresAt);
     this.owner.free(this);
   }
 

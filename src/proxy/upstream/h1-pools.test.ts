@@ -382,17 +382,38 @@ test(
 test('sweep timers run only while there are pools: an unused pool closes, and then the timers stop', async () => {
   const srv = await rawServer(() => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
   const pools = new H1Pools({ idleTimeoutMs: 10_000 }, 50);
+  try {
+    assert.equal(pools.sweeping, false);
+    assert.equal((await send(pools, srv.port)).body, 'ok');
+    assert.equal(pools.sweeping, true);
+    // Unused for a sweep period (marked), then closed at the next; with no pool left the timers stop.
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(pools.sweeping, false);
+    // A later request starts them again, on a new connection (the idle one closed with its pool).
+    assert.equal((await send(pools, srv.port)).body, 'ok');
+    assert.equal(pools.sweeping, true);
+    assert.equal(srv.connections(), 2);
+  } finally {
+    pools.close();
+    srv.cut();
+    srv.close();
+  }
   assert.equal(pools.sweeping, false);
-  assert.equal((await send(pools, srv.port)).body, 'ok');
-  assert.equal(pools.sweeping, true);
-  // Unused for a sweep period (marked), then closed at the next; with no pool left the timers stop.
-  await new Promise((r) => setTimeout(r, 250));
-  assert.equal(pools.sweeping, false);
-  // A later request starts them again, on a new connection (the idle one closed with its pool).
-  assert.equal((await send(pools, srv.port)).body, 'ok');
-  assert.equal(pools.sweeping, true);
-  assert.equal(srv.connections(), 2);
-  pools.close();
-  assert.equal(pools.sweeping, false);
-  srv.close();
+});
+
+test('maxConnectionDuration: a connection past its age takes no more requests', async () => {
+  const srv = await rawServer(() => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+  const pools = new H1Pools({ idleTimeoutMs: 10_000, maxConnectionDurationMs: 150 });
+  try {
+    assert.equal((await send(pools, srv.port)).body, 'ok');
+    assert.equal((await send(pools, srv.port)).body, 'ok');
+    assert.equal(srv.connections(), 1);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await send(pools, srv.port)).body, 'ok');
+    assert.equal(srv.connections(), 2);
+  } finally {
+    pools.close();
+    srv.cut();
+    srv.close();
+  }
 });

@@ -15,6 +15,8 @@ export interface H1PoolOptions {
   maxConnections?: number;
   /** connectionPool.http.maxRequestsPerConnection: 1 turns keep-alive off. */
   maxRequestsPerConnection?: number;
+  /** connectionPool.tcp.maxConnectionDuration: a connection takes no request past this age. */
+  maxConnectionDurationMs?: number;
 }
 
 /** Where a pool connects: plaintext, or TLS with these settings (mesh mTLS or TLS origination). */
@@ -82,6 +84,7 @@ export class H1Pool implements ConnectionOwner {
         onSession: o.plain ? undefined : (s) => (this.session = s),
         maxRequests: this.opts.maxRequestsPerConnection,
         idleTimeoutMs: this.opts.idleTimeoutMs,
+        maxAgeMs: this.opts.maxConnectionDurationMs,
       },
       first,
     );
