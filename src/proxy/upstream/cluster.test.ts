@@ -70,3 +70,12 @@ test('a cluster replaced with the same connection limits keeps its pools and ses
   assert.equal(plain.pools, undefined);
   assert.equal(plain.h2, undefined);
 });
+
+test('tcp.maxConnectionDuration alone gives the cluster its own pools and sessions', () => {
+  const rt = new ClusterRuntime({
+    ...cluster('ROUND_ROBIN'),
+    connectionPool: { maxConnectionDurationMs: 60_000 },
+  });
+  assert.ok(rt.pools);
+  assert.ok(rt.h2);
+});
