@@ -140,7 +140,7 @@ ${clientYaml(outbound)}
         const text = await readFile(log, 'utf8');
         return (
           new RegExp(`${from}UNABLE_TO_GET_ISSUER_CERT \\(client certificate: none\\)`).test(text) &&
-          new RegExp(`${from}UNABLE_TO_VERIFY_LEAF_SIGNATURE \\(client certificate: intruder\\)`).test(text)
+          new RegExp(`${from}UNABLE_TO_VERIFY_LEAF_SIGNATURE \\(client certificate: "intruder"\\)`).test(text)
         );
       });
       // Mesh traffic is unaffected.

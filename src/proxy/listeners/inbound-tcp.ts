@@ -28,7 +28,7 @@ export function inboundTcp(
   if (!state || !route) {
     deps.notice?.(
       `tcp-no-route|${conn.sni}`,
-      `TCP connection${conn.sni ? ` for ${conn.sni}` : ''} matches no inbound service port: closed`,
+      `TCP connection${conn.sni ? ` for ${JSON.stringify(conn.sni)}` : ''} matches no inbound service port: closed`,
     );
     return void socket.destroy();
   }

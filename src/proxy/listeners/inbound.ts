@@ -78,7 +78,9 @@ export function createInboundServer(inDeps: InboundDeps): net.Server {
   const refuse = (socket: TLSSocket) => {
     const why = String(socket.authorizationError ?? 'no verified client certificate');
     const cert = socket.getPeerCertificate();
-    const who = cert.subjectaltname ?? cert.subject?.CN ?? 'none';
+    // The peer wrote these names: quoted, so that a newline in one cannot forge a log line.
+    const named = cert.subjectaltname ?? cert.subject?.CN;
+    const who = named === undefined ? 'none' : JSON.stringify(String(named));
     deps.notice!(
       `refused|${why}`,
       `mTLS connection from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} refused: ${why} (client certificate: ${who})`,
