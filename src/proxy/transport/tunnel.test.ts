@@ -9,6 +9,7 @@ import { pipeSockets } from './tunnel.js';
 let echo: net.Server;
 let relay: net.Server;
 let idleMs = 0;
+const clients: net.Socket[] = [];
 
 before(async () => {
   echo = net.createServer((s) => s.pipe(s));
@@ -23,6 +24,8 @@ before(async () => {
 });
 
 after(() => {
+  // Also when a test failed with its tunnels still open: nothing may keep the run alive.
+  for (const c of clients) c.destroy();
   relay.close();
   echo.close();
 });
@@ -31,6 +34,7 @@ after(() => {
 function client(everyMs?: number, forMs = 0) {
   const start = Date.now();
   const s = net.connect((relay.address() as AddressInfo).port, '127.0.0.1');
+  clients.push(s);
   let got = '';
   s.on('data', (d: Buffer) => (got += d.toString()));
   s.on('error', () => {});
@@ -64,18 +68,22 @@ test('bytes flow both ways; a tunnel without an idle timeout stays open', async 
   assert.equal((await c.closed).got, 'hello');
 });
 
-test('a tunnel idle for idleTimeout is closed; one carrying bytes is not, until it too falls idle', async () => {
-  idleMs = 200;
-  const quiet = client();
-  const busy = client(50, 600); // a byte every 50 ms for 600 ms, then quiet
-  const q = await quiet.closed;
-  assert.ok(q.afterMs >= 190 && q.afterMs < 1_000, `closed after ${q.afterMs} ms`);
-  assert.equal(q.got, 'hello');
-  const b = await busy.closed;
-  assert.ok(busy.lastWriteMs() >= 500, `bytes until ${busy.lastWriteMs()} ms`);
-  assert.ok(
-    b.afterMs >= busy.lastWriteMs() + 190,
-    `the busy tunnel closed after ${b.afterMs} ms, its last byte at ${busy.lastWriteMs()}`,
-  );
-  assert.match(b.got, /^hello\.+$/);
-});
+test(
+  'a tunnel idle for idleTimeout is closed; one carrying bytes is not, until it too falls idle',
+  { timeout: 5_000 },
+  async () => {
+    idleMs = 200;
+    const quiet = client();
+    const busy = client(50, 600); // a byte every 50 ms for 600 ms, then quiet
+    const q = await quiet.closed;
+    assert.ok(q.afterMs >= 190 && q.afterMs < 1_000, `closed after ${q.afterMs} ms`);
+    assert.equal(q.got, 'hello');
+    const b = await busy.closed;
+    assert.ok(busy.lastWriteMs() >= 500, `bytes until ${busy.lastWriteMs()} ms`);
+    assert.ok(
+      b.afterMs >= busy.lastWriteMs() + 190,
+      `the busy tunnel closed after ${b.afterMs} ms, its last byte at ${busy.lastWriteMs()}`,
+    );
+    assert.match(b.got, /^hello\.+$/);
+  },
+);
