@@ -247,6 +247,9 @@ export class ClusterRuntime {
     this.inflight.set(ep.instance, Math.max(0, (this.inflight.get(ep.instance) ?? 1) - 1));
   }
 
+  /** Ends its connections at once. Only for a runtime nothing replaced: a successor with the same
+   *  limits shares its pools and sessions. Proxies never close replaced runtimes: their pools sweep
+   *  themselves once unused. */
   close(): void {
     this.pools?.close();
     this.h2?.close();
