@@ -46,7 +46,7 @@ export class ControlClient {
   /** The key and CSR for the next renewal, made ahead: making them takes a child process
    *  (csr-process.ts), which under load can take seconds, and a renewal due at half life (or pushed by
    *  a root rotation) should cost only the CA's round trip. */
-  private nextCsr: { made?: { keyPem: string; csrPem: string } } | undefined;
+  private nextCsr: NextCsr | undefined;
   private nextCsrTimer: NodeJS.Timeout | undefined;
   /** A certificate request in flight: renewals triggered meanwhile (timer, trust-bundle push) join it. */
   private requesting: Promise<void> | undefined;
@@ -100,26 +100,33 @@ export class ControlClient {
   private prepareNextCsr(): void {
     if (this.nextCsrTimer) clearTimeout(this.nextCsrTimer);
     const leaf = this.opts.identity.current.certChain[0]!;
-    const delay = Math.min(NEXT_CSR_DELAY_MS, renewDelayMs(leaf) / 4);
-    this.nextCsrTimer = setTimeout(() => {
+    const renewIn = renewDelayMs(leaf);
+    // A renewal due within seconds (short test lifetimes; a leaf a root rotation cut short, whose
+    // renewal falls a second or two before it expires) cannot wait: made at once and at normal
+    // priority, and the renewal waits for it rather than start a second child.
+    const urgent = renewIn < URGENT_RENEWAL_MS;
+    const make = () => {
       this.nextCsrTimer = undefined;
       if (this.closed) return;
-      const slot: { made?: { keyPem: string; csrPem: string } } = {};
+      const slot: NextCsr = { urgent };
       this.nextCsr = slot;
-      generateKeyAndCsrIsolated(this.opts.spiffeId, HELPER_NICE).then(
+      slot.making = generateKeyAndCsrIsolated(this.opts.spiffeId, urgent ? 0 : HELPER_NICE).then(
         (made) => (slot.made = made),
-        () => {}, // the renewal makes its own
+        () => undefined, // the renewal makes its own
       );
-    }, delay);
+    };
+    if (urgent) return make();
+    this.nextCsrTimer = setTimeout(make, Math.min(NEXT_CSR_DELAY_MS, renewIn / 4));
     this.nextCsrTimer.unref();
   }
 
   private async certify(token?: string): Promise<void> {
-    // Only a CSR already made: the low-priority child may still be waiting for a busy core, and a renewal
-    // (8 s leaves in tests, a root rotation's push) must not wait for it. Otherwise this request makes
-    // its own at normal priority.
-    const prepared = this.nextCsr?.made;
+    // A CSR already made, or one being made at normal priority. Not the low-priority child still
+    // under way: it may be waiting for a busy core, and a renewal must not wait for it; this request
+    // then makes its own at normal priority.
+    const slot = this.nextCsr;
     this.nextCsr = undefined;
+    const prepared = slot?.made ?? (slot?.urgent ? await slot.making : undefined);
     if (this.nextCsrTimer) clearTimeout(this.nextCsrTimer);
     this.nextCsrTimer = undefined;
     const { keyPem, csrPem } = prepared ?? (await generateKeyAndCsrIsolated(this.opts.spiffeId));
@@ -272,6 +279,16 @@ export class ControlClient {
  * bench's idle sample, taken 10 s after start, counted the child with its proxy (119 MB instead of 54).
  */
 export const NEXT_CSR_DELAY_MS = 2_000;
+
+/** A renewal due sooner than this has its next CSR made at once, at normal priority. */
+export const URGENT_RENEWAL_MS = 10_000;
+
+/** The next renewal's key and CSR: being made (`making`), then made. */
+interface NextCsr {
+  urgent: boolean;
+  making?: Promise<{ keyPem: string; csrPem: string } | undefined>;
+  made?: { keyPem: string; csrPem: string };
+}
 
 /** 0.5 s doubling to 10 s, with ±20 % jitter so a fleet does not reconnect in lockstep. */
 export function backoff(attempt: number): number {
