@@ -16,6 +16,7 @@ export const ErrorCodes = {
   CA_CERT_EXPIRED: 'WEFT_ERR_CA_CERT_EXPIRED', // a CA or root certificate outside its validity period
   CA_TTL_INVALID: 'WEFT_ERR_CA_TTL_INVALID', // workload certificate lifetime not positive or above the maximum
   CA_ROTATION_REFUSED: 'WEFT_ERR_CA_ROTATION_REFUSED', // weft ca rotate-root cannot run (plugged-in CA, overlap too short)
+  PROXY_CERT_UNRENEWABLE: 'WEFT_ERR_PROXY_CERT_UNRENEWABLE', // a proxy's certificate is no longer accepted and no new bootstrap token is at hand
   SNAPSHOT_INVALID: 'WEFT_ERR_SNAPSHOT_INVALID', // a proxy NACKs a snapshot it cannot apply
   PROXY_NOT_FOUND: 'WEFT_ERR_PROXY_NOT_FOUND',
   PORT_IN_USE: 'WEFT_ERR_PORT_IN_USE',

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Workload } from '../config/types.js';
 import type { ProxyEvent } from '../cli/commands/proxy.js';
+import type { TokenReply, TokenRequest } from '../proxy/identity/token-source.js';
 import { freePort } from './ports.js';
 import { proxyKindOf } from './builtins.js';
 
@@ -32,7 +33,9 @@ export interface InstanceEnv {
   rootCert: string;
   trustDomain: string;
   logDir: string;
-  token: string;
+  /** A single-use bootstrap token for this instance's workload: at start, and whenever its proxy's
+   *  certificate has lapsed (the process was stopped or the machine slept past its lifetime). */
+  issueToken: () => string;
   cwd: string;
 }
 
@@ -121,13 +124,17 @@ export class Instance {
       stdio: ['ignore', log, log, 'ipc'],
       env: {
         ...process.env,
-        WEFT_BOOTSTRAP_TOKEN: env.token,
+        WEFT_BOOTSTRAP_TOKEN: env.issueToken(),
         WEFT_APP_ENV: JSON.stringify(w.spec.env ?? {}),
       },
     });
     this.child = child;
     this.info.proxyPid = child.pid;
-    child.on('message', (m: ProxyEvent) => this.onEvent(m));
+    child.on('message', (m: ProxyEvent | TokenRequest) => {
+      if (m.type !== 'token-request') return this.onEvent(m);
+      // Only this child can ask on its channel, so the token is bound to the workload launched here.
+      if (child.connected) child.send({ type: 'token', token: env.issueToken() } satisfies TokenReply);
+    });
     this.exited = new Promise((resolve) =>
       child.on('exit', (code, signal) => {
         if (this.info.state !== 'stopped' && this.info.state !== 'exited' && this.info.state !== 'failed')

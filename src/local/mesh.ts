@@ -107,12 +107,13 @@ export class LocalMesh {
           trustDomain: cp.info.trustDomain,
           logDir: join(this.o.stateDir, 'logs'),
           cwd: this.o.cwd,
-          token: cp.tokens.issue({
-            namespace: w.metadata.namespace,
-            workload: w.metadata.name,
-            serviceAccount: w.spec.serviceAccount ?? 'default',
-            instance: inst.info.id,
-          }),
+          issueToken: () =>
+            cp.tokens.issue({
+              namespace: w.metadata.namespace,
+              workload: w.metadata.name,
+              serviceAccount: w.spec.serviceAccount ?? 'default',
+              instance: inst.info.id,
+            }),
         }),
       ),
     );

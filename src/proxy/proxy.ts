@@ -8,6 +8,7 @@ import type { Logger } from '../lib/logger.js';
 import { spiffeId } from '../lib/spiffe.js';
 import { ControlClient } from './control/client.js';
 import { WorkloadIdentity } from './identity/certificates.js';
+import type { TokenSource } from './identity/token-source.js';
 import { createAdminServer } from './listeners/admin.js';
 import { channelTapSource, type TapSource } from './listeners/tap.js';
 import { AppProber } from './health/app-probe.js';
@@ -29,6 +30,8 @@ export interface ProxyOptions {
   controlPlane: string; // host:port
   rootPem: string;
   token?: string;
+  /** A new bootstrap token when the certificate is no longer accepted (identity/token-source.ts). */
+  reissueToken?: TokenSource;
   bind: string; // loopback by default: local mode shares one host
   outboundPort: number;
   inboundPort: number;
@@ -71,6 +74,7 @@ export class Proxy {
       address: o.controlPlane,
       rootPem: o.rootPem,
       ...(o.token ? { token: o.token } : {}),
+      ...(o.reissueToken ? { reissueToken: o.reissueToken } : {}),
       spiffeId: spiffeId(o.trustDomain, o.namespace, o.serviceAccount),
       hello: {
         id: o.id,

@@ -9,6 +9,7 @@ import { AppLauncher } from '../../proxy/launcher.js';
 import { createLogger } from '../../lib/logger.js';
 import { errorMessage } from '../../lib/errors.js';
 import { releaseStartupHold } from '../../proxy/young-gen.js';
+import { fileTokenSource, parentTokenSource } from '../../proxy/identity/token-source.js';
 import { HELPER_NICE, lowerHelperThreads, scavengeOnMainThread } from '../../proxy/helper-threads.js';
 
 interface ProxyFlags {
@@ -147,6 +148,8 @@ export function registerProxy(program: Command): void {
 export async function runProxy(command: string[], f: ProxyFlags): Promise<void> {
   const log = createLogger(`proxy ${f.workload}`);
   const token = f.tokenFile ? (await readFile(f.tokenFile, 'utf8')).trim() : process.env.WEFT_BOOTSTRAP_TOKEN;
+  // Should the certificate lapse (the process stopped, the machine slept): weft up, or the file again.
+  const reissueToken = parentTokenSource() ?? (f.tokenFile ? fileTokenSource(f.tokenFile, token) : undefined);
   const appEnv = JSON.parse(process.env.WEFT_APP_ENV ?? '{}') as Record<string, string>;
   const appPorts = parsePortMap(f.appPort);
   const proxy = new Proxy({
@@ -159,6 +162,7 @@ export async function runProxy(command: string[], f: ProxyFlags): Promise<void> 
     controlPlane: f.controlPlane,
     rootPem: await readFile(f.rootCert, 'utf8'),
     ...(token ? { token } : {}),
+    ...(reissueToken ? { reissueToken } : {}),
     bind: f.bind,
     outboundPort: Number(f.outboundPort),
     inboundPort: Number(f.inboundPort),

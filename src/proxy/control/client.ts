@@ -1,8 +1,12 @@
 // The proxy's side of the push protocol. It obtains a certificate (bootstrap token first, its own
 // certificate for renewals), holds one stream open, applies each snapshot through `onSnapshot` and ACKs
 // or NACKs it, heartbeats, and reconnects with jittered exponential backoff. While the control plane is
-// away the proxy keeps serving its last good snapshot and certificate.
+// away the proxy keeps serving its last good snapshot and certificate. A certificate the control plane no
+// longer accepts (expired while the process was stopped or the machine slept) is replaced with a new
+// bootstrap token, when whoever runs the proxy can give one (identity/token-source.ts).
 import { optionalIso } from '../../lib/time.js';
+import { ErrorCodes, WeftError, errorMessage, isWeftError } from '../../lib/errors.js';
+import { oncePer } from '../../lib/once-per.js';
 import {
   DISCOVERY_SERVICE,
   HEARTBEAT_INTERVAL_MS,
@@ -18,6 +22,7 @@ import { generateKeyAndCsrIsolated } from '../identity/csr-process.js';
 import { HELPER_NICE } from '../helper-threads.js';
 import { renewDelayMs } from '../identity/renew.js';
 import type { WorkloadIdentity } from '../identity/certificates.js';
+import type { TokenSource } from '../identity/token-source.js';
 import type { Logger } from '../../lib/logger.js';
 import { GrpcChannel, GrpcStatus, type ChannelTls, type GrpcCall, type GrpcError } from './grpc-h2.js';
 
@@ -29,6 +34,8 @@ export interface ControlClientOptions {
   address: string; // host:port of the control plane's discovery port
   rootPem: string; // trust anchor for the control plane's serving certificate
   token?: string; // single-use bootstrap token
+  /** A new bootstrap token, for when the current certificate is no longer accepted. */
+  reissueToken?: TokenSource;
   spiffeId: string; // the identity we expect (used in the CSR; the CA decides)
   hello: Omit<ProxyHello, 'type' | 'version'>;
   identity: WorkloadIdentity;
@@ -43,6 +50,11 @@ export class ControlClient {
   private heartbeat: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  /** When the next renewal (or retry) is due, by the wall clock; checked by `wallClock`. */
+  private renewAt = Infinity;
+  private renewAttempt = 0;
+  private wallClock: NodeJS.Timeout | undefined;
+  private started = false;
   /** The key and CSR for the next renewal, made ahead: making them takes a child process
    *  (csr-process.ts), which under load can take seconds, and a renewal due at half life (or pushed by
    *  a root rotation) should cost only the CA's round trip. */
@@ -149,29 +161,87 @@ export class ControlClient {
   }
 
   private scheduleRenewal(): void {
+    this.renewAttempt = 0;
+    this.renewIn(renewDelayMs(this.opts.identity.current.certChain[0]!));
+    // Node's timers run on the monotonic clock, which stands still while the machine sleeps: after a
+    // night's suspend, a renewal set for half life is hours away while the certificate has expired.
+    this.wallClock ??= setInterval(() => {
+      if (!this.requesting && Date.now() >= this.renewAt + WALL_CLOCK_SLACK_MS) this.renewIn(0);
+    }, WALL_CLOCK_CHECK_MS).unref();
+  }
+
+  private renewIn(delayMs: number): void {
     if (this.renewTimer) clearTimeout(this.renewTimer);
-    const leaf = this.opts.identity.current.certChain[0]!;
-    const delay = Math.min(renewDelayMs(leaf), 2 ** 31 - 1);
-    this.renewTimer = setTimeout(() => void this.renew(0), delay);
+    this.renewAt = Date.now() + delayMs;
+    this.renewTimer = setTimeout(() => void this.renew(), Math.min(delayMs, 2 ** 31 - 1));
     this.renewTimer.unref();
   }
 
-  private async renew(attempt: number): Promise<void> {
+  private async renew(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.requestCertificate();
-      this.opts.log.info('workload certificate rotated');
+      const how = await this.renewOnce();
+      this.opts.log.info(
+        how === 'renewed' ? 'workload certificate rotated' : 'workload certificate re-issued',
+      );
+      // Refused while the certificate was not accepted: connect now rather than at the next backoff.
+      if (this.started && !this.stream && !this.closed) {
+        if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+        this.attempt = 0;
+        this.start();
+      }
     } catch (e) {
-      this.opts.log.warn('certificate renewal failed; keeping the current one', {
-        error: (e as Error).message,
-      });
-      this.renewTimer = setTimeout(() => void this.renew(attempt + 1), backoff(attempt));
-      this.renewTimer.unref();
+      if (this.closed) return;
+      const delay = backoff(this.renewAttempt++);
+      // Seen on every attempt while the control plane is away; once a minute when nothing can change it.
+      if (!isUnrenewable(e) || this.unrenewableNotice(errorMessage(e)))
+        this.opts.log.warn('certificate renewal failed; keeping the current one', {
+          error: errorMessage(e),
+          ...(isWeftError(e) ? { code: e.code } : {}),
+          retryInMs: delay,
+        });
+      this.renewIn(delay);
     }
+  }
+
+  private readonly unrenewableNotice = oncePer(60_000);
+
+  /** Renews with the current certificate while the control plane accepts it, else with a new token. */
+  private async renewOnce(): Promise<'renewed' | 're-bootstrapped'> {
+    const notAfter = this.opts.identity.notAfter()?.getTime() ?? 0;
+    if (notAfter > Date.now()) {
+      try {
+        await this.requestCertificate();
+        return 'renewed';
+      } catch (e) {
+        // Say its root left the trust bundle while the proxy was stopped.
+        if ((e as Partial<GrpcError>).code !== GrpcStatus.UNAUTHENTICATED) throw e;
+        await this.rebootstrap(`the control plane refused it: ${(e as Error).message}`);
+        return 're-bootstrapped';
+      }
+    }
+    await this.rebootstrap(`it expired at ${new Date(notAfter).toISOString()}`);
+    return 're-bootstrapped';
+  }
+
+  private async rebootstrap(why: string): Promise<void> {
+    const source = this.opts.reissueToken;
+    if (!source)
+      throw new WeftError(
+        ErrorCodes.PROXY_CERT_UNRENEWABLE,
+        `the workload certificate cannot be renewed: ${why}`,
+        'restart the proxy with a new bootstrap token (WEFT_BOOTSTRAP_TOKEN or --token-file)',
+      );
+    if (this.unrenewableNotice(why))
+      this.opts.log.warn('the workload certificate is no longer accepted; asking for a new bootstrap token', {
+        why,
+      });
+    await this.requestCertificate(await source());
   }
 
   start(): void {
     if (this.closed) return;
+    this.started = true;
     this.channel?.close();
     this.channel = new GrpcChannel(this.opts.address, this.channelTls(true));
     const stream = this.channel.call<ProxyMessage, ControlMessage>(
@@ -201,7 +271,12 @@ export class ControlClient {
       });
       this.reconnectTimer = setTimeout(() => this.start(), delay);
     };
-    stream.on('error', (e: GrpcError) => lost(e.message));
+    stream.on('error', (e: GrpcError) => {
+      // Our certificate is not accepted (it expired): renew now, which re-bootstraps and reconnects.
+      if (e.code === GrpcStatus.UNAUTHENTICATED && !this.requesting && this.renewAt > Date.now())
+        this.renewIn(0);
+      lost(e.message);
+    });
     stream.on('end', () => lost('stream ended'));
     // Heartbeats carry readiness, so a control plane that lost track of us (restart, sweep) learns it again.
     this.heartbeat = setInterval(
@@ -238,9 +313,8 @@ export class ControlClient {
     if (msg.reissueWithinMs === undefined || this.closed) return;
     const delay = Math.round(Math.random() * Math.max(0, msg.reissueWithinMs));
     log.info('the signing root changed; renewing the workload certificate', { inMs: delay });
-    if (this.renewTimer) clearTimeout(this.renewTimer);
-    this.renewTimer = setTimeout(() => void this.renew(0), delay);
-    this.renewTimer.unref();
+    this.renewAttempt = 0;
+    this.renewIn(delay);
   }
 
   /** For metrics: stream state, the version applied last, and how many snapshots were ACKed/NACKed. */
@@ -265,7 +339,7 @@ export class ControlClient {
 
   close(): void {
     this.closed = true;
-    for (const t of [this.heartbeat, this.reconnectTimer, this.renewTimer, this.nextCsrTimer])
+    for (const t of [this.heartbeat, this.reconnectTimer, this.renewTimer, this.nextCsrTimer, this.wallClock])
       if (t) clearTimeout(t);
     this.stream?.cancel();
     this.channel?.close();
@@ -279,6 +353,13 @@ export class ControlClient {
  * bench's idle sample, taken 10 s after start, counted the child with its proxy (119 MB instead of 54).
  */
 export const NEXT_CSR_DELAY_MS = 2_000;
+
+/** How often the wall clock is checked for a renewal the monotonic timer has not run yet (sleep), and how
+ * late it must be: the timer itself fires on time whenever the machine was awake. */
+const WALL_CLOCK_CHECK_MS = 15_000;
+const WALL_CLOCK_SLACK_MS = 5_000;
+
+const isUnrenewable = (e: unknown) => (e as Partial<WeftError>).code === ErrorCodes.PROXY_CERT_UNRENEWABLE;
 
 /** A renewal due sooner than this has its next CSR made at once, at normal priority. */
 export const URGENT_RENEWAL_MS = 10_000;
