@@ -4,6 +4,7 @@
 // spoken to in HTTP/1.1 either way. WebSocket upgrades and CONNECT tunnels keep working under UPGRADE.
 // On an upgraded cluster maxRequestsPerConnection and idleTimeout start new sessions between the
 // sidecars: the app's sidecar logs (Istio's TEXT format) the client sidecar's port each request came from.
+// tcp.idleTimeout closes idle tunnels, and tcp.tcpKeepalive sets SO_KEEPALIVE (seen in /proc/net/tcp).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -14,6 +15,7 @@ import { wsConversation } from './support/ws-client.js';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { freePort } from '../src/local/ports.js';
 import { clientYaml, STREAM_APPS_YAML } from './support/mesh-yaml.js';
+import { tcpTimersTo } from './support/proc-net.js';
 
 const rules = (policy: string, limits = '') =>
   ['echo', 'ws-echo', 'tcp-echo']
@@ -269,5 +271,42 @@ spec:
     const at = await Promise.race([t.closed, new Promise<number>((r) => setTimeout(() => r(0), 5_000))]);
     assert.ok(at > 0, 'closed once idle');
     assert.ok(at - stopped >= 600, `closed ${at - stopped} ms after the last bytes`);
+  });
+
+  test('tcp.tcpKeepalive: SO_KEEPALIVE on the mTLS connections and tunnels between the sidecars', async () => {
+    const rule = (host: string, time: string) => `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${host}, namespace: default}
+spec:
+  host: ${host}
+  trafficPolicy:
+    connectionPool: {tcp: {tcpKeepalive: {time: ${time}}}}`;
+    await apply('keepalive', `${rule('echo', '7s')}\n---\n${rule('tcp-echo', '9s')}`);
+    const inbound = async (workload: string) =>
+      (await mesh.instances()).find((i) => i.workload === workload)!.ports!.inbound;
+    // The kernel's keep-alive timer on the client sidecar's connections to a peer sidecar.
+    const probesWithin = async (port: number, low: number, high: number) =>
+      (await tcpTimersTo(port)).some((s) => s.timer === 'keepalive' && s.seconds > low && s.seconds <= high);
+    const echoPort = await inbound('echo');
+    await waitFor('a keep-alive (7 s) connection to the echo sidecar', async () => {
+      await send(`/keepalive${++n}`);
+      return probesWithin(echoPort, 0, 7);
+    });
+    const tcpPort = await inbound('tcp-echo');
+    const socket = net.connect(outbound, '127.0.0.1');
+    socket.on('error', () => {});
+    try {
+      let buf = '';
+      socket.on('data', (d: Buffer) => (buf += d.toString()));
+      socket.write('CONNECT tcp-echo:9000 HTTP/1.1\r\nHost: tcp-echo:9000\r\n\r\n');
+      await waitFor('the tunnel', async () => buf.includes('200 Connection Established'), 10_000);
+      await waitFor(
+        'a keep-alive (9 s) tunnel to the tcp-echo sidecar',
+        () => probesWithin(tcpPort, 7, 9),
+        5_000,
+      );
+    } finally {
+      socket.destroy();
+    }
   });
 });

@@ -178,6 +178,8 @@ export interface MeshConfigSpec {
   enableAutoMtls?: boolean; // default true
   /** Locality load balancing for DestinationRules that set none (same shape as theirs). */
   localityLbSetting?: Record<string, unknown>;
+  /** SO_KEEPALIVE on upstream connections, for DestinationRules that set none. */
+  tcpKeepalive?: { time?: string; interval?: string; probes?: number };
   [other: string]: unknown;
 }
 export type MeshConfig = ResourceBase<'MeshConfig', MeshConfigSpec>;

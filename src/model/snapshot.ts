@@ -245,6 +245,9 @@ export interface ConnectionPoolPolicy {
   maxConnectionDurationMs?: number;
   /** tcp.idleTimeout: a TCP tunnel with no bytes either way this long is closed; 0 = never. */
   tcpIdleTimeoutMs?: number;
+  /** tcp.tcpKeepalive (or meshConfig.tcpKeepalive): SO_KEEPALIVE on upstream connections, first probe
+   *  after this much idle time; 0 = the system's time. Node sets the interval (1 s) and count (10). */
+  tcpKeepaliveMs?: number;
 }
 
 /** DestinationRule outlierDetection (Envoy semantics). */

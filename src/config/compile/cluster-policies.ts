@@ -52,7 +52,26 @@ export function connectionPool(policies: TrafficPolicy[]): ConnectionPoolPolicy 
     maxRetries: num(http, 'maxRetries'),
     maxConnectionDurationMs: dur(tcp, 'maxConnectionDuration'),
     tcpIdleTimeoutMs: dur(tcp, 'idleTimeout'),
+    tcpKeepaliveMs: keepaliveTime(policies),
   });
+}
+
+/**
+ * SO_KEEPALIVE: on when any policy, down to meshConfig's, sets tcpKeepalive; its time from the narrowest
+ * that gives one (Istio lets a DestinationRule's fields override the mesh's). `interval` and `probes`
+ * are not applied: Node 20 (libuv 1.46) fixes them at 1 s and 10 once it sets the time, and leaves the
+ * system's when it does not.
+ */
+function keepaliveTime(policies: TrafficPolicy[]): number | undefined {
+  const set = policies
+    .map((p) => (p.connectionPool?.tcp as Obj | undefined)?.tcpKeepalive as Obj | undefined)
+    .filter((k) => k !== undefined);
+  if (!set.length) return undefined;
+  for (const k of set) {
+    const t = dur(k, 'time');
+    if (t !== undefined) return t;
+  }
+  return 0;
 }
 
 export function outlierDetection(policies: TrafficPolicy[]): OutlierPolicy | undefined {
@@ -139,10 +158,15 @@ function lbPolicy(policies: TrafficPolicy[], hash: { maglev: boolean } | undefin
   return 'ROUND_ROBIN';
 }
 
-/** The mesh-wide defaults a DestinationRule overrides: meshConfig.localityLbSetting. */
+/** The mesh-wide defaults a DestinationRule overrides: meshConfig.localityLbSetting and tcpKeepalive. */
 export function meshTrafficPolicy(index: MeshIndex): TrafficPolicy | undefined {
   const l = index.meshConfig.localityLbSetting;
-  return l ? ({ loadBalancer: { localityLbSetting: l } } as TrafficPolicy) : undefined;
+  const ka = index.meshConfig.tcpKeepalive;
+  if (!l && !ka) return undefined;
+  return {
+    ...(l ? { loadBalancer: { localityLbSetting: l } } : {}),
+    ...(ka ? { connectionPool: { tcp: { tcpKeepalive: ka } } } : {}),
+  } as TrafficPolicy;
 }
 
 /**

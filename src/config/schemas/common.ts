@@ -99,6 +99,14 @@ export const duration = z.string().superRefine((s, ctx) => {
   }
 });
 
+/** Istio's TcpKeepalive (DestinationRule connectionPool.tcp and MeshConfig). An empty one turns keep-alive on
+ *  with the system's settings. */
+export const tcpKeepalive = strict({
+  probes: z.number().int().nonnegative().optional(),
+  time: duration.optional(),
+  interval: duration.optional(),
+});
+
 export const nonEmptyString = z.string().min(1, { error: 'must not be empty' });
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -7,6 +7,7 @@ import {
   dnsLabel,
   duration,
   exportTo,
+  tcpKeepalive,
   intRange,
   labelMap,
   loose,
@@ -118,8 +119,9 @@ const clientTls = strict({
   caCrl: z.string().optional(),
 });
 
-// connectionPool is taken as Istio writes it; only the enum Weft acts on is checked here.
+// connectionPool is taken as Istio writes it; only the enum and the keep-alive Weft acts on are checked here.
 const connectionPool = z.looseObject({
+  tcp: z.looseObject({ tcpKeepalive: tcpKeepalive.optional() }).optional(),
   http: z
     .looseObject({
       h2UpgradePolicy: z

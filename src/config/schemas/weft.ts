@@ -16,6 +16,7 @@ import {
   nonEmptyString,
   nonNegativeInt,
   port,
+  tcpKeepalive,
   resource,
   show,
   strict,
@@ -301,6 +302,8 @@ const MESH_FIELDS = {
   enableAutoMtls: z.boolean().optional(),
   // The default for DestinationRules that set none (Istio's meshConfig.localityLbSetting).
   localityLbSetting: localityLbSetting.optional(),
+  // SO_KEEPALIVE on every upstream connection, unless a DestinationRule sets its own.
+  tcpKeepalive: tcpKeepalive.optional(),
   // HTTP/1.1 between sidecars over their HTTP/2 session, unless a DestinationRule says otherwise.
   h2UpgradePolicy: z
     .enum(['DO_NOT_UPGRADE', 'UPGRADE'], {
@@ -316,7 +319,6 @@ const OTHER_MESH_FIELDS = [
   'proxyHttpPort',
   'connectTimeout',
   'protocolDetectionTimeout',
-  'tcpKeepalive',
   'ingressClass',
   'ingressService',
   'ingressControllerMode',

@@ -19,6 +19,7 @@ import {
   type TcpRecord,
 } from '../telemetry/events.js';
 import { connectTcp, pipeSockets } from '../transport/tunnel.js';
+import { keepAlive } from '../transport/keepalive.js';
 import { TCP_ALPN } from './inbound.js';
 import type { RoutedDeps } from './outbound.js';
 import { matchSni } from './gateway-client-hello.js';
@@ -131,20 +132,23 @@ export function forwardBytes(
   // Outside the mesh, or to a peer that takes no mTLS on the port: plain TCP. Otherwise our own mTLS
   // tunnel around the bytes.
   const raw = clientMtls || c.external === true || ep.plaintext === true;
-  const up = raw
-    ? net.connect({ port: ep.port, host: ep.address, noDelay: true })
-    : connectTcp(
-        {
-          host: ep.address,
-          port: ep.port,
-          tls: {
-            secureContext: deps.identity.clientContext,
-            servername: c.sni,
-            checkServerIdentity: runtime.identityCheck(ep),
+  const up = keepAlive(
+    raw
+      ? net.connect({ port: ep.port, host: ep.address, noDelay: true })
+      : connectTcp(
+          {
+            host: ep.address,
+            port: ep.port,
+            tls: {
+              secureContext: deps.identity.clientContext,
+              servername: c.sni,
+              checkServerIdentity: runtime.identityCheck(ep),
+            },
           },
-        },
-        TCP_ALPN,
-      );
+          TCP_ALPN,
+        ),
+    c.connectionPool?.tcpKeepaliveMs,
+  );
   destination = {
     service: c.service,
     port: c.port,

@@ -30,6 +30,7 @@ import { sniffingServer } from '../transport/sniff.js';
 import { createH1Server, type RequestHandler } from '../http1/server.js';
 import { createH2cServer } from '../http2/server.js';
 import { connectTcp, pipeSockets, relayUpgrade } from '../transport/tunnel.js';
+import { keepAlive } from '../transport/keepalive.js';
 import { localReply } from '../http/local-reply.js';
 import { TCP_ALPN } from './inbound.js';
 import type { Cluster, Endpoint } from '../../model/snapshot.js';
@@ -125,11 +126,14 @@ export function createRoutedHandlers(
       // Mesh peers get an mTLS stream (ALPN weft-tcp); hosts outside the mesh a plain TCP connection, or
       // TLS the proxy originates (DestinationRule SIMPLE/MUTUAL) around the client's bytes.
       const external = target.plain === true;
-      const up = external
-        ? net.connect(target.port, target.host)
-        : cluster.origination
-          ? tls.connect({ host: target.host, port: target.port, ...target.tls })
-          : connectTcp(target, TCP_ALPN);
+      const up = keepAlive(
+        external
+          ? net.connect(target.port, target.host)
+          : cluster.origination
+            ? tls.connect({ host: target.host, port: target.port, ...target.tls })
+            : connectTcp(target, TCP_ALPN),
+        cluster.cluster.connectionPool?.tcpKeepaliveMs,
+      );
       let established = false;
       up.once(external ? 'connect' : 'secureConnect', () => {
         established = true;

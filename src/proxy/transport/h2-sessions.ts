@@ -8,6 +8,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls, { type ConnectionOptions } from 'node:tls';
+import { keepAlive } from './keepalive.js';
 
 export interface H2Target {
   host: string;
@@ -33,6 +34,8 @@ export interface H2SessionLimits {
   maxRequestsPerConnection?: number;
   /** tcp.maxConnectionDuration: past this age a session takes no new request. */
   maxConnectionDurationMs?: number;
+  /** tcp.tcpKeepalive: SO_KEEPALIVE after this much silence; 0 = the system's time (keepalive.ts). */
+  keepaliveMs?: number;
 }
 
 /** A limited session's requests: all it carried, those under way, and its idle timer. */
@@ -96,9 +99,12 @@ export class H2Sessions {
     const session = http2.connect(authority, {
       settings: { initialWindowSize: STREAM_WINDOW },
       createConnection: () =>
-        t.tls
-          ? tls.connect({ host: t.host, port: t.port, ...t.tls, ALPNProtocols: ['h2'] }).setNoDelay(true)
-          : net.connect({ host: t.host, port: t.port, noDelay: true }),
+        keepAlive(
+          t.tls
+            ? tls.connect({ host: t.host, port: t.port, ...t.tls, ALPNProtocols: ['h2'] }).setNoDelay(true)
+            : net.connect({ host: t.host, port: t.port, noDelay: true }),
+          this.limits?.keepaliveMs,
+        ),
     });
     const forget = () => {
       if (this.sessions.get(key) === session) this.sessions.delete(key);

@@ -128,6 +128,7 @@ export class ClusterRuntime {
       ...(pool?.idleTimeoutMs ? { idleTimeoutMs: pool.idleTimeoutMs } : {}),
       ...(pool?.maxRequestsPerConnection ? { maxRequestsPerConnection: pool.maxRequestsPerConnection } : {}),
       ...(pool?.maxConnectionDurationMs ? { maxConnectionDurationMs: pool.maxConnectionDurationMs } : {}),
+      ...(pool?.tcpKeepaliveMs !== undefined ? { keepaliveMs: pool.tcpKeepaliveMs } : {}),
     };
     const limitsH2 = Object.keys(h2Limits).length > 0;
     this.origination = cluster.originateTls
@@ -144,6 +145,7 @@ export class ClusterRuntime {
       pool?.maxRequestsPerConnection ||
       pool?.idleTimeoutMs ||
       pool?.maxConnectionDurationMs ||
+      pool?.tcpKeepaliveMs !== undefined ||
       this.origination
     ) {
       this.pools = new H1Pools({
@@ -153,6 +155,7 @@ export class ClusterRuntime {
           ? { maxRequestsPerConnection: pool.maxRequestsPerConnection }
           : {}),
         ...(pool?.maxConnectionDurationMs ? { maxConnectionDurationMs: pool.maxConnectionDurationMs } : {}),
+        ...(pool?.tcpKeepaliveMs !== undefined ? { keepaliveMs: pool.tcpKeepaliveMs } : {}),
       });
     }
   }

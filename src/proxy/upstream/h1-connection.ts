@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import { Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { HTTPParser, lowerName, newParser, type NativeParser, type ParserCallbacks } from './llhttp.js';
+import { keepAlive } from '../transport/keepalive.js';
 
 /** What a connection needs from the request it carries (h1-request.ts). */
 export interface Exchange {
@@ -55,6 +56,8 @@ export interface ConnectOptions {
   idleTimeoutMs: number;
   /** DestinationRule tcp.maxConnectionDuration: no request starts on it past this age. */
   maxAgeMs?: number | undefined;
+  /** tcp.tcpKeepalive: SO_KEEPALIVE after this much silence (transport/keepalive.ts). */
+  keepaliveMs?: number | undefined;
 }
 
 const CONN = Symbol('conn');
@@ -118,6 +121,7 @@ export class H1Connection {
       this.socket.once('connect', () => this.ready(timer));
     }
     this.socket.setNoDelay(true);
+    keepAlive(this.socket, opts.keepaliveMs);
     this.socket.on('error', (err) => (this.lastError = err));
     this.socket.on('end', () => this.onEnd());
     this.socket.on('close', () => {

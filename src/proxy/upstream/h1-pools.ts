@@ -17,6 +17,8 @@ export interface H1PoolOptions {
   maxRequestsPerConnection?: number;
   /** connectionPool.tcp.maxConnectionDuration: a connection takes no request past this age. */
   maxConnectionDurationMs?: number;
+  /** connectionPool.tcp.tcpKeepalive: SO_KEEPALIVE after this much silence; 0 = the system's time. */
+  keepaliveMs?: number;
 }
 
 /** Where a pool connects: plaintext, or TLS with these settings (mesh mTLS or TLS origination). */
@@ -85,6 +87,7 @@ export class H1Pool implements ConnectionOwner {
         maxRequests: this.opts.maxRequestsPerConnection,
         idleTimeoutMs: this.opts.idleTimeoutMs,
         maxAgeMs: this.opts.maxConnectionDurationMs,
+        keepaliveMs: this.opts.keepaliveMs,
       },
       first,
     );
