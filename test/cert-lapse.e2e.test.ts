@@ -1,14 +1,13 @@
 // A proxy whose certificate lapsed while its process was stopped (as over a laptop's night of sleep, or a
 // paused VM) gets a new one with a new bootstrap token, and new mTLS connections from it work again:
 // from `weft up` over the proxy's IPC channel, or, for a proxy run on its own, from its --token-file once
-// a new token is written there. 6 s certificates; the proxy is held with SIGSTOP for longer than that.
+// a new token (`weft ca token`) is written there. 6 s certificates; the proxy is held with SIGSTOP for longer than that.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { Proc } from './support/processes.js';
 import { freePort } from '../src/local/ports.js';
@@ -56,7 +55,6 @@ describe('a proxy whose certificate lapsed while it was stopped', { timeout: 150
   let mesh: RunningMesh;
   let outbound: number;
   let dir: string;
-  let admin: string;
 
   before(async () => {
     dir = await tempDir();
@@ -64,7 +62,6 @@ describe('a proxy whose certificate lapsed while it was stopped', { timeout: 150
     const file = join(dir, 'mesh.yaml');
     await writeFile(file, `${TCP_ECHO_YAML}\n---\n${clientYaml(outbound)}\n`);
     mesh = await RunningMesh.up([file], ['--workload-cert-ttl', `${TTL_MS / 1000}s`]);
-    admin = (JSON.parse(await readFile(join(mesh.stateDir, 'mesh.json'), 'utf8')) as { admin: string }).admin;
   });
 
   after(async () => {
@@ -103,14 +100,16 @@ describe('a proxy whose certificate lapsed while it was stopped', { timeout: 150
     await writeFile(extra, clientYaml(lateOutbound).replace(/client/g, 'late-client'));
     const applied = await mesh.weft(['apply', '-f', extra]);
     assert.equal(applied.code, 0, applied.stderr);
+    // `weft ca token`, as a user would make one.
     const newToken = async () => {
-      const res = await request(`http://${admin}/apis/v1/tokens`, {
-        method: 'POST',
-        body: JSON.stringify({ workload: 'late-client', namespace: 'default' }),
-      });
-      assert.equal(res.statusCode, 200);
-      return ((await res.body.json()) as { token: string }).token;
+      const r = await mesh.weft(['ca', 'token', 'late-client', '-n', 'default']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^[\w-]{43}\n$/);
+      return r.stdout.trim();
     };
+    const unknown = await mesh.weft(['ca', 'token', 'nobody']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no Workload default\/nobody[\s\S]*hint: `weft get workloads`/);
     const tokenFile = join(dir, 'token');
     await writeFile(tokenFile, `${await newToken()}\n`);
     const info = JSON.parse(await readFile(join(mesh.stateDir, 'mesh.json'), 'utf8')) as {

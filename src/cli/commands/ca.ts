@@ -118,6 +118,29 @@ export function registerCa(program: Command, mesh: () => MeshFlags): void {
       printCa(body);
     });
 
+  ca.command('token')
+    .argument('<workload>', 'the Workload the token is for (its service account becomes the identity)')
+    .description(
+      'a single-use bootstrap token for `weft proxy` (WEFT_BOOTSTRAP_TOKEN or --token-file), valid 10 minutes',
+    )
+    .option('-n, --namespace <ns>', "the Workload's namespace", 'default')
+    .option('--instance <id>', 'the proxy id it is for (default WORKLOAD-0.NAMESPACE)')
+    .action(async (workload: string, o: { namespace: string; instance?: string }) => {
+      const client = await MeshClient.connect(mesh());
+      const { status, body } = await client.call<{ token?: string; code?: string; message?: string }>(
+        'POST',
+        '/apis/v1/tokens',
+        { workload, namespace: o.namespace, ...(o.instance ? { instance: o.instance } : {}) },
+      );
+      if (status !== 200 || !body.token)
+        throw new WeftError(
+          ErrorCodes.CONFIG_NOT_FOUND,
+          body.message ?? `HTTP ${status}`,
+          '`weft get workloads` lists them; apply the Workload first',
+        );
+      process.stdout.write(`${body.token}\n`);
+    });
+
   ca.command('rotate-root')
     .description(
       'replace the self-signed root: new certificates come from a new root at once; the old root stays in the ' +

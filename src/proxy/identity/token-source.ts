@@ -87,7 +87,7 @@ export function fileTokenSource(path: string, spent: string | undefined): TokenS
         token
           ? `the bootstrap token in ${path} was used already`
           : `the bootstrap token file ${path} is empty`,
-        `write a new one there (POST /apis/v1/tokens on the control plane's admin port); the proxy reads it again on its next attempt`,
+        `write a new one there (\`weft ca token WORKLOAD -n NAMESPACE > ${path}\`); the proxy reads it again on its next attempt`,
       );
     last = token;
     return token;
