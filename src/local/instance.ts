@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Workload } from '../config/types.js';
 import type { ProxyEvent } from '../cli/commands/proxy.js';
-import type { TokenReply, TokenRequest } from '../proxy/identity/token-source.js';
+import { TOKEN_FROM_PARENT_ENV, type TokenReply, type TokenRequest } from '../proxy/identity/token-source.js';
 import { freePort } from './ports.js';
 import { proxyKindOf } from './builtins.js';
 
@@ -125,6 +125,7 @@ export class Instance {
       env: {
         ...process.env,
         WEFT_BOOTSTRAP_TOKEN: env.issueToken(),
+        [TOKEN_FROM_PARENT_ENV]: '1',
         WEFT_APP_ENV: JSON.stringify(w.spec.env ?? {}),
       },
     });

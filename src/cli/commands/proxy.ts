@@ -9,7 +9,11 @@ import { AppLauncher } from '../../proxy/launcher.js';
 import { createLogger } from '../../lib/logger.js';
 import { errorMessage } from '../../lib/errors.js';
 import { releaseStartupHold } from '../../proxy/young-gen.js';
-import { fileTokenSource, parentTokenSource } from '../../proxy/identity/token-source.js';
+import {
+  fileTokenSource,
+  parentTokenSource,
+  TOKEN_FROM_PARENT_ENV,
+} from '../../proxy/identity/token-source.js';
 import { HELPER_NICE, lowerHelperThreads, scavengeOnMainThread } from '../../proxy/helper-threads.js';
 
 interface ProxyFlags {
@@ -70,7 +74,10 @@ const OPTIONS: Array<{ flags: string; help: string; default?: string | string[];
   { flags: '--kind <kind>', help: 'sidecar or gateway', default: 'sidecar' },
   { flags: '--control-plane <addr>', help: 'discovery address host:port', default: '127.0.0.1:15012' },
   { flags: '--root-cert <file>', help: 'the mesh root certificate (PEM)', required: true },
-  { flags: '--token-file <file>', help: 'bootstrap token file (or env WEFT_BOOTSTRAP_TOKEN)' },
+  {
+    flags: '--token-file <file>',
+    help: 'bootstrap token file (or env WEFT_BOOTSTRAP_TOKEN); read again should the certificate lapse',
+  },
   { flags: '--trust-domain <td>', help: 'SPIFFE trust domain', default: 'cluster.local' },
   { flags: '--bind <addr>', help: 'address of the inbound listener', default: '127.0.0.1' },
   { flags: '--outbound-port <n>', help: 'outbound listener port (0 = any free port)', default: '15001' },
@@ -148,8 +155,8 @@ export function registerProxy(program: Command): void {
 export async function runProxy(command: string[], f: ProxyFlags): Promise<void> {
   const log = createLogger(`proxy ${f.workload}`);
   const token = f.tokenFile ? (await readFile(f.tokenFile, 'utf8')).trim() : process.env.WEFT_BOOTSTRAP_TOKEN;
-  // Should the certificate lapse (the process stopped, the machine slept): weft up, or the file again.
-  const reissueToken = parentTokenSource() ?? (f.tokenFile ? fileTokenSource(f.tokenFile, token) : undefined);
+  // Should the certificate lapse (the process stopped, the machine slept): the file again, or weft up.
+  const reissueToken = f.tokenFile ? fileTokenSource(f.tokenFile, token) : parentTokenSource();
   const appEnv = JSON.parse(process.env.WEFT_APP_ENV ?? '{}') as Record<string, string>;
   const appPorts = parsePortMap(f.appPort);
   const proxy = new Proxy({
@@ -205,6 +212,7 @@ export async function runProxy(command: string[], f: ProxyFlags): Promise<void> 
   // PORT is the first container port as declared (object keys would sort numerically).
   const firstPort = f.appPort[0]?.split('=')[1];
   delete process.env.WEFT_BOOTSTRAP_TOKEN;
+  delete process.env[TOKEN_FROM_PARENT_ENV];
   delete process.env.WEFT_APP_ENV;
   const outbound = `127.0.0.1:${proxy.ports.outbound}`;
   const launcher = new AppLauncher({

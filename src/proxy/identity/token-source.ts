@@ -24,9 +24,13 @@ export interface TokenReply {
 
 const HINT = 'restart the proxy with a new bootstrap token (WEFT_BOOTSTRAP_TOKEN or --token-file)';
 
-/** Asks the parent process (`weft up`) over the IPC channel; undefined when there is no channel. */
+/** Set by `weft up` for the proxies it starts: another parent with an IPC channel (a process manager)
+ *  would not answer. */
+export const TOKEN_FROM_PARENT_ENV = 'WEFT_TOKEN_FROM_PARENT';
+
+/** Asks the parent process (`weft up`) over the IPC channel; undefined unless weft up is the parent. */
 export function parentTokenSource(timeoutMs = 10_000): TokenSource | undefined {
-  if (!process.send) return undefined;
+  if (!process.send || process.env[TOKEN_FROM_PARENT_ENV] !== '1') return undefined;
   return () =>
     new Promise<string>((resolve, reject) => {
       const done = (fn: () => void) => {
