@@ -66,6 +66,9 @@ export function createInboundServer(inDeps: InboundDeps): net.Server {
     (socket: TLSSocket) => {
       socket.on('error', () => socket.destroy());
       if (!socket.authorized) return refuse(socket);
+      // A resumed session was verified when it was made: its client certificate may have expired since.
+      if (socket.isSessionReused() && peerExpired(socket))
+        return refuse(socket, 'CERT_HAS_EXPIRED (resumed session)');
       if (socket.alpnProtocol === 'h2') return void h2.emit('connection', socket);
       if (socket.alpnProtocol === TCP_ALPN) return inboundTcp(deps, socket, describeSocket(socket));
       h1.emit('connection', socket);
@@ -75,8 +78,8 @@ export function createInboundServer(inDeps: InboundDeps): net.Server {
   deps.identity.on('rotated', () => tlsServer.setSecureContext(deps.identity.serverOptions()));
   // A client certificate missing, expired or from a root this proxy does not trust (a peer on another
   // mesh, a trust bundle out of step after a root rotation): closed, and said in the log.
-  const refuse = (socket: TLSSocket) => {
-    const why = String(socket.authorizationError ?? 'no verified client certificate');
+  const refuse = (socket: TLSSocket, reason?: string) => {
+    const why = reason ?? String(socket.authorizationError ?? 'no verified client certificate');
     const cert = socket.getPeerCertificate();
     // The peer wrote these names: quoted, so that a newline in one cannot forge a log line.
     const named = cert.subjectaltname ?? cert.subject?.CN;
@@ -138,4 +141,11 @@ export function createInboundServer(inDeps: InboundDeps): net.Server {
   });
   server.on('close', () => appH2.close());
   return server;
+}
+
+/** The client certificate of a resumed session is past its validity (a root that left the bundle ends
+ *  resumption itself: the server's TLS context is replaced, and with it the session keys). */
+function peerExpired(socket: TLSSocket): boolean {
+  const cert = socket.getPeerX509Certificate();
+  return cert === undefined || Date.parse(cert.validTo) <= Date.now();
 }
