@@ -101,6 +101,14 @@ export function upgradeToApp(
   relayUpgrade(upReq, socket, head, log);
 }
 
+/** A peer proxy to open tunnels to, and the TLS session the last one left. */
+export interface TunnelTarget {
+  host: string;
+  port: number;
+  tls: Pick<tls.ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity'>;
+  tunnelSession?: Buffer | undefined;
+}
+
 /**
  * Outbound: open an opaque TCP stream to a peer proxy (mTLS, ALPN weft-tcp). A target kept between
  * tunnels keeps the peer's last TLS session in `tunnelSession`, and the next tunnel resumes it: the peer
@@ -108,15 +116,7 @@ export function upgradeToApp(
  * this side. Only the peer that proved the expected identity on the full handshake holds the key to
  * that session; any other falls back to a full handshake and its identity is checked again.
  */
-export function connectTcp(
-  target: {
-    host: string;
-    port: number;
-    tls: Pick<tls.ConnectionOptions, 'secureContext' | 'servername' | 'checkServerIdentity'>;
-    tunnelSession?: Buffer | undefined;
-  },
-  alpn: string,
-): tls.TLSSocket {
+export function connectTcp(target: TunnelTarget, alpn: string): tls.TLSSocket {
   const session = target.tunnelSession;
   const socket = tls
     .connect({
