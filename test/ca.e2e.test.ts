@@ -14,6 +14,7 @@ import { request } from 'undici';
 import { RunningMesh, tempDir, waitFor, weft } from './support/weft.js';
 import { Proc } from './support/processes.js';
 import { tcpEcho } from './support/stream-servers.js';
+import { tcpTunnel } from './support/tunnel.js';
 import { freePort } from '../src/local/ports.js';
 import { verifyChain } from '../src/lib/spiffe.js';
 import { x509 } from '../src/lib/x509.js';
@@ -57,37 +58,9 @@ async function httpCall(outbound: number, i: number): Promise<string | undefined
     : `HTTP ${res.statusCode}: ${body.slice(0, 200)} ${String(res.headers['x-weft-response-flags'] ?? '')}`;
 }
 
-/** Opaque TCP through CONNECT: every tunnel is a fresh mTLS handshake between the two proxies, with whatever
- * certificates and trust bundles they hold at that moment. */
-function tcpCall(outbound: number, i: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = net.connect(outbound, '127.0.0.1');
-    let buf = '';
-    let sent = false;
-    const payload = `ping-${i}`;
-    const done = (error?: string) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(error);
-    };
-    const timer = setTimeout(() => done(`timeout, got ${JSON.stringify(buf)}`), 5000);
-    socket.on('connect', () => socket.write('CONNECT tcp-echo:9000 HTTP/1.1\r\nHost: tcp-echo:9000\r\n\r\n'));
-    socket.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (!/^HTTP\/1\.1 200/.test(buf)) {
-        if (buf.includes('\r\n\r\n')) done(`CONNECT refused: ${buf.split('\r\n')[0]}`);
-        return;
-      }
-      if (!sent && buf.includes('hello from ')) {
-        sent = true;
-        socket.write(payload);
-      }
-      if (sent && buf.includes(payload)) done();
-    });
-    socket.on('error', (e) => done(`socket error ${e.message}`));
-    socket.on('close', () => done(`closed early, got ${JSON.stringify(buf)}`));
-  });
-}
+/** Opaque TCP through CONNECT: a new mTLS connection between the two proxies, with whatever certificates
+ * and trust bundles they hold at that moment (or a session they resumed, which a new trust bundle ends). */
+const tcpCall = (outbound: number, i: number) => tcpTunnel(outbound, `ping-${i}`);
 
 interface ConfigDump {
   certificate: { chain: string[]; root: string } | null;

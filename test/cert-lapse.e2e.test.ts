@@ -4,42 +4,19 @@
 // a new token (`weft ca token`) is written there. 6 s certificates; the proxy is held with SIGSTOP for longer than that.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RunningMesh, tempDir, waitFor } from './support/weft.js';
 import { Proc } from './support/processes.js';
+import { tcpTunnel } from './support/tunnel.js';
 import { freePort } from '../src/local/ports.js';
 import { TCP_ECHO_YAML, clientYaml } from './support/mesh-yaml.js';
 
 const TTL_MS = 6_000;
 
-/** A CONNECT tunnel to tcp-echo through a sidecar's outbound port: a fresh mTLS handshake every time. */
-function tunnel(outbound: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = net.connect(outbound, '127.0.0.1');
-    let buf = '';
-    const done = (error?: string) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(error);
-    };
-    const timer = setTimeout(() => done(`timeout, got ${JSON.stringify(buf)}`), 5000);
-    socket.on('connect', () => socket.write('CONNECT tcp-echo:9000 HTTP/1.1\r\nHost: tcp-echo:9000\r\n\r\n'));
-    socket.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (!/^HTTP\/1\.1 200/.test(buf)) {
-        if (buf.includes('\r\n\r\n')) done(`CONNECT refused: ${buf.split('\r\n')[0]}`);
-        return;
-      }
-      if (!buf.includes('ping')) socket.write('ping');
-      else done();
-    });
-    socket.on('error', (e) => done(e.message));
-    socket.on('close', () => done(`closed, got ${JSON.stringify(buf)}`));
-  });
-}
+/** A CONNECT tunnel to tcp-echo through a sidecar's outbound port, carrying a line both ways. */
+const tunnel = (outbound: number) => tcpTunnel(outbound, 'ping');
 
 /** Holds a process stopped until its certificate has certainly expired. */
 async function stopPastExpiry(pid: number): Promise<void> {
