@@ -4,7 +4,7 @@
 // away the proxy keeps serving its last good snapshot and certificate. A certificate the control plane no
 // longer accepts (expired while the process was stopped or the machine slept) is replaced with a new
 // bootstrap token, when whoever runs the proxy can give one (identity/token-source.ts).
-import { optionalIso } from '../../lib/time.js';
+import { isoTime, optionalIso } from '../../lib/time.js';
 import { ErrorCodes, WeftError, errorMessage, isWeftError } from '../../lib/errors.js';
 import { oncePer } from '../../lib/once-per.js';
 import {
@@ -220,7 +220,7 @@ export class ControlClient {
         return 're-bootstrapped';
       }
     }
-    await this.rebootstrap(`it expired at ${new Date(notAfter).toISOString()}`);
+    await this.rebootstrap(`it expired at ${isoTime(notAfter)}`);
     return 're-bootstrapped';
   }
 

@@ -11,6 +11,7 @@ import type { WorkloadIdentity } from '../identity/certificates.js';
 import type { ProxyState } from '../state.js';
 import { H2Sessions } from '../transport/h2-sessions.js';
 import { oncePer } from '../../lib/once-per.js';
+import { isoTime } from '../../lib/time.js';
 import { isH2Preface } from '../transport/sniff.js';
 import { SERVER_KEEPALIVE_MS } from './idle.js';
 import { createH1Server, type RequestHandler } from '../http1/server.js';
@@ -43,7 +44,7 @@ export function createInboundServer(inDeps: InboundDeps): net.Server {
   const deps: InboundDeps = {
     ...inDeps,
     notice: (key, what) => {
-      if (firstInAMinute(key)) inDeps.log(`[${new Date().toISOString()}] inbound ${what}`);
+      if (firstInAMinute(key)) inDeps.log(`[${isoTime(Date.now())}] inbound ${what}`);
     },
   };
   const appH2 = new H2Sessions();

@@ -26,6 +26,7 @@ import type { ProxyState } from '../state.js';
 import type { RouteTable } from '../http/router.js';
 import { H2Sessions } from '../transport/h2-sessions.js';
 import { oncePer } from '../../lib/once-per.js';
+import { isoTime } from '../../lib/time.js';
 import { sniffingServer } from '../transport/sniff.js';
 import { createH1Server, type RequestHandler } from '../http1/server.js';
 import { createH2cServer } from '../http2/server.js';
@@ -92,7 +93,7 @@ export function createRoutedHandlers(
   const originationFailed = (c: Cluster, ep: Endpoint, err: NodeJS.ErrnoException) => {
     if (!firstInAMinute(`${c.name}|${err.code ?? err.message}`)) return;
     deps.log(
-      `[${new Date().toISOString()}] ${direction} TLS origination to ${ep.address}:${ep.port} ` +
+      `[${isoTime(Date.now())}] ${direction} TLS origination to ${ep.address}:${ep.port} ` +
         `(${c.name}, sni ${c.originateTls?.sni ?? '-'}) failed: ${err.message}${err.code ? ` [${err.code}]` : ''}`,
     );
   };
