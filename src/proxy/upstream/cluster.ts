@@ -124,6 +124,7 @@ export class ClusterRuntime {
         ? new OutlierDetector(cluster.outlierDetection)
         : undefined;
     const pool = cluster.connectionPool;
+    // What a connection or session of this cluster must obey, HTTP/1.1 and HTTP/2 alike.
     const h2Limits: H2SessionLimits = {
       ...(pool?.idleTimeoutMs ? { idleTimeoutMs: pool.idleTimeoutMs } : {}),
       ...(pool?.maxRequestsPerConnection ? { maxRequestsPerConnection: pool.maxRequestsPerConnection } : {}),
@@ -140,22 +141,11 @@ export class ClusterRuntime {
     const carry = same('connectionPool') && !this.origination && !previous!.origination;
     this.h2 = limitsH2 && !this.origination ? (carry && previous!.h2) || new H2Sessions(h2Limits) : undefined;
     if (carry && previous!.pools) this.pools = previous!.pools;
-    else if (
-      pool?.maxConnections ||
-      pool?.maxRequestsPerConnection ||
-      pool?.idleTimeoutMs ||
-      pool?.maxConnectionDurationMs ||
-      pool?.tcpKeepaliveMs !== undefined ||
-      this.origination
-    ) {
+    else if (limitsH2 || pool?.maxConnections || this.origination) {
       this.pools = new H1Pools({
+        ...h2Limits,
         idleTimeoutMs: pool?.idleTimeoutMs ?? MESH_POOL_IDLE_MS,
         ...(pool?.maxConnections ? { maxConnections: pool.maxConnections } : {}),
-        ...(pool?.maxRequestsPerConnection
-          ? { maxRequestsPerConnection: pool.maxRequestsPerConnection }
-          : {}),
-        ...(pool?.maxConnectionDurationMs ? { maxConnectionDurationMs: pool.maxConnectionDurationMs } : {}),
-        ...(pool?.tcpKeepaliveMs !== undefined ? { keepaliveMs: pool.tcpKeepaliveMs } : {}),
       });
     }
   }
