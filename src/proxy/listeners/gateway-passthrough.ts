@@ -9,7 +9,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
-import type { Endpoint, GatewayTlsServer, TlsRoute, WeightedCluster } from '../../model/snapshot.js';
+import type { GatewayTlsServer, TlsRoute, WeightedCluster } from '../../model/snapshot.js';
 import { clusterName, parseClusterSni } from '../../model/snapshot.js';
 import {
   accessLogWants,
@@ -18,8 +18,7 @@ import {
   socketAddresses,
   type TcpRecord,
 } from '../telemetry/events.js';
-import { connectTcp, pipeSockets, type TunnelTarget } from '../transport/tunnel.js';
-import type { ClusterRuntime } from '../upstream/cluster.js';
+import { connectTcp, pipeSockets } from '../transport/tunnel.js';
 import { keepAlive } from '../transport/keepalive.js';
 import { TCP_ALPN } from './inbound.js';
 import type { RoutedDeps } from './outbound.js';
@@ -81,30 +80,6 @@ export function terminatedTcp(deps: RoutedDeps, server: GatewayTlsServer, socket
   );
 }
 
-/** Per cluster runtime and endpoint, the peer's tunnel target: kept, so that the next tunnel resumes the
- *  last one's TLS session (transport/tunnel.ts); rebuilt when our certificate rotates (a new context).
- *  Snapshots replace runtimes and endpoints, and their entries go with them. */
-const peerTargets = new WeakMap<ClusterRuntime, WeakMap<Endpoint, TunnelTarget>>();
-
-function peerTarget(runtime: ClusterRuntime, ep: Endpoint, ctx: tls.SecureContext): TunnelTarget {
-  let byEp = peerTargets.get(runtime);
-  if (byEp === undefined) peerTargets.set(runtime, (byEp = new WeakMap()));
-  let t = byEp.get(ep);
-  if (t === undefined || t.tls.secureContext !== ctx) {
-    t = {
-      host: ep.address,
-      port: ep.port,
-      tls: {
-        secureContext: ctx,
-        servername: runtime.cluster.sni,
-        checkServerIdentity: runtime.identityCheck(ep),
-      },
-    };
-    byEp.set(ep, t);
-  }
-  return t;
-}
-
 export function forwardBytes(
   deps: RoutedDeps,
   server: GatewayTlsServer,
@@ -160,7 +135,7 @@ export function forwardBytes(
   const up = keepAlive(
     raw
       ? net.connect({ port: ep.port, host: ep.address, noDelay: true })
-      : connectTcp(peerTarget(runtime, ep, deps.identity.clientContext), TCP_ALPN),
+      : connectTcp(runtime.tunnelTarget(ep, deps.identity.clientContext), TCP_ALPN),
     c.connectionPool?.tcpKeepaliveMs,
   );
   destination = {

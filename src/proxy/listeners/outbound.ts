@@ -132,7 +132,7 @@ export function createRoutedHandlers(
           ? net.connect(target.port, target.host)
           : cluster.origination
             ? tls.connect({ host: target.host, port: target.port, ...target.tls })
-            : connectTcp(target, TCP_ALPN),
+            : connectTcp(cluster.tunnelTarget(ep, deps.identity.clientContext), TCP_ALPN),
         cluster.cluster.connectionPool?.tcpKeepaliveMs,
       );
       let established = false;

@@ -30,8 +30,6 @@ export interface AttemptTarget extends H1Origin {
   error?: Error;
   /** Told why a connection failed before it was established (TLS verification, DNS, refused). */
   onConnectError?: (err: NodeJS.ErrnoException) => void;
-  /** The peer's last TLS session from a CONNECT tunnel, resumed by the next (transport/tunnel.ts). */
-  tunnelSession?: Buffer | undefined;
 }
 
 export interface AttemptRequest {

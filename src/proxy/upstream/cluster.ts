@@ -1,7 +1,7 @@
 // A cluster as the data path uses it: healthy endpoints, a balancer, outlier detection, circuit
 // breakers, a retry budget, and per endpoint the identity check its TLS peer must pass. Built once per
 // snapshot (and kept across snapshots when the cluster did not change).
-import type { PeerCertificate } from 'node:tls';
+import type { PeerCertificate, SecureContext } from 'node:tls';
 import type { Cluster, Endpoint } from '../../model/snapshot.js';
 import type { RingHash } from './balancers/ring-hash.js';
 import type { Maglev } from './balancers/maglev.js';
@@ -20,6 +20,7 @@ import { MESH_POOL_IDLE_MS } from '../listeners/idle.js';
 import { Origination } from './origination.js';
 import { H1Pools } from './h1-pools.js';
 import { H2Sessions, type H2SessionLimits } from '../transport/h2-sessions.js';
+import type { TunnelTarget } from '../transport/tunnel.js';
 import { LazyModule, whenLoaded } from '../../lib/lazy-module.js';
 
 export type IdentityCheck = (host: string, cert: PeerCertificate) => Error | undefined;
@@ -60,6 +61,7 @@ export class ClusterRuntime {
   readonly h2: H2Sessions | undefined;
   /** DestinationRule SIMPLE/MUTUAL toward a host outside the mesh: the TLS the proxy originates. */
   readonly origination: Origination | undefined;
+  private readonly tunnels = new WeakMap<Endpoint, TunnelTarget>();
   private readonly balancer: Balancer;
   private readonly inflight = new Map<string, number>();
   /** LEAST_REQUEST: the balancer reads `inflight`. */
@@ -225,6 +227,28 @@ export class ClusterRuntime {
   }
 
   /** Verifies the server certificate carries the SPIFFE ID the control plane said this endpoint has. */
+  /**
+   * The mTLS tunnel target for a mesh peer (CONNECT, gateway TLS passthrough): kept per endpoint, so that
+   * the next tunnel resumes the last one's TLS session (transport/tunnel.ts); rebuilt when our
+   * certificate rotates (a new client context). Endpoints that leave go with their runtime.
+   */
+  tunnelTarget(ep: Endpoint, ctx: SecureContext): TunnelTarget {
+    let t = this.tunnels.get(ep);
+    if (t === undefined || t.tls.secureContext !== ctx) {
+      t = {
+        host: ep.address,
+        port: ep.port,
+        tls: {
+          secureContext: ctx,
+          servername: this.cluster.sni,
+          checkServerIdentity: this.identityCheck(ep),
+        },
+      };
+      this.tunnels.set(ep, t);
+    }
+    return t;
+  }
+
   identityCheck(ep: Endpoint): IdentityCheck {
     return this.checks.get(ep.instance) ?? identityCheck(ep.identity);
   }
