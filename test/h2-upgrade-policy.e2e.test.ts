@@ -274,14 +274,19 @@ spec:
   });
 
   test('tcp.tcpKeepalive: SO_KEEPALIVE on the mTLS connections and tunnels between the sidecars', async () => {
-    const rule = (host: string, time: string) => `apiVersion: networking.istio.io/v1
+    const rule = (host: string, keepalive: string) => `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: ${host}, namespace: default}
 spec:
   host: ${host}
   trafficPolicy:
-    connectionPool: {tcp: {tcpKeepalive: {time: ${time}}}}`;
-    await apply('keepalive', `${rule('echo', '7s')}\n---\n${rule('tcp-echo', '9s')}`);
+    connectionPool: {tcp: {tcpKeepalive: ${keepalive}}}`;
+    // Interval and probes load setsockopt code into the sidecar and set both on its TLS sockets (their
+    // values are checked on sockets in-process, transport/keepalive.test.ts: /proc shows neither).
+    await apply(
+      'keepalive',
+      `${rule('echo', '{time: 7s, interval: 3s, probes: 4}')}\n---\n${rule('tcp-echo', '{time: 9s, probes: 2}')}`,
+    );
     const inbound = async (workload: string) =>
       (await mesh.instances()).find((i) => i.workload === workload)!.ports!.inbound;
     // The kernel's keep-alive timer on the client sidecar's connections to a peer sidecar.

@@ -1,5 +1,6 @@
-// weft analyze on connectionPool fields Weft accepts but cannot act on: tcpKeepalive's interval and probes,
-// in a DestinationRule (rule, port, subset) and in MeshConfig, each with its field and line.
+// weft analyze on connectionPool fields Weft accepts but cannot act on (http.maxConcurrentStreams), in a
+// DestinationRule (rule, port, subset), each with its field and line; tcpKeepalive, applied in full, says
+// nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseDocuments } from './load.js';
@@ -13,7 +14,7 @@ function findings(yaml: string): string[] {
     .map((p) => `${p.severity} ${p.line} ${p.kind} ${p.field}: ${p.message}`);
 }
 
-test('tcpKeepalive.time alone is applied and says nothing; interval and probes are warned about where they are', () => {
+test('tcpKeepalive (time, interval, probes) says nothing; maxConcurrentStreams is warned about where it is', () => {
   assert.deepEqual(
     findings(`apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -21,7 +22,7 @@ metadata: {name: r, namespace: default}
 spec:
   host: echo
   trafficPolicy:
-    connectionPool: {tcp: {tcpKeepalive: {time: 30s}}}
+    connectionPool: {tcp: {tcpKeepalive: {time: 30s, interval: 75s, probes: 9}}, http: {http2MaxRequests: 10}}
 `),
     [],
   );
@@ -34,32 +35,21 @@ spec:
     portLevelSettings:
     - port: {number: 8080}
       connectionPool:
-        tcp:
-          tcpKeepalive:
-            interval: 75s
+        http:
+          maxConcurrentStreams: 100
   subsets:
   - name: v1
     labels: {version: v1}
     trafficPolicy:
-      connectionPool: {tcp: {tcpKeepalive: {time: 10s, probes: 3}}}
----
-apiVersion: weft.dev/v1alpha1
-kind: MeshConfig
-metadata: {name: default}
-spec:
-  tcpKeepalive: {probes: 9}
+      connectionPool: {http: {maxConcurrentStreams: 10}}
 `);
-  assert.equal(got.length, 3, got.join('\n'));
+  assert.equal(got.length, 2, got.join('\n'));
   assert.match(
     got[0]!,
-    /^warning 12 DestinationRule spec\.trafficPolicy\.portLevelSettings\[0\]\.connectionPool\.tcp\.tcpKeepalive\.interval: tcpKeepalive\.interval is not applied: Node 20 sends keep-alive probes 1 s apart/,
+    /^warning 11 DestinationRule spec\.trafficPolicy\.portLevelSettings\[0\]\.connectionPool\.http\.maxConcurrentStreams: http\.maxConcurrentStreams is not applied: Weft does not cap/,
   );
   assert.match(
     got[1]!,
-    /^warning 17 DestinationRule spec\.subsets\[0\]\.trafficPolicy\.connectionPool\.tcp\.tcpKeepalive\.probes: /,
-  );
-  assert.match(
-    got[2]!,
-    /^warning 23 MeshConfig spec\.tcpKeepalive\.probes: tcpKeepalive\.probes is not applied/,
+    /^warning 16 DestinationRule spec\.subsets\[0\]\.trafficPolicy\.connectionPool\.http\.maxConcurrentStreams: /,
   );
 });

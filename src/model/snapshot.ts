@@ -245,9 +245,19 @@ export interface ConnectionPoolPolicy {
   maxConnectionDurationMs?: number;
   /** tcp.idleTimeout: a TCP tunnel with no bytes either way this long is closed; 0 = never. */
   tcpIdleTimeoutMs?: number;
-  /** tcp.tcpKeepalive (or meshConfig.tcpKeepalive): SO_KEEPALIVE on upstream connections, first probe
-   *  after this much idle time; 0 = the system's time. Node sets the interval (1 s) and count (10). */
-  tcpKeepaliveMs?: number;
+  /** tcp.tcpKeepalive (or meshConfig.tcpKeepalive): SO_KEEPALIVE on upstream connections. */
+  tcpKeepalive?: TcpKeepalive;
+}
+
+/** TCP keep-alive on a cluster's upstream connections (Istio's TcpKeepalive, field by field). */
+export interface TcpKeepalive {
+  /** Idle time before the first probe; 0 = the system's (net.ipv4.tcp_keepalive_time). */
+  timeMs: number;
+  /** Time between unanswered probes. Absent: 1 s when `timeMs` is set (libuv's), else the system's. */
+  intervalMs?: number;
+  /** Unanswered probes before the connection is dropped. Absent: 10 when `timeMs` is set (libuv's),
+   *  else the system's. */
+  probes?: number;
 }
 
 /** DestinationRule outlierDetection (Envoy semantics). */

@@ -7,6 +7,7 @@ import type {
   HashPolicy,
   LocalityPolicy,
   OutlierPolicy,
+  TcpKeepalive,
 } from '../../model/snapshot.js';
 import type { TrafficPolicy } from '../types.js';
 import { parseDuration } from '../duration.js';
@@ -52,26 +53,26 @@ export function connectionPool(policies: TrafficPolicy[]): ConnectionPoolPolicy 
     maxRetries: num(http, 'maxRetries'),
     maxConnectionDurationMs: dur(tcp, 'maxConnectionDuration'),
     tcpIdleTimeoutMs: dur(tcp, 'idleTimeout'),
-    tcpKeepaliveMs: keepaliveTime(policies),
+    tcpKeepalive: keepalive(policies),
   });
 }
 
 /**
- * SO_KEEPALIVE: on when any policy, down to meshConfig's, sets tcpKeepalive; its time from the narrowest
- * that gives one (Istio lets a DestinationRule's fields override the mesh's). `interval` and `probes`
- * are not applied: Node 20 (libuv 1.46) fixes them at 1 s and 10 once it sets the time, and leaves the
- * system's when it does not.
+ * SO_KEEPALIVE: on when any policy, down to meshConfig's, sets tcpKeepalive. Each field from the narrowest
+ * policy that gives it (Istio lets a DestinationRule's fields override the mesh's one by one); a 0
+ * interval or probe count means unset, as in Istio.
  */
-function keepaliveTime(policies: TrafficPolicy[]): number | undefined {
+function keepalive(policies: TrafficPolicy[]): TcpKeepalive | undefined {
   const set = policies
     .map((p) => (p.connectionPool?.tcp as Obj | undefined)?.tcpKeepalive as Obj | undefined)
     .filter((k) => k !== undefined);
   if (!set.length) return undefined;
-  for (const k of set) {
-    const t = dur(k, 'time');
-    if (t !== undefined) return t;
-  }
-  return 0;
+  const first = (get: (k: Obj) => number | undefined) => set.map(get).find((v) => v !== undefined && v > 0);
+  return defined<TcpKeepalive>({
+    timeMs: first((k) => dur(k, 'time')) ?? 0,
+    intervalMs: first((k) => dur(k, 'interval')),
+    probes: first((k) => num(k, 'probes')),
+  });
 }
 
 export function outlierDetection(policies: TrafficPolicy[]): OutlierPolicy | undefined {

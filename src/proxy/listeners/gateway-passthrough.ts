@@ -136,7 +136,7 @@ export function forwardBytes(
     raw
       ? net.connect({ port: ep.port, host: ep.address, noDelay: true })
       : connectTcp(runtime.tunnelTarget(ep, deps.identity.clientContext), TCP_ALPN),
-    c.connectionPool?.tcpKeepaliveMs,
+    c.connectionPool?.tcpKeepalive,
   );
   destination = {
     service: c.service,

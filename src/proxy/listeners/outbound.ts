@@ -133,7 +133,7 @@ export function createRoutedHandlers(
           : cluster.origination
             ? tls.connect({ host: target.host, port: target.port, ...target.tls })
             : connectTcp(cluster.tunnelTarget(ep, deps.identity.clientContext), TCP_ALPN),
-        cluster.cluster.connectionPool?.tcpKeepaliveMs,
+        cluster.cluster.connectionPool?.tcpKeepalive,
       );
       let established = false;
       up.once(external ? 'connect' : 'secureConnect', () => {

@@ -9,6 +9,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import tls, { type ConnectionOptions } from 'node:tls';
 import { keepAlive } from './keepalive.js';
+import type { TcpKeepalive } from '../../model/snapshot.js';
 
 export interface H2Target {
   host: string;
@@ -34,8 +35,8 @@ export interface H2SessionLimits {
   maxRequestsPerConnection?: number;
   /** tcp.maxConnectionDuration: past this age a session takes no new request. */
   maxConnectionDurationMs?: number;
-  /** tcp.tcpKeepalive: SO_KEEPALIVE after this much silence; 0 = the system's time (keepalive.ts). */
-  keepaliveMs?: number;
+  /** tcp.tcpKeepalive: SO_KEEPALIVE (keepalive.ts). */
+  keepalive?: TcpKeepalive;
 }
 
 /** A limited session's requests: all it carried, those under way, and its idle timer. */
@@ -103,7 +104,7 @@ export class H2Sessions {
           t.tls
             ? tls.connect({ host: t.host, port: t.port, ...t.tls, ALPNProtocols: ['h2'] }).setNoDelay(true)
             : net.connect({ host: t.host, port: t.port, noDelay: true }),
-          this.limits?.keepaliveMs,
+          this.limits?.keepalive,
         ),
     });
     const forget = () => {

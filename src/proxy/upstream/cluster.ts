@@ -22,6 +22,7 @@ import { H1Pools } from './h1-pools.js';
 import { H2Sessions, type H2SessionLimits } from '../transport/h2-sessions.js';
 import type { TunnelTarget } from '../transport/tunnel.js';
 import { LazyModule, whenLoaded } from '../../lib/lazy-module.js';
+import { keepaliveOptions, needsSocketOptions } from '../transport/keepalive.js';
 
 export type IdentityCheck = (host: string, cert: PeerCertificate) => Error | undefined;
 
@@ -29,8 +30,9 @@ const DEFAULT_BUDGET = { ratio: 0.2, minRetriesPerSecond: 10 }; // Linkerd's def
 
 // What only some clusters use loads with the first snapshot that has such a cluster (loadClusterCode,
 // awaited by DataPlane.apply before it builds the clusters): the consistent-hash balancers (RING_HASH,
-// MAGLEV) and the proxy's own DNS resolution (ServiceEntry DNS endpoints, wildcard hosts), which brings
-// node:dns. A typical sidecar uses none of them and would otherwise keep them in memory for nothing.
+// MAGLEV), the proxy's own DNS resolution (ServiceEntry DNS endpoints, wildcard hosts), which brings
+// node:dns, and setsockopt for tcpKeepalive's interval and probes. A typical sidecar uses none of them
+// and would otherwise keep them in memory for nothing.
 const code = {
   ringHash: new LazyModule('RING_HASH balancer', () => import('./balancers/ring-hash.js')),
   maglev: new LazyModule('MAGLEV balancer', () => import('./balancers/maglev.js')),
@@ -46,6 +48,7 @@ export function loadClusterCode(clusters: readonly Cluster[]): Promise<void> | u
     code.maglev.load(any((c) => c.lbPolicy === 'MAGLEV')),
     code.dns.load(any((c) => c.dns !== undefined)),
     code.named.load(any((c) => c.dynamicHost === true)),
+    keepaliveOptions.load(any((c) => needsSocketOptions(c.connectionPool?.tcpKeepalive))),
   ]);
 }
 
@@ -131,7 +134,7 @@ export class ClusterRuntime {
       ...(pool?.idleTimeoutMs ? { idleTimeoutMs: pool.idleTimeoutMs } : {}),
       ...(pool?.maxRequestsPerConnection ? { maxRequestsPerConnection: pool.maxRequestsPerConnection } : {}),
       ...(pool?.maxConnectionDurationMs ? { maxConnectionDurationMs: pool.maxConnectionDurationMs } : {}),
-      ...(pool?.tcpKeepaliveMs !== undefined ? { keepaliveMs: pool.tcpKeepaliveMs } : {}),
+      ...(pool?.tcpKeepalive ? { keepalive: pool.tcpKeepalive } : {}),
     };
     const limitsH2 = Object.keys(h2Limits).length > 0;
     this.origination = cluster.originateTls

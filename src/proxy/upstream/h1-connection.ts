@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { HTTPParser, lowerName, newParser, type NativeParser, type ParserCallbacks } from './llhttp.js';
 import { keepAlive } from '../transport/keepalive.js';
+import type { TcpKeepalive } from '../../model/snapshot.js';
 
 /** What a connection needs from the request it carries (h1-request.ts). */
 export interface Exchange {
@@ -56,8 +57,8 @@ export interface ConnectOptions {
   idleTimeoutMs: number;
   /** DestinationRule tcp.maxConnectionDuration: no request starts on it past this age. */
   maxAgeMs?: number | undefined;
-  /** tcp.tcpKeepalive: SO_KEEPALIVE after this much silence (transport/keepalive.ts). */
-  keepaliveMs?: number | undefined;
+  /** tcp.tcpKeepalive: SO_KEEPALIVE (transport/keepalive.ts). */
+  keepalive?: TcpKeepalive | undefined;
 }
 
 const CONN = Symbol('conn');
@@ -121,7 +122,7 @@ export class H1Connection {
       this.socket.once('connect', () => this.ready(timer));
     }
     this.socket.setNoDelay(true);
-    keepAlive(this.socket, opts.keepaliveMs);
+    keepAlive(this.socket, opts.keepalive);
     this.socket.on('error', (err) => (this.lastError = err));
     this.socket.on('end', () => this.onEnd());
     this.socket.on('close', () => {

@@ -7,6 +7,7 @@
 import type { ConnectionOptions, SecureContext } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { H1Connection, type ConnectionOwner, type Exchange } from './h1-connection.js';
+import type { TcpKeepalive } from '../../model/snapshot.js';
 
 export interface H1PoolOptions {
   /** Idle keep-alive connections are closed after this long. */
@@ -17,8 +18,8 @@ export interface H1PoolOptions {
   maxRequestsPerConnection?: number;
   /** connectionPool.tcp.maxConnectionDuration: a connection takes no request past this age. */
   maxConnectionDurationMs?: number;
-  /** connectionPool.tcp.tcpKeepalive: SO_KEEPALIVE after this much silence; 0 = the system's time. */
-  keepaliveMs?: number;
+  /** connectionPool.tcp.tcpKeepalive: SO_KEEPALIVE (transport/keepalive.ts). */
+  keepalive?: TcpKeepalive;
 }
 
 /** Where a pool connects: plaintext, or TLS with these settings (mesh mTLS or TLS origination). */
@@ -87,7 +88,7 @@ export class H1Pool implements ConnectionOwner {
         maxRequests: this.opts.maxRequestsPerConnection,
         idleTimeoutMs: this.opts.idleTimeoutMs,
         maxAgeMs: this.opts.maxConnectionDurationMs,
-        keepaliveMs: this.opts.keepaliveMs,
+        keepalive: this.opts.keepalive,
       },
       first,
     );
