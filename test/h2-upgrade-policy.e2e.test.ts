@@ -2,8 +2,8 @@
 // requests reach the peer proxy as HTTP/2 with UPGRADE (the access log of the app's sidecar prints the
 // protocol they arrived with) and as HTTP/1.1 without a rule or with DO_NOT_UPGRADE; the app itself is
 // spoken to in HTTP/1.1 either way. WebSocket upgrades and CONNECT tunnels keep working under UPGRADE.
-// On an upgraded cluster maxRequestsPerConnection and idleTimeout start new sessions between the
-// sidecars: the app's sidecar logs (Istio's TEXT format) the client sidecar's port each request came from.
+// On an upgraded cluster maxRequestsPerConnection, idleTimeout and maxConcurrentStreams start new
+// sessions between the sidecars: the app's sidecar logs (Istio's TEXT format) the client sidecar's port each request came from.
 // tcp.idleTimeout closes idle tunnels, and tcp.tcpKeepalive sets SO_KEEPALIVE (seen in /proc/net/tcp).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -167,7 +167,7 @@ spec:
     await arrivesAs('1.1');
   });
 
-  test('UPGRADE with maxRequestsPerConnection and idleTimeout: new sessions between the sidecars', async () => {
+  test('UPGRADE with maxRequestsPerConnection, idleTimeout and maxConcurrentStreams: new sessions between the sidecars', async () => {
     await apply(
       'mesh-upgrade',
       `apiVersion: weft.dev/v1alpha1
@@ -223,6 +223,24 @@ spec:
       const [c, d] = await sendAll([`/it${++n}`, `/it${++n}`]);
       inARow = a === b && c === d && c !== b ? inARow + 1 : 0;
       return inARow >= 2;
+    });
+
+    // maxConcurrentStreams 1: three requests under way at once travel on three sessions; one after
+    // another they share one of those.
+    await apply('limits', rules('UPGRADE', ', maxConcurrentStreams: 1'));
+    await waitFor('three requests at once on three sessions', async () => {
+      const paths = [1, 2, 3].map((i) => `/mc${++n}-${i}?delay=400ms`);
+      const answers = await Promise.all(paths.map((p) => send(p)));
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        [200, 200, 200],
+      );
+      const ports = await portsOf(paths);
+      if (new Set(ports).size !== 3) return false;
+      const after = await sendAll([`/mc${++n}`, `/mc${++n}`, `/mc${++n}`]);
+      assert.equal(new Set(after).size, 1, `one after another on one session: ${after}`);
+      assert.ok(ports.includes(after[0]!), `a session opened before: ${after} among ${ports}`);
+      return true;
     });
   });
 

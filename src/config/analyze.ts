@@ -14,7 +14,6 @@ import {
   checkRouteRules,
 } from './analyze-routes.js';
 import { analyzeTelemetry } from './analyze-telemetry.js';
-import { analyzeConnectionPools } from './analyze-connection-pool.js';
 import { analyzeSidecars } from './analyze-sidecar.js';
 import { checkServiceEntryProtocols } from './analyze-serviceentry.js';
 import { knownNamespaces, workloadLabels, type KubeObject, type WorkloadLabels } from './analyze-kube.js';
@@ -85,7 +84,6 @@ export function analyze(resources: Resource[], kube: KubeObject[] = []): ConfigP
   checkServiceEntryProtocols(resources, crossReport);
   analyzeSecurity(resources, crossReport, ix.workloads, ix.namespaces);
   analyzeTelemetry(resources, crossReport);
-  analyzeConnectionPools(resources, crossReport);
   analyzeSidecars(resources, crossReport, ix.workloads);
   return out;
 }

@@ -42,7 +42,6 @@ export const ErrorCodes = {
   ANALYZE_UNKNOWN_NAMESPACE: 'WEFT_ERR_ANALYZE_UNKNOWN_NAMESPACE', // IST0101: an AuthorizationPolicy source names no existing namespace
   ANALYZE_TELEMETRY_NO_EFFECT: 'WEFT_ERR_ANALYZE_TELEMETRY_NO_EFFECT', // a Telemetry field Weft accepts but cannot act on
   ANALYZE_PROTOCOL_CONFLICT: 'WEFT_ERR_ANALYZE_PROTOCOL_CONFLICT', // IST0177: ServiceEntries give one host and port different protocols
-  ANALYZE_FIELD_NO_EFFECT: 'WEFT_ERR_ANALYZE_FIELD_NO_EFFECT', // a traffic policy field Weft accepts but cannot act on
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -239,6 +239,8 @@ export interface ConnectionPoolPolicy {
   maxPendingRequests?: number; // http1MaxPendingRequests
   maxRequests?: number; // http2MaxRequests: concurrent requests to the cluster
   maxRequestsPerConnection?: number;
+  /** http.maxConcurrentStreams: streams at once on one HTTP/2 session; past it, another session. */
+  maxConcurrentStreams?: number;
   idleTimeoutMs?: number;
   maxRetries?: number; // concurrent retries
   /** tcp.maxConnectionDuration: an upstream HTTP connection or session takes no requests past this age. */

@@ -49,6 +49,7 @@ export function connectionPool(policies: TrafficPolicy[]): ConnectionPoolPolicy 
     maxPendingRequests: num(http, 'http1MaxPendingRequests'),
     maxRequests: num(http, 'http2MaxRequests'),
     maxRequestsPerConnection: num(http, 'maxRequestsPerConnection'),
+    maxConcurrentStreams: num(http, 'maxConcurrentStreams'),
     idleTimeoutMs: dur(http, 'idleTimeout'),
     maxRetries: num(http, 'maxRetries'),
     maxConnectionDurationMs: dur(tcp, 'maxConnectionDuration'),

@@ -2,7 +2,8 @@
 // limits; a new one every maxRequestsPerConnection requests, the old one closing only after its requests
 // have ended (also when they were all opened at once, before the session had connected); and a session
 // idle for idleTimeout closed, but never while a request is under way; one past maxConnectionDuration
-// takes no new request.
+// takes no new request; with maxConcurrentStreams, requests past the cap go on another session, and a
+// session that has room again takes requests before any new one is opened.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -139,6 +140,44 @@ describe('H2Sessions', () => {
       await sleep(30);
       assert.equal(slow.session.closed, true);
       assert.equal(next.session.closed, false);
+    });
+    assert.equal(opened, 2);
+  });
+
+  test('maxConcurrentStreams: past the cap another session; one with room again is used before a new one', async () => {
+    const opened = await counting({ maxConcurrentStreams: 2 }, async (s) => {
+      // Five at once: 2 + 2 + 1 on three sessions.
+      const first = [1, 2, 3, 4, 5].map((i) => get(s, `/slow/200?${i}`));
+      const sessions = new Set(first.map((r) => r.session));
+      assert.equal(sessions.size, 3);
+      for (const x of sessions) assert.ok(first.filter((r) => r.session === x).length <= 2);
+      // One more fits on the third session, which holds one.
+      const sixth = get(s, '/slow/200?6');
+      assert.equal(first.filter((r) => r.session === sixth.session).length, 1);
+      assert.deepEqual(
+        await Promise.all([...first, sixth].map((r) => r.body)),
+        [1, 2, 3, 4, 5, 6].map((i) => `ok /slow/200?${i}`),
+      );
+      // Every session has room again: later requests reuse them, none opens a fourth.
+      const later = await Promise.all([7, 8, 9].map((i) => get(s, `/l${i}`)).map((r) => r.body));
+      assert.deepEqual(later, ['ok /l7', 'ok /l8', 'ok /l9']);
+      assert.ok([...sessions].every((x) => !x.closed));
+    });
+    assert.equal(opened, 3);
+  });
+
+  test('maxConcurrentStreams: a session set aside at the cap takes requests again once one ends', async () => {
+    const opened = await counting({ maxConcurrentStreams: 1 }, async (s) => {
+      const a = get(s, '/slow/100');
+      const b = get(s, '/slow/400'); // the cap reached on a: a second session
+      assert.notEqual(b.session, a.session);
+      assert.equal(await a.body, 'ok /slow/100');
+      await sleep(20); // the stream closes just after its last byte
+      // b's session is full, a's has room again: a takes the next request rather than a third session.
+      const c = get(s, '/c');
+      assert.equal(c.session, a.session);
+      assert.equal(await c.body, 'ok /c');
+      assert.equal(await b.body, 'ok /slow/400');
     });
     assert.equal(opened, 2);
   });

@@ -4,7 +4,9 @@
 // A cluster with DestinationRule connection limits has sessions of its own, which count their requests
 // (`opened`): past maxRequestsPerConnection or maxConnectionDuration a session takes no more and closes
 // once they end, and one with no request under way for idleTimeout closes, as Envoy's upstream HTTP/2
-// pools do.
+// pools do. With maxConcurrentStreams a session carrying that many requests is set aside until one ends,
+// and the next request goes on another session of the same peer (an earlier one with room, else a new
+// one), as Envoy's pool opens another connection at the cap.
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls, { type ConnectionOptions } from 'node:tls';
@@ -37,6 +39,8 @@ export interface H2SessionLimits {
   maxConnectionDurationMs?: number;
   /** tcp.tcpKeepalive: SO_KEEPALIVE (keepalive.ts). */
   keepalive?: TcpKeepalive;
+  /** http.maxConcurrentStreams: requests under way on one session; the next goes on another session. */
+  maxConcurrentStreams?: number;
 }
 
 /** A limited session's requests: all it carried, those under way, and its idle timer. */
@@ -59,12 +63,18 @@ export class H2Sessions {
   private lastSession: http2.ClientHttp2Session | undefined;
   /** Only with limits: what each session carried (nothing is counted without them). */
   private readonly uses: WeakMap<http2.ClientHttp2Session, SessionUse> | undefined;
+  /** maxConcurrentStreams, when set. */
+  private readonly cap: number | undefined;
+  /** With `cap`: per peer, the sessions set aside at the cap while another took the new requests. */
+  private readonly atCapacity = new Map<string, http2.ClientHttp2Session[]>();
 
   constructor(private readonly limits?: H2SessionLimits) {
+    this.cap = limits?.maxConcurrentStreams;
     if (
       limits?.idleTimeoutMs !== undefined ||
       limits?.maxRequestsPerConnection !== undefined ||
-      limits?.maxConnectionDurationMs !== undefined
+      limits?.maxConnectionDurationMs !== undefined ||
+      this.cap !== undefined
     )
       this.uses = new WeakMap();
   }
@@ -79,7 +89,8 @@ export class H2Sessions {
       t.port === this.lastPort &&
       tlsOptions === this.lastTls &&
       !last.closed &&
-      !last.destroyed
+      !last.destroyed &&
+      !this.full(last)
     )
       return last;
     const session = this.lookup({ host: t.host, port: t.port, tls: tlsOptions });
@@ -93,7 +104,17 @@ export class H2Sessions {
   private lookup(t: H2Target): http2.ClientHttp2Session {
     const key = `${t.host}:${t.port}:${t.tls?.servername ?? ''}`;
     const existing = this.sessions.get(key);
-    if (existing && !existing.closed && !existing.destroyed) return existing;
+    if (existing && !existing.closed && !existing.destroyed) {
+      if (!this.full(existing)) return existing;
+      // At maxConcurrentStreams: set aside until a request on it ends; an earlier one with room, if any,
+      // takes the requests, else a new session below.
+      const roomy = this.takeRoomy(key);
+      this.setAside(key, existing);
+      if (roomy) {
+        this.sessions.set(key, roomy);
+        return roomy;
+      }
+    }
     const authority = t.tls ? `https://${t.host}:${t.port}` : `http://${t.host}:${t.port}`;
     // Our own connection, so that Nagle is off (a session writes each frame on its own: with Nagle, the
     // next frame waits for the peer's delayed ACK, ~40 ms). `session.socket` refuses setNoDelay later.
@@ -112,6 +133,7 @@ export class H2Sessions {
       if (this.lastSession === session) this.lastSession = undefined;
     };
     session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
+    if (this.cap !== undefined) session.once('close', () => this.forgetAside(key, session));
     session.on('close', forget);
     session.on('goaway', forget);
     session.on('error', forget);
@@ -173,9 +195,39 @@ export class H2Sessions {
     }, ms).unref();
   }
 
+  /** Whether `s` carries maxConcurrentStreams requests (never without the limit). */
+  private full(s: http2.ClientHttp2Session): boolean {
+    return this.cap !== undefined && this.uses!.get(s)!.active >= this.cap;
+  }
+
+  private setAside(key: string, s: http2.ClientHttp2Session): void {
+    const aside = this.atCapacity.get(key);
+    if (aside) aside.push(s);
+    else this.atCapacity.set(key, [s]);
+  }
+
+  /** A session set aside for `key` that has room again (open, not retired), taken off the list. */
+  private takeRoomy(key: string): http2.ClientHttp2Session | undefined {
+    const aside = this.atCapacity.get(key);
+    const i = aside?.findIndex(
+      (s) => !s.closed && !s.destroyed && !this.uses!.get(s)!.retired && !this.full(s),
+    );
+    if (aside === undefined || i === undefined || i < 0) return undefined;
+    return aside.splice(i, 1)[0];
+  }
+
+  private forgetAside(key: string, s: http2.ClientHttp2Session): void {
+    const aside = this.atCapacity.get(key);
+    const i = aside?.indexOf(s) ?? -1;
+    if (i >= 0) aside!.splice(i, 1);
+    if (aside?.length === 0) this.atCapacity.delete(key);
+  }
+
   close(): void {
     for (const s of this.sessions.values()) s.close();
     this.sessions.clear();
+    for (const aside of this.atCapacity.values()) for (const s of aside) s.close();
+    this.atCapacity.clear();
     this.lastSession = undefined;
   }
 }

@@ -133,6 +133,7 @@ export class ClusterRuntime {
     const h2Limits: H2SessionLimits = {
       ...(pool?.idleTimeoutMs ? { idleTimeoutMs: pool.idleTimeoutMs } : {}),
       ...(pool?.maxRequestsPerConnection ? { maxRequestsPerConnection: pool.maxRequestsPerConnection } : {}),
+      ...(pool?.maxConcurrentStreams ? { maxConcurrentStreams: pool.maxConcurrentStreams } : {}),
       ...(pool?.maxConnectionDurationMs ? { maxConnectionDurationMs: pool.maxConnectionDurationMs } : {}),
       ...(pool?.tcpKeepalive ? { keepalive: pool.tcpKeepalive } : {}),
     };
