@@ -1,7 +1,7 @@
 // Small workload processes for protocol tests, chosen by argv[2]:
 //   ws   a WebSocket echo server (the `ws` package) that also says which pod answered;
 //   tcp  a TCP server that speaks first ("hello from <pod>\n") and then echoes what it gets.
-// Both listen on 127.0.0.1:$PORT and exit on SIGTERM.
+// Both listen on $HOST:$PORT (127.0.0.1 by default) and exit on SIGTERM.
 import net from 'node:net';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,7 @@ export function tcpEcho(): net.Server {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const server: net.Server = process.argv[2] === 'tcp' ? tcpEcho() : wsEcho();
-  server.listen(Number(process.env.PORT ?? 8080), '127.0.0.1');
+  server.listen(Number(process.env.PORT ?? 8080), process.env.HOST ?? '127.0.0.1');
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
   process.on('SIGINT', () => process.exit(0));
 }
