@@ -22,11 +22,13 @@ export function which(cmd: string): string | undefined {
   }
 }
 
-/** Installs whatever of nginx, haproxy, wrk, h2load, taskset, openssl is missing. Returns what it installed. */
-export function ensureTools(log: (s: string) => void): string[] {
-  const missing = Object.keys(PACKAGES).filter((c) => !which(c));
+/** Installs whatever of nginx, haproxy, wrk, h2load, taskset, openssl (and `extra`: command -> Debian
+ *  package) is missing. Returns what it installed. */
+export function ensureTools(log: (s: string) => void, extra: Record<string, string> = {}): string[] {
+  const packages = { ...PACKAGES, ...extra };
+  const missing = Object.keys(packages).filter((c) => !which(c));
   if (missing.length === 0) return [];
-  const pkgs = [...new Set(missing.map((c) => PACKAGES[c]!))];
+  const pkgs = [...new Set(missing.map((c) => packages[c]!))];
   log(`installing ${pkgs.join(' ')} (missing: ${missing.join(', ')})`);
   const root = process.getuid?.() === 0;
   const sudo = root ? [] : ['sudo'];
