@@ -9,7 +9,8 @@
 // the arguments `weft up` gave the first one (its own id, ports and token), since `weft up` starts its
 // proxies itself.
 //
-// Run: npm run bench:instructions  (add --quick for shorter windows: less warm-up, a rougher figure)
+// Run: npm run bench:instructions  (add --quick for shorter windows: less warm-up, a rougher figure;
+// --weft-only to compare two builds of weft without nginx)
 import http from 'node:http';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -22,6 +23,7 @@ import { ensureTools } from './lib/tools.js';
 import { alive, waitExit } from './lib/proc.js';
 
 const QUICK = process.argv.includes('--quick');
+const WEFT_ONLY = process.argv.includes('--weft-only');
 // V8 compiles the hot path over the first thousands of requests (3,000: ~8 % more instructions per
 // request than after 12,000); the window after that is steady.
 const WARM_UP = QUICK ? 3_000 : 12_000;
@@ -161,24 +163,18 @@ async function clientProxyArgs(pid: number, stateDir: string, outbound: number, 
   return { args, token };
 }
 
-async function main(): Promise<void> {
-  ensureTools(log, { valgrind: 'valgrind', callgrind_control: 'valgrind' });
-  const dir = await mkdtemp(join(tmpdir(), 'weft-bench-instructions-'));
-  const backend = await startBackend();
-  const stops: Array<() => Promise<void>> = [() => backend.stop()];
-  const results: Array<[string, number[]]> = [];
-  try {
-    // nginx, one process (no master), under callgrind.
-    const nginxPort = await freePort();
-    const nginxConf = join(dir, 'one-hop.conf');
-    await writeFile(
-      nginxConf,
-      conf(
-        dir,
-        'one-hop',
-        `
+/** nginx proxying the one-hop way, one process (no master), under callgrind. */
+async function nginxInstructions(dir: string, backendPort: number): Promise<number[]> {
+  const nginxPort = await freePort();
+  const nginxConf = join(dir, 'one-hop.conf');
+  await writeFile(
+    nginxConf,
+    conf(
+      dir,
+      'one-hop',
+      `
   upstream backend {
-    server 127.0.0.1:${backend.port};
+    server 127.0.0.1:${backendPort};
     keepalive 64;
     keepalive_requests 1000000;
   }
@@ -190,21 +186,34 @@ async function main(): Promise<void> {
       proxy_set_header Connection "";
     }
   }`,
-      ),
-    );
-    const nginx = new Counted('nginx', dir, [
-      'nginx',
-      '-p',
-      dir,
-      '-c',
-      nginxConf,
-      '-g',
-      'daemon off; master_process off;',
-    ]);
-    stops.push(() => nginx.stop());
+    ),
+  );
+  const nginx = new Counted('nginx', dir, [
+    'nginx',
+    '-p',
+    dir,
+    '-c',
+    nginxConf,
+    '-g',
+    'daemon off; master_process off;',
+  ]);
+  try {
     await waitListening(nginxPort, 'nginx under callgrind', nginx);
-    results.push(['nginx (1 worker)', await measure(nginx, nginxPort)]);
+    return await measure(nginx, nginxPort);
+  } finally {
     await nginx.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  ensureTools(log, { valgrind: 'valgrind', callgrind_control: 'valgrind' });
+  const dir = await mkdtemp(join(tmpdir(), 'weft-bench-instructions-'));
+  const backend = await startBackend();
+  const stops: Array<() => Promise<void>> = [() => backend.stop()];
+  const results: Array<[string, number[]]> = [];
+  try {
+    // nginx, one process (no master), under callgrind.
+    if (!WEFT_ONLY) results.push(['nginx (1 worker)', await nginxInstructions(dir, backend.port)]);
 
     log('starting a weft mesh');
     const mesh = await startMesh(join(dir, 'weft'), backend.port, { oneHop: true });
@@ -224,7 +233,7 @@ async function main(): Promise<void> {
     for (const stop of stops.reverse()) await stop().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   }
-  const nginx = results[0]![1][0]!;
+  const nginx = WEFT_ONLY ? undefined : results[0]![1][0]!;
   const n = (x: number) => Math.round(x).toLocaleString('en-US');
   process.stdout.write(
     [
@@ -235,7 +244,7 @@ async function main(): Promise<void> {
       '| --- | --: | --: | --: |',
       ...results.map(
         ([name, w]) =>
-          `| ${name} | ${n(w[0]!)} | ${(w[0]! / nginx).toFixed(2)} | ${w.slice(1).map(n).join(', ')} |`,
+          `| ${name} | ${n(w[0]!)} | ${nginx ? (w[0]! / nginx).toFixed(2) : '–'} | ${w.slice(1).map(n).join(', ')} |`,
       ),
       '',
     ].join('\n'),
