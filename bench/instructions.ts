@@ -10,7 +10,8 @@
 // proxies itself.
 //
 // Run: npm run bench:instructions  (add --quick for shorter windows: less warm-up, a rougher figure;
-// --weft-only to compare two builds of weft without nginx)
+// --weft-only to compare two builds of weft without nginx; --no-access-log to count weft without its
+// default access log, turned off mesh-wide by a Telemetry resource)
 import http from 'node:http';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -24,6 +25,7 @@ import { alive, waitExit } from './lib/proc.js';
 
 const QUICK = process.argv.includes('--quick');
 const WEFT_ONLY = process.argv.includes('--weft-only');
+const NO_ACCESS_LOG = process.argv.includes('--no-access-log');
 // V8 compiles the hot path over the first thousands of requests (3,000: ~8 % more instructions per
 // request than after 12,000); the window after that is steady.
 const WARM_UP = QUICK ? 3_000 : 12_000;
@@ -218,6 +220,16 @@ async function main(): Promise<void> {
     log('starting a weft mesh');
     const mesh = await startMesh(join(dir, 'weft'), backend.port, { oneHop: true });
     stops.push(() => mesh.stop());
+    if (NO_ACCESS_LOG) {
+      const file = join(dir, 'no-access-log.yaml');
+      await writeFile(
+        file,
+        'apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: mesh-default, namespace: istio-system}\nspec:\n  accessLogging: [{disabled: true}]\n',
+      );
+      execFileSync(process.execPath, [CLI, '--state-dir', mesh.stateDir, 'apply', '-f', file], {
+        stdio: 'ignore',
+      });
+    }
     const client = Object.entries(mesh.proxies).find(([id]) => id.startsWith('client-'))![1];
     const outbound = await freePort();
     const { args, token } = await clientProxyArgs(client, mesh.stateDir, outbound, join(dir, 'app.log'));
@@ -228,7 +240,10 @@ async function main(): Promise<void> {
     });
     stops.push(() => weft.stop());
     await waitListening(outbound, 'the weft sidecar under callgrind', weft);
-    results.push(['weft client sidecar', await measure(weft, outbound)]);
+    results.push([
+      `weft client sidecar${NO_ACCESS_LOG ? ', no access log' : ''}`,
+      await measure(weft, outbound),
+    ]);
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
     await rm(dir, { recursive: true, force: true });
