@@ -51,8 +51,22 @@ export const HTTPParser = common.HTTPParser;
 if (typeof HTTPParser?.prototype?.consume !== 'function' || typeof HTTPParser.kOnBody !== 'number')
   throw new Error(`this Node.js (${process.version}) has no usable HTTP parser binding (_http_common)`);
 
+const checkToken = common._checkIsHttpToken;
+/** Header names (and methods) found to be tokens, up to VALID_TOKENS_MAX: a request's few dozen names
+ *  repeat on every request, and a hit costs a hash lookup instead of a regex run. A name is only ever
+ *  added after passing the check, so a hit is as good as the check; names past the limit (a client
+ *  inventing names) are checked every time, as before. Measured: 2.0k of ~90k user-space instructions
+ *  per request through one proxy (bench:instructions), all of name checking. */
+const validTokens = new Set<string>();
+const VALID_TOKENS_MAX = 256;
+
 /** RFC 9110 token: what a header name may be. */
-export const isToken = common._checkIsHttpToken;
+export function isToken(s: string): boolean {
+  if (validTokens.has(s)) return true;
+  if (!checkToken(s)) return false;
+  if (validTokens.size < VALID_TOKENS_MAX) validTokens.add(s);
+  return true;
+}
 /** A header value with CR, LF, NUL or other bytes no header may carry (header injection). */
 export const hasInvalidChar = common._checkInvalidHeaderChar;
 
