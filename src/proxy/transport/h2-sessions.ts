@@ -208,19 +208,19 @@ export class H2Sessions {
 
   /** A session set aside for `key` that has room again (open, not retired), taken off the list. */
   private takeRoomy(key: string): http2.ClientHttp2Session | undefined {
-    const aside = this.atCapacity.get(key);
-    const i = aside?.findIndex(
+    const aside = this.atCapacity.get(key) ?? [];
+    const i = aside.findIndex(
       (s) => !s.closed && !s.destroyed && !this.uses!.get(s)!.retired && !this.full(s),
     );
-    if (aside === undefined || i === undefined || i < 0) return undefined;
-    return aside.splice(i, 1)[0];
+    return i < 0 ? undefined : aside.splice(i, 1)[0];
   }
 
   private forgetAside(key: string, s: http2.ClientHttp2Session): void {
     const aside = this.atCapacity.get(key);
-    const i = aside?.indexOf(s) ?? -1;
-    if (i >= 0) aside!.splice(i, 1);
-    if (aside?.length === 0) this.atCapacity.delete(key);
+    if (!aside) return;
+    const i = aside.indexOf(s);
+    if (i >= 0) aside.splice(i, 1);
+    if (aside.length === 0) this.atCapacity.delete(key);
   }
 
   close(): void {

@@ -130,26 +130,27 @@ export class ClusterRuntime {
         : undefined;
     const pool = cluster.connectionPool;
     // What a connection or session of this cluster must obey, HTTP/1.1 and HTTP/2 alike.
-    const h2Limits: H2SessionLimits = {
+    const connLimits: H2SessionLimits = {
       ...(pool?.idleTimeoutMs ? { idleTimeoutMs: pool.idleTimeoutMs } : {}),
       ...(pool?.maxRequestsPerConnection ? { maxRequestsPerConnection: pool.maxRequestsPerConnection } : {}),
       ...(pool?.maxConcurrentStreams ? { maxConcurrentStreams: pool.maxConcurrentStreams } : {}),
       ...(pool?.maxConnectionDurationMs ? { maxConnectionDurationMs: pool.maxConnectionDurationMs } : {}),
       ...(pool?.tcpKeepalive ? { keepalive: pool.tcpKeepalive } : {}),
     };
-    const limitsH2 = Object.keys(h2Limits).length > 0;
+    const connLimited = Object.keys(connLimits).length > 0;
     this.origination = cluster.originateTls
-      ? new Origination(cluster.originateTls, limitsH2 ? h2Limits : undefined)
+      ? new Origination(cluster.originateTls, connLimited ? connLimits : undefined)
       : undefined;
     // The same limits as the cluster this one replaces (a snapshot changed its endpoints, say): its
     // connections and sessions carry on, as Envoy keeps a cluster's pools across endpoint updates. TLS
     // origination brings a new TLS context with every runtime, so its pools do not carry.
     const carry = same('connectionPool') && !this.origination && !previous!.origination;
-    this.h2 = limitsH2 && !this.origination ? (carry && previous!.h2) || new H2Sessions(h2Limits) : undefined;
+    this.h2 =
+      connLimited && !this.origination ? (carry && previous!.h2) || new H2Sessions(connLimits) : undefined;
     if (carry && previous!.pools) this.pools = previous!.pools;
-    else if (limitsH2 || pool?.maxConnections || this.origination) {
+    else if (connLimited || pool?.maxConnections || this.origination) {
       this.pools = new H1Pools({
-        ...h2Limits,
+        ...connLimits,
         idleTimeoutMs: pool?.idleTimeoutMs ?? MESH_POOL_IDLE_MS,
         ...(pool?.maxConnections ? { maxConnections: pool.maxConnections } : {}),
       });
@@ -230,7 +231,6 @@ export class ClusterRuntime {
     return this.outliers?.record(ep.instance, status, this.healthy.length) ?? false;
   }
 
-  /** Verifies the server certificate carries the SPIFFE ID the control plane said this endpoint has. */
   /**
    * The mTLS tunnel target for a mesh peer (CONNECT, gateway TLS passthrough): kept per endpoint, so that
    * the next tunnel resumes the last one's TLS session (transport/tunnel.ts); rebuilt when our
@@ -253,6 +253,7 @@ export class ClusterRuntime {
     return t;
   }
 
+  /** Verifies the server certificate carries the SPIFFE ID the control plane said this endpoint has. */
   identityCheck(ep: Endpoint): IdentityCheck {
     return this.checks.get(ep.instance) ?? identityCheck(ep.identity);
   }
