@@ -17,26 +17,33 @@ export interface TcpSocketTimer {
 const TIMERS = ['none', 'retransmit', 'keepalive', 'time-wait', 'zero-window-probe'] as const;
 const USER_HZ = 100; // /proc/net/tcp counts clock ticks (getconf CLK_TCK: 100 on Linux)
 
-/** Established sockets whose remote port is `remotePort` (the client side of connections to it). */
-export async function tcpTimersTo(remotePort: number): Promise<TcpSocketTimer[]> {
-  const out: TcpSocketTimer[] = [];
+/** The fields of each ESTABLISHED line of /proc/net/tcp and tcp6 whose remote port is `remotePort`. */
+async function establishedTo(remotePort: number): Promise<string[][]> {
+  const rows: string[][] = [];
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     const text = await readFile(file, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 6 || f[3] !== '01') continue; // 01: ESTABLISHED
-      const port = (addr: string) => parseInt(addr.split(':')[1]!, 16);
-      if (port(f[2]!) !== remotePort) continue;
-      const [tr, when] = f[5]!.split(':');
-      out.push({
-        localPort: port(f[1]!),
-        remotePort,
-        timer: TIMERS[parseInt(tr!, 16)] ?? 'none',
-        seconds: parseInt(when!, 16) / USER_HZ,
-      });
+      if (f.length < 10 || f[3] !== '01') continue; // 01: ESTABLISHED
+      if (port(f[2]!) === remotePort) rows.push(f);
     }
   }
-  return out;
+  return rows;
+}
+
+const port = (addr: string) => parseInt(addr.split(':')[1]!, 16);
+
+/** Established sockets whose remote port is `remotePort` (the client side of connections to it). */
+export async function tcpTimersTo(remotePort: number): Promise<TcpSocketTimer[]> {
+  return (await establishedTo(remotePort)).map((f) => {
+    const [tr, when] = f[5]!.split(':');
+    return {
+      localPort: port(f[1]!),
+      remotePort,
+      timer: TIMERS[parseInt(tr!, 16)] ?? 'none',
+      seconds: parseInt(when!, 16) / USER_HZ,
+    };
+  });
 }
 
 export interface KeepaliveOptions {
@@ -52,15 +59,7 @@ export interface KeepaliveOptions {
  * process's descriptors, so the code under test needs to hand out nothing.
  */
 export async function keepaliveOptionsTo(remotePort: number): Promise<KeepaliveOptions> {
-  const inodes = new Set<string>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    const text = await readFile(file, 'utf8').catch(() => '');
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== '01') continue;
-      if (parseInt(f[2]!.split(':')[1]!, 16) === remotePort) inodes.add(f[9]!);
-    }
-  }
+  const inodes = new Set((await establishedTo(remotePort)).map((f) => f[9]!));
   if (inodes.size !== 1) throw new Error(`${inodes.size} established sockets to port ${remotePort}`);
   const [inode] = inodes;
   for (const fd of await readdir('/proc/self/fd')) {
