@@ -5,6 +5,8 @@
 import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { parsedLines } from '../http1/request.js';
+import { answerParsed } from '../http1/response.js';
 import { endToEnd } from './headers.js';
 import type { H2Sessions } from '../transport/h2-sessions.js';
 import { abortResponse, fromH2, ownerOf, watchEnd, type UpstreamResponse } from '../upstream/response.js';
@@ -128,6 +130,7 @@ export function forward(
       up.discard();
       return finish(up.status, '');
     }
+    answerParsed(res, up.parsed);
     res.writeHead(up.status, endToEnd(up.headers));
     up.pipeTo(res, {
       data: (n) => (responseBytes += n),
@@ -177,6 +180,7 @@ export function forward(
         headers,
         body,
         paced: true,
+        parsed: parsedLines(req),
       },
       {
         onResponse,

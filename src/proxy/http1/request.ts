@@ -34,6 +34,8 @@ export class H1Request extends ShapedEventEmitter {
   readonly socket: net.Socket;
   /** An Upgrade or CONNECT request: the connection becomes a tunnel (server.ts). */
   readonly upgrade: boolean;
+  /** The header lines as the parser gave them (name, value, ...): see parsedLines. */
+  readonly lines: readonly string[];
   /** The whole body came from the client. */
   complete: boolean;
   /** 'end' was emitted, or there was no body to read. */
@@ -56,12 +58,14 @@ export class H1Request extends ShapedEventEmitter {
     method: string,
     url: string,
     headers: IncomingHttpHeaders,
+    lines: readonly string[],
     major: number,
     minor: number,
     hasBody: boolean,
     upgrade: boolean,
   ) {
     super();
+    this.lines = lines;
     this.socket = socket;
     this.method = method;
     this.url = url;
@@ -257,4 +261,10 @@ function emitClose(r: H1Request): void {
 
 function emitError(r: H1Request, err: Error): void {
   if (r.listenerCount('error') > 0) r.emit('error', err);
+}
+
+/** A request's header lines as the HTTP/1.1 server's strict parse gave them, for validValue (llhttp.ts);
+ *  undefined for any other request (HTTP/2, node:http's). */
+export function parsedLines(req: unknown): readonly string[] | undefined {
+  return req instanceof H1Request ? req.lines : undefined;
 }

@@ -9,7 +9,7 @@ import { httpDate as formatHttpDate } from '../../lib/time.js';
 import { ShapedEventEmitter } from '../../lib/shaped-emitter.js';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type net from 'node:net';
-import { hasInvalidChar, isToken } from '../upstream/llhttp.js';
+import { hasInvalidChar, isToken, validValue } from '../upstream/llhttp.js';
 import type { H1Request } from './request.js';
 
 /** What a response asks of its connection. */
@@ -54,6 +54,8 @@ export class H1Response extends ShapedEventEmitter {
   readonly socket: net.Socket;
 
   private headers: OutgoingHttpHeaders | undefined = undefined;
+  /** The upstream answer's header lines as a strict parse gave them (validValue, llhttp.ts). */
+  private parsed: readonly string[] | undefined = undefined;
   private trailers: OutgoingHttpHeaders | undefined = undefined;
   private head: string | undefined = undefined;
   private chunked = false;
@@ -64,6 +66,11 @@ export class H1Response extends ShapedEventEmitter {
   private pendingBytes = 0;
   private needDrain = false;
   private closed = false;
+
+  /** See answerParsed. */
+  useParsed(lines: readonly string[]): void {
+    this.parsed = lines;
+  }
 
   constructor(
     private readonly sink: ResponseSink,
@@ -87,8 +94,8 @@ export class H1Response extends ShapedEventEmitter {
 
   setHeader(name: string, value: number | string | readonly string[]): this {
     if (this.headersSent) throw invalid('ERR_HTTP_HEADERS_SENT', 'Cannot set headers after they are sent');
-    if (typeof value === 'string') line(name, value);
-    else if (typeof value !== 'number') for (const v of value) line(name, v);
+    if (typeof value === 'string') line(name, value, undefined);
+    else if (typeof value !== 'number') for (const v of value) line(name, v, undefined);
     (this.headers ??= {})[name.toLowerCase()] = value as OutgoingHttpHeaders[string];
     return this;
   }
@@ -314,9 +321,9 @@ export class H1Response extends ShapedEventEmitter {
         else if (lk === TRANSFER_ENCODING) te = String(v);
         else if (lk === DATE) date = true;
         else if (lk === CONNECTION) connection = String(v).toLowerCase();
-        if (typeof v === 'string') s += line(k, v);
+        if (typeof v === 'string') s += line(k, v, this.parsed);
         else if (typeof v === 'number') s += `${k}: ${v}\r\n`;
-        else for (const one of v) s += line(k, one);
+        else for (const one of v) s += line(k, one, undefined);
       }
     if (!date) s += `date: ${httpDate()}\r\n`;
     if (connection !== undefined && connection.includes('close')) this.closeAfter = true;
@@ -364,9 +371,10 @@ function headerKind(name: string): number {
 }
 
 /** One header line, refusing what would split the head (header injection), as node:http does. */
-function line(k: string, v: string): string {
+function line(k: string, v: string, parsed: readonly string[] | undefined): string {
   if (!isToken(k)) throw invalid('ERR_INVALID_HTTP_TOKEN', `Header name must be a valid HTTP token ["${k}"]`);
-  if (hasInvalidChar(v)) throw invalid('ERR_INVALID_CHAR', `Invalid character in header content ["${k}"]`);
+  if (!validValue(v, parsed))
+    throw invalid('ERR_INVALID_CHAR', `Invalid character in header content ["${k}"]`);
   return `${k}: ${v}\r\n`;
 }
 
@@ -379,8 +387,8 @@ function lastChunk(t: OutgoingHttpHeaders): Buffer {
   for (const k in t) {
     const v = t[k];
     if (v === undefined) continue;
-    if (Array.isArray(v)) for (const one of v) s += line(k, String(one));
-    else s += line(k, String(v));
+    if (Array.isArray(v)) for (const one of v) s += line(k, String(one), undefined);
+    else s += line(k, String(v), undefined);
   }
   return Buffer.from(s + CRLF, 'latin1');
 }
@@ -388,4 +396,10 @@ function lastChunk(t: OutgoingHttpHeaders): Buffer {
 function emitClose(r: H1Response): void {
   if (r.writableFinished) r.emit('finish');
   r.emit('close');
+}
+
+/** Before writeHead: the header lines of the upstream answer being passed on, as a strict parse gave
+ *  them, so that its values are not checked twice (validValue, llhttp.ts). Other responses ignore it. */
+export function answerParsed(res: unknown, parsed: readonly string[] | undefined): void {
+  if (parsed !== undefined && res instanceof H1Response) res.useParsed(parsed);
 }

@@ -39,6 +39,8 @@ export interface AttemptRequest {
   body: RequestBody;
   /** false for mirrors: a slow mirror must never slow the client down */
   paced?: boolean;
+  /** The downstream request's header lines as a strict parse gave them (validValue, llhttp.ts). */
+  parsed?: readonly string[] | undefined;
 }
 
 export type AttemptCallback = (outcome: AttemptOutcome, res?: UpstreamResponse) => void;
@@ -125,6 +127,7 @@ function sendH1(
       headers: r.headers,
       body: r.body,
       paced: r.paced ?? true,
+      parsed: r.parsed,
       servername: t.plain ? undefined : t.tls.servername,
     },
     {

@@ -22,7 +22,8 @@ export interface Exchange {
   /** Written to `conn`. */
   started(conn: H1Connection): void;
   /** Response head (1xx skipped). */
-  headers(status: number, headers: Record<string, string | string[]>): void;
+  /** `lines`: the head's header lines as the parser gave them (name, value, ...). */
+  headers(status: number, headers: Record<string, string | string[]>, lines: readonly string[]): void;
   /** A body chunk; false: stop reading until `conn.resume()`. */
   data(chunk: Buffer): boolean;
   complete(trailers: Record<string, string | string[]>): void;
@@ -261,7 +262,7 @@ export class H1Connection {
       const m = KEEP_ALIVE_TIMEOUT.exec(ka);
       if (m) this.hint = Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS;
     }
-    ex.headers(status, headers);
+    ex.headers(status, headers, lines);
     return ex.method === 'HEAD' ? 1 : 0;
   }
 

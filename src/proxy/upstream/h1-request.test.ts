@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { accessLogWants } from '../telemetry/events.js';
 import { H1Pools } from './h1-pools.js';
-import { sendH1 } from './h1-request.js';
+import { requestHead, sendH1 } from './h1-request.js';
 import type { UpstreamResponse } from './response.js';
 
 function send(pools: H1Pools, port: number, path: string): Promise<UpstreamResponse> {
@@ -44,4 +44,26 @@ test("UPSTREAM_LOCAL_ADDRESS: the connection's own end, each request its own, on
     pools.close();
     server.close();
   }
+});
+
+test('a request head: values the downstream parse gave pass as they are, any other is checked', () => {
+  const parsed = ['Host', 'svc', 'User-Agent', 'curl/8'];
+  const head = requestHead(
+    'GET',
+    '/',
+    { host: 'svc', 'user-agent': 'curl/8', 'x-b': 'ok' },
+    'svc',
+    0,
+    false,
+    parsed,
+  );
+  assert.equal(
+    head,
+    'GET / HTTP/1.1\r\nhost: svc\r\nuser-agent: curl/8\r\nx-b: ok\r\ncontent-length: 0\r\n\r\n',
+  );
+  // A value put in by a filter (a JWT claim, an ext-authz header) is not among the parsed ones.
+  assert.throws(
+    () => requestHead('GET', '/', { host: 'svc', 'x-claim': 'a\r\nx-evil: 1' }, 'svc', 0, false, parsed),
+    { code: 'ERR_INVALID_HTTP_TOKEN' },
+  );
 });

@@ -8,7 +8,7 @@ import type { RequestBody } from '../http/body.js';
 import type { BodySink, PipeEvents, Trailers, UpstreamResponse } from './response.js';
 import type { H1Pool } from './h1-pools.js';
 import type { Exchange, H1Connection, StreamedBody } from './h1-connection.js';
-import { hasInvalidChar, isToken } from './llhttp.js';
+import { hasInvalidChar, isToken, validValue } from './llhttp.js';
 
 export interface H1Callbacks {
   /** The connection is established and the request is being written. */
@@ -25,6 +25,8 @@ export interface H1Request {
   headers: OutgoingHttpHeaders;
   body: RequestBody | undefined;
   paced: boolean;
+  /** The downstream request's header lines as a strict parse gave them (validValue, llhttp.ts). */
+  parsed?: readonly string[] | undefined;
   /** Unused: a TLS pool sends the SNI of its origin (the mesh's SNI names the cluster, Istio's
    *  outbound_ form), whatever the Host header says. */
   servername?: string | undefined;
@@ -50,6 +52,7 @@ export function requestHead(
   fallbackHost: string,
   bodyLength: number | undefined,
   chunked: boolean,
+  parsed?: readonly string[],
 ): string {
   if (!isToken(method)) throw invalid('method');
   if (hasInvalidChar(path) || path.includes(' ')) throw invalid('path');
@@ -71,7 +74,7 @@ export function requestHead(
     if (n === 4 && k === 'host') host = true;
     if (!isToken(k)) throw invalid(`header name "${k}"`);
     if (typeof v === 'string') {
-      if (hasInvalidChar(v)) throw invalid(`value for header "${k}"`);
+      if (!validValue(v, parsed)) throw invalid(`value for header "${k}"`);
       head += `${k}: ${v}\r\n`;
     } else if (typeof v === 'number') head += `${k}: ${v}\r\n`;
     else
@@ -148,15 +151,16 @@ class PooledExchange implements Exchange {
         host,
         EXPECTS_BODY.has(r.method) ? 0 : undefined,
         false,
+        r.parsed,
       );
     } else if (b.complete) {
       const all = b.buffered();
       this.body = all;
-      this.head = requestHead(r.method, r.path, r.headers, host, all.length, false);
+      this.head = requestHead(r.method, r.path, r.headers, host, all.length, false, r.parsed);
     } else {
       const length = declaredLength(r.headers);
       this.body = new Streamed(b, r.paced, length);
-      this.head = requestHead(r.method, r.path, r.headers, host, length, length === undefined);
+      this.head = requestHead(r.method, r.path, r.headers, host, length, length === undefined, r.parsed);
     }
   }
 
@@ -172,11 +176,12 @@ class PooledExchange implements Exchange {
     this.cb.onStart?.();
   }
 
-  headers(status: number, headers: Record<string, string | string[]>): void {
+  headers(status: number, headers: Record<string, string | string[]>, lines: readonly string[]): void {
     const c = this.conn!;
     this.response = new H1Response(
       status,
       headers,
+      lines,
       () => c.resume(),
       accessLogWants.upstreamLocalAddress
         ? socketAddress(c.socket.localAddress, c.socket.localPort)
@@ -250,6 +255,7 @@ class H1Response implements UpstreamResponse {
   constructor(
     readonly status: number,
     readonly headers: Record<string, string | string[] | undefined>,
+    readonly parsed: readonly string[],
     private readonly resumeUpstream: () => void,
     readonly upstreamLocal: string | undefined,
   ) {}

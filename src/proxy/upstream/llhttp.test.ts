@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isToken, lowerName } from './llhttp.js';
+import { hasInvalidChar, HTTPParser, isToken, lowerName, newParser, validValue } from './llhttp.js';
 
 test('header names in lower case, remembered, and the memory bounded', () => {
   assert.equal(lowerName('Content-Type'), 'content-type');
@@ -21,4 +21,42 @@ test('header names are tokens: the remembered ones stay valid, a bad one is refu
   assert.equal(isToken('x-made-up-999'), true);
   assert.equal(isToken('x made up'), false);
   assert.equal(isToken('content-type'), true);
+});
+
+test("llhttp's strict parse refuses exactly the value bytes hasInvalidChar finds, in requests and answers", () => {
+  // validValue skips the second check for values the parser gave: that is sound only while the two agree.
+  for (const type of [HTTPParser.REQUEST, HTTPParser.RESPONSE]) {
+    const start = type === HTTPParser.REQUEST ? 'GET / HTTP/1.1\r\nHost: x\r\n' : 'HTTP/1.1 200 OK\r\n';
+    for (let c = 0; c < 256; c++) {
+      let lines: string[] | undefined;
+      const p = newParser(type, {
+        headers: () => {},
+        headersComplete: ((_a: number, _b: number, l: string[]) => void (lines = l)) as never,
+        body: () => {},
+        messageComplete: () => {},
+        execute: () => {},
+      }) as unknown as { execute(b: Buffer): unknown; close(): void };
+      const head = Buffer.concat([Buffer.from(`${start}x-a: a`), Buffer.from([c]), Buffer.from('b\r\n\r\n')]);
+      const ret = p.execute(head);
+      p.close();
+      const parsed = !(ret instanceof Error) && lines !== undefined;
+      const refused = hasInvalidChar(`a${String.fromCharCode(c)}b`);
+      assert.equal(parsed, !refused, `${type === HTTPParser.REQUEST ? 'request' : 'answer'}, byte ${c}`);
+      if (parsed) assert.equal(lines![lines!.length - 1], `a${String.fromCharCode(c)}b`);
+    }
+  }
+});
+
+test('values among the parsed lines are taken as they are; any other value is checked', () => {
+  const lines = ['Host', 'x', 'X-A', 'fine'];
+  assert.equal(validValue('fine', lines), true);
+  assert.equal(validValue(['fi', 'ne'].join(''), lines), true, 'the same text, another string');
+  assert.equal(validValue('also fine', lines), true, 'not parsed, checked, valid');
+  for (const bad of ['b\r\nx-evil: 1', 'nul\0', 'del\x7f']) {
+    assert.equal(validValue(bad, lines), false, JSON.stringify(bad));
+    assert.equal(validValue(bad, undefined), false, JSON.stringify(bad));
+  }
+  // Names are not values: a header whose value reads like a parsed name is still checked as a value.
+  assert.equal(validValue('X-A', ['X-A\r\n', 'v']), true);
+  assert.equal(validValue('X-A\r\n', ['X-A\r\n', 'v']), false);
 });

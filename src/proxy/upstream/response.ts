@@ -32,6 +32,8 @@ export interface UpstreamResponse {
   headers: IncomingHttpHeaders;
   /** HTTP/2: the upstream ended the stream with its headers (a gRPC trailers-only answer). */
   endedWithHeaders: boolean;
+  /** HTTP/1.1: the header lines as the strict parse gave them, for answerParsed (http1/response.ts). */
+  readonly parsed?: readonly string[] | undefined;
   /** The proxy's end of the connection that carried it (`ip:port`, Envoy's UPSTREAM_LOCAL_ADDRESS);
    *  read only while an access log prints it (accessLogWants), else undefined. */
   readonly upstreamLocal?: string | undefined;

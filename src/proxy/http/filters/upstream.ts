@@ -5,6 +5,8 @@ import { performance } from 'node:perf_hooks';
 import type { Handler, PipelineDeps } from '../pipeline.js';
 import type { RequestCtx } from '../context.js';
 import { addFlag } from '../context.js';
+import { parsedLines } from '../../http1/request.js';
+import { answerParsed } from '../../http1/response.js';
 import { endToEnd } from '../headers.js';
 import { applyHeaderEdits } from '../header-edits.js';
 import { localReply } from '../local-reply.js';
@@ -85,6 +87,7 @@ export function upstream(deps: PipelineDeps): Handler {
       cluster.cluster.protocol !== 'http2' &&
       !isGrpc(ctx);
     const method = ctx.req.method ?? 'GET';
+    const parsed = parsedLines(ctx.req);
     let finished = false;
     let overall: NodeJS.Timeout | undefined;
     let current: Cancellable | undefined;
@@ -140,7 +143,7 @@ export function upstream(deps: PipelineDeps): Handler {
       const target = h1First ? { ...shared, h1First: true } : shared;
       current = sendAttempt(
         target,
-        { method, path: ctx.upstreamPath, headers, body: ctx.body! },
+        { method, path: ctx.upstreamPath, headers, body: ctx.body!, parsed },
         timeouts,
         (o, res) => {
           cluster.finished(ep);
@@ -207,6 +210,7 @@ function respond(ctx: RequestCtx, up: UpstreamResponse, done: () => void): void 
     up.discard();
     return done();
   }
+  answerParsed(ctx.res, up.parsed);
   ctx.res.writeHead(ctx.status, h);
   up.pipeTo(ctx.res, new Relay(ctx, done));
 }
