@@ -8,6 +8,7 @@ import type { RequestCtx } from './context.js';
 import { addFlag } from './context.js';
 import { RouteTable, stripPort } from './router.js';
 import { localReply } from './local-reply.js';
+import { lowerName } from '../upstream/llhttp.js';
 import { applyHeaderEdits } from './header-edits.js';
 import { limiter, RATE_LIMITED_BODY } from '../ratelimit/limiters.js';
 import { cors } from './filters/cors.js';
@@ -62,7 +63,9 @@ const requestTarget: Filter = (next, deps) => (ctx) => {
     ctx.path = `${u.pathname}${u.search}`;
   } else {
     const h = ctx.req.headers;
-    ctx.authority = String(h[':authority'] ?? h.host ?? '').toLowerCase();
+    const host = h[':authority'] ?? h.host;
+    // A service's few host names, lower-cased once each (lowerName remembers them, bounded).
+    ctx.authority = typeof host === 'string' ? lowerName(host) : '';
     ctx.path = url;
   }
   if (!ctx.authority) return localReply(ctx, 400, 'missing Host header', 'DPE', deps.onDone);

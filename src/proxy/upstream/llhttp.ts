@@ -113,7 +113,9 @@ export function newParser(type: number, cb: ParserCallbacks): NativeParser {
 
 // Header names in lower case, as the proxy keys them. The parser hands each name over as sent; most
 // peers send the same few capitalised ones ("Content-Type") on every message, and lower-casing each
-// made a new string per header per message. Names already in lower case come back as they are.
+// made a new string per header per message. Names already in lower case are remembered too: the
+// lookup hashes the name, which keying a header object by it needs anyway, and spares toLowerCase's
+// scan (callgrind: ~200 instructions per name).
 const LOWER = new Map<string, string>();
 const MAX_NAMES = 512;
 
@@ -121,7 +123,6 @@ export function lowerName(raw: string): string {
   let k = LOWER.get(raw);
   if (k === undefined) {
     k = raw.toLowerCase();
-    if (k === raw) return k; // nothing to remember: toLowerCase made no copy
     if (LOWER.size >= MAX_NAMES) LOWER.clear(); // a peer inventing names cannot grow it
     LOWER.set(raw, k);
   }

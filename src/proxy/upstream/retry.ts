@@ -36,11 +36,14 @@ export function isRetriable(p: RetryPolicy, o: AttemptOutcome, method: string): 
     case 'timeout':
       return on.includes('5xx') || on.includes('gateway-error') || on.includes('reset');
     case 'response': {
+      // Every answer comes here, mostly a 2xx: the status first, the policy's list only when it matters.
       const s = o.status;
-      if (on.includes('5xx') && s >= 500) return true;
-      if (on.includes('gateway-error') && (s === 502 || s === 503 || s === 504)) return true;
-      if (on.includes('retriable-4xx') && s === 409) return true;
-      if (on.includes('retriable-status-codes') && p.retriableStatusCodes.includes(s)) return true;
+      if (s >= 500) {
+        if (on.includes('5xx')) return true;
+        if ((s === 502 || s === 503 || s === 504) && on.includes('gateway-error')) return true;
+      } else if (s === 409 && on.includes('retriable-4xx')) return true;
+      const codes = p.retriableStatusCodes;
+      if (codes.length > 0 && codes.includes(s) && on.includes('retriable-status-codes')) return true;
       if (o.grpcStatus !== undefined)
         for (const [name, code] of Object.entries(GRPC_CODES))
           if (code === o.grpcStatus && on.includes(name)) return true;
