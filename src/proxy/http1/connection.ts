@@ -10,7 +10,7 @@ import type net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   HTTPParser,
-  lowerName,
+  HeaderNames,
   newParser,
   type NativeParser,
   type ParserCallbacks,
@@ -86,6 +86,7 @@ export class H1ServerConnection implements BodySource, ResponseSink {
   /** Heads parsed, and as many as at the end of the last read: a read that completes none is part of
    *  a head (see `executed`). */
   private heads = 0;
+  private readonly names = new HeaderNames();
   private headsBefore = 0;
 
   constructor(
@@ -146,7 +147,7 @@ export class H1ServerConnection implements BodySource, ResponseSink {
       this.url = '';
     }
     this.heads++;
-    const headers = headerObject(lines);
+    const headers = headerObject(lines, this.names);
     const name = methodName(method);
     const te = headers['transfer-encoding'];
     const len = headers['content-length'];
@@ -363,10 +364,10 @@ type SocketWithConn = net.Socket & { [CONN]: H1ServerConnection | undefined };
 /** Header lines to node:http's header object: names lower-case; a repeated header joined with ", "
  *  (cookie with "; "), set-cookie an array, and the repeats of single-valued fields dropped, as
  *  IncomingMessage does (its own rules decide the rare repeat). */
-function headerObject(lines: string[]): IncomingHttpHeaders {
+function headerObject(lines: string[], names: HeaderNames): IncomingHttpHeaders {
   const h: IncomingHttpHeaders = {};
   for (let i = 0; i < lines.length; i += 2) {
-    const k = lowerName(lines[i]!);
+    const k = names.get(i >> 1, lines[i]!);
     const v = lines[i + 1]!;
     const had = h[k];
     if (had === undefined) {

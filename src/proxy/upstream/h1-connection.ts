@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { HTTPParser, lowerName, newParser, type NativeParser, type ParserCallbacks } from './llhttp.js';
+import { HeaderNames, HTTPParser, newParser, type NativeParser, type ParserCallbacks } from './llhttp.js';
 import { keepAlive } from '../transport/keepalive.js';
 import type { TcpKeepalive } from '../../model/snapshot.js';
 
@@ -92,6 +92,7 @@ export class H1Connection {
   private hint: number | undefined;
   /** The last Keep-Alive header parsed for `hint`. */
   private keepAliveHeader: string | undefined = undefined;
+  private readonly names = new HeaderNames();
   /** performance.now() after which this idle connection must not be reused. */
   expires = Infinity;
   /** performance.now() past which it takes no request (maxAgeMs after it was opened). */
@@ -249,7 +250,7 @@ export class H1Connection {
     this.keepAlive = keepAlive;
     const headers: Record<string, string | string[]> = {};
     for (let i = 0; i < lines.length; i += 2) {
-      const k = lowerName(lines[i]!);
+      const k = this.names.get(i >> 1, lines[i]!);
       const v = lines[i + 1]!;
       const had = headers[k];
       if (had === undefined) headers[k] = v;

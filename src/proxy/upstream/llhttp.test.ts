@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hasInvalidChar, HTTPParser, isToken, lowerName, newParser, validValue } from './llhttp.js';
+import {
+  HeaderNames,
+  hasInvalidChar,
+  HTTPParser,
+  isToken,
+  lowerName,
+  newParser,
+  validValue,
+} from './llhttp.js';
 
 test('header names in lower case, remembered, and the memory bounded', () => {
   assert.equal(lowerName('Content-Type'), 'content-type');
@@ -59,4 +67,19 @@ test('values among the parsed lines are taken as they are; any other value is ch
   // Names are not values: a header whose value reads like a parsed name is still checked as a value.
   assert.equal(validValue('X-A', ['X-A\r\n', 'v']), true);
   assert.equal(validValue('X-A\r\n', ['X-A\r\n', 'v']), false);
+});
+
+test("a connection's header names: by place in the last message, else looked up, always right", () => {
+  const names = new HeaderNames();
+  const fresh = (s: string) => Buffer.from(s, 'latin1').toString('latin1'); // a new string, as the parser makes
+  for (let round = 0; round < 3; round++) {
+    assert.equal(names.get(0, fresh('Content-Type')), 'content-type');
+    assert.equal(names.get(1, fresh('x-request-id')), 'x-request-id');
+  }
+  // Another name at a known place, a place past the last, and many names.
+  assert.equal(names.get(0, fresh('Server')), 'server');
+  assert.equal(names.get(5, fresh('X-Five')), 'x-five');
+  for (let i = 0; i < 100; i++) assert.equal(names.get(i, fresh(`X-N-${i}`)), `x-n-${i}`);
+  for (let i = 0; i < 100; i++) assert.equal(names.get(i, fresh(`X-N-${i}`)), `x-n-${i}`, 'again');
+  assert.equal(names.get(0, fresh('X-N-1')), 'x-n-1', 'a name seen elsewhere, now at place 0');
 });
