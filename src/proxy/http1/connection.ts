@@ -83,10 +83,10 @@ export class H1ServerConnection implements BodySource, ResponseSink {
   private holds = 0;
   private closing = false;
   private gone = false;
+  private readonly names = new HeaderNames();
   /** Heads parsed, and as many as at the end of the last read: a read that completes none is part of
    *  a head (see `executed`). */
   private heads = 0;
-  private readonly names = new HeaderNames();
   private headsBefore = 0;
 
   constructor(

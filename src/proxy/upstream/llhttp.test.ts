@@ -83,3 +83,18 @@ test("a connection's header names: by place in the last message, else looked up,
   for (let i = 0; i < 100; i++) assert.equal(names.get(i, fresh(`X-N-${i}`)), `x-n-${i}`, 'again');
   assert.equal(names.get(0, fresh('X-N-1')), 'x-n-1', 'a name seen elsewhere, now at place 0');
 });
+
+test('a message with very many headers has its values checked, not searched for', () => {
+  const many = Array.from({ length: 200 }, (_, i) => [`x-${i}`, `v${i}`]).flat();
+  assert.equal(validValue('v150', many), true, 'valid: checked');
+  assert.equal(validValue('b\r\nx-evil: 1', many), false);
+  // A probe of the limit: lines the parser would never give, with a bad value among them. Searched, the
+  // value would pass; past the limit it is checked, and refused.
+  const probe = (n: number) => [
+    ...Array.from({ length: n }, (_, i) => [`x-${i}`, `v${i}`]).flat(),
+    'x',
+    'b\r\n',
+  ];
+  assert.equal(validValue('b\r\n', probe(10)), true, 'few headers: found among the lines');
+  assert.equal(validValue('b\r\n', probe(200)), false, 'many headers: checked');
+});
