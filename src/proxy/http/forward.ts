@@ -13,6 +13,7 @@ import {
   abortResponse,
   fromH2,
   ownerOf,
+  passTrailers,
   watchEnd,
   type PipeEvents,
   type Trailers,
@@ -27,6 +28,8 @@ import { respondHeadersOnly } from './trailers-only.js';
 export interface ForwardTarget {
   host: string;
   port: number;
+  /** `host:port`, as records give the upstream host: made with the target, not per request. */
+  address: string;
   /** The app is spoken to in plaintext (also makes the target its own H1 pool origin). */
   plain?: true;
   /** HTTP/1.1 keep-alive pools to the app. */
@@ -95,7 +98,7 @@ export function forward(
   opts: ForwardOptions,
   done: (r: ForwardResult) => void,
 ): void {
-  const upstreamHost = `${target.host}:${target.port}`;
+  const upstreamHost = target.address;
   const headers = opts.headers ?? endToEnd(req.headers);
   // Streamed to the app as it comes (nothing kept); it also counts the bytes and notes when it ended.
   const body = RequestBody.start(req, 0);
@@ -238,8 +241,8 @@ class Forwarding implements H1Callbacks, H2Forward, PipeEvents {
   }
 
   trailers(t: Trailers): void {
-    if (t['grpc-status'] !== undefined) this.grpcStatus = Number(t['grpc-status']);
-    if (Object.keys(t).length) this.res.addTrailers(t as Record<string, string>);
+    const g = passTrailers(this.res, t);
+    if (g !== undefined) this.grpcStatus = g;
   }
 
   end(): void {

@@ -42,7 +42,13 @@ export function createInboundHttp(deps: InboundDeps, appH2: H2Sessions) {
   const appTarget = (port: number, h2: boolean): ForwardTarget => {
     let t = appTargets.get(port);
     if (!t) {
-      const base = { host: deps.appHost, port, plain: true as const, pools: appPools };
+      const base = {
+        host: deps.appHost,
+        port,
+        address: `${deps.appHost}:${port}`,
+        plain: true as const,
+        pools: appPools,
+      };
       appTargets.set(port, (t = [base, { ...base, h2: appH2 }]));
     }
     return t[h2 ? 1 : 0]!;

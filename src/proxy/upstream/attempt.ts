@@ -122,10 +122,7 @@ class Attempt implements H1Callbacks {
   }
 
   onResponse(res: UpstreamResponse): void {
-    const o: AttemptOutcome = { kind: 'response', status: res.status };
-    const g = res.headers['grpc-status'];
-    if (g !== undefined) o.grpcStatus = Number(g);
-    this.settle(o, res);
+    this.settle(answered(res.status, res.headers['grpc-status']), res);
   }
 
   onError(err: NodeJS.ErrnoException, started: boolean): void {
@@ -133,6 +130,13 @@ class Attempt implements H1Callbacks {
     if (!started) this.t.onConnectError?.(err);
     this.settle(started ? RESET : { kind: 'connect-failure', reason: transportFailure(err) });
   }
+}
+
+/** An attempt answered with `status`; gRPC's status from the answer's headers when they carry one. */
+function answered(status: number, grpcStatus: string | string[] | undefined): AttemptOutcome {
+  const o: AttemptOutcome = { kind: 'response', status };
+  if (grpcStatus !== undefined) o.grpcStatus = Number(grpcStatus);
+  return o;
 }
 
 function sendH1(t: AttemptTarget, pool: H1Pool, r: AttemptRequest, a: Attempt): Cancellable {
@@ -214,10 +218,7 @@ class H2Attempt implements Cancellable {
 
 function onH2Response(this: http2.ClientHttp2Stream, h: http2.IncomingHttpHeaders, flags: number): void {
   const a = ownerOf<H2Attempt>(this);
-  const o: AttemptOutcome = { kind: 'response', status: Number(h[':status'] ?? 502) };
-  const g = h['grpc-status'];
-  if (g !== undefined) o.grpcStatus = Number(g);
-  a.attempt.settle(o, fromH2(this, h, flags, a.method));
+  a.attempt.settle(answered(Number(h[':status'] ?? 502), h['grpc-status']), fromH2(this, h, flags, a.method));
 }
 
 function onH2Error(this: http2.ClientHttp2Stream): void {

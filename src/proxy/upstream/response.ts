@@ -195,6 +195,14 @@ export function fromH2(
   return res;
 }
 
+/** Trailers passed on to the downstream response before it ends (none: nothing added); returns the
+ *  gRPC status among them, if any. */
+export function passTrailers(res: ServerResponse | Http2ServerResponse, t: Trailers): number | undefined {
+  if (Object.keys(t).length) res.addTrailers(t as Record<string, string>);
+  const g = t['grpc-status'];
+  return g === undefined ? undefined : Number(g);
+}
+
 /**
  * Abandon a response whose head was sent: HTTP/1.1 closes the connection; HTTP/2 resets the stream
  * with INTERNAL_ERROR, since destroy() there sends RST_STREAM(NO_ERROR), which clients (Node's

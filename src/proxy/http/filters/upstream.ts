@@ -14,6 +14,7 @@ import { RETRY_BUFFER_LIMIT, RequestBody } from '../body.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, sendAttempt, type Cancellable } from '../../upstream/attempt.js';
 import {
   abortResponse,
+  passTrailers,
   type PipeEvents,
   type Trailers,
   type UpstreamResponse,
@@ -193,14 +194,15 @@ class UpstreamCall implements PipeEvents {
     ) {
       addFlag(ctx, 'URX');
     }
-    if (res) return this.respond(res);
+    if (res) return this.respond(res, o.kind === 'response' ? o.grpcStatus : undefined);
     if (o.kind === 'connect-failure' && o.reason) ctx.transportFailure = o.reason;
     const f = failure(o);
     localReply(ctx, f.status, f.body, f.flag, noop);
     this.done();
   }
 
-  private respond(up: UpstreamResponse): void {
+  /** `grpcStatus`: the answer's headers' grpc-status, as the attempt's outcome read it. */
+  private respond(up: UpstreamResponse, grpcStatus: number | undefined): void {
     const ctx = this.ctx;
     ctx.responseStart = performance.now();
     if (up.upstreamLocal !== undefined) ctx.upstreamLocalAddress = up.upstreamLocal;
@@ -208,8 +210,7 @@ class UpstreamCall implements PipeEvents {
     for (const e of ctx.responseEdits) applyHeaderEdits(h, e);
     if (ctx.flags) h['x-weft-response-flags'] = ctx.flags;
     ctx.status = up.status;
-    const grpc = up.headers['grpc-status'];
-    if (grpc !== undefined) ctx.grpcStatus = Number(grpc);
+    if (grpcStatus !== undefined) ctx.grpcStatus = grpcStatus;
     if (up.endedWithHeaders && respondHeadersOnly(ctx.res, ctx.status, h)) {
       up.discard();
       return this.done();
@@ -253,8 +254,8 @@ class UpstreamCall implements PipeEvents {
 
   // Trailers (gRPC's status) go on before the downstream response is ended.
   trailers(t: Trailers): void {
-    if (t['grpc-status'] !== undefined) this.ctx.grpcStatus = Number(t['grpc-status']);
-    if (Object.keys(t).length) this.ctx.res.addTrailers(t as Record<string, string>);
+    const g = passTrailers(this.ctx.res, t);
+    if (g !== undefined) this.ctx.grpcStatus = g;
   }
 
   end(): void {
